@@ -1,0 +1,1 @@
+"""Adapters: the real implementations of the core's ports, settings, and the bootstrap."""

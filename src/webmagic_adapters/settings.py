@@ -1,0 +1,131 @@
+"""Configuration from ``WEBMAGIC_*`` environment variables (and an optional ``.env`` file).
+
+With nothing configured the app runs on the embedded defaults: a SQLite file and a
+generated secret key in the local data folder, sandbox payments, mail written to files.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable, never its value."""
+
+
+class Payments(enum.StrEnum):
+    SANDBOX = "sandbox"
+    RECURRENTE = "recurrente"
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host name")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WEBMAGIC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("webmagic-data"), description="Local data folder (SQLite, key, mail)")
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    public_url: HttpUrl = "http://127.0.0.1:8000"
+    sites_base_url: HttpUrl | None = None
+    sites_domain: str | None = None
+
+    payments: Payments = Payments.SANDBOX
+    recurrente_public_key: SecretStr | None = None
+    recurrente_secret_key: SecretStr | None = None
+    recurrente_webhook_secret: SecretStr | None = None
+    recurrente_api_base: HttpUrl = "https://app.recurrente.com/api"
+
+    smtp_url: SecretStr | None = None
+    mail_from: str = "WebMagic <no-reply@webmagic.local>"
+    admin_email: str | None = None
+    redis_url: SecretStr | None = None
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31)
+
+    site_price_cents: int = Field(default=49500, gt=0)
+    subscription_price_cents: int = Field(default=9500, gt=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    owned_hosting_days: int = Field(default=30, ge=0)
+
+    page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.sites_domain is not None:
+            self.sites_domain = self.sites_domain.strip().lower().rstrip(".") or None
+            if self.sites_domain and ("/" in self.sites_domain or " " in self.sites_domain):
+                raise ValueError("WEBMAGIC_SITES_DOMAIN must be a bare host name such as sites.example.com")
+        if self.payments is Payments.RECURRENTE:
+            for name in ("recurrente_public_key", "recurrente_secret_key", "recurrente_webhook_secret"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"WEBMAGIC_{name.upper()} is required when WEBMAGIC_PAYMENTS=recurrente")
+            secret = self.recurrente_webhook_secret
+            if secret is not None and not secret.get_secret_value().startswith("whsec_"):
+                raise ValueError("WEBMAGIC_RECURRENTE_WEBHOOK_SECRET must start with whsec_")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'webmagic.db').as_posix()}"
+
+    @property
+    def resolved_sites_base_url(self) -> str:
+        if self.sites_base_url:
+            return self.sites_base_url
+        if self.sites_domain:
+            scheme = urlsplit(self.public_url).scheme
+            return f"{scheme}://{self.sites_domain}"
+        return self.public_url
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    def secret_key_value(self) -> str:
+        """The configured secret key, or one generated once and kept in the data folder."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key, encoding="utf-8")
+        path.chmod(0o600)
+        log.warning("WEBMAGIC_SECRET_KEY is not set: generated one and kept it in %s", path)
+        return key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning validation errors into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        name = f"WEBMAGIC_{loc.upper()}" if loc else ""
+        raise SettingsError(f"{name}: {message}" if name and name not in message else message) from None

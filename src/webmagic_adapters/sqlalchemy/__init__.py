@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 persistence: tables, repositories, unit of work, migrations."""

@@ -1,0 +1,215 @@
+"""The database: one engine per process, units of work, migrations, health.
+
+SQLite (the default, one machine) runs in WAL mode with foreign keys on. SQLAlchemy
+takes over BEGIN from the ``sqlite3`` module (the documented pysqlite recipe), so
+transactions start at the first statement, reads are repeatable, and savepoints work.
+Units of work begin DEFERRED (readers never wait for writers); a unit of work whose first
+statement is a ``for_update`` read begins IMMEDIATE instead, the SQLite stand-in for a row
+lock: a second writer waits (``busy_timeout``) rather than failing with SQLITE_BUSY when
+it upgrades a read snapshot another writer has made stale.
+
+PostgreSQL is reached through psycopg 3 whatever the URL spells (``postgres://``,
+``postgresql://``); ``for_update`` reads are ``SELECT ... FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, pool, text
+from sqlalchemy import exc as sa_exc
+
+from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION
+from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 5000
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot be used; the message never repeats a password."""
+
+
+def normalize_url(url: str) -> URL:
+    """Parse ``url`` and pin the driver: psycopg 3 for PostgreSQL, sqlite3 for SQLite."""
+    try:
+        parsed = make_url(url.strip())
+    except sa_exc.ArgumentError:
+        raise DatabaseUrlError(
+            "the database URL is not a URL; use sqlite:///path/to/file.db or postgresql://user@host/db"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        if driver not in ("", "psycopg"):
+            raise DatabaseUrlError(f"the PostgreSQL driver {driver!r} is not supported; use postgresql://...")
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        if driver not in ("", "pysqlite"):
+            raise DatabaseUrlError(f"the SQLite driver {driver!r} is not supported; use sqlite:///path")
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise DatabaseUrlError(
+        f"unsupported database {backend!r}; use sqlite:///path/to/file.db or postgresql://user@host/db"
+    )
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or (url.database or "").startswith("file::memory:")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from sqlite3 (its legacy mode skips it before SELECTs); see _sqlite_on_begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    # WAL is a property of the file, set once. Switching needs an exclusive lock and
+    # SQLite does not call the busy handler for it, so several processes opening a new
+    # file at the same moment would fail with "database is locked": retry until the
+    # busy timeout instead.
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+        else:
+            return
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """Owns the engine. Creating one connects to nothing; the pool connects lazily."""
+
+    def __init__(self, url: str) -> None:
+        self._url = normalize_url(url)
+        self._engine = self._create_engine(self._url)
+
+    @staticmethod
+    def _create_engine(url: URL) -> Engine:
+        if url.get_backend_name() == "sqlite":
+            options: dict[str, Any] = {}
+            if _is_memory(url):
+                # One shared connection, or every checkout would see a different empty database.
+                options.update(poolclass=pool.StaticPool, connect_args={"check_same_thread": False})
+            else:
+                Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, **options)
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect_name(self) -> str:
+        return self._engine.dialect.name
+
+    @property
+    def url_for_display(self) -> str:
+        return self._url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Database({self.url_for_display!r})"
+
+    def unit_of_work(self) -> SqlAlchemyUnitOfWork:
+        """The core's ``UnitOfWorkFactory``: pass this bound method to the services."""
+        return SqlAlchemyUnitOfWork(self._engine)
+
+    def ping(self) -> bool:
+        try:
+            with self._engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+                connection.rollback()
+        except (sa_exc.SQLAlchemyError, OSError) as error:
+            log.warning("database ping failed: %s", error.__class__.__name__)
+            return False
+        return True
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations (``webmagic db upgrade``). Safe to run again, and
+        from several processes at once: they queue on a lock and the later ones find
+        nothing to do."""
+        self._migrate(command.upgrade, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Undo migrations down to ``revision`` (``"base"``: an empty database)."""
+        self._migrate(command.downgrade, revision)
+
+    def _migrate(self, run: Callable[[Config, str], None], revision: str) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        with self._engine.connect() as connection:
+            config.attributes["connection"] = connection
+            if self.dialect_name == "sqlite":
+                self._migrate_sqlite(connection, lambda: run(config, revision))
+                return
+            with connection.begin():
+                # Serialize concurrent upgrades of the same schema (several app instances).
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key || current_schema()))"),
+                    {"key": "webmagic-migrations:"},
+                )
+                run(config, revision)
+
+    @staticmethod
+    def _migrate_sqlite(connection: Connection, run: Callable[[], None]) -> None:
+        # Batch migrations copy and drop tables; with foreign keys on, dropping a parent
+        # would cascade into its children. The pragma is ignored inside a transaction, so
+        # it is switched on the raw connection before BEGIN and checked before COMMIT.
+        # BEGIN IMMEDIATE makes concurrent upgrades queue instead of racing.
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with connection.begin():
+                run()
+                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise RuntimeError(f"the migration left {len(problems)} rows with broken foreign keys")
+        finally:
+            raw.execute("PRAGMA foreign_keys = ON")
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at (None before the first migration)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self._engine.connect() as connection:
+            revision: str | None = MigrationContext.configure(connection).get_current_revision()
+            connection.rollback()
+            return revision
+
+    def dispose(self) -> None:
+        self._engine.dispose()

@@ -1,0 +1,72 @@
+"""The unit of work: one connection, one transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from webmagic_adapters.sqlalchemy.errors import is_transient, transient_error, translating_errors
+from webmagic_adapters.sqlalchemy.repositories import SqlAlchemySiteRepository
+from webmagic_core.ports import SiteRepository
+
+log = logging.getLogger(__name__)
+
+
+class SqlAlchemyUnitOfWork:
+    """``with uow: ...; uow.commit()``. The connection is checked out on entry and the
+    transaction starts with the first statement ("commit as you go")."""
+
+    # Typed as the port: the protocol's attribute is mutable, hence invariant.
+    sites: SiteRepository
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self.sites = SqlAlchemySiteRepository(self.connection)
+
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is used outside its 'with' block")
+        return self._connection
+
+    def __enter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("the unit of work is already open")
+        with translating_errors():
+            self._connection = self._engine.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        except sa_exc.DBAPIError as error:
+            # Never hide the exception that left the block behind a failed rollback.
+            if exc is not None:
+                log.warning("rollback failed after an error: %s", error.__class__.__name__)
+            elif is_transient(error):
+                raise transient_error(error) from error
+            else:
+                raise
+        finally:
+            connection.close()
+
+    def commit(self) -> None:
+        with translating_errors():
+            self.connection().commit()
+
+    def rollback(self) -> None:
+        with translating_errors():
+            self.connection().rollback()

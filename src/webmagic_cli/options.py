@@ -1,0 +1,70 @@
+"""Options shared by several commands, and opening the services they configure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from webmagic_adapters.bootstrap import Container, bootstrap
+from webmagic_adapters.settings import Settings, load_settings
+from webmagic_adapters.sqlalchemy.errors import translating_errors
+from webmagic_cli.errors import UsageProblem
+
+SETTINGS_PANEL = "Settings"
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="WEBMAGIC_DATABASE_URL",
+        help="Database to use: sqlite:///path/file.db or postgresql://user@host/db.",
+        show_default="webmagic.db in the data folder",
+        rich_help_panel=SETTINGS_PANEL,
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="WEBMAGIC_DATA_DIR",
+        help="Local data folder (SQLite file, generated secret key, mail).",
+        show_default="./webmagic-data",
+        file_okay=False,
+        rich_help_panel=SETTINGS_PANEL,
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def settings_from(*, database_url: str | None, data_dir: Path | None, **more: Any) -> Settings:
+    """Settings from the environment, with the values given on the command line on top."""
+    overrides = {"database_url": database_url, "data_dir": data_dir, **more}
+    return load_settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@contextmanager
+def services(settings: Settings, *, require_schema: bool = True) -> Iterator[Container]:
+    """The wired services for one command; the engine is disposed of on the way out."""
+    container = bootstrap(settings)
+    try:
+        if require_schema and _current_revision(container) is None:
+            raise UsageProblem(
+                f"the database {container.database.url_for_display} has no WebMagic tables yet; "
+                "run `webmagic db upgrade` first"
+            )
+        yield container
+    finally:
+        container.close()
+
+
+def _current_revision(container: Container) -> str | None:
+    with translating_errors():
+        return container.database.current_revision()
+
+
+def site_url(settings: Settings, slug: str) -> str:
+    return f"{settings.resolved_sites_base_url}/{slug}"

@@ -1,0 +1,131 @@
+"""``webmagic serve``: migrate, optionally load the demo sites, and run the web app."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+from rich.text import Text
+
+from webmagic_adapters.settings import Settings
+from webmagic_cli import output
+from webmagic_cli.db import upgrade_schema
+from webmagic_cli.demo import load_demo
+from webmagic_cli.errors import UsageProblem
+from webmagic_cli.options import SETTINGS_PANEL, DatabaseUrl, DataDir, services, settings_from
+
+# The CLI never imports the web package; uvicorn does, in the server process(es).
+APP = "webmagic_http.app:create_app"
+PACKAGES = ("webmagic_core", "webmagic_adapters", "webmagic_http", "webmagic_cli")
+UVICORN_LOG_LEVELS = {"critical", "error", "warning", "info", "debug", "trace"}
+
+
+def local_url(host: str, port: int) -> str:
+    """The address to open in a browser for a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def export_settings(settings: Settings) -> None:
+    """Hand the settings given as options to the app, which reads them from the environment."""
+    os.environ["WEBMAGIC_DATA_DIR"] = str(settings.data_dir.absolute())
+    os.environ["WEBMAGIC_PUBLIC_URL"] = settings.public_url
+    if settings.database_url:
+        os.environ["WEBMAGIC_DATABASE_URL"] = settings.database_url
+
+
+def describe_mail(settings: Settings) -> str:
+    if settings.smtp_url is None:
+        return (
+            f"Mail is written as .eml files to {settings.mail_dir.absolute()} (WEBMAGIC_SMTP_URL is not set)."
+        )
+    parts = urlsplit(settings.smtp_url.get_secret_value())
+    where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    return f"Mail is sent through the SMTP server at {where}."
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 listens on every interface.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo sites first (those not there yet).")
+    ] = False,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Restart when the code changes (for development).")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Number of worker processes.", min=1)] = 1,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            envvar="WEBMAGIC_PUBLIC_URL",
+            help="Where people reach the app, used in links and emails.",
+            show_default="http://HOST:PORT",
+            rich_help_panel=SETTINGS_PANEL,
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the web app: hosting, API and webhooks.
+
+    Applies the database migrations first. With no settings at all it runs on the embedded
+    defaults: a SQLite file in `./webmagic-data`, sandbox payments, mail written to files.
+
+    Example: `webmagic serve --demo`, then open the URLs it prints.
+    """
+    if reload and workers > 1:
+        raise UsageProblem("--reload and --workers cannot be combined")
+    settings = settings_from(
+        database_url=database_url,
+        data_dir=data_dir,
+        public_url=public_url or None,
+    )
+    if "public_url" not in settings.model_fields_set:
+        # Nothing configured: links should point at this very server.
+        settings = settings_from(
+            database_url=database_url, data_dir=data_dir, public_url=local_url(host, port)
+        )
+
+    with services(settings, require_schema=False) as container:
+        output.say(Text("Database: ") + Text(container.database.url_for_display, style="bold"))
+        before, after = upgrade_schema(container.database)
+        if before != after:
+            output.say(f"Applied migrations up to revision {after}.")
+    if demo:
+        output.say("Demo sites:")
+        load_demo(settings)
+    output.say(describe_mail(settings))
+    output.say(
+        Text("Serving at ") + Text(local_url(host, port), style="bold green") + Text("  (Ctrl+C to stop)")
+    )
+
+    export_settings(settings)
+    _run_uvicorn(settings, host=host, port=port, reload=reload, workers=workers)
+
+
+def _run_uvicorn(settings: Settings, *, host: str, port: int, reload: bool, workers: int) -> None:
+    import uvicorn  # only the serve command needs it
+
+    root = Path(__file__).resolve().parents[1]
+    level = settings.log_level.lower()
+    uvicorn.run(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        reload_dirs=[str(root / name) for name in PACKAGES if (root / name).is_dir()] if reload else None,
+        workers=None if reload else workers,
+        log_level=level if level in UVICORN_LOG_LEVELS else "info",
+    )

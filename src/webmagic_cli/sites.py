@@ -1,0 +1,397 @@
+"""``webmagic sites ...``: create, import, list, show, publish and archive sites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from webmagic_adapters.settings import Settings
+from webmagic_adapters.site_folders import (
+    HTML_FILE,
+    ImportResult,
+    Outcome,
+    import_site_folder,
+    read_limited,
+    site_folders,
+)
+from webmagic_cli import output
+from webmagic_cli.errors import UsageProblem
+from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from, site_url
+from webmagic_core.errors import Conflict, ValidationError
+from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.services.sites import SiteDetails, SiteService
+from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent
+from webmagic_core.slugs import validate_slug
+
+app = typer.Typer(
+    name="sites",
+    help="Create, import, list, inspect, publish and archive sites.",
+    no_args_is_help=True,
+)
+
+Slug = Annotated[
+    str, typer.Argument(help="The site's slug: its address is /SLUG.", metavar="SLUG", show_default=False)
+]
+HtmlFile = Annotated[
+    Path, typer.Option("--html", help="The page's HTML file (UTF-8, at most 5 MB).", show_default=False)
+]
+
+
+def _read(path: Path | None, option: str, limit: int, label: str) -> bytes | None:
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageProblem(f"{option} {str(path)!r} is a folder, not a file")
+    try:
+        return read_limited(path, limit, label)
+    except OSError as exc:
+        raise UsageProblem(f"cannot read the {option} file {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _content(
+    html: Path, css: Path | None, js: Path | None, *, current: SiteContent | None = None
+) -> SiteContent:
+    """Read the files; CSS or JS left out is taken from ``current`` when given."""
+    html_bytes = _read(html, "--html", MAX_HTML_BYTES, "HTML") or b""
+    css_bytes = _read(css, "--css", MAX_ASSET_BYTES, "CSS")
+    js_bytes = _read(js, "--js", MAX_ASSET_BYTES, "JS")
+    if current is not None:
+        css_bytes = current.css.encode() if css_bytes is None else css_bytes
+        js_bytes = current.js.encode() if js_bytes is None else js_bytes
+    try:
+        return SiteContent.from_bytes(html_bytes, css_bytes or b"", js_bytes or b"")
+    except ValidationError as exc:
+        # Name the file the problem is in.
+        path = {"html": html, "css": css, "js": js}.get(exc.field or "")
+        if path is None:
+            raise
+        raise ValidationError(f"{path}: {exc.detail}", field=exc.field) from None
+
+
+def _live_details(sites: SiteService, slug: str, *, if_archived: str) -> SiteDetails:
+    details = sites.details(slug)
+    if details.site.status is SiteStatus.ARCHIVED:
+        raise Conflict(f"the site {slug!r} is{if_archived} archived")
+    return details
+
+
+@app.command()
+def create(
+    slug: Slug,
+    name: Annotated[str, typer.Option("--name", "-n", help="The business's name.", show_default=False)],
+    html: HtmlFile,
+    css: Annotated[
+        Path | None, typer.Option("--css", help="A stylesheet, served as /SLUG/styles.css.")
+    ] = None,
+    js: Annotated[Path | None, typer.Option("--js", help="A script, served as /SLUG/app.js.")] = None,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a preview site from an HTML file (and optional CSS and JS).
+
+    The site is served at `/SLUG` with a purchase banner until someone buys it.
+
+    Example: `webmagic sites create rosas-bakery --name "Rosa's Bakery" --html index.html --css styles.css`
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    validate_slug(slug)
+    content = _content(html, css, js)
+    with services(settings) as container:
+        site = container.sites.create_preview(slug, name, content, cause="created from the CLI")
+    output.say(
+        Text("Created ") + Text(site.slug, style="bold") + Text(f" ({site.business_name}), version 1.")
+    )
+    output.say(f"  {site_url(settings, site.slug)}")
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[
+        Path,
+        typer.Argument(help="A folder holding one sub-folder per site.", metavar="DIR", show_default=False),
+    ],
+    skip_existing: Annotated[
+        bool,
+        typer.Option("--skip-existing", help="Count a taken slug as already imported, not as a failure."),
+    ] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import many sites at once, one sub-folder per site.
+
+    Each sub-folder is named after the site's slug and holds `index.html`, optionally
+    `styles.css` and `app.js`, and optionally `site.json` or `site.toml` with the business
+    name (`business_name = "..."`); without one, the page's `<title>` names the business.
+
+    Every site is created in its own transaction: a broken folder is reported and skipped,
+    the others are imported. The exit code is 1 if any site failed.
+
+    Example: `webmagic sites import ./generated-sites`
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    if not directory.is_dir():
+        raise UsageProblem(f"{str(directory)!r} is not a folder")
+    if (directory / HTML_FILE).is_file():
+        raise UsageProblem(
+            f"{str(directory)!r} holds an {HTML_FILE} itself; pass the folder that contains the site folders"
+        )
+    folders = site_folders(directory)
+    if not folders:
+        raise UsageProblem(
+            f"{str(directory)!r} has no sub-folders; put each site in a folder named after its slug"
+        )
+
+    results: list[ImportResult] = []
+    with services(settings) as container:
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=output.err_console(),
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task("Importing", total=len(folders))
+            for folder in folders:
+                progress.update(task, description=f"Importing {folder.name}")
+                results.append(
+                    import_site_folder(
+                        container.sites, folder, skip_existing=skip_existing, cause="imported from a folder"
+                    )
+                )
+                progress.advance(task)
+
+    for result in results:
+        _print_import_result(settings, result)
+    counts = {outcome: sum(r.outcome is outcome for r in results) for outcome in Outcome}
+    summary = [f"{output.plural(counts[Outcome.CREATED], 'site')} imported"]
+    if counts[Outcome.EXISTS]:
+        summary.append(f"{counts[Outcome.EXISTS]} already there")
+    if counts[Outcome.FAILED]:
+        summary.append(f"{counts[Outcome.FAILED]} failed")
+    output.say(", ".join(summary) + ".", style="bold red" if counts[Outcome.FAILED] else "bold")
+    if counts[Outcome.FAILED]:
+        raise typer.Exit(1)
+
+
+def _print_import_result(settings: Settings, result: ImportResult) -> None:
+    if result.outcome is Outcome.CREATED and result.site is not None:
+        line = Text("  ✓ ", style="green") + Text(result.slug, style="bold")
+        line += Text(f"  {result.site.business_name}  {site_url(settings, result.slug)}")
+    elif result.outcome is Outcome.EXISTS:
+        line = Text("  • ", style="yellow") + Text(result.slug, style="bold") + Text("  already there")
+    else:
+        line = (
+            Text("  ✗ ", style="red")
+            + Text(result.slug, style="bold")
+            + Text(f"  {result.error}", style="red")
+        )
+    output.say(line)
+
+
+@app.command("list")
+def list_sites(
+    status: Annotated[
+        SiteStatus | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help=f"Only sites in this status: {', '.join(s.value for s in SiteStatus)}.",
+            metavar="STATUS",
+            case_sensitive=False,
+        ),
+    ] = None,
+    as_json: Json = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List sites, ordered by slug.
+
+    With `--json`, prints an array of objects with `slug`, `business_name`, `status`,
+    `current_version`, `created_at` (ISO 8601) and `url` (null for archived sites).
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        sites = container.sites.list_sites(status=status)
+    if as_json:
+        output.print_json([_site_json(settings, site) for site in sites])
+        return
+    if not sites:
+        output.say(
+            f"No {status.value} sites."
+            if status
+            else "No sites yet: add some with `webmagic sites import DIR`."
+        )
+        return
+    grid = output.table("Slug", "Business", "Status", "Version", "Created")
+    grid.columns[0].no_wrap = True
+    for site in sites:
+        grid.add_row(
+            Text(site.slug, style="bold"),
+            Text(site.business_name),
+            output.status_text(site.status),
+            str(site.current_version),
+            output.when(site.created_at).split(" ")[0],
+        )
+    output.print_table(grid)
+    output.say(f"{output.plural(len(sites), 'site')}, served at {site_url(settings, 'SLUG')}", style="dim")
+
+
+def _url(settings: Settings, site: Site) -> str | None:
+    return None if site.status is SiteStatus.ARCHIVED else site_url(settings, site.slug)
+
+
+def _site_json(settings: Settings, site: Site) -> dict[str, Any]:
+    return {
+        "slug": site.slug,
+        "business_name": site.business_name,
+        "status": site.status.value,
+        "current_version": site.current_version,
+        "created_at": output.iso(site.created_at),
+        "url": _url(settings, site),
+    }
+
+
+@app.command()
+def show(
+    slug: Slug,
+    as_json: Json = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show one site: its status, versions, address, and timeline of every transition."""
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        details = container.sites.details(slug)
+    site = details.site
+    if as_json:
+        output.print_json(
+            {
+                **_site_json(settings, site),
+                "updated_at": output.iso(site.updated_at),
+                "versions": [
+                    {
+                        "number": v.number,
+                        "created_at": output.iso(v.created_at),
+                        "cause": v.cause,
+                        "created_by": v.created_by.value,
+                    }
+                    for v in details.versions
+                ],
+                "events": [
+                    {
+                        "from_status": e.from_status.value if e.from_status else None,
+                        "to_status": e.to_status.value,
+                        "cause": e.cause,
+                        "actor": e.actor.value,
+                        "reference": e.reference,
+                        "occurred_at": output.iso(e.occurred_at),
+                    }
+                    for e in details.events
+                ],
+            }
+        )
+        return
+
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("Site", Text(site.slug, style="bold") + Text(f"  {site.business_name}"))
+    facts.add_row("Status", output.status_text(site.status))
+    facts.add_row("URL", Text(_url(settings, site) or "— (archived sites are not served)"))
+    facts.add_row("Version", f"{site.current_version} (current) of {len(details.versions)}")
+    facts.add_row("Created", output.when(site.created_at))
+    facts.add_row("Updated", output.when(site.updated_at))
+    output.print_table(facts)
+
+    versions = output.table("#", "Created", "Cause", "By", title="\nVersions", no_wrap=("Created",))
+    for version in details.versions:
+        mark = " *" if version.number == site.current_version else ""
+        versions.add_row(
+            f"{version.number}{mark}",
+            output.when(version.created_at),
+            Text(version.cause),
+            version.created_by.value,
+        )
+    output.print_table(versions)
+
+    timeline = output.table(
+        "When",
+        "Transition",
+        "Cause",
+        "Actor",
+        "Reference",
+        title="\nTimeline",
+        no_wrap=("When", "Transition"),
+    )
+    for event in details.events:
+        before = event.from_status.value if event.from_status else "(new)"
+        timeline.add_row(
+            output.when(event.occurred_at),
+            Text(f"{before} → ") + output.status_text(event.to_status),
+            Text(event.cause),
+            event.actor.value,
+            Text(event.reference or "—"),
+        )
+    output.print_table(timeline)
+
+
+@app.command()
+def publish(
+    slug: Slug,
+    html: HtmlFile,
+    css: Annotated[
+        Path | None, typer.Option("--css", help="A new stylesheet.", show_default="keep the current one")
+    ] = None,
+    js: Annotated[
+        Path | None, typer.Option("--js", help="A new script.", show_default="keep the current one")
+    ] = None,
+    cause: Annotated[
+        str, typer.Option("--cause", "-c", help="Why this version exists, kept in its history.")
+    ] = "published from the CLI",
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Publish a new version of a site; it is served from the next request on.
+
+    CSS and JS you leave out are carried over from the current version (pass an empty
+    file to drop one). Earlier versions are all kept.
+
+    Example: `webmagic sites publish rosas-bakery --html index.html --cause "new opening hours"`
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        details = _live_details(container.sites, slug, if_archived="")
+        current = container.sites.version(details.site.id, details.site.current_version)
+        content = _content(html, css, js, current=current.content)
+        version = container.sites.publish(slug, content, cause=cause)
+    output.say(Text("Published version ") + Text(str(version.number), style="bold") + Text(f" of {slug}."))
+    output.say(f"  {site_url(settings, slug)}")
+
+
+@app.command()
+def archive(
+    slug: Slug,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Archive a site: it stops being served (`404`, like an unknown address).
+
+    Its versions and history are kept.
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        details = _live_details(container.sites, slug, if_archived=" already")
+        if not yes and not typer.confirm(
+            f"Archive {slug} ({details.site.business_name})? It will answer 404 from now on", default=False
+        ):
+            output.say("Nothing changed.")
+            raise typer.Exit(1)
+        container.sites.archive(slug, cause="archived from the CLI")
+    output.say(Text("Archived ") + Text(slug, style="bold") + Text("."))

@@ -1,0 +1,1 @@
+"""Customer accounts: password policy, email-link tokens, transactional email (core types and ports)."""

@@ -1,0 +1,53 @@
+"""The outbox: emails written in the same transaction as the change that causes them,
+sent afterwards by a relay, retried with backoff, and never lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import random
+import uuid
+
+import attrs
+
+from webmagic_core.accounts.emails import EmailMessage
+
+DEFAULT_MAX_ATTEMPTS = 8
+BASE_BACKOFF = dt.timedelta(seconds=30)
+MAX_BACKOFF = dt.timedelta(hours=6)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+@attrs.define
+class OutboxMessage:
+    message: EmailMessage
+    status: OutboxStatus
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None = None
+    last_error: str | None = None
+    # Set while a relay holds the message; other relays skip it until it passes.
+    claimed_until: dt.datetime | None = None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.message.id
+
+    @classmethod
+    def pending(cls, message: EmailMessage, now: dt.datetime) -> OutboxMessage:
+        return cls(
+            message=message, status=OutboxStatus.PENDING, attempts=0, created_at=now, next_attempt_at=now
+        )
+
+
+def backoff(attempts: int, *, rng: random.Random | None = None) -> dt.timedelta:
+    """Exponential backoff with full jitter after ``attempts`` failed sends (1, 2, ...)."""
+    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * (1 << min(30, max(0, attempts - 1))))
+    fraction = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)
+    return ceiling * fraction

@@ -1,0 +1,203 @@
+"""Ports: what the core needs from the outside world, as Protocols.
+
+Adapters in ``webmagic_adapters`` implement them; fakes in ``webmagic_core.testing``
+implement them in memory and pass the same contract suites (``tests/contract``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+import attrs
+
+from webmagic_core.accounts.customers import Customer, RefreshSession
+from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.outbox import OutboxMessage, OutboxStatus
+from webmagic_core.sites import Site, SiteEvent, SiteVersion
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+@attrs.frozen
+class SiteHead:
+    """The few fields hosting needs per request, read without loading a whole site."""
+
+    id: uuid.UUID
+    slug: str
+    business_name: str
+    status: SiteStatus
+    current_version: int
+
+
+class SiteRepository(Protocol):
+    def add(self, site: Site) -> None:
+        """Insert a new site and its pending events. Raises ``Conflict`` if the slug is taken."""
+        ...
+
+    def save(self, site: Site) -> None:
+        """Write a changed site and its pending events (clearing them)."""
+        ...
+
+    def get(self, site_id: uuid.UUID) -> Site | None: ...
+
+    def get_by_slug(self, slug: str, *, for_update: bool = False) -> Site | None:
+        """The site named ``slug`` in any status; ``for_update`` locks its row until commit."""
+        ...
+
+    def head_by_slug(self, slug: str) -> SiteHead | None: ...
+
+    def list(self, *, status: SiteStatus | None = None) -> Sequence[Site]:
+        """Sites ordered by slug, optionally of one status."""
+        ...
+
+    def count_by_status(self) -> dict[SiteStatus, int]: ...
+
+    def add_version(self, version: SiteVersion) -> None:
+        """Insert a version. Raises ``Conflict`` if that number exists for the site."""
+        ...
+
+    def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None: ...
+
+    def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
+        """Versions newest first, without loading their files' text beyond what they hold."""
+        ...
+
+    def events(self, site_id: uuid.UUID) -> Sequence[SiteEvent]:
+        """Every recorded transition of a site, oldest first."""
+        ...
+
+
+class CustomerRepository(Protocol):
+    def add(self, customer: Customer) -> None:
+        """Insert; raises ``Conflict`` when the (normalised) email is taken."""
+        ...
+
+    def save(self, customer: Customer) -> None:
+        """Write a changed customer (``LookupError`` if never added; ``Conflict`` if the
+        email is taken by another)."""
+        ...
+
+    def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None: ...
+
+    def get_by_email(self, email: str, *, for_update: bool = False) -> Customer | None:
+        """Exact match on the normalised address."""
+        ...
+
+
+class RefreshSessionRepository(Protocol):
+    def add(self, session: RefreshSession) -> None:
+        """Insert; ``Conflict`` if the id or the token hash exists."""
+        ...
+
+    def save(self, session: RefreshSession) -> None:
+        """Write ``used_at``/``revoked_at`` of a session (``LookupError`` if never added)."""
+        ...
+
+    def get_by_token_hash(self, token_hash: str, *, for_update: bool = False) -> RefreshSession | None: ...
+
+    def revoke_family(self, family_id: uuid.UUID, at: dt.datetime) -> int:
+        """Revoke every not-yet-revoked token of a login; returns how many."""
+        ...
+
+    def revoke_customer(self, customer_id: uuid.UUID, at: dt.datetime) -> int:
+        """Revoke every not-yet-revoked token of every login of a customer."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    def add(self, message: OutboxMessage) -> None:
+        """Insert; ``Conflict`` if a message with this id exists."""
+        ...
+
+    def get(self, message_id: uuid.UUID) -> OutboxMessage | None: ...
+
+    def save(self, message: OutboxMessage) -> None:
+        """Write the delivery state (status, attempts, times, last error, claim) of a
+        message; its content never changes (``LookupError`` if never added)."""
+        ...
+
+    def claim_due(self, now: dt.datetime, *, limit: int, lease: dt.timedelta) -> Sequence[OutboxMessage]:
+        """Pending messages due at ``now`` (``next_attempt_at <= now``) and not held by
+        another relay (``claimed_until`` unset or ``<= now``), oldest ``created_at`` first,
+        at most ``limit``, marked as held until ``now + lease``. Concurrent callers never
+        get the same message (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the write lock on
+        SQLite)."""
+        ...
+
+    def list(self, *, status: OutboxStatus | None = None, limit: int = 100) -> Sequence[OutboxMessage]:
+        """Newest first."""
+        ...
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[OutboxMessage]:
+        """Messages about a site, oldest first (for its timeline)."""
+        ...
+
+    def count_by_status(self) -> dict[OutboxStatus, int]: ...
+
+
+class RateLimiter(Protocol):
+    """Counts events per key in a sliding window (in memory, or Redis when shared).
+
+    At most ``limit`` events are counted in any ``window``; an event refused by ``hit`` is
+    not counted, so a client that keeps knocking is let in again when the window allows,
+    exactly ``retry_after`` seconds later. Implementations: ``webmagic_core.ratelimit``
+    (in memory, the default) and the Redis adapter; tests/unit/test_rate_limiter.py pins
+    the behaviour down.
+    """
+
+    def hit(self, key: str, *, limit: int, window: dt.timedelta) -> int | None:
+        """Count one event: None when it fits within ``limit`` (and is counted), else the
+        whole seconds (at least 1) until one more event would fit (and nothing is counted)."""
+        ...
+
+    def peek(self, key: str, *, limit: int, window: dt.timedelta) -> int | None:
+        """What ``hit`` would answer right now, without counting anything."""
+        ...
+
+    def reset(self, key: str) -> None:
+        """Forget every event of ``key``."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the ``with`` block without ``commit()`` rolls back.
+
+    The repositories are read-only members, so an implementation may hold its own
+    repository types (a fake's, with recording extras) where the port is expected."""
+
+    @property
+    def sites(self) -> SiteRepository: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def refresh_sessions(self) -> RefreshSessionRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

@@ -1,0 +1,639 @@
+"""Customer accounts: register, verify, log in, refresh, log out, reset, profile.
+
+Synchronous and slow on purpose where passwords are hashed: the HTTP layer calls these
+methods in a worker thread. Password hashing always happens outside a unit of work, so a
+bcrypt run never holds a database lock; the row is then re-read ``for_update`` and checked
+to be unchanged before anything is written.
+
+No enumeration: ``register``, ``resend_verification`` and ``forgot_password`` return None
+whatever the address, and all mail goes through the outbox, so the answer never depends on
+whether an account exists; the mailbox owner is the one who learns which. ``login`` runs
+one hash check for an unknown address too (against a dummy hash) and gives one message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import logging
+import re
+import secrets
+import unicodedata
+import uuid
+from collections.abc import Callable, Mapping
+from urllib.parse import urlencode, urlsplit
+
+import attrs
+
+from webmagic_core.accounts.customers import Customer, RefreshSession, hash_refresh_token
+from webmagic_core.accounts.emails import EmailTemplate
+from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
+from webmagic_core.accounts.passwords import PasswordPolicy
+from webmagic_core.accounts.ports import EmailRenderer, PasswordHasher, TokenSigner
+from webmagic_core.accounts.tokens import (
+    TokenClaims,
+    TokenPurpose,
+    issue_token,
+    password_fingerprint,
+    read_token,
+    verification_fingerprint,
+)
+from webmagic_core.errors import Conflict, PermissionDenied, Throttled, Unauthenticated, ValidationError
+from webmagic_core.ports import Clock, RateLimiter, UnitOfWork, UnitOfWorkFactory
+from webmagic_core.services.outbox import queue_email
+
+log = logging.getLogger(__name__)
+
+BAD_CREDENTIALS = "email or password is incorrect"
+SESSION_INVALID = "the session is invalid or has been revoked; sign in again"
+SESSION_EXPIRED = "the session has expired; sign in again"
+ACCESS_REVOKED = "the access token is no longer valid; sign in again"
+MAX_FULL_NAME_LENGTH = 200
+MAX_EMAIL_LENGTH = 254
+
+
+# --- input rules -----------------------------------------------------------------------
+
+
+def basic_normalize_email(raw: str) -> str:
+    """Trim and lower-case an address and check its shape (one ``@``, a dotted domain, no
+    spaces). The adapters pass a stricter, email-validator based normaliser; this one
+    keeps the core and its tests free of third-party code."""
+    email = raw.strip().lower()
+    local, _, domain = email.rpartition("@")
+    labels = domain.split(".")
+    if (
+        not local
+        or "@" in local
+        or len(labels) < 2
+        or not all(labels)
+        or len(email) > MAX_EMAIL_LENGTH
+        or any(c.isspace() or unicodedata.category(c) == "Cc" for c in email)
+    ):
+        raise ValidationError("this is not a valid email address", field="email")
+    return email
+
+
+_LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def validate_full_name(value: str | None) -> str | None:
+    """One line of at most 200 characters, spaces collapsed; empty means no name."""
+    if value is None:
+        return None
+    if any(c in _LINE_BREAKS for c in value):
+        raise ValidationError("the full name must be one line", field="full_name")
+    if any(unicodedata.category(c) == "Cc" and c != "\t" for c in value):
+        raise ValidationError("the full name contains control characters", field="full_name")
+    name = " ".join(value.split())
+    if len(name) > MAX_FULL_NAME_LENGTH:
+        raise ValidationError(
+            f"the full name must be at most {MAX_FULL_NAME_LENGTH} characters long", field="full_name"
+        )
+    return name or None
+
+
+_PHONE = re.compile(r"\+?[0-9 ()\-]+")
+_PHONE_RULE = "a phone number has 6 to 20 digits, optionally a leading +, spaces, brackets and hyphens"
+
+
+def validate_phone(value: str | None) -> str | None:
+    """E.164-like: 6 to 20 digits, an optional leading ``+``, spaces, ``()`` and ``-``;
+    spaces collapsed; empty means no phone."""
+    if value is None:
+        return None
+    phone = " ".join(value.split())
+    if not phone:
+        return None
+    digits = sum(c.isdigit() for c in phone)
+    if not _PHONE.fullmatch(phone) or not 6 <= digits <= 20 or not phone.isascii():
+        raise ValidationError(_PHONE_RULE, field="phone")
+    return phone
+
+
+class Unset(enum.Enum):
+    """Marks an argument that was not given, as opposed to one given as None (a PATCH)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+def _base_url(value: str) -> str:
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValidationError(
+            f"the public URL must be an absolute http(s) URL, not {value!r}", field="public_url"
+        )
+    return url
+
+
+@attrs.frozen
+class AccountLinks:
+    """The pages email links open, on the public URL (which may carry a path prefix)."""
+
+    public_url: str = attrs.field(converter=_base_url)
+
+    def verify_email(self, token: str) -> str:
+        return self._page("verify-email", token)
+
+    def reset_password(self, token: str) -> str:
+        return self._page("reset-password", token)
+
+    def set_password(self, token: str) -> str:
+        return self._page("set-password", token)
+
+    def _page(self, name: str, token: str) -> str:
+        return f"{self.public_url}/portal/{name}?{urlencode({'token': token})}"
+
+
+@attrs.frozen
+class Limit:
+    count: int
+    window: dt.timedelta
+
+
+@attrs.frozen
+class ThrottleLimits:
+    # Failed logins (and wrong current passwords on a password change).
+    login_per_email: Limit = Limit(5, dt.timedelta(minutes=15))
+    login_per_client: Limit = Limit(20, dt.timedelta(minutes=1))
+    # Mail a caller can make us send to an address: register (existing account),
+    # resend-verification, forgot-password; each counted on its own.
+    mail_per_email: Limit = Limit(3, dt.timedelta(hours=1))
+    mail_per_client: Limit = Limit(30, dt.timedelta(hours=1))
+
+
+def _key(kind: str, value: str) -> str:
+    # Addresses are hashed so a shared store (Redis) holds no personal data in its keys.
+    return f"webmagic:{kind}:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
+@attrs.frozen
+class LoginResult:
+    """A signed-in customer and the refresh token to hand out (plain; stored only hashed).
+    The HTTP layer makes the access token from ``customer.id`` and ``customer.token_version``."""
+
+    customer: Customer
+    refresh_token: str = attrs.field(repr=False)
+    refresh_expires_at: dt.datetime
+
+
+def _customer_id(claims: TokenClaims) -> uuid.UUID:
+    try:
+        return uuid.UUID(claims.user_id)
+    except ValueError:
+        raise InvalidToken() from None
+
+
+# --- the service -----------------------------------------------------------------------
+
+
+@attrs.define
+class AccountService:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    hasher: PasswordHasher
+    signer: TokenSigner
+    renderer: EmailRenderer
+    policy: PasswordPolicy
+    rate_limiter: RateLimiter
+    links: AccountLinks
+    normalize_email: Callable[[str], str] = basic_normalize_email
+    limits: ThrottleLimits = ThrottleLimits()
+    _dummy_hash: str | None = attrs.field(default=None, init=False, repr=False)
+
+    # registration and verification
+
+    def register(
+        self,
+        email: str,
+        password: str,
+        full_name: str | None = None,
+        phone: str | None = None,
+        *,
+        client: str | None = None,
+    ) -> None:
+        """Create an unverified account and mail a verification link; for an address that
+        has an account, mail its owner a note with a reset link instead. Same answer."""
+        email = self.normalize_email(email)
+        self.policy.check(password)
+        full_name, phone = validate_full_name(full_name), validate_phone(phone)
+        # Hashed on both paths, so both take one bcrypt run.
+        password_hash = self.hasher.hash(password)
+        mail_allowed = self._mail_allowed("register", email, client)
+        for _ in range(2):
+            try:
+                self._register(email, password_hash, full_name, phone, mail_allowed=mail_allowed)
+            except Conflict:
+                # Registered concurrently: go round again and take the "exists" path.
+                continue
+            return
+
+    def _register(
+        self, email: str, password_hash: str, full_name: str | None, phone: str | None, *, mail_allowed: bool
+    ) -> None:
+        now = self.clock.now()
+        with self.uow() as uow:
+            existing = uow.customers.get_by_email(email)
+            if existing is not None:
+                if mail_allowed:
+                    self._queue(
+                        uow,
+                        EmailTemplate.ACCOUNT_EXISTS,
+                        existing,
+                        {"reset_url": self.links.reset_password(self._reset_token(existing))},
+                        now,
+                    )
+            else:
+                customer = Customer.new(
+                    email=email, now=now, password_hash=password_hash, full_name=full_name, phone=phone
+                )
+                uow.customers.add(customer)
+                self._queue_verification(uow, customer, now)
+            uow.commit()
+
+    def verify_email(self, token: str) -> Customer:
+        """Mark the address verified. The link works once: verifying changes the state
+        its fingerprint is bound to."""
+        claims = read_token(self.signer, TokenPurpose.VERIFY_EMAIL, token)
+        customer_id = _customer_id(claims)
+        now = self.clock.now()
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id, for_update=True)
+            if customer is None:
+                raise InvalidToken()
+            claims.check_fingerprint(verification_fingerprint(customer.email, customer.email_verified))
+            customer.email_verified_at = customer.updated_at = now
+            uow.customers.save(customer)
+            uow.commit()
+        return customer
+
+    def resend_verification(self, email: str, *, client: str | None = None) -> None:
+        """Mail a new verification link if the address has an unverified account."""
+        email = self.normalize_email(email)
+        if not self._mail_allowed("resend", email, client):
+            return
+        now = self.clock.now()
+        with self.uow() as uow:
+            customer = uow.customers.get_by_email(email)
+            if customer is not None and not customer.email_verified:
+                self._queue_verification(uow, customer, now)
+                uow.commit()
+
+    # sessions
+
+    def login(self, email: str, password: str, client: str) -> LoginResult:
+        """Check the password and open a new login (refresh-token family).
+
+        Unknown address, wrong password and an account without a password all raise
+        ``Unauthenticated(BAD_CREDENTIALS)`` after one hash check; a correct password on
+        an unverified account raises ``PermissionDenied``. Failures count against the
+        address and the client; past the limits, ``Throttled`` before any check."""
+        try:
+            email = self.normalize_email(email)
+            known_shape = True
+        except ValidationError:
+            # No account can have this address; still one hash check and one failure counted.
+            email, known_shape = " ".join(email.split()).lower(), False
+        email_key, client_key = _key("login-email", email), _key("login-client", client)
+        self._refuse_if_throttled(
+            (email_key, self.limits.login_per_email), (client_key, self.limits.login_per_client)
+        )
+
+        customer = None
+        if known_shape:
+            with self.uow() as uow:
+                customer = uow.customers.get_by_email(email)
+        stored = customer.password_hash if customer is not None else None
+        matches = self.hasher.verify(password, stored if stored is not None else self._dummy())
+        if customer is None or stored is None or not matches:
+            self._hit(email_key, self.limits.login_per_email)
+            self._hit(client_key, self.limits.login_per_client)
+            raise Unauthenticated(BAD_CREDENTIALS)
+        # Only the address's counter: one good account must not unlock a guessing client.
+        self.rate_limiter.reset(email_key)
+        if not customer.email_verified:
+            raise PermissionDenied("verify your email first: follow the link we sent you")
+
+        rehashed = self.hasher.hash(password) if self.hasher.needs_rehash(stored) else None
+        now = self.clock.now()
+        with self.uow() as uow:
+            current = uow.customers.get(customer.id, for_update=True)
+            if current is None or current.token_version != customer.token_version:
+                # Deleted or given a new password while we were checking the old one.
+                raise Unauthenticated(BAD_CREDENTIALS)
+            # Same password, new cost: token_version stays (no sign-out); reset links bound
+            # to the old hash stop working, which is harmless. A hash that changed without a
+            # new token_version was rehashed by a concurrent login: nothing left to do.
+            if rehashed is not None and current.password_hash == stored:
+                current.password_hash = rehashed
+                uow.customers.save(current)
+            session, token = RefreshSession.issue(customer_id=current.id, now=now)
+            uow.refresh_sessions.add(session)
+            uow.commit()
+        return LoginResult(customer=current, refresh_token=token, refresh_expires_at=session.expires_at)
+
+    def refresh(self, refresh_token: str) -> LoginResult:
+        """Rotate: the token is spent and a new one of the same login is issued. A spent or
+        revoked token presented again revokes the whole login (it may have been stolen)."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            session = uow.refresh_sessions.get_by_token_hash(
+                hash_refresh_token(refresh_token), for_update=True
+            )
+            if session is None:
+                raise Unauthenticated(SESSION_INVALID)
+            if session.used_at is not None or session.revoked_at is not None:
+                if uow.refresh_sessions.revoke_family(session.family_id, now):
+                    log.warning(
+                        "refresh token reused: login %s of customer %s revoked",
+                        session.family_id,
+                        session.customer_id,
+                    )
+                uow.commit()
+                raise Unauthenticated(SESSION_INVALID)
+            if now >= session.expires_at:
+                raise Unauthenticated(SESSION_EXPIRED)
+            customer = uow.customers.get(session.customer_id)
+            if customer is None:
+                raise Unauthenticated(SESSION_INVALID)
+            session.used_at = now
+            uow.refresh_sessions.save(session)
+            new_session, token = RefreshSession.issue(
+                customer_id=customer.id, now=now, family_id=session.family_id
+            )
+            uow.refresh_sessions.add(new_session)
+            uow.commit()
+        return LoginResult(customer=customer, refresh_token=token, refresh_expires_at=new_session.expires_at)
+
+    def logout(self, refresh_token: str) -> None:
+        """End the login the token belongs to; an unknown or spent token is fine."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            session = uow.refresh_sessions.get_by_token_hash(
+                hash_refresh_token(refresh_token), for_update=True
+            )
+            if session is not None:
+                uow.refresh_sessions.revoke_family(session.family_id, now)
+                uow.commit()
+
+    def authenticate(self, customer_id: uuid.UUID, token_version: int) -> Customer:
+        """The customer an access token names, if the token's version is still current."""
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id)
+        if customer is None or customer.token_version != token_version:
+            raise Unauthenticated(ACCESS_REVOKED)
+        return customer
+
+    # passwords
+
+    def forgot_password(self, email: str, *, client: str | None = None) -> None:
+        """Mail a reset link if the address has an account."""
+        email = self.normalize_email(email)
+        if not self._mail_allowed("forgot", email, client):
+            return
+        now = self.clock.now()
+        with self.uow() as uow:
+            customer = uow.customers.get_by_email(email)
+            if customer is not None:
+                url = self.links.reset_password(self._reset_token(customer))
+                self._queue(uow, EmailTemplate.PASSWORD_RESET, customer, {"reset_url": url}, now)
+                uow.commit()
+
+    def reset_password(
+        self, token: str, new_password: str, *, purpose: TokenPurpose | None = None
+    ) -> Customer:
+        """Set a new password from a reset link, or (``purpose=None``, the API's one
+        endpoint) from either a reset or a welcome set-password link.
+
+        Voids every other reset link, every access token (token_version) and every
+        login (refresh sessions); marks the address verified, since the link proves the
+        mailbox; queues a "password changed" notice."""
+        claims = self._read_password_token(token, purpose)
+        customer_id = _customer_id(claims)
+        self.policy.check(new_password, field="new_password")
+        with self.uow() as uow:
+            found = uow.customers.get(customer_id)
+        # Checked before the slow hash so a spent link costs nothing; checked again below.
+        self._check_password_claims(claims, found)
+        new_hash = self.hasher.hash(new_password)
+        now = self.clock.now()
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id, for_update=True)
+            customer = self._check_password_claims(claims, customer)
+            if not customer.email_verified:
+                customer.email_verified_at = now
+            self._apply_new_password(uow, customer, new_hash, now)
+            uow.commit()
+        return customer
+
+    def set_password(self, token: str, new_password: str) -> Customer:
+        """The welcome link's page: like ``reset_password`` with a set-password token only."""
+        return self.reset_password(token, new_password, purpose=TokenPurpose.SET_PASSWORD)
+
+    def change_password(self, customer_id: uuid.UUID, current_password: str, new_password: str) -> None:
+        """Change the password of a signed-in customer.
+
+        A wrong current password is ``ValidationError(field="current_password")`` (400:
+        the caller is authenticated, the input is wrong) and counts as a failed login of
+        the address, so a stolen access token cannot be used to guess the password faster
+        than the login form allows. Success ends every login and access token, the
+        caller's too (the API answers 204 with no new tokens: sign in again)."""
+        self.policy.check(new_password, field="new_password")
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id)
+        if customer is None:
+            raise Unauthenticated(ACCESS_REVOKED)
+        email_key = _key("login-email", customer.email)
+        self._refuse_if_throttled((email_key, self.limits.login_per_email))
+        stored = customer.password_hash
+        matches = self.hasher.verify(current_password, stored if stored is not None else self._dummy())
+        if stored is None or not matches:
+            self._hit(email_key, self.limits.login_per_email)
+            raise ValidationError("the current password is incorrect", field="current_password")
+        new_hash = self.hasher.hash(new_password)
+        now = self.clock.now()
+        with self.uow() as uow:
+            current = uow.customers.get(customer_id, for_update=True)
+            if current is None:
+                raise Unauthenticated(ACCESS_REVOKED)
+            if current.password_hash != stored:
+                raise Conflict("the password was changed meanwhile; sign in again")
+            self._apply_new_password(uow, current, new_hash, now)
+            uow.commit()
+
+    # profile
+
+    def me(self, customer_id: uuid.UUID) -> Customer:
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id)
+        if customer is None:
+            raise Unauthenticated(ACCESS_REVOKED)
+        return customer
+
+    def update_profile(
+        self,
+        customer_id: uuid.UUID,
+        *,
+        full_name: str | Unset | None = UNSET,
+        phone: str | Unset | None = UNSET,
+    ) -> Customer:
+        """Change the fields given (None clears one; ``UNSET`` leaves it alone)."""
+        new_name = full_name if isinstance(full_name, Unset) else validate_full_name(full_name)
+        new_phone = phone if isinstance(phone, Unset) else validate_phone(phone)
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id, for_update=True)
+            if customer is None:
+                raise Unauthenticated(ACCESS_REVOKED)
+            changed = False
+            if not isinstance(new_name, Unset) and new_name != customer.full_name:
+                customer.full_name, changed = new_name, True
+            if not isinstance(new_phone, Unset) and new_phone != customer.phone:
+                customer.phone, changed = new_phone, True
+            if changed:
+                customer.updated_at = self.clock.now()
+                uow.customers.save(customer)
+                uow.commit()
+        return customer
+
+    # purchases
+
+    def find_or_create_for_purchase(
+        self, uow: UnitOfWork, email: str, full_name: str | None, phone: str | None, now: dt.datetime
+    ) -> tuple[Customer, bool]:
+        """The buyer's account, created without a password (the welcome mail's
+        ``set_password_link`` sets one) when the address has none. Runs inside the
+        caller's unit of work; the caller commits. Name and phone come from the payment
+        provider: invalid ones are dropped rather than failing the purchase, and they only
+        fill blanks on an existing account. ``email`` must be a valid address
+        (``ValidationError`` otherwise). Two purchases creating the same account at once:
+        one commit fails with ``Conflict`` and its webhook is retried."""
+        email = self.normalize_email(email)
+        full_name, phone = _lenient(validate_full_name, full_name), _lenient(validate_phone, phone)
+        customer = uow.customers.get_by_email(email, for_update=True)
+        if customer is not None:
+            if (customer.full_name is None and full_name) or (customer.phone is None and phone):
+                customer.full_name = customer.full_name or full_name
+                customer.phone = customer.phone or phone
+                customer.updated_at = now
+                uow.customers.save(customer)
+            return customer, False
+        customer = Customer.new(email=email, now=now, full_name=full_name, phone=phone)
+        uow.customers.add(customer)
+        return customer, True
+
+    def set_password_link(self, customer: Customer) -> str:
+        """The welcome mail's link (7 days; void once any password is set)."""
+        token = issue_token(
+            self.signer,
+            TokenPurpose.SET_PASSWORD,
+            str(customer.id),
+            password_fingerprint(customer.password_hash),
+        )
+        return self.links.set_password(token)
+
+    # helpers
+
+    def _dummy(self) -> str:
+        """A hash of a random password, made with this hasher (so at the same cost), for
+        the checks that have no real hash to compare with."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(24))
+        return self._dummy_hash
+
+    def _hit(self, key: str, limit: Limit) -> int | None:
+        return self.rate_limiter.hit(key, limit=limit.count, window=limit.window)
+
+    def _peek(self, key: str, limit: Limit) -> int | None:
+        return self.rate_limiter.peek(key, limit=limit.count, window=limit.window)
+
+    def _refuse_if_throttled(self, *checks: tuple[str, Limit]) -> None:
+        waits = [wait for key, limit in checks if (wait := self._peek(key, limit)) is not None]
+        if waits:
+            raise Throttled("too many failed attempts; try again later", retry_after=max(waits))
+
+    def _mail_allowed(self, kind: str, email: str, client: str | None) -> bool:
+        """Count a mail request; False (send nothing, answer the same) past a limit. A
+        refused request counts against nothing, so one limit never eats into another."""
+        checks = [(_key(f"{kind}-email", email), self.limits.mail_per_email)]
+        if client is not None:
+            checks.append((_key("mail-client", client), self.limits.mail_per_client))
+        if any(self._peek(key, limit) is not None for key, limit in checks):
+            return False
+        waits = [self._hit(key, limit) for key, limit in checks]  # count every one, then decide
+        return all(wait is None for wait in waits)
+
+    def _reset_token(self, customer: Customer) -> str:
+        return issue_token(
+            self.signer,
+            TokenPurpose.RESET_PASSWORD,
+            str(customer.id),
+            password_fingerprint(customer.password_hash),
+        )
+
+    def _queue_verification(self, uow: UnitOfWork, customer: Customer, now: dt.datetime) -> None:
+        token = issue_token(
+            self.signer,
+            TokenPurpose.VERIFY_EMAIL,
+            str(customer.id),
+            verification_fingerprint(customer.email, customer.email_verified),
+        )
+        self._queue(
+            uow, EmailTemplate.VERIFY_EMAIL, customer, {"verify_url": self.links.verify_email(token)}, now
+        )
+
+    def _queue(
+        self,
+        uow: UnitOfWork,
+        template: EmailTemplate,
+        customer: Customer,
+        data: Mapping[str, object],
+        now: dt.datetime,
+    ) -> None:
+        queue_email(
+            uow, self.renderer, template, customer.email, {**data, "full_name": customer.full_name}, now
+        )
+
+    def _read_password_token(self, token: str, purpose: TokenPurpose | None) -> TokenClaims:
+        purposes = (
+            [purpose] if purpose is not None else [TokenPurpose.RESET_PASSWORD, TokenPurpose.SET_PASSWORD]
+        )
+        for candidate in purposes:
+            try:
+                return read_token(self.signer, candidate, token)
+            except ExpiredToken:
+                raise  # genuine for this purpose, just too old
+            except InvalidToken:
+                continue
+        raise InvalidToken()
+
+    @staticmethod
+    def _check_password_claims(claims: TokenClaims, customer: Customer | None) -> Customer:
+        if customer is None:
+            raise InvalidToken()
+        claims.check_fingerprint(password_fingerprint(customer.password_hash))
+        return customer
+
+    def _apply_new_password(
+        self, uow: UnitOfWork, customer: Customer, new_hash: str, now: dt.datetime
+    ) -> None:
+        """Store the hash (bumping token_version), end every login, tell the owner."""
+        customer.set_password(new_hash, now)
+        uow.customers.save(customer)
+        uow.refresh_sessions.revoke_customer(customer.id, now)
+        url = self.links.reset_password(self._reset_token(customer))
+        self._queue(uow, EmailTemplate.PASSWORD_CHANGED, customer, {"changed_at": now, "reset_url": url}, now)
+
+
+def _lenient(validate: Callable[[str | None], str | None], value: str | None) -> str | None:
+    try:
+        return validate(value)
+    except ValidationError:
+        return None

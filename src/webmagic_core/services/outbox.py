@@ -1,0 +1,200 @@
+"""Queueing transactional email, and the relay that sends it.
+
+Services call ``queue_email`` inside their unit of work, so a message exists exactly when
+the change that causes it is committed. ``OutboxRelay.run_once`` then claims due messages
+in one short transaction, sends them outside any transaction (a slow SMTP server never
+holds a database lock), and records each outcome in a transaction of its own. A relay that
+dies between claim and outcome leaves the message claimed until its lease passes; then any
+relay sends it again (the Mailer port allows a rare duplicate, never a loss).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from webmagic_core.accounts.emails import EmailTemplate
+from webmagic_core.accounts.errors import MailDeliveryError
+from webmagic_core.accounts.ports import EmailRenderer, Mailer
+from webmagic_core.errors import Conflict, NotFound
+from webmagic_core.outbox import DEFAULT_MAX_ATTEMPTS, OutboxMessage, OutboxStatus, backoff
+from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 500
+# user:password@ in URLs (an SMTP URL in an exception message, say) never reaches the table.
+_URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def queue_email(
+    uow: UnitOfWork,
+    renderer: EmailRenderer,
+    template: EmailTemplate,
+    to: str,
+    data: Mapping[str, object],
+    now: dt.datetime,
+    *,
+    site_id: uuid.UUID | None = None,
+) -> OutboxMessage:
+    """Render a message and add it to the outbox of ``uow`` (the caller commits)."""
+    message = renderer.render(template, to, data, site_id=site_id)
+    item = OutboxMessage.pending(message, now)
+    uow.outbox.add(item)
+    return item
+
+
+def describe_failure(error: Exception) -> str:
+    """A one-line error text for ``last_error``: credentials in URLs masked, length capped."""
+    if isinstance(error, MailDeliveryError):
+        text = error.detail
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    text = " ".join(_URL_CREDENTIALS.sub(r"\1***@", text).split())
+    return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+@attrs.frozen
+class RelayReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.dead
+
+    def __add__(self, other: RelayReport) -> RelayReport:
+        return RelayReport(self.sent + other.sent, self.retried + other.retried, self.dead + other.dead)
+
+
+@attrs.frozen
+class _Outcome:
+    error: str | None = None
+    transient: bool = True
+
+
+def _check_positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
+
+
+@attrs.define
+class OutboxRelay:
+    uow: UnitOfWorkFactory
+    mailer: Mailer
+    clock: Clock
+    max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_check_positive)
+    # Longer than any one send can take (the SMTP adapter's timeout), or a slow send
+    # would be claimed again by another relay while still in progress.
+    lease: dt.timedelta = dt.timedelta(minutes=5)
+    batch_size: int = attrs.field(default=50, validator=_check_positive)
+    rng: random.Random | None = None
+
+    def run_once(self) -> RelayReport:
+        """Claim up to ``batch_size`` due messages, send them, record each outcome."""
+        with self.uow() as uow:
+            claimed = uow.outbox.claim_due(self.clock.now(), limit=self.batch_size, lease=self.lease)
+            uow.commit()
+        report = RelayReport()
+        for item in claimed:
+            report += self._record(item, self._send(item))
+        return report
+
+    def drain(self, *, max_rounds: int = 100) -> RelayReport:
+        """``run_once`` until a round finds less than a full batch (messages retried later
+        are not due yet, so this ends)."""
+        report = RelayReport()
+        for _ in range(max_rounds):
+            round_report = self.run_once()
+            report += round_report
+            if round_report.handled < self.batch_size:
+                break
+        return report
+
+    def _send(self, item: OutboxMessage) -> _Outcome:
+        try:
+            self.mailer.send(item.message)
+        except MailDeliveryError as error:
+            return _Outcome(describe_failure(error), transient=error.transient)
+        except Exception as error:
+            # An adapter bug or an unexpected network error: retried like a transient
+            # failure, so it ends up dead (and visible) rather than silently lost.
+            log.exception("unexpected error sending outbox message %s", item.id)
+            return _Outcome(describe_failure(error), transient=True)
+        return _Outcome()
+
+    def _record(self, claimed: OutboxMessage, outcome: _Outcome) -> RelayReport:
+        now = self.clock.now()
+        with self.uow() as uow:
+            item = uow.outbox.get(claimed.id)
+            if item is None or item.status is not OutboxStatus.PENDING:
+                # Requeued, sent or buried meanwhile (our lease ran out): nothing to record.
+                return RelayReport()
+            if outcome.error is None:
+                # Recorded even if another relay re-claimed it after our lease ran out: it is sent.
+                item.attempts += 1
+                item.status, item.sent_at, item.claimed_until = OutboxStatus.SENT, now, None
+                result = RelayReport(sent=1)
+            elif item.claimed_until != claimed.claimed_until:
+                # Another relay holds it now; its outcome is the one to keep.
+                return RelayReport()
+            else:
+                item.attempts += 1
+                item.last_error, item.claimed_until = outcome.error, None
+                if not outcome.transient or item.attempts >= self.max_attempts:
+                    item.status = OutboxStatus.DEAD
+                    result = RelayReport(dead=1)
+                    log.warning(
+                        "outbox message %s to %s is dead after %d attempt(s): %s",
+                        item.id,
+                        item.message.to,
+                        item.attempts,
+                        outcome.error,
+                    )
+                else:
+                    item.next_attempt_at = now + backoff(item.attempts, rng=self.rng)
+                    result = RelayReport(retried=1)
+            uow.outbox.save(item)
+            uow.commit()
+        return result
+
+    def requeue(self, message_id: uuid.UUID) -> OutboxMessage:
+        """Give a dead message a fresh set of attempts, due now."""
+        with self.uow() as uow:
+            item = uow.outbox.get(message_id)
+            if item is None:
+                raise NotFound(f"no outbox message has the id {message_id}")
+            if item.status is not OutboxStatus.DEAD:
+                raise Conflict(
+                    f"outbox message {message_id} is {item.status.value}; only dead messages can be retried"
+                )
+            item.status, item.attempts, item.claimed_until = OutboxStatus.PENDING, 0, None
+            item.next_attempt_at = self.clock.now()
+            uow.outbox.save(item)
+            uow.commit()
+        return item
+
+    def get(self, message_id: uuid.UUID) -> OutboxMessage:
+        with self.uow() as uow:
+            item = uow.outbox.get(message_id)
+        if item is None:
+            raise NotFound(f"no outbox message has the id {message_id}")
+        return item
+
+    def list(self, status: OutboxStatus | None = None, limit: int = 100) -> Sequence[OutboxMessage]:
+        """Newest first."""
+        with self.uow() as uow:
+            return uow.outbox.list(status=status, limit=limit)
+
+    def counts(self) -> dict[OutboxStatus, int]:
+        """Messages per status, every status present (zero when none)."""
+        with self.uow() as uow:
+            found = uow.outbox.count_by_status()
+        return {status: found.get(status, 0) for status in OutboxStatus}

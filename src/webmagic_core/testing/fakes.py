@@ -1,0 +1,329 @@
+"""In-memory implementations of the ports, with the same transaction semantics.
+
+The fake unit of work snapshots the store on entry and restores it unless ``commit()``
+is called, so a service that forgets to commit loses its writes here as it would on a
+real database.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import attrs
+
+from webmagic_core.accounts.customers import Customer, RefreshSession
+from webmagic_core.errors import Conflict
+from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.outbox import OutboxMessage, OutboxStatus
+from webmagic_core.ports import SiteHead
+from webmagic_core.ratelimit import InMemoryRateLimiter
+from webmagic_core.sites import Site, SiteEvent, SiteVersion
+
+
+@attrs.define
+class FakeClock:
+    current: dt.datetime = attrs.field(factory=lambda: dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC))
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, delta: dt.timedelta) -> dt.datetime:
+        self.current += delta
+        return self.current
+
+
+@attrs.define
+class _Store:
+    sites: dict[uuid.UUID, Site] = attrs.field(factory=dict)
+    versions: dict[tuple[uuid.UUID, int], SiteVersion] = attrs.field(factory=dict)
+    events: list[SiteEvent] = attrs.field(factory=list)
+    customers: dict[uuid.UUID, Customer] = attrs.field(factory=dict)
+    refresh_sessions: dict[uuid.UUID, RefreshSession] = attrs.field(factory=dict)
+    # Insertion order is creation order: ties on created_at keep it, as "oldest first" wants.
+    outbox: dict[uuid.UUID, OutboxMessage] = attrs.field(factory=dict)
+
+
+def _detached(site: Site) -> Site:
+    return attrs.evolve(site, pending_events=[])
+
+
+@attrs.define
+class FakeSiteRepository:
+    store: _Store
+
+    def add(self, site: Site) -> None:
+        if any(s.slug == site.slug for s in self.store.sites.values()):
+            raise Conflict(f"the slug {site.slug!r} is already taken")
+        self.store.sites[site.id] = _detached(site)
+        self._flush_events(site)
+
+    def save(self, site: Site) -> None:
+        if site.id not in self.store.sites:
+            raise LookupError(f"site {site.id} was never added")
+        self.store.sites[site.id] = _detached(site)
+        self._flush_events(site)
+
+    def _flush_events(self, site: Site) -> None:
+        self.store.events.extend(site.pending_events)
+        site.pending_events.clear()
+
+    def get(self, site_id: uuid.UUID) -> Site | None:
+        site = self.store.sites.get(site_id)
+        return _detached(site) if site else None
+
+    def get_by_slug(self, slug: str, *, for_update: bool = False) -> Site | None:
+        for site in self.store.sites.values():
+            if site.slug == slug:
+                return _detached(site)
+        return None
+
+    def head_by_slug(self, slug: str) -> SiteHead | None:
+        site = self.get_by_slug(slug)
+        if site is None:
+            return None
+        return SiteHead(
+            id=site.id,
+            slug=site.slug,
+            business_name=site.business_name,
+            status=site.status,
+            current_version=site.current_version,
+        )
+
+    def list(self, *, status: SiteStatus | None = None) -> Sequence[Site]:
+        sites = [_detached(s) for s in self.store.sites.values() if status is None or s.status is status]
+        return sorted(sites, key=lambda s: s.slug)
+
+    def count_by_status(self) -> dict[SiteStatus, int]:
+        counts: dict[SiteStatus, int] = {}
+        for site in self.store.sites.values():
+            counts[site.status] = counts.get(site.status, 0) + 1
+        return counts
+
+    def add_version(self, version: SiteVersion) -> None:
+        key = (version.site_id, version.number)
+        if key in self.store.versions:
+            raise Conflict(f"version {version.number} of site {version.site_id} exists")
+        self.store.versions[key] = version
+
+    def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None:
+        return self.store.versions.get((site_id, number))
+
+    def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
+        found = [v for (sid, _), v in self.store.versions.items() if sid == site_id]
+        return sorted(found, key=lambda v: v.number, reverse=True)
+
+    def events(self, site_id: uuid.UUID) -> Sequence[SiteEvent]:
+        return [e for e in self.store.events if e.site_id == site_id]
+
+
+# Repositories hand out and keep copies: a change is stored only through add/save, as in
+# a database, so a service that forgets to save is caught here too.
+
+
+@attrs.define
+class FakeCustomerRepository:
+    store: _Store
+
+    def add(self, customer: Customer) -> None:
+        if customer.id in self.store.customers:
+            raise Conflict(f"customer {customer.id} exists")
+        self._check_email_free(customer)
+        self.store.customers[customer.id] = attrs.evolve(customer)
+
+    def save(self, customer: Customer) -> None:
+        if customer.id not in self.store.customers:
+            raise LookupError(f"customer {customer.id} was never added")
+        self._check_email_free(customer)
+        self.store.customers[customer.id] = attrs.evolve(customer)
+
+    def _check_email_free(self, customer: Customer) -> None:
+        if any(c.email == customer.email and c.id != customer.id for c in self.store.customers.values()):
+            raise Conflict("an account with this email address exists")
+
+    def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
+        customer = self.store.customers.get(customer_id)
+        return attrs.evolve(customer) if customer else None
+
+    def get_by_email(self, email: str, *, for_update: bool = False) -> Customer | None:
+        for customer in self.store.customers.values():
+            if customer.email == email:
+                return attrs.evolve(customer)
+        return None
+
+
+@attrs.define
+class FakeRefreshSessionRepository:
+    store: _Store
+
+    def add(self, session: RefreshSession) -> None:
+        if session.id in self.store.refresh_sessions or self._by_hash(session.token_hash):
+            raise Conflict("this refresh session exists")
+        self.store.refresh_sessions[session.id] = attrs.evolve(session)
+
+    def save(self, session: RefreshSession) -> None:
+        if session.id not in self.store.refresh_sessions:
+            raise LookupError(f"refresh session {session.id} was never added")
+        self.store.refresh_sessions[session.id] = attrs.evolve(session)
+
+    def get_by_token_hash(self, token_hash: str, *, for_update: bool = False) -> RefreshSession | None:
+        session = self._by_hash(token_hash)
+        return attrs.evolve(session) if session else None
+
+    def _by_hash(self, token_hash: str) -> RefreshSession | None:
+        return next((s for s in self.store.refresh_sessions.values() if s.token_hash == token_hash), None)
+
+    def revoke_family(self, family_id: uuid.UUID, at: dt.datetime) -> int:
+        return self._revoke([s for s in self.store.refresh_sessions.values() if s.family_id == family_id], at)
+
+    def revoke_customer(self, customer_id: uuid.UUID, at: dt.datetime) -> int:
+        return self._revoke(
+            [s for s in self.store.refresh_sessions.values() if s.customer_id == customer_id], at
+        )
+
+    @staticmethod
+    def _revoke(sessions: Sequence[RefreshSession], at: dt.datetime) -> int:
+        count = 0
+        for session in sessions:
+            if session.revoked_at is None:
+                session.revoked_at = at
+                count += 1
+        return count
+
+
+@attrs.define
+class FakeOutboxRepository:
+    store: _Store
+
+    def add(self, message: OutboxMessage) -> None:
+        if message.id in self.store.outbox:
+            raise Conflict(f"outbox message {message.id} exists")
+        self.store.outbox[message.id] = attrs.evolve(message)
+
+    def get(self, message_id: uuid.UUID) -> OutboxMessage | None:
+        message = self.store.outbox.get(message_id)
+        return attrs.evolve(message) if message else None
+
+    def save(self, message: OutboxMessage) -> None:
+        if message.id not in self.store.outbox:
+            raise LookupError(f"outbox message {message.id} was never added")
+        self.store.outbox[message.id] = attrs.evolve(message)
+
+    def claim_due(self, now: dt.datetime, *, limit: int, lease: dt.timedelta) -> Sequence[OutboxMessage]:
+        due = [
+            m
+            for m in self.store.outbox.values()
+            if m.status is OutboxStatus.PENDING
+            and m.next_attempt_at <= now
+            and (m.claimed_until is None or m.claimed_until <= now)
+        ]
+        # sorted() is stable: equal created_at keep insertion order.
+        claimed = sorted(due, key=lambda m: m.created_at)[: max(0, limit)]
+        for message in claimed:
+            message.claimed_until = now + lease
+        return [attrs.evolve(m) for m in claimed]
+
+    def list(self, *, status: OutboxStatus | None = None, limit: int = 100) -> Sequence[OutboxMessage]:
+        found = [m for m in reversed(self.store.outbox.values()) if status is None or m.status is status]
+        newest_first = sorted(found, key=lambda m: m.created_at, reverse=True)
+        return [attrs.evolve(m) for m in newest_first[: max(0, limit)]]
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[OutboxMessage]:
+        found = [m for m in self.store.outbox.values() if m.message.site_id == site_id]
+        return [attrs.evolve(m) for m in sorted(found, key=lambda m: m.created_at)]
+
+    def count_by_status(self) -> dict[OutboxStatus, int]:
+        counts: dict[OutboxStatus, int] = {}
+        for message in self.store.outbox.values():
+            counts[message.status] = counts.get(message.status, 0) + 1
+        return counts
+
+
+@attrs.define
+class FakeRateLimiter(InMemoryRateLimiter):
+    """The in-memory limiter (driven by a ``FakeClock``), recording every counted or
+    refused ``hit`` as ``(key, allowed)`` and every ``reset`` key."""
+
+    hits: list[tuple[str, bool]] = attrs.field(factory=list)
+    resets: list[str] = attrs.field(factory=list)
+
+    def hit(self, key: str, *, limit: int, window: dt.timedelta) -> int | None:
+        wait = super().hit(key, limit=limit, window=window)
+        self.hits.append((key, wait is None))
+        return wait
+
+    def reset(self, key: str) -> None:
+        super().reset(key)
+        self.resets.append(key)
+
+
+@attrs.define
+class FakeUnitOfWork:
+    store: _Store = attrs.field(factory=_Store)
+    committed: int = 0
+    sites: FakeSiteRepository = attrs.field(init=False)
+    customers: FakeCustomerRepository = attrs.field(init=False)
+    refresh_sessions: FakeRefreshSessionRepository = attrs.field(init=False)
+    outbox: FakeOutboxRepository = attrs.field(init=False)
+    _snapshot: _Store | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.sites = FakeSiteRepository(self.store)
+        self.customers = FakeCustomerRepository(self.store)
+        self.refresh_sessions = FakeRefreshSessionRepository(self.store)
+        self.outbox = FakeOutboxRepository(self.store)
+
+    def __enter__(self) -> Self:
+        self._snapshot = copy.deepcopy(self.store)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._snapshot is not None:
+            self._restore(self._snapshot)
+            self._snapshot = None
+
+    def commit(self) -> None:
+        # Like a connection in "commit as you go" mode: writes after a commit inside the
+        # same block form a new transaction, rolled back unless committed again.
+        if self._snapshot is not None:
+            self._snapshot = copy.deepcopy(self.store)
+        self.committed += 1
+
+    def rollback(self) -> None:
+        if self._snapshot is not None:
+            self._restore(self._snapshot)
+            self._snapshot = copy.deepcopy(self.store)
+
+    def _restore(self, snapshot: _Store) -> None:
+        for field in attrs.fields(_Store):
+            setattr(self.store, field.name, getattr(snapshot, field.name))
+
+
+@attrs.define
+class FakeUnitOfWorkFactory:
+    """Hands out units of work over one shared in-memory store."""
+
+    store: _Store = attrs.field(factory=_Store)
+    commits: int = 0
+
+    def __call__(self) -> FakeUnitOfWork:
+        return _CountingUnitOfWork(store=self.store, factory=self)
+
+
+@attrs.define
+class _CountingUnitOfWork(FakeUnitOfWork):
+    factory: FakeUnitOfWorkFactory | None = None
+
+    def commit(self) -> None:
+        super().commit()
+        if self.factory is not None:
+            self.factory.commits += 1

@@ -1,0 +1,1 @@
+"""HTTP: the Litestar app (hosting, health, the public API), built by ``create_app``."""

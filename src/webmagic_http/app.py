@@ -1,0 +1,79 @@
+"""The Litestar application factory.
+
+``create_app()`` with no argument reads the settings from the environment and
+bootstraps its own container (``uvicorn --factory webmagic_http.app:create_app``); tests
+and the CLI may pass a container they built. Nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from webmagic_adapters.bootstrap import Container, bootstrap
+from webmagic_adapters.settings import load_settings
+from webmagic_core.money import Money
+from webmagic_http.health import health_routes
+from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
+from webmagic_http.hosts import HostSplitMiddleware
+from webmagic_http.page_cache import PageCache
+from webmagic_http.problems import exception_handlers
+from webmagic_http.site_info import site_info_routes
+
+
+def _version() -> str:
+    try:
+        return metadata.version("webmagic")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(container: Container | None = None) -> Litestar:
+    """Build the app. A container passed in stays the caller's to close; one built here
+    is closed when the app shuts down."""
+    owned = container is None
+    if container is None:
+        container = bootstrap(load_settings())
+    settings = container.settings
+    price = Money(settings.site_price_cents, settings.currency)
+
+    # SQLite reads are local and fast: run database calls inline on the event loop;
+    # anything over a network goes to the thread pool (see webmagic_http.hosting).
+    offload = container.database.dialect_name != "sqlite"
+
+    hosting = Hosting(
+        container.sites,
+        PageCache[RenderedPage](settings.page_cache_bytes),
+        price=str(price),
+        purchase_base_url=settings.public_url,
+    )
+    middleware = (
+        [DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain)]
+        if settings.sites_domain
+        else []
+    )
+    app = Litestar(
+        route_handlers=[
+            *health_routes(container.database.ping),
+            *site_info_routes(container.sites, price, offload=offload),
+            *hosting_routes(hosting, offload=offload),
+        ],
+        exception_handlers=exception_handlers(settings.sites_domain),
+        middleware=middleware,
+        openapi_config=OpenAPIConfig(
+            title="WebMagic",
+            version=_version(),
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/")],
+        ),
+        on_shutdown=[container.close] if owned else [],
+        # Logging stays the host process's business (the CLI or the ASGI server configures it).
+        logging_config=None,
+    )
+    app.state.container = container
+    app.state.page_cache = hosting.cache
+    return app

@@ -1,0 +1,26 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (the database answers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from litestar import get
+from litestar.handlers import HTTPRouteHandler
+
+from webmagic_core.errors import TransientError
+from webmagic_http.hosts import ANY_HOST, AREA
+
+
+def health_routes(ping: Callable[[], bool]) -> Sequence[HTTPRouteHandler]:
+    @get("/healthz", opt={AREA: ANY_HOST}, tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # In the thread pool: a ping to an unreachable database may wait for a connect timeout.
+    @get("/readyz", sync_to_thread=True, tags=["health"], summary="The database answers")
+    def readyz() -> dict[str, str]:
+        if not ping():
+            raise TransientError("the database does not answer")
+        return {"status": "ready"}
+
+    return [healthz, readyz]

@@ -1,0 +1,183 @@
+"""The root command, ``db``, ``demo`` and the error boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import Result
+
+from webmagic_adapters.bootstrap import bootstrap
+from webmagic_adapters.demo import DEMO_SLUGS
+from webmagic_adapters.settings import load_settings
+from webmagic_core.services.sites import SiteService
+
+Invoke = Callable[..., Result]
+Listed = Callable[..., list[dict[str, Any]]]
+ErrorLine = Callable[[Result], str]
+
+DEMO_NAMES = {
+    "brightsmile-dental": "BrightSmile Dental Studio",
+    "rapidflow-plumbing": "RapidFlow Plumbing",
+    "sunrise-bakery": "Sunrise Bakery",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ((), "host the sites WebMagic sells"),
+        (("serve",), "Run the web app"),
+        (("demo",), "Load the demo sites"),
+        (("db",), "Manage the database schema"),
+        (("db", "upgrade"), "Apply the database migrations"),
+        (("sites",), "Create, import, list"),
+        (("sites", "create"), "Create a preview site from an HTML file"),
+        (("sites", "import"), "one sub-folder per site"),
+        (("sites", "list"), "List sites"),
+        (("sites", "show"), "timeline"),
+        (("sites", "publish"), "Publish a new version"),
+        (("sites", "archive"), "Archive a site"),
+    ],
+)
+def test_every_command_has_help(invoke: Invoke, command: tuple[str, ...], expected: str) -> None:
+    result = invoke(*command, "--help")
+
+    assert result.exit_code == 0, result.output
+    assert expected in result.stdout
+    assert "Usage: webmagic" in result.stdout
+
+
+def test_settings_options_show_their_environment_variables(invoke: Invoke) -> None:
+    out = invoke("sites", "list", "--help").stdout
+
+    assert "WEBMAGIC_DATABASE_URL" in out
+    assert "WEBMAGIC_DATA_DIR" in out
+
+
+def test_no_arguments_shows_help(invoke: Invoke) -> None:
+    result = invoke()
+
+    assert "Usage: webmagic" in result.output
+    assert "sites" in result.output
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(invoke: Invoke, flag: str) -> None:
+    result = invoke(flag)
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("webmagic 0.")
+
+
+def test_unknown_command_is_a_usage_error(invoke: Invoke) -> None:
+    result = invoke("sits", "list")
+
+    assert result.exit_code == 2
+    assert "sits" in result.stderr
+
+
+def test_db_upgrade_is_repeatable(invoke: Invoke, tmp_path: Path) -> None:
+    first = invoke("db", "upgrade")
+    assert first.exit_code == 0, first.output
+    assert f"sqlite+pysqlite:///{tmp_path.as_posix()}/cli.db" in first.stdout
+    assert "Upgraded from an empty database to revision" in first.stdout
+
+    again = invoke("db", "upgrade")
+    assert again.exit_code == 0, again.output
+    assert "Already up to date" in again.stdout
+
+
+def test_db_upgrade_creates_the_default_sqlite_file_in_the_data_dir(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEBMAGIC_DATABASE_URL")
+
+    result = invoke("db", "upgrade", "--data-dir", str(tmp_path / "elsewhere"))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "elsewhere" / "webmagic.db").is_file()
+
+
+def test_db_upgrade_hides_the_password(invoke: Invoke, error_line: ErrorLine) -> None:
+    result = invoke("db", "upgrade", "--database-url", "postgresql://admin:hunter2@127.0.0.1:1/db")
+
+    assert result.exit_code == 1
+    assert "postgresql+psycopg://admin:***@127.0.0.1:1/db" in result.stdout
+    assert "the database is unavailable" in error_line(result)
+    assert "hunter2" not in result.output
+
+
+def test_commands_need_the_schema_first(invoke: Invoke, error_line: ErrorLine) -> None:
+    result = invoke("sites", "list")
+
+    assert result.exit_code == 2
+    assert "run `webmagic db upgrade` first" in error_line(result)
+
+
+def test_demo_loads_the_sites_once(invoke: Invoke, listed: Listed) -> None:
+    first = invoke("demo")
+    assert first.exit_code == 0, first.output
+    for slug in DEMO_SLUGS:
+        assert f"http://127.0.0.1:8000/{slug}  (loaded)" in first.stdout
+
+    second = invoke("demo")
+    assert second.exit_code == 0, second.output
+    for slug in DEMO_SLUGS:
+        assert f"http://127.0.0.1:8000/{slug}  (already there)" in second.stdout
+
+    sites = listed()
+    assert {s["slug"]: s["business_name"] for s in sites} == DEMO_NAMES
+    assert {s["status"] for s in sites} == {"preview"}
+    assert {s["current_version"] for s in sites} == {1}
+
+
+def test_demo_sites_have_working_assets(invoke: Invoke) -> None:
+    assert invoke("demo").exit_code == 0
+    container = bootstrap(load_settings())
+    try:
+        for slug in DEMO_SLUGS:
+            site = container.sites.details(slug).site
+            content = container.sites.version(site.id, 1).content
+            # Relative links, so that the pages work wherever hosting mounts them.
+            assert 'href="styles.css"' in content.html
+            assert 'src="app.js"' in content.html
+            assert len(content.css) > 1000
+            assert "addEventListener" in content.js
+    finally:
+        container.close()
+
+
+def test_unexpected_errors_keep_their_traceback(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke("db", "upgrade")
+
+    def broken(self: SiteService, **_: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(SiteService, "list_sites", broken)
+
+    result = invoke("sites", "list")
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, RuntimeError)
+    assert "Error: " not in result.stderr
+
+
+@pytest.mark.postgres
+def test_sites_on_postgresql(invoke: Invoke, listed: Listed, postgres_url: str, tmp_path: Path) -> None:
+    assert invoke("db", "upgrade", "--database-url", postgres_url).exit_code == 0
+    root = tmp_path / "batch"
+    (root / "pg-bakery").mkdir(parents=True)
+    (root / "pg-bakery" / "index.html").write_text("<title>PG Bakery</title><p>hi</p>", encoding="utf-8")
+    (root / "Bad_Slug").mkdir()
+    (root / "Bad_Slug" / "index.html").write_text("<p>x</p>", encoding="utf-8")
+
+    result = invoke("sites", "import", "--database-url", postgres_url, str(root))
+
+    assert result.exit_code == 1
+    assert "1 site imported, 1 failed." in result.stdout
+    assert [(s["slug"], s["business_name"]) for s in listed("--database-url", postgres_url)] == [
+        ("pg-bakery", "PG Bakery")
+    ]

@@ -1,0 +1,64 @@
+"""Fixtures shared by every test folder.
+
+``postgres_url``: a PostgreSQL URL whose connections live in a fresh, empty schema (put
+on the ``search_path``), dropped after the test. When the server cannot be reached the
+test is skipped locally, and fails when ``CI`` (or ``WEBMAGIC_REQUIRE_POSTGRES=1``) is set.
+Point ``WEBMAGIC_TEST_POSTGRES_URL`` elsewhere to use another server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import make_url
+
+POSTGRES_URL = os.environ.get("WEBMAGIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_required() -> bool:
+    ci = os.environ.get("CI", "").strip().lower()
+    return ci not in ("", "0", "false", "no") or os.environ.get("WEBMAGIC_REQUIRE_POSTGRES") == "1"
+
+
+def _libpq_url(url: str) -> str:
+    # psycopg wants a plain postgresql:// URL, without SQLAlchemy's "+driver".
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of a reachable PostgreSQL server (checked once per session)."""
+    shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+    try:
+        psycopg.connect(_libpq_url(POSTGRES_URL), connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = f"PostgreSQL is not reachable at {shown}: {reason}"
+        if postgres_required():
+            pytest.fail(
+                f"{message}. PostgreSQL tests must run in CI (CI / WEBMAGIC_REQUIRE_POSTGRES is set); "
+                "start the server or set WEBMAGIC_TEST_POSTGRES_URL.",
+                pytrace=False,
+            )
+        pytest.skip(f"{message} (set CI=true to make this a failure)")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL on ``postgres_server`` confined to a new empty schema, dropped afterwards."""
+    schema = f"wm_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(_libpq_url(postgres_server), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq_url(postgres_server), autocommit=True) as admin:
+            admin.execute("SET lock_timeout = '10s'")
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

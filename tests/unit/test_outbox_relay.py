@@ -1,0 +1,417 @@
+"""The outbox relay against the fakes: claim, send outside the transaction, record the
+outcome; retries with backoff, dead letters, requeue, and leases that outlive a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+
+import attrs
+import pytest
+
+from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
+from webmagic_core.accounts.errors import MailDeliveryError
+from webmagic_core.errors import Conflict, NotFound, TransientError
+from webmagic_core.outbox import BASE_BACKOFF, OutboxMessage, OutboxStatus
+from webmagic_core.services.outbox import (
+    MAX_ERROR_LENGTH,
+    OutboxRelay,
+    RelayReport,
+    describe_failure,
+    queue_email,
+)
+from webmagic_core.testing import FakeClock, FakeUnitOfWork, FakeUnitOfWorkFactory
+from webmagic_core.testing.accounts import FakeEmailRenderer, FakeMailer
+
+LEASE = dt.timedelta(minutes=5)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWorkFactory:
+    return FakeUnitOfWorkFactory()
+
+
+@pytest.fixture
+def mailer() -> FakeMailer:
+    return FakeMailer()
+
+
+@pytest.fixture
+def relay(uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock) -> OutboxRelay:
+    return OutboxRelay(uow=uow, mailer=mailer, clock=clock, max_attempts=4, lease=LEASE, rng=random.Random(7))
+
+
+def message(to: str = "owner@example.com", *, site_id: uuid.UUID | None = None) -> EmailMessage:
+    return EmailMessage(
+        id=uuid.uuid4(),
+        to=to,
+        subject="Your site",
+        text="Hello\n",
+        html="<p>Hello</p>",
+        template=EmailTemplate.SITE_RESTORED,
+        site_id=site_id,
+    )
+
+
+def enqueue(uow: FakeUnitOfWorkFactory, clock: FakeClock, *messages: EmailMessage) -> list[uuid.UUID]:
+    with uow() as tx:
+        for item in messages:
+            tx.outbox.add(OutboxMessage.pending(item, clock.now()))
+        tx.commit()
+    return [m.id for m in messages]
+
+
+def stored(uow: FakeUnitOfWorkFactory, message_id: uuid.UUID) -> OutboxMessage:
+    return uow.store.outbox[message_id]
+
+
+def test_a_due_message_is_sent_once_and_marked_sent(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    clock.advance(dt.timedelta(seconds=3))
+    assert relay.run_once() == RelayReport(sent=1)
+    item = stored(uow, mid)
+    assert (item.status, item.attempts, item.sent_at, item.claimed_until) == (
+        OutboxStatus.SENT,
+        1,
+        clock.now(),
+        None,
+    )
+    assert [m.id for m in mailer.sent] == [mid]
+    assert relay.run_once() == RelayReport()
+    assert mailer.attempts == 1
+
+
+def test_nothing_due_sends_nothing(relay: OutboxRelay, mailer: FakeMailer) -> None:
+    assert relay.run_once() == RelayReport()
+    assert mailer.attempts == 0
+
+
+def test_a_message_queued_in_a_rolled_back_transaction_never_exists(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    renderer = FakeEmailRenderer()
+    with uow() as tx:
+        queue_email(
+            tx,
+            renderer,
+            EmailTemplate.PASSWORD_RESET,
+            "a@example.com",
+            {"reset_url": "https://x.test/r"},
+            clock.now(),
+        )
+        # no commit: the change that caused the mail failed
+    assert uow.store.outbox == {}
+    assert relay.run_once() == RelayReport()
+    assert mailer.sent == []
+
+
+def test_queue_email_renders_and_adds_a_pending_message(uow: FakeUnitOfWorkFactory, clock: FakeClock) -> None:
+    site_id = uuid.uuid4()
+    with uow() as tx:
+        item = queue_email(
+            tx,
+            FakeEmailRenderer(),
+            EmailTemplate.SITE_RESTORED,
+            "owner@example.com",
+            {"business_name": "Rosa", "site_url": "https://sites.test/rosa"},
+            clock.now(),
+            site_id=site_id,
+        )
+        tx.commit()
+    assert stored(uow, item.id).status is OutboxStatus.PENDING
+    assert stored(uow, item.id).next_attempt_at == clock.now()
+    with uow() as tx:
+        assert [m.id for m in tx.outbox.for_site(site_id)] == [item.id]
+
+
+def test_transient_failures_back_off_exponentially_then_the_message_is_sent(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(2, transient=True)
+    assert relay.run_once() == RelayReport(retried=1)
+    first = stored(uow, mid)
+    assert first.status is OutboxStatus.PENDING
+    assert first.attempts == 1
+    assert first.last_error is not None
+    assert "transient failure" in first.last_error
+    assert first.claimed_until is None
+    delay = first.next_attempt_at - clock.now()
+    assert BASE_BACKOFF / 2 <= delay <= BASE_BACKOFF
+
+    # Not due yet: nothing is sent however often the relay runs.
+    assert relay.run_once() == RelayReport()
+    clock.current = first.next_attempt_at
+    assert relay.run_once() == RelayReport(retried=1)
+    second = stored(uow, mid)
+    assert second.attempts == 2
+    assert BASE_BACKOFF <= second.next_attempt_at - clock.now() <= 2 * BASE_BACKOFF
+
+    clock.current = second.next_attempt_at
+    assert relay.run_once() == RelayReport(sent=1)
+    assert stored(uow, mid).status is OutboxStatus.SENT
+    assert stored(uow, mid).attempts == 3
+    assert mailer.attempts == 3
+
+
+def test_a_message_is_dead_after_max_attempts_and_never_sent_again(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(10, transient=True)
+    reports = []
+    for _ in range(4):
+        reports.append(relay.run_once())
+        clock.advance(dt.timedelta(days=1))
+    assert reports == [RelayReport(retried=1)] * 3 + [RelayReport(dead=1)]
+    item = stored(uow, mid)
+    assert (item.status, item.attempts) == (OutboxStatus.DEAD, 4)
+    assert relay.run_once() == RelayReport()
+    assert mailer.attempts == 4
+    assert [m.id for m in relay.list(OutboxStatus.DEAD)] == [mid]
+    assert relay.counts() == {OutboxStatus.PENDING: 0, OutboxStatus.SENT: 0, OutboxStatus.DEAD: 1}
+
+
+def test_a_permanent_failure_is_dead_at_once(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(1, transient=False)
+    assert relay.run_once() == RelayReport(dead=1)
+    item = stored(uow, mid)
+    assert (item.status, item.attempts) == (OutboxStatus.DEAD, 1)
+    assert item.last_error is not None
+    assert "permanent" in item.last_error
+
+
+def test_an_unexpected_error_is_retried_and_its_text_keeps_no_credentials(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    @attrs.define
+    class BrokenMailer:
+        def send(self, message: EmailMessage) -> None:
+            raise OSError("cannot reach smtp://mailer:s3cret-pass@smtp.example.com:587\nafter 30 s")
+
+    relay = OutboxRelay(uow=uow, mailer=BrokenMailer(), clock=clock)
+    [mid] = enqueue(uow, clock, message())
+    assert relay.run_once() == RelayReport(retried=1)
+    error = stored(uow, mid).last_error
+    assert error == "OSError: cannot reach smtp://***@smtp.example.com:587 after 30 s"
+
+
+def test_failure_texts_are_one_line_and_capped() -> None:
+    text = describe_failure(MailDeliveryError("x" * 2000 + "\nsecond line", transient=True))
+    assert len(text) == MAX_ERROR_LENGTH
+    assert "\n" not in text
+    assert describe_failure(TransientError("")) == "TransientError"
+
+
+def test_requeue_gives_a_dead_message_fresh_attempts(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(1, transient=False)
+    relay.run_once()
+    clock.advance(dt.timedelta(hours=3))
+    requeued = relay.requeue(mid)
+    assert (requeued.status, requeued.attempts, requeued.next_attempt_at) == (
+        OutboxStatus.PENDING,
+        0,
+        clock.now(),
+    )
+    assert stored(uow, mid).status is OutboxStatus.PENDING
+    assert relay.run_once() == RelayReport(sent=1)
+    assert relay.get(mid).status is OutboxStatus.SENT
+
+
+def test_requeue_refuses_unknown_and_live_messages(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    with pytest.raises(NotFound, match="no outbox message"):
+        relay.requeue(uuid.uuid4())
+    [pending, sent] = enqueue(uow, clock, message(), message())
+    with uow() as tx:
+        item = tx.outbox.get(sent)
+        assert item is not None
+        item.status = OutboxStatus.SENT
+        tx.outbox.save(item)
+        tx.commit()
+    with pytest.raises(Conflict, match="is pending; only dead messages"):
+        relay.requeue(pending)
+    with pytest.raises(Conflict, match="is sent; only dead messages"):
+        relay.requeue(sent)
+    with pytest.raises(NotFound):
+        relay.get(uuid.uuid4())
+
+
+class Crash(BaseException):
+    """The process dies mid-send (not an Exception: nothing may swallow it)."""
+
+
+def test_a_relay_that_dies_after_claiming_leaves_the_message_to_another_after_the_lease(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    @attrs.define
+    class DyingMailer:
+        def send(self, message: EmailMessage) -> None:
+            raise Crash
+
+    [mid] = enqueue(uow, clock, message())
+    dying = OutboxRelay(uow=uow, mailer=DyingMailer(), clock=clock, lease=LEASE)
+    with pytest.raises(Crash):
+        dying.run_once()
+    held = stored(uow, mid)
+    assert held.status is OutboxStatus.PENDING
+    assert held.claimed_until == clock.now() + LEASE
+    assert held.attempts == 0
+
+    mailer = FakeMailer()
+    survivor = OutboxRelay(uow=uow, mailer=mailer, clock=clock, lease=LEASE)
+    clock.advance(LEASE - dt.timedelta(seconds=1))
+    assert survivor.run_once() == RelayReport()
+    clock.advance(dt.timedelta(seconds=1))
+    assert survivor.run_once() == RelayReport(sent=1)
+    assert [m.id for m in mailer.sent] == [mid]
+
+
+def test_concurrent_relays_never_claim_the_same_message(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    ids = enqueue(uow, clock, message(), message())
+    with uow() as tx:
+        [held] = tx.outbox.claim_due(clock.now(), limit=1, lease=LEASE)
+        tx.commit()
+    assert held.id == ids[0]
+    assert relay.run_once() == RelayReport(sent=1)
+    assert [m.id for m in mailer.sent] == [ids[1]]
+
+
+def test_a_late_failure_does_not_overwrite_the_outcome_of_the_relay_that_took_over(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    """Relay A's send hangs past its lease; relay B re-claims and sends; then A's send
+    fails. B's "sent" stands."""
+    other_mailer = FakeMailer()
+    other = OutboxRelay(uow=uow, mailer=other_mailer, clock=clock, lease=LEASE)
+
+    @attrs.define
+    class SlowFailingMailer:
+        def send(self, message: EmailMessage) -> None:
+            clock.advance(LEASE + dt.timedelta(seconds=1))
+            assert other.run_once() == RelayReport(sent=1)
+            raise MailDeliveryError("timed out", transient=True)
+
+    [mid] = enqueue(uow, clock, message())
+    slow = OutboxRelay(uow=uow, mailer=SlowFailingMailer(), clock=clock, lease=LEASE)
+    assert slow.run_once() == RelayReport()
+    item = stored(uow, mid)
+    assert (item.status, item.attempts, item.last_error) == (OutboxStatus.SENT, 1, None)
+
+
+def test_a_late_failure_while_another_relay_holds_the_message_is_not_recorded(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+
+    @attrs.define
+    class SlowFailingMailer:
+        def send(self, message: EmailMessage) -> None:
+            clock.advance(LEASE + dt.timedelta(seconds=1))
+            with uow() as tx:  # another relay claims it and is still sending
+                assert [m.id for m in tx.outbox.claim_due(clock.now(), limit=5, lease=LEASE)] == [mid]
+                tx.commit()
+            raise MailDeliveryError("timed out", transient=True)
+
+    slow = OutboxRelay(uow=uow, mailer=SlowFailingMailer(), clock=clock, lease=LEASE)
+    assert slow.run_once() == RelayReport()
+    item = stored(uow, mid)
+    assert (item.attempts, item.last_error, item.claimed_until) == (0, None, clock.now() + LEASE)
+
+
+def test_oldest_messages_go_first_in_batches_and_drain_sends_all(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    ids = []
+    for _ in range(5):
+        ids += enqueue(uow, clock, message())
+        clock.advance(dt.timedelta(seconds=1))
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, batch_size=2)
+    assert relay.run_once() == RelayReport(sent=2)
+    assert [m.id for m in mailer.sent] == ids[:2]
+    assert relay.drain() == RelayReport(sent=3)
+    assert [m.id for m in mailer.sent] == ids
+    assert relay.drain() == RelayReport()
+
+
+def test_list_is_newest_first_with_a_status_filter_and_limit(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    ids = []
+    for _ in range(3):
+        ids += enqueue(uow, clock, message())
+        clock.advance(dt.timedelta(seconds=1))
+    mailer.fail_next(1, transient=False)
+    relay.run_once()  # the oldest dies, the others are sent
+    assert [m.id for m in relay.list()] == ids[::-1]
+    assert [m.id for m in relay.list(limit=2)] == ids[:0:-1]
+    assert [m.id for m in relay.list(OutboxStatus.DEAD)] == ids[:1]
+    assert [m.id for m in relay.list(OutboxStatus.SENT)] == ids[:0:-1]
+
+
+def test_claim_due_honours_status_due_time_and_leases(uow: FakeUnitOfWorkFactory, clock: FakeClock) -> None:
+    now = clock.now()
+    due, later, held, expired_hold, dead = (message() for _ in range(5))
+    with uow() as tx:
+        tx.outbox.add(OutboxMessage.pending(due, now))
+        tx.outbox.add(
+            attrs.evolve(OutboxMessage.pending(later, now), next_attempt_at=now + dt.timedelta(seconds=1))
+        )
+        tx.outbox.add(
+            attrs.evolve(OutboxMessage.pending(held, now), claimed_until=now + dt.timedelta(seconds=1))
+        )
+        tx.outbox.add(attrs.evolve(OutboxMessage.pending(expired_hold, now), claimed_until=now))
+        tx.outbox.add(attrs.evolve(OutboxMessage.pending(dead, now), status=OutboxStatus.DEAD))
+        tx.commit()
+    with uow() as tx:
+        claimed = tx.outbox.claim_due(now, limit=10, lease=LEASE)
+        tx.commit()
+    assert [m.id for m in claimed] == [due.id, expired_hold.id]
+    assert all(m.claimed_until == now + LEASE for m in claimed)
+    with uow() as tx:
+        assert tx.outbox.claim_due(now, limit=10, lease=LEASE) == []
+        assert tx.outbox.count_by_status() == {OutboxStatus.PENDING: 4, OutboxStatus.DEAD: 1}
+        with pytest.raises(Conflict):
+            tx.outbox.add(OutboxMessage.pending(due, now))
+
+
+def test_a_claim_that_is_not_committed_is_rolled_back(uow: FakeUnitOfWorkFactory, clock: FakeClock) -> None:
+    [mid] = enqueue(uow, clock, message())
+    with uow() as tx:
+        assert len(tx.outbox.claim_due(clock.now(), limit=10, lease=LEASE)) == 1
+    assert stored(uow, mid).claimed_until is None
+
+
+def test_writes_after_a_commit_in_the_same_block_roll_back_unless_committed(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    first, second = message(), message()
+    tx: FakeUnitOfWork
+    with uow() as tx:
+        tx.outbox.add(OutboxMessage.pending(first, clock.now()))
+        tx.commit()
+        tx.outbox.add(OutboxMessage.pending(second, clock.now()))
+    assert list(uow.store.outbox) == [first.id]
+
+
+@pytest.mark.parametrize("field", ["max_attempts", "batch_size"])
+def test_relay_settings_must_be_positive(uow: FakeUnitOfWorkFactory, clock: FakeClock, field: str) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be at least 1"):
+        OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, **{field: 0})
