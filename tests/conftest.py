@@ -4,6 +4,10 @@
 on the ``search_path``), dropped after the test. When the server cannot be reached the
 test is skipped locally, and fails when ``CI`` (or ``WEBMAGIC_REQUIRE_POSTGRES=1``) is set.
 Point ``WEBMAGIC_TEST_POSTGRES_URL`` elsewhere to use another server.
+
+``redis_url``: the URL of a reachable Redis server, skipped or failed the same way (``CI`` or
+``WEBMAGIC_REQUIRE_REDIS=1``; ``WEBMAGIC_TEST_REDIS_URL`` to use another server). The
+server is shared: tests keep to keys under a prefix of their own and delete them after.
 """
 
 from __future__ import annotations
@@ -14,15 +18,26 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import make_url
 
 POSTGRES_URL = os.environ.get("WEBMAGIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("WEBMAGIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def postgres_required() -> bool:
-    ci = os.environ.get("CI", "").strip().lower()
-    return ci not in ("", "0", "false", "no") or os.environ.get("WEBMAGIC_REQUIRE_POSTGRES") == "1"
+    return _in_ci() or os.environ.get("WEBMAGIC_REQUIRE_POSTGRES") == "1"
+
+
+def redis_required() -> bool:
+    return _in_ci() or os.environ.get("WEBMAGIC_REQUIRE_REDIS") == "1"
 
 
 def _libpq_url(url: str) -> str:
@@ -62,3 +77,32 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         with psycopg.connect(_libpq_url(postgres_server), autocommit=True) as admin:
             admin.execute("SET lock_timeout = '10s'")
             admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The URL of a reachable Redis server (checked once per session)."""
+    # One try: the client's default retries would make a missing server a long wait.
+    client = redis.Redis.from_url(
+        REDIS_URL, socket_connect_timeout=3, socket_timeout=3, retry=Retry(NoBackoff(), retries=0)
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        # redis-py's messages name host and port, never the password.
+        message = f"Redis is not reachable: {str(error).rstrip('.')}"
+        if redis_required():
+            pytest.fail(
+                f"{message}. Redis tests must run in CI (CI / WEBMAGIC_REQUIRE_REDIS is set); "
+                "start the server or set WEBMAGIC_TEST_REDIS_URL.",
+                pytrace=False,
+            )
+        pytest.skip(f"{message} (set CI=true to make this a failure)")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    return redis_server

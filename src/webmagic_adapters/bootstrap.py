@@ -15,6 +15,7 @@ from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.passwords import BcryptPasswordHasher, load_common_passwords
 from webmagic_adapters.settings import Settings, load_settings
 from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
 from webmagic_adapters.tokens import ItsDangerousTokenSigner
 from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.accounts.ports import EmailRenderer, Mailer, PasswordHasher, TokenSigner
@@ -39,8 +40,10 @@ class Container:
     signer: TokenSigner
     hasher: PasswordHasher
     rate_limiter: RateLimiter
+    site_directory: SqlSiteDirectory
 
     def close(self) -> None:
+        self.site_directory.close()
         self.database.dispose()
 
 
@@ -75,11 +78,12 @@ def bootstrap(
     renderer = JinjaEmailRenderer()
     rate_limiter = build_rate_limiter(settings, clock)
     uow = database.unit_of_work
+    site_directory = SqlSiteDirectory(database.engine)
     return Container(
         settings=settings,
         database=database,
         clock=clock,
-        sites=SiteService(uow=uow, clock=clock),
+        sites=SiteService(uow=uow, clock=clock, directory=site_directory),
         accounts=AccountService(
             uow=uow,
             clock=clock,
@@ -97,4 +101,5 @@ def bootstrap(
         signer=signer,
         hasher=hasher,
         rate_limiter=rate_limiter,
+        site_directory=site_directory,
     )

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     admin_email: str | None = None
     redis_url: SecretStr | None = None
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Access-token (JWT) lifetime")
+    outbox_interval_seconds: float = Field(
+        default=5, ge=0, allow_inf_nan=False, description="In-process outbox relay period; 0 disables it"
+    )
 
     site_price_cents: int = Field(default=49500, gt=0)
     subscription_price_cents: int = Field(default=9500, gt=0)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from webmagic_cli import db, demo, serve, sites
+from webmagic_cli import db, demo, outbox, serve, sites
 from webmagic_cli.errors import WebMagicGroup
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command(rich_help_panel="Run")(serve.serve)
 app.command(rich_help_panel="Run")(demo.demo)
 app.add_typer(sites.app, rich_help_panel="Manage")
 app.add_typer(db.app, rich_help_panel="Manage")
+app.add_typer(outbox.app, rich_help_panel="Manage")
 
 
 def _version() -> str:

@@ -111,21 +111,35 @@ def serve(
     )
 
     export_settings(settings)
-    _run_uvicorn(settings, host=host, port=port, reload=reload, workers=workers)
+    level = settings.log_level.lower()
+    run_server(
+        APP,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        log_level=level if level in UVICORN_LOG_LEVELS else "info",
+    )
 
 
-def _run_uvicorn(settings: Settings, *, host: str, port: int, reload: bool, workers: int) -> None:
+def run_server(
+    app: str, *, host: str, port: int, reload: bool = False, workers: int = 1, log_level: str = "info"
+) -> None:
+    """Serve the ASGI app factory named ``app`` (``module:function``) until interrupted.
+
+    The one place the ASGI server and its settings are chosen; benchmarks/hosting.py runs
+    its bare comparison app through here too, so both get the same server.
+    """
     import uvicorn  # only the serve command needs it
 
     root = Path(__file__).resolve().parents[1]
-    level = settings.log_level.lower()
     uvicorn.run(
-        APP,
+        app,
         factory=True,
         host=host,
         port=port,
         reload=reload,
         reload_dirs=[str(root / name) for name in PACKAGES if (root / name).is_dir()] if reload else None,
         workers=None if reload else workers,
-        log_level=level if level in UVICORN_LOG_LEVELS else "info",
+        log_level=log_level,
     )

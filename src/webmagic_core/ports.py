@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -17,6 +17,9 @@ import attrs
 from webmagic_core.accounts.customers import Customer, RefreshSession
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
+from webmagic_core.payments.anomalies import Anomaly
+from webmagic_core.payments.purchases import Purchase, PurchaseStatus
+from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 from webmagic_core.sites import Site, SiteEvent, SiteVersion
 
 
@@ -35,6 +38,19 @@ class SiteHead:
     business_name: str
     status: SiteStatus
     current_version: int
+
+
+class SiteDirectory(Protocol):
+    """The read side hosting asks on every request, outside any unit of work.
+
+    Answers what the last committed transaction (of any process sharing the database)
+    left behind, so a new version or status is served on the very next request; an
+    adapter may therefore cache connections and prepared statements, never answers.
+    """
+
+    def head_by_slug(self, slug: str) -> SiteHead | None:
+        """The head of the site named ``slug`` in any status, as last committed."""
+        ...
 
 
 class SiteRepository(Protocol):
@@ -143,6 +159,96 @@ class OutboxRepository(Protocol):
     def count_by_status(self) -> dict[OutboxStatus, int]: ...
 
 
+class PurchaseRepository(Protocol):
+    def add(self, purchase: Purchase) -> None:
+        """Insert; ``Conflict`` if the id, or a non-null checkout id, exists."""
+        ...
+
+    def save(self, purchase: Purchase) -> None:
+        """Write everything but the id, site, amount and created time (``LookupError`` if
+        never added; ``Conflict`` if the checkout id is another purchase's)."""
+        ...
+
+    def get(self, purchase_id: uuid.UUID, *, for_update: bool = False) -> Purchase | None: ...
+
+    def get_by_checkout(self, checkout_id: str, *, for_update: bool = False) -> Purchase | None: ...
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Purchase]:
+        """Every purchase of a site, oldest first (``created_at``, then insertion)."""
+        ...
+
+    def list(self, *, status: PurchaseStatus | None = None, limit: int = 100) -> Sequence[Purchase]:
+        """Newest first (``created_at``), optionally of one status, at most ``limit``."""
+        ...
+
+
+class WebhookEventRepository(Protocol):
+    def add(self, event: WebhookEvent) -> None:
+        """Insert; ``Conflict`` if an event with this id exists. This is the duplicate
+        check: a concurrent insert of the same id (PostgreSQL) waits for the first
+        transaction and fails with ``Conflict`` once it commits, so exactly one wins.
+        The insert happens now (not at commit), so ``Conflict`` comes from here."""
+        ...
+
+    def save(self, event: WebhookEvent) -> None:
+        """Write ``processed_at``, ``outcome``, ``error``, ``site_id``, ``purchase_id``
+        (the body and type never change; ``LookupError`` if never added)."""
+        ...
+
+    def get(self, event_id: str) -> WebhookEvent | None: ...
+
+    def list(self, *, outcome: WebhookOutcome | None = None, limit: int = 100) -> Sequence[WebhookEvent]:
+        """Newest first (``received_at``), optionally of one outcome, at most ``limit``."""
+        ...
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[WebhookEvent]:
+        """Events that touched a site, oldest first (for its timeline)."""
+        ...
+
+
+class AnomalyRepository(Protocol):
+    def add(self, anomaly: Anomaly) -> None:
+        """Insert; ``Conflict`` if the id or the ``key`` exists."""
+        ...
+
+    def save(self, anomaly: Anomaly) -> None:
+        """Write ``resolved_at`` and ``resolution`` (``LookupError`` if never added)."""
+        ...
+
+    def get(self, anomaly_id: uuid.UUID) -> Anomaly | None: ...
+
+    def get_by_key(self, key: str) -> Anomaly | None: ...
+
+    def list(self, *, open_only: bool = False, limit: int = 100) -> Sequence[Anomaly]:
+        """Newest first (``created_at``); ``open_only``: not yet resolved."""
+        ...
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Anomaly]:
+        """Anomalies about a site, oldest first (for its timeline)."""
+        ...
+
+
+@attrs.frozen
+class SalesFigures:
+    """Raw sales counts; ``StatsService`` derives the rest (conversion...). A status
+    with no rows may be absent from the mappings."""
+
+    sites_by_status: Mapping[SiteStatus, int]
+    purchases_by_status: Mapping[PurchaseStatus, int]
+    # Sum of the amounts of paid purchases, per currency code, in cents.
+    revenue_by_currency: Mapping[str, int]
+    # Distinct sites with at least one paid purchase (whatever their status now).
+    sites_purchased: int
+    open_anomalies: int
+
+
+class StatsQuery(Protocol):
+    """The read side of ``webmagic stats``: aggregates (COUNT, SUM ... GROUP BY) computed
+    by the database, never by loading rows; outside any unit of work."""
+
+    def sales(self) -> SalesFigures: ...
+
+
 class RateLimiter(Protocol):
     """Counts events per key in a sliding window (in memory, or Redis when shared).
 
@@ -184,6 +290,15 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def purchases(self) -> PurchaseRepository: ...
+
+    @property
+    def webhook_events(self) -> WebhookEventRepository: ...
+
+    @property
+    def anomalies(self) -> AnomalyRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -105,6 +105,9 @@ class Site:
     current_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    # The customer who bought the site (a customer may own several), and when.
+    owner_id: uuid.UUID | None = None
+    purchased_at: dt.datetime | None = None
     # New events not yet persisted; the unit of work's repository saves them.
     pending_events: list[SiteEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -132,6 +135,14 @@ class Site:
         event = self._record(self.status, target, cause=cause, actor=actor, reference=reference, at=at)
         self.status = target
         self.updated_at = at
+        return event
+
+    def sell(
+        self, owner_id: uuid.UUID, *, cause: str, actor: Actor, at: dt.datetime, reference: str | None = None
+    ) -> SiteEvent:
+        """preview -> owned, recording who bought it; raises like ``apply`` if not a preview."""
+        event = self.apply(Trigger.PURCHASE_PAID, cause=cause, actor=actor, at=at, reference=reference)
+        self.owner_id, self.purchased_at = owner_id, at
         return event
 
     def can(self, trigger: Trigger) -> bool:

@@ -7,20 +7,27 @@ and the CLI may pass a container they built. Nothing happens at import time.
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib import metadata
 
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.settings import load_settings
 from webmagic_core.money import Money
+from webmagic_http.accounts import account_routes
+from webmagic_http.auth import AccessTokens
 from webmagic_http.health import health_routes
 from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
+from webmagic_http.lanes import PasswordLane
+from webmagic_http.outbox_task import relay_lifespan
 from webmagic_http.page_cache import PageCache
+from webmagic_http.portal import portal_routes, template_config
 from webmagic_http.problems import exception_handlers
 from webmagic_http.site_info import site_info_routes
 
@@ -34,7 +41,8 @@ def _version() -> str:
 
 def create_app(container: Container | None = None) -> Litestar:
     """Build the app. A container passed in stays the caller's to close; one built here
-    is closed when the app shuts down."""
+    is closed when the app shuts down, and while the app runs its outbox relay sends the
+    queued mail in the background (``WEBMAGIC_OUTBOX_INTERVAL_SECONDS``; 0 turns it off)."""
     owned = container is None
     if container is None:
         container = bootstrap(load_settings())
@@ -51,6 +59,11 @@ def create_app(container: Container | None = None) -> Litestar:
         price=str(price),
         purchase_base_url=settings.public_url,
     )
+    secret_key = settings.secret_key_value()
+    tokens = AccessTokens.from_secret(
+        secret_key, container.clock, dt.timedelta(minutes=settings.access_token_minutes)
+    )
+    lane = PasswordLane()
     middleware = (
         [DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain)]
         if settings.sites_domain
@@ -60,6 +73,14 @@ def create_app(container: Container | None = None) -> Litestar:
         route_handlers=[
             *health_routes(container.database.ping),
             *site_info_routes(container.sites, price, offload=offload),
+            account_routes(container.accounts, tokens, lane),
+            portal_routes(
+                container.accounts,
+                container.signer,
+                lane,
+                secret_key=secret_key,
+                secure_cookie=settings.public_url.startswith("https://"),
+            ),
             *hosting_routes(hosting, offload=offload),
         ],
         exception_handlers=exception_handlers(settings.sites_domain),
@@ -69,7 +90,14 @@ def create_app(container: Container | None = None) -> Litestar:
             version=_version(),
             path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/")],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
         ),
+        template_config=template_config(),
+        lifespan=[relay_lifespan(container.relay, settings.outbox_interval_seconds)] if owned else [],
         on_shutdown=[container.close] if owned else [],
         # Logging stays the host process's business (the CLI or the ASGI server configures it).
         logging_config=None,

@@ -27,10 +27,13 @@ from webmagic_core.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    Throttled,
     TransientError,
+    Unauthenticated,
     ValidationError,
     WebMagicError,
 )
+from webmagic_http.auth import BearerTokenRejected
 from webmagic_http.hosts import is_api_path, is_sites_host
 from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE
 
@@ -47,12 +50,18 @@ ERROR_PAGE_HEADERS: Mapping[str, str] = {
 }
 
 _CORE_STATUS: tuple[tuple[type[WebMagicError], int], ...] = (
+    (Unauthenticated, 401),
+    (Throttled, 429),
     (NotFound, 404),
     (Conflict, 409),  # InvalidTransition is a Conflict
     (PermissionDenied, 403),
-    (ValidationError, 400),
+    (ValidationError, 400),  # InvalidToken (a bad email link) is a ValidationError on "token"
     (TransientError, 503),
 )
+
+# RFC 6750: a 401 names the scheme; "invalid_token" when a presented access token failed.
+BEARER_CHALLENGE = 'Bearer realm="webmagic"'
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="webmagic", error="invalid_token"'  # noqa: S105 - not a secret
 
 
 def problem_response(
@@ -108,8 +117,18 @@ def _core_error(exc: WebMagicError) -> Response[Any]:
     errors = None
     if isinstance(exc, ValidationError) and exc.field:
         errors = [{"field": exc.field, "message": exc.detail}]
-    headers = {"retry-after": TRANSIENT_RETRY_AFTER} if status == 503 else None
-    return problem_response(status, exc.detail, errors=errors, headers=headers)
+    return problem_response(status, exc.detail, errors=errors, headers=_core_error_headers(exc, status))
+
+
+def _core_error_headers(exc: WebMagicError, status: int) -> dict[str, str] | None:
+    if isinstance(exc, Unauthenticated):
+        rejected = isinstance(exc, BearerTokenRejected)
+        return {"www-authenticate": INVALID_TOKEN_CHALLENGE if rejected else BEARER_CHALLENGE}
+    if isinstance(exc, Throttled):
+        return {"retry-after": str(exc.retry_after)}
+    if status == 503:
+        return {"retry-after": TRANSIENT_RETRY_AFTER}
+    return None
 
 
 _MISSING_PARAMETER = re.compile(r"^Missing required (?:\w+ )?parameter '([^']+)'")

@@ -76,6 +76,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     return open_database(request, request.param, tmp_path)
 
 
+@pytest.fixture
+def sqlite_database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """A migrated SQLite file, for what only SQLite's transactions show."""
+    return open_database(request, "sqlite", tmp_path)
+
+
 @pytest.fixture(params=REAL)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL of a database with no tables yet (for migration tests)."""

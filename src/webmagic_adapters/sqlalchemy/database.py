@@ -2,11 +2,13 @@
 
 SQLite (the default, one machine) runs in WAL mode with foreign keys on. SQLAlchemy
 takes over BEGIN from the ``sqlite3`` module (the documented pysqlite recipe), so
-transactions start at the first statement, reads are repeatable, and savepoints work.
-Units of work begin DEFERRED (readers never wait for writers); a unit of work whose first
-statement is a ``for_update`` read begins IMMEDIATE instead, the SQLite stand-in for a row
-lock: a second writer waits (``busy_timeout``) rather than failing with SQLITE_BUSY when
-it upgrades a read snapshot another writer has made stale.
+transactions start at the first statement, reads are repeatable (up to a unit of work's
+first write, see below), and savepoints work.
+Units of work begin DEFERRED (readers never wait for writers); before its first write or
+``for_update`` read a unit of work holds the write lock (BEGIN IMMEDIATE, the SQLite
+stand-in for a row lock), so a second writer waits (``busy_timeout``) rather than failing
+with SQLITE_BUSY when it upgrades a read snapshot another writer has made stale: see
+``repositories.begin_for_write``.
 
 PostgreSQL is reached through psycopg 3 whatever the URL spells (``postgres://``,
 ``postgresql://``); ``for_update`` reads are ``SELECT ... FOR UPDATE``.
@@ -26,7 +28,7 @@ from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, pool, text
 from sqlalchemy import exc as sa_exc
 
-from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION
+from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, SQLITE_TRANSACTION_INFO
 from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,9 @@ def _enable_wal(cursor: Any) -> None:
 def _sqlite_on_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
     connection.exec_driver_sql(f"BEGIN {mode}")
+    # What begin_for_write needs to upgrade a read-only DEFERRED transaction safely.
+    raw = connection.connection.driver_connection
+    connection.info[SQLITE_TRANSACTION_INFO] = (mode, raw.total_changes if raw is not None else 0)
 
 
 class Database:

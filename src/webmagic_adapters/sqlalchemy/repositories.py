@@ -1,4 +1,10 @@
-"""SiteRepository on SQLAlchemy Core: rows in, attrs entities out."""
+"""Repositories on SQLAlchemy Core: rows in, attrs entities out.
+
+``SqlAlchemyRepository`` holds what every repository shares: running statements on the
+unit of work's connection, inserts that report clashes as ``Conflict``, and taking the
+write lock before the first write (see ``begin_for_write``). The site repository lives
+here; accounts and the outbox have their own modules.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable, Row, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Executable, Row, Select, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from webmagic_adapters.sqlalchemy import tables as t
@@ -18,9 +24,94 @@ from webmagic_core.sites import Actor, Site, SiteContent, SiteEvent, SiteVersion
 
 # Option read by the SQLite "begin" hook in database.py: which BEGIN to emit.
 SQLITE_BEGIN_OPTION = "webmagic_sqlite_begin"
+# Set by that hook in ``Connection.info`` at each BEGIN: (mode, total_changes of the
+# sqlite3 connection then), so ``begin_for_write`` can tell a read-only transaction.
+SQLITE_TRANSACTION_INFO = "webmagic_sqlite_transaction"
 
 # Rows of any width (SQLAlchemy 2.1 types rows by their column tuple).
 AnyRow = Row[*tuple[Any, ...]]
+
+
+def begin_for_write(connection: Connection) -> None:
+    """Make sure the transaction holds SQLite's write lock before it writes or locks rows.
+
+    SQLite has one writer at a time and no row locks. A transaction that began DEFERRED
+    reads from a snapshot; upgrading it to a writer after another connection committed
+    fails at once with SQLITE_BUSY_SNAPSHOT (the busy timeout does not apply), so a
+    unit of work that reads, then writes (create a site if the slug is free, register if
+    the address is new) would fail under concurrent writers. Instead:
+
+    - no transaction yet: BEGIN IMMEDIATE (wait for the write lock, then read);
+    - a DEFERRED transaction that has changed nothing: end it and BEGIN IMMEDIATE. The
+      reads before that point were a consistent snapshot; what follows sees every
+      commit. That is what READ COMMITTED gives on PostgreSQL, which the services are
+      written for: a check-then-insert race ends in the unique constraint's
+      ``Conflict``, and a read-modify-write that must not lose an update reads
+      ``for_update`` (which comes through here first).
+    - already IMMEDIATE, or (written outside the repositories) DEFERRED with changes:
+      nothing to do, and nothing is ever committed early.
+
+    On PostgreSQL row locks (``FOR UPDATE``) do this job; nothing happens here.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    with translating_errors():
+        if connection.in_transaction():
+            mode, changes_at_begin = connection.info.get(SQLITE_TRANSACTION_INFO, ("IMMEDIATE", 0))
+            raw = connection.connection.driver_connection
+            if mode == "IMMEDIATE" or raw is None or raw.total_changes != changes_at_begin:
+                return
+            if connection.in_nested_transaction():
+                return  # a savepoint is open: ending the transaction here would break it
+            connection.commit()
+        connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        connection.begin()
+
+
+class SqlAlchemyRepository:
+    """Runs on the connection of the unit of work that owns it (``connection()``)."""
+
+    def __init__(self, connection: Callable[[], Connection]) -> None:
+        self._connection = connection
+
+    def _execute(self, statement: Executable) -> CursorResult[*tuple[Any, ...]]:
+        with translating_errors():
+            return self._connection().execute(statement)
+
+    def _write(self, statement: Executable) -> CursorResult[*tuple[Any, ...]]:
+        self._begin_for_write()
+        return self._execute(statement)
+
+    def _select(self, query: Select[*tuple[Any, ...]], *, for_update: bool) -> CursorResult[*tuple[Any, ...]]:
+        """Run ``query``; ``for_update`` locks the rows it finds until commit (``FOR
+        UPDATE`` on PostgreSQL, the write lock on SQLite)."""
+        if for_update:
+            self._begin_for_write()
+            query = query.with_for_update()
+        return self._execute(query)
+
+    def _insert_unique(self, statement: Executable, conflict: str | Callable[[], str]) -> None:
+        """Insert inside a savepoint so a clash leaves the transaction usable (PostgreSQL
+        would otherwise abort it), and report the clash as ``Conflict``. ``conflict`` may
+        be a function, called after the clash, that says which rule was broken."""
+        self._write_unique(statement, conflict)
+
+    def _write_unique(self, statement: Executable, conflict: str | Callable[[], str]) -> int:
+        """Run an INSERT or UPDATE like ``_insert_unique``; returns the rows it changed."""
+        self._begin_for_write()
+        connection = self._connection()
+        with translating_errors():
+            try:
+                with connection.begin_nested():
+                    return connection.execute(statement).rowcount
+            except sa_exc.IntegrityError as error:
+                if is_unique_violation(error):
+                    raise Conflict(conflict if isinstance(conflict, str) else conflict()) from None
+                raise
+
+    def _begin_for_write(self) -> None:
+        begin_for_write(self._connection())
+
 
 _SITE_COLUMNS = (
     t.sites.c.id,
@@ -76,29 +167,7 @@ def _event(row: AnyRow) -> SiteEvent:
     )
 
 
-class SqlAlchemySiteRepository:
-    """Runs on the connection of the unit of work that owns it (``connection()``)."""
-
-    def __init__(self, connection: Callable[[], Connection]) -> None:
-        self._connection = connection
-
-    def _execute(self, statement: Executable) -> CursorResult[*tuple[Any, ...]]:
-        with translating_errors():
-            return self._connection().execute(statement)
-
-    def _insert_unique(self, statement: Executable, conflict: str) -> None:
-        """Insert inside a savepoint so a clash leaves the transaction usable (PostgreSQL
-        would otherwise abort it), and report the clash as ``Conflict``."""
-        connection = self._connection()
-        with translating_errors():
-            try:
-                with connection.begin_nested():
-                    connection.execute(statement)
-            except sa_exc.IntegrityError as error:
-                if is_unique_violation(error):
-                    raise Conflict(conflict) from None
-                raise
-
+class SqlAlchemySiteRepository(SqlAlchemyRepository):
     def add(self, site: Site) -> None:
         self._insert_unique(
             insert(t.sites).values(
@@ -115,7 +184,7 @@ class SqlAlchemySiteRepository:
         self._flush_events(site)
 
     def save(self, site: Site) -> None:
-        result = self._execute(
+        result = self._write(
             update(t.sites)
             .where(t.sites.c.id == site.id)
             .values(
@@ -133,7 +202,7 @@ class SqlAlchemySiteRepository:
     def _flush_events(self, site: Site) -> None:
         if not site.pending_events:
             return
-        self._execute(
+        self._write(
             insert(t.site_events).values(
                 [
                     {
@@ -158,21 +227,8 @@ class SqlAlchemySiteRepository:
 
     def get_by_slug(self, slug: str, *, for_update: bool = False) -> Site | None:
         query = select(*_SITE_COLUMNS).where(t.sites.c.slug == slug)
-        if for_update:
-            self._begin_for_write()
-            query = query.with_for_update()  # rendered on PostgreSQL, ignored by SQLite
-        row = self._execute(query).first()
+        row = self._select(query, for_update=for_update).first()
         return _site(row) if row is not None else None
-
-    def _begin_for_write(self) -> None:
-        """SQLite has no row locks: take the database's write lock up front (BEGIN
-        IMMEDIATE) so that a read-then-write unit of work waits its turn instead of
-        failing with SQLITE_BUSY when it tries to upgrade a stale read snapshot."""
-        connection = self._connection()
-        if connection.dialect.name == "sqlite" and not connection.in_transaction():
-            with translating_errors():
-                connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-                connection.begin()
 
     def head_by_slug(self, slug: str) -> SiteHead | None:
         row = self._execute(select(*_HEAD_COLUMNS).where(t.sites.c.slug == slug)).first()

@@ -11,6 +11,8 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -114,4 +116,71 @@ site_events = Table(
     Column("occurred_at", UTCDateTime(), nullable=False),
     UniqueConstraint("id"),
     Index("ix_site_events_site_id_occurred_at", "site_id", "occurred_at"),
+)
+
+# Accounts. Emails are stored normalised (trimmed, lower-case) by the service; the
+# repository compares them exactly, so the unique constraint is the whole rule.
+customer_users = Table(
+    "customer_users",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("password_hash", Text, nullable=True),  # None until a purchase's owner sets one
+    Column("full_name", String(200), nullable=True),
+    Column("phone", Text, nullable=True),
+    Column("email_verified_at", UTCDateTime(), nullable=True),
+    Column("token_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("email"),
+)
+
+refresh_sessions = Table(
+    "refresh_sessions",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("family_id", Uuid(), nullable=False),
+    Column("customer_id", Uuid(), ForeignKey("customer_users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False),  # SHA-256 hex of the token; the token is never stored
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("token_hash"),
+    Index("ix_refresh_sessions_family_id", "family_id"),
+    Index("ix_refresh_sessions_customer_id", "customer_id"),
+)
+
+
+def _sequence_type() -> Any:
+    # 64-bit on PostgreSQL; SQLite's INTEGER PRIMARY KEY (the rowid) is 64-bit already and
+    # only autoincrements under that exact type name.
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+# The outbox. ``seq`` keeps insertion order, so messages created at the same instant are
+# claimed and listed in the order they were queued; ``id`` is the message's own id.
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("template", String(50), nullable=False),
+    Column("site_id", Uuid(), nullable=True),  # no foreign key: mail outlives what it is about
+    Column("headers", JSON(), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    UniqueConstraint("id"),
+    # The relay's claim query: status = 'pending' AND next_attempt_at <= now.
+    Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_outbox_messages_site_id", "site_id"),
 )

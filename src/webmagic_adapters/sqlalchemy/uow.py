@@ -9,7 +9,12 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from webmagic_adapters.sqlalchemy.accounts_repositories import (
+    SqlAlchemyCustomerRepository,
+    SqlAlchemyRefreshSessionRepository,
+)
 from webmagic_adapters.sqlalchemy.errors import is_transient, transient_error, translating_errors
+from webmagic_adapters.sqlalchemy.outbox_repository import SqlAlchemyOutboxRepository
 from webmagic_adapters.sqlalchemy.repositories import SqlAlchemySiteRepository
 from webmagic_core.ports import SiteRepository
 
@@ -18,7 +23,9 @@ log = logging.getLogger(__name__)
 
 class SqlAlchemyUnitOfWork:
     """``with uow: ...; uow.commit()``. The connection is checked out on entry and the
-    transaction starts with the first statement ("commit as you go")."""
+    transaction starts with the first statement ("commit as you go"). On SQLite the
+    first write (or ``for_update`` read) takes the write lock; see
+    ``repositories.begin_for_write``."""
 
     # Typed as the port: the protocol's attribute is mutable, hence invariant.
     sites: SiteRepository
@@ -27,6 +34,21 @@ class SqlAlchemyUnitOfWork:
         self._engine = engine
         self._connection: Connection | None = None
         self.sites = SqlAlchemySiteRepository(self.connection)
+        self._customers = SqlAlchemyCustomerRepository(self.connection)
+        self._refresh_sessions = SqlAlchemyRefreshSessionRepository(self.connection)
+        self._outbox = SqlAlchemyOutboxRepository(self.connection)
+
+    @property
+    def customers(self) -> SqlAlchemyCustomerRepository:
+        return self._customers
+
+    @property
+    def refresh_sessions(self) -> SqlAlchemyRefreshSessionRepository:
+        return self._refresh_sessions
+
+    @property
+    def outbox(self) -> SqlAlchemyOutboxRepository:
+        return self._outbox
 
     def connection(self) -> Connection:
         if self._connection is None:

@@ -9,7 +9,7 @@ import attrs
 
 from webmagic_core.errors import Conflict, NotFound
 from webmagic_core.lifecycle import ServeMode, SiteStatus, Trigger, policy
-from webmagic_core.ports import Clock, SiteHead, UnitOfWorkFactory
+from webmagic_core.ports import Clock, SiteDirectory, SiteHead, UnitOfWorkFactory
 from webmagic_core.sites import (
     Actor,
     Site,
@@ -41,8 +41,12 @@ NOT_FOUND = Resolution(ServeMode.NOT_FOUND)
 
 @attrs.define
 class SiteService:
+    """``directory``, when given, answers ``resolve`` without a unit of work (the hosting
+    hot path); without it ``resolve`` reads through a unit of work like everything else."""
+
     uow: UnitOfWorkFactory
     clock: Clock
+    directory: SiteDirectory | None = None
 
     def create_preview(
         self,
@@ -122,8 +126,11 @@ class SiteService:
 
     def resolve(self, slug: str) -> Resolution:
         """What to serve at ``/{slug}``: unknown and archived sites look the same."""
-        with self.uow() as uow:
-            head = uow.sites.head_by_slug(slug)
+        if self.directory is not None:
+            head = self.directory.head_by_slug(slug)
+        else:
+            with self.uow() as uow:
+                head = uow.sites.head_by_slug(slug)
         if head is None or head.status is SiteStatus.ARCHIVED:
             return NOT_FOUND
         return Resolution(mode=policy(head.status).serve, site=head)

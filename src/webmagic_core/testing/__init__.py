@@ -1,23 +1,31 @@
 """In-memory fakes of the core's ports. First-class code: they pass the contract suites."""
 
 from webmagic_core.testing.fakes import (
+    FakeAnomalyRepository,
     FakeClock,
     FakeCustomerRepository,
     FakeOutboxRepository,
+    FakePurchaseRepository,
     FakeRateLimiter,
     FakeRefreshSessionRepository,
     FakeSiteRepository,
+    FakeStatsQuery,
     FakeUnitOfWork,
     FakeUnitOfWorkFactory,
+    FakeWebhookEventRepository,
 )
 
 __all__ = [
+    "FakeAnomalyRepository",
     "FakeClock",
     "FakeCustomerRepository",
     "FakeOutboxRepository",
+    "FakePurchaseRepository",
     "FakeRateLimiter",
     "FakeRefreshSessionRepository",
     "FakeSiteRepository",
+    "FakeStatsQuery",
     "FakeUnitOfWork",
     "FakeUnitOfWorkFactory",
+    "FakeWebhookEventRepository",
 ]

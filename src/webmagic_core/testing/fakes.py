@@ -20,7 +20,10 @@ from webmagic_core.accounts.customers import Customer, RefreshSession
 from webmagic_core.errors import Conflict
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
-from webmagic_core.ports import SiteHead
+from webmagic_core.payments.anomalies import Anomaly
+from webmagic_core.payments.purchases import Purchase, PurchaseStatus
+from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
+from webmagic_core.ports import SalesFigures, SiteHead
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.sites import Site, SiteEvent, SiteVersion
 
@@ -46,6 +49,9 @@ class _Store:
     refresh_sessions: dict[uuid.UUID, RefreshSession] = attrs.field(factory=dict)
     # Insertion order is creation order: ties on created_at keep it, as "oldest first" wants.
     outbox: dict[uuid.UUID, OutboxMessage] = attrs.field(factory=dict)
+    purchases: dict[uuid.UUID, Purchase] = attrs.field(factory=dict)
+    webhook_events: dict[str, WebhookEvent] = attrs.field(factory=dict)
+    anomalies: dict[uuid.UUID, Anomaly] = attrs.field(factory=dict)
 
 
 def _detached(site: Site) -> Site:
@@ -244,6 +250,146 @@ class FakeOutboxRepository:
 
 
 @attrs.define
+class FakePurchaseRepository:
+    store: _Store
+
+    def add(self, purchase: Purchase) -> None:
+        if purchase.id in self.store.purchases:
+            raise Conflict(f"purchase {purchase.id} exists")
+        self._check_checkout_free(purchase)
+        self.store.purchases[purchase.id] = attrs.evolve(purchase)
+
+    def save(self, purchase: Purchase) -> None:
+        if purchase.id not in self.store.purchases:
+            raise LookupError(f"purchase {purchase.id} was never added")
+        self._check_checkout_free(purchase)
+        self.store.purchases[purchase.id] = attrs.evolve(purchase)
+
+    def _check_checkout_free(self, purchase: Purchase) -> None:
+        if purchase.checkout_id is not None and any(
+            p.checkout_id == purchase.checkout_id and p.id != purchase.id
+            for p in self.store.purchases.values()
+        ):
+            raise Conflict(f"checkout {purchase.checkout_id} belongs to another purchase")
+
+    def get(self, purchase_id: uuid.UUID, *, for_update: bool = False) -> Purchase | None:
+        purchase = self.store.purchases.get(purchase_id)
+        return attrs.evolve(purchase) if purchase else None
+
+    def get_by_checkout(self, checkout_id: str, *, for_update: bool = False) -> Purchase | None:
+        found = next((p for p in self.store.purchases.values() if p.checkout_id == checkout_id), None)
+        return attrs.evolve(found) if found else None
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Purchase]:
+        found = [p for p in self.store.purchases.values() if p.site_id == site_id]
+        return [attrs.evolve(p) for p in sorted(found, key=lambda p: p.created_at)]
+
+    def list(self, *, status: PurchaseStatus | None = None, limit: int = 100) -> Sequence[Purchase]:
+        found = [p for p in reversed(self.store.purchases.values()) if status is None or p.status is status]
+        newest_first = sorted(found, key=lambda p: p.created_at, reverse=True)
+        return [attrs.evolve(p) for p in newest_first[: max(0, limit)]]
+
+
+@attrs.define
+class FakeWebhookEventRepository:
+    store: _Store
+
+    def add(self, event: WebhookEvent) -> None:
+        if event.id in self.store.webhook_events:
+            raise Conflict(f"webhook event {event.id} exists")
+        self.store.webhook_events[event.id] = attrs.evolve(event)
+
+    def save(self, event: WebhookEvent) -> None:
+        stored = self.store.webhook_events.get(event.id)
+        if stored is None:
+            raise LookupError(f"webhook event {event.id} was never added")
+        # The body and type never change, as in the SQL adapter.
+        self.store.webhook_events[event.id] = attrs.evolve(
+            event, event_type=stored.event_type, body=stored.body, received_at=stored.received_at
+        )
+
+    def get(self, event_id: str) -> WebhookEvent | None:
+        event = self.store.webhook_events.get(event_id)
+        return attrs.evolve(event) if event else None
+
+    def list(self, *, outcome: WebhookOutcome | None = None, limit: int = 100) -> Sequence[WebhookEvent]:
+        found = [
+            e for e in reversed(self.store.webhook_events.values()) if outcome is None or e.outcome is outcome
+        ]
+        newest_first = sorted(found, key=lambda e: e.received_at, reverse=True)
+        return [attrs.evolve(e) for e in newest_first[: max(0, limit)]]
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[WebhookEvent]:
+        found = [e for e in self.store.webhook_events.values() if e.site_id == site_id]
+        return [attrs.evolve(e) for e in sorted(found, key=lambda e: e.received_at)]
+
+
+@attrs.define
+class FakeAnomalyRepository:
+    store: _Store
+
+    def add(self, anomaly: Anomaly) -> None:
+        if anomaly.id in self.store.anomalies:
+            raise Conflict(f"anomaly {anomaly.id} exists")
+        if any(a.key == anomaly.key for a in self.store.anomalies.values()):
+            raise Conflict(f"an anomaly with the key {anomaly.key!r} exists")
+        self.store.anomalies[anomaly.id] = attrs.evolve(anomaly)
+
+    def save(self, anomaly: Anomaly) -> None:
+        stored = self.store.anomalies.get(anomaly.id)
+        if stored is None:
+            raise LookupError(f"anomaly {anomaly.id} was never added")
+        self.store.anomalies[anomaly.id] = attrs.evolve(
+            stored, resolved_at=anomaly.resolved_at, resolution=anomaly.resolution
+        )
+
+    def get(self, anomaly_id: uuid.UUID) -> Anomaly | None:
+        anomaly = self.store.anomalies.get(anomaly_id)
+        return attrs.evolve(anomaly) if anomaly else None
+
+    def get_by_key(self, key: str) -> Anomaly | None:
+        found = next((a for a in self.store.anomalies.values() if a.key == key), None)
+        return attrs.evolve(found) if found else None
+
+    def list(self, *, open_only: bool = False, limit: int = 100) -> Sequence[Anomaly]:
+        found = [a for a in reversed(self.store.anomalies.values()) if not open_only or a.is_open]
+        newest_first = sorted(found, key=lambda a: a.created_at, reverse=True)
+        return [attrs.evolve(a) for a in newest_first[: max(0, limit)]]
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Anomaly]:
+        found = [a for a in self.store.anomalies.values() if a.site_id == site_id]
+        return [attrs.evolve(a) for a in sorted(found, key=lambda a: a.created_at)]
+
+
+@attrs.define
+class FakeStatsQuery:
+    """Computes by iterating what the SQL adapter computes with aggregates."""
+
+    store: _Store
+
+    def sales(self) -> SalesFigures:
+        sites: dict[SiteStatus, int] = {}
+        for site in self.store.sites.values():
+            sites[site.status] = sites.get(site.status, 0) + 1
+        purchases: dict[PurchaseStatus, int] = {}
+        revenue: dict[str, int] = {}
+        purchased: set[uuid.UUID] = set()
+        for purchase in self.store.purchases.values():
+            purchases[purchase.status] = purchases.get(purchase.status, 0) + 1
+            if purchase.status is PurchaseStatus.PAID:
+                currency = purchase.amount.currency
+                revenue[currency] = revenue.get(currency, 0) + purchase.amount.amount_in_cents
+                purchased.add(purchase.site_id)
+        return SalesFigures(
+            sites_by_status=sites,
+            purchases_by_status=purchases,
+            revenue_by_currency=revenue,
+            sites_purchased=len(purchased),
+            open_anomalies=sum(1 for a in self.store.anomalies.values() if a.is_open),
+        )
+
+
+@attrs.define
 class FakeRateLimiter(InMemoryRateLimiter):
     """The in-memory limiter (driven by a ``FakeClock``), recording every counted or
     refused ``hit`` as ``(key, allowed)`` and every ``reset`` key."""
@@ -269,6 +415,9 @@ class FakeUnitOfWork:
     customers: FakeCustomerRepository = attrs.field(init=False)
     refresh_sessions: FakeRefreshSessionRepository = attrs.field(init=False)
     outbox: FakeOutboxRepository = attrs.field(init=False)
+    purchases: FakePurchaseRepository = attrs.field(init=False)
+    webhook_events: FakeWebhookEventRepository = attrs.field(init=False)
+    anomalies: FakeAnomalyRepository = attrs.field(init=False)
     _snapshot: _Store | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -276,6 +425,9 @@ class FakeUnitOfWork:
         self.customers = FakeCustomerRepository(self.store)
         self.refresh_sessions = FakeRefreshSessionRepository(self.store)
         self.outbox = FakeOutboxRepository(self.store)
+        self.purchases = FakePurchaseRepository(self.store)
+        self.webhook_events = FakeWebhookEventRepository(self.store)
+        self.anomalies = FakeAnomalyRepository(self.store)
 
     def __enter__(self) -> Self:
         self._snapshot = copy.deepcopy(self.store)

@@ -1,0 +1,587 @@
+"""Hosting throughput, latency and memory: ``webmagic serve`` against a bare Litestar route.
+
+    .venv/bin/python benchmarks/hosting.py                 # 1,000 + 10,000 sites, 10 s per run
+    .venv/bin/python benchmarks/hosting.py --rounds 3      # repeat the 1,000-site runs, report each
+    .venv/bin/python benchmarks/hosting.py --large-sites 0 --duration 5
+
+What it does (see benchmarks/README.md for how to read the figures):
+
+1. Creates a temporary data folder with ``--sites`` preview sites (20 KB HTML each) on
+   SQLite, in-process through ``SiteService``.
+2. Starts the real console script, ``webmagic serve``, fetches every site once (their
+   ETags, and a warm page cache), then drives it with ``wrk`` on loopback: ``GET /{slug}``
+   over random slugs (200), then the same with the matching ``If-None-Match`` (304).
+3. Starts ``benchmarks/bare_app.py`` -- an ordinary Litestar handler answering the same
+   bytes from memory -- under the same ASGI server with the same settings (through
+   ``webmagic_cli.serve.run_server``, which ``webmagic serve`` itself uses), and drives it
+   the same way: the framework's ceiling.
+4. Prints requests/s and p99 of each, the ratios against the targets (GET >= 70% of the
+   bare route, 304 >= 90%), and the server's peak RSS (``VmHWM`` of the server process and
+   its children).
+5. Repeats step 2 with ``--large-sites`` sites for peak RSS (target <= 200 MB) and throughput.
+
+Without ``wrk`` on the PATH it falls back to a bounded Python client (httpx), whose own
+CPU use caps the figures: install wrk (``apt-get install -y wrk``) for real numbers.
+Everything it starts is stopped on the way out, also on Ctrl+C; the data folder is removed.
+No timed assertion lives in the test suite: this script is the place for numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+PAGE_BYTES = 20_000
+SERVER_LOG_LEVEL = "warning"  # both servers: no access log, the usual production choice
+TARGET_GET = 0.70
+TARGET_304 = 0.90
+TARGET_RSS_MB = 200
+STARTUP_TIMEOUT_S = 60
+
+
+# --- the data ------------------------------------------------------------------------
+
+
+def page_html(number: int) -> str:
+    """A plausible generated page of about ``PAGE_BYTES`` bytes."""
+    name = f"Business {number}"
+    head = (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{name}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="stylesheet" href="styles.css"><script src="app.js" defer></script></head>\n'
+        f'<body><header><h1>{name}</h1><nav><a href="#about">About</a> <a href="#contact">Contact</a>'
+        "</nav></header>\n<main>\n"
+    )
+    tail = '</main>\n<footer id="contact"><p>Call us: 555-0100</p></footer></body></html>\n'
+    section = (
+        "<section><h2>Fresh every morning</h2><p>Bread, pastries and coffee from six o'clock, "
+        "baked on the premises with flour from the mill down the road. Order a cake two days "
+        "ahead and we will write anything you like on it.</p></section>\n"
+    )
+    body = head
+    while len(body) + len(section) + len(tail) <= PAGE_BYTES:
+        body += section
+    return body + tail
+
+
+def slug_of(number: int) -> str:
+    return f"site-{number:05d}"
+
+
+def create_sites(data_dir: Path, count: int) -> float:
+    """``count`` preview sites through the real services; returns the seconds it took."""
+    from webmagic_adapters.bootstrap import bootstrap
+    from webmagic_adapters.settings import load_settings
+    from webmagic_core.sites import SiteContent
+
+    container = bootstrap(load_settings(data_dir=data_dir))
+    try:
+        container.database.upgrade()
+        started = time.perf_counter()
+        for number in range(count):
+            content = SiteContent(html=page_html(number), css="h1 { color: #1f2937; }", js="")
+            container.sites.create_preview(slug_of(number), f"Business {number}", content)
+        return time.perf_counter() - started
+    finally:
+        container.close()
+
+
+# --- servers -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    def descendants(self) -> list[int]:
+        """The server's pid and every child's, grandchildren included."""
+        pids, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            pids.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    queue.extend(int(child) for child in (task / "children").read_text().split())
+                except OSError:
+                    continue
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server's processes (all threads)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.descendants():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
+
+    def peak_rss_mb(self) -> tuple[float, float]:
+        """(sum over the processes, largest single process) of ``VmHWM``, in MB."""
+        peaks = []
+        for pid in self.descendants():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            if match:
+                peaks.append(int(match.group(1)) / 1024)
+        return (sum(peaks), max(peaks)) if peaks else (0.0, 0.0)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the server's process group (a clean shutdown), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    for sig, wait_s in ((signal.SIGINT, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def running(
+    name: str, command: Sequence[str], env: dict[str, str], port: int, logs: Path
+) -> Iterator[Server]:
+    log = logs / f"{name}-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE, start_new_session=True
+        )
+    server = Server(name, process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer /healthz within {STARTUP_TIMEOUT_S} s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        stop(process)
+
+
+def server_env(data_dir: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBMAGIC_", "BENCH_"))}
+    env["WEBMAGIC_LOG_LEVEL"] = SERVER_LOG_LEVEL
+    if data_dir is not None:
+        env["WEBMAGIC_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def webmagic_command(data_dir: Path, port: int) -> list[str]:
+    script = Path(sys.executable).with_name("webmagic")
+    return [str(script), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+
+
+def bare_command(port: int) -> list[str]:
+    # The same launcher as `webmagic serve`, so server, loop, HTTP parser and settings match.
+    code = (
+        "from webmagic_cli.serve import run_server; "
+        f"run_server('bare_app:create_app', host='127.0.0.1', port={port}, log_level={SERVER_LOG_LEVEL!r})"
+    )
+    return [sys.executable, "-c", code]
+
+
+# --- load ----------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests_per_s: float
+    p99_ms: float
+    bytes_per_request: float
+    errors: int
+    client: str
+    requests: int
+    cpu_us_per_request: float = 0.0  # the server's CPU time per answered request
+
+
+@dataclass
+class Targets:
+    slugs: list[str]
+    etags: list[str] = field(default_factory=list)
+
+
+def fetch_all(base_url: str, slugs: Sequence[str]) -> tuple[list[str], bytes]:
+    """GET every slug once (ETags; warms the page cache); returns the ETags and one body."""
+
+    async def run() -> tuple[list[str], bytes]:
+        etags = [""] * len(slugs)
+        body = b""
+        limits = httpx.Limits(max_connections=8)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+            queue = list(enumerate(slugs))
+
+            async def worker() -> None:
+                nonlocal body
+                while queue:
+                    index, slug = queue.pop()
+                    response = await client.get(f"/{slug}")
+                    if response.status_code != 200:
+                        raise RuntimeError(f"GET /{slug} answered {response.status_code}")
+                    etags[index] = response.headers["etag"]
+                    if index == 0:
+                        body = response.content
+
+            await asyncio.gather(*(worker() for _ in range(8)))
+        return etags, body
+
+    return asyncio.run(run())
+
+
+def check_conditional(base_url: str, targets: Targets, samples: int = 20) -> None:
+    """The 304 run is only meaningful if the ETags do match: check a sample first."""
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        for index in random.sample(range(len(targets.slugs)), min(samples, len(targets.slugs))):
+            response = client.get(f"/{targets.slugs[index]}", headers={"If-None-Match": targets.etags[index]})
+            if response.status_code != 304:
+                raise RuntimeError(f"expected 304 for /{targets.slugs[index]}, got {response.status_code}")
+
+
+def lua_script(path: Path, targets: Targets, *, conditional: bool) -> Path:
+    paths = ",".join(f'"/{slug}"' for slug in targets.slugs)
+    etags = ",".join("'" + etag + "'" for etag in targets.etags) if conditional else ""
+    path.write_text(
+        f"local paths = {{{paths}}}\n"
+        f"local etags = {{{etags}}}\n"
+        "local n = #paths\n"
+        f"math.randomseed({random.randrange(1 << 30)})\n"
+        "request = function()\n"
+        "  local i = math.random(n)\n"
+        + (
+            '  return wrk.format("GET", paths[i], {["If-None-Match"] = etags[i]})\n'
+            if conditional
+            else '  return wrk.format("GET", paths[i])\n'
+        )
+        + "end\n"
+    )
+    return path
+
+
+_UNITS_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+_UNITS_B = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def parse_wrk(output: str) -> Load:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+    total = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB|TB) read", output)
+    non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if p99 is None or total is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    errors = int(non_ok.group(1)) if non_ok else 0
+    if socket_errors:
+        errors += sum(int(group) for group in socket_errors.groups())
+    return Load(
+        requests_per_s=rps,
+        p99_ms=float(p99.group(1)) * _UNITS_S[p99.group(2)] * 1000,
+        bytes_per_request=float(total.group(2)) * _UNITS_B[total.group(3)] / max(1, int(total.group(1))),
+        errors=errors,
+        client="wrk",
+        requests=int(total.group(1)),
+    )
+
+
+def run_wrk(base_url: str, script: Path, *, duration: float, connections: int, threads: int) -> Load:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        base_url,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60)
+    return parse_wrk(result.stdout)
+
+
+def run_python_client(
+    base_url: str, targets: Targets, *, conditional: bool, duration: float, connections: int
+) -> Load:
+    """The fallback load generator: ``connections`` clients for ``duration`` seconds (and
+    at most 500,000 requests), each sending one request at a time."""
+    latencies: list[float] = []
+    received = 0
+    errors = 0
+    cap = 500_000
+
+    async def run() -> float:
+        nonlocal received, errors
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=10) as client:
+            deadline = time.perf_counter() + duration
+
+            async def worker() -> None:
+                nonlocal received, errors
+                while time.perf_counter() < deadline and len(latencies) < cap:
+                    i = random.randrange(len(targets.slugs))
+                    headers = {"If-None-Match": targets.etags[i]} if conditional else {}
+                    started = time.perf_counter()
+                    response = await client.get(f"/{targets.slugs[i]}", headers=headers)
+                    latencies.append(time.perf_counter() - started)
+                    received += len(response.content)
+                    if response.status_code >= 400:
+                        errors += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            return time.perf_counter() - started
+
+    elapsed = asyncio.run(run())
+    latencies.sort()
+    return Load(
+        requests_per_s=len(latencies) / elapsed,
+        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        bytes_per_request=received / max(1, len(latencies)),
+        errors=errors,
+        client="python",
+        requests=len(latencies),
+    )
+
+
+@dataclass
+class Driver:
+    duration: float
+    warmup: float
+    connections: int
+    threads: int
+    workdir: Path
+    use_wrk: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.use_wrk = shutil.which("wrk") is not None
+
+    def load(self, server: Server, targets: Targets, *, conditional: bool = False) -> Load:
+        """Warm up, then one measured run; also notes the server's CPU time per request
+        (less sensitive than requests/s to other programs competing for the CPUs)."""
+        if self.use_wrk:
+            name = "conditional" if conditional else "plain"
+            script = lua_script(
+                self.workdir / f"{name}-{len(targets.slugs)}.lua", targets, conditional=conditional
+            )
+
+            def run(duration: float) -> Load:
+                return run_wrk(
+                    server.base_url,
+                    script,
+                    duration=duration,
+                    connections=self.connections,
+                    threads=self.threads,
+                )
+        else:
+
+            def run(duration: float) -> Load:
+                return run_python_client(
+                    server.base_url,
+                    targets,
+                    conditional=conditional,
+                    duration=duration,
+                    connections=self.connections,
+                )
+
+        if self.warmup > 0:
+            run(self.warmup)
+        cpu_before = server.cpu_seconds()
+        load = run(self.duration)
+        load.cpu_us_per_request = (server.cpu_seconds() - cpu_before) / max(1, load.requests) * 1e6
+        return load
+
+
+# --- the benchmark -------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    bare: Load
+    get: Load
+    conditional: Load
+    rss_mb: tuple[float, float]
+    processes: int
+
+
+def webmagic_round(
+    driver: Driver, data_dir: Path, slugs: list[str], logs: Path
+) -> tuple[Load, Load, tuple[float, float], int, bytes]:
+    port = free_port()
+    with running("webmagic", webmagic_command(data_dir, port), server_env(), port, logs) as server:
+        etags, body = fetch_all(server.base_url, slugs)
+        targets = Targets(slugs, etags)
+        check_conditional(server.base_url, targets)
+        get = driver.load(server, targets)
+        conditional = driver.load(server, targets, conditional=True)
+        rss = server.peak_rss_mb()
+        processes = len(server.descendants())
+    return get, conditional, rss, processes, body
+
+
+def bare_load(driver: Driver, body_file: Path, slugs: list[str], logs: Path) -> Load:
+    port = free_port()
+    env = server_env()
+    env["BENCH_BODY_FILE"] = str(body_file)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH", "")]))
+    with running("bare", bare_command(port), env, port, logs) as server:
+        return driver.load(server, Targets(slugs))
+
+
+def describe(load: Load) -> str:
+    size = f"{load.bytes_per_request / 1024:5.1f} KB/resp"
+    errors = f"  ERRORS: {load.errors}" if load.errors else ""
+    cpu = f"{load.cpu_us_per_request:5.0f} µs CPU/req"
+    return f"{load.requests_per_s:9.0f} req/s   p99 {load.p99_ms:7.2f} ms   {cpu}   ({size}){errors}"
+
+
+def verdict(ratio: float, target: float) -> str:
+    return f"{ratio:6.1%} (target >= {target:.0%}: {'met' if ratio >= target else 'MISSED'})"
+
+
+def print_round(number: int, result: Round) -> None:
+    total, largest = result.rss_mb
+    print(f"\nround {number}")
+    print(f"  bare Litestar route     {describe(result.bare)}")
+    print(f"  GET /{{slug}} (200)       {describe(result.get)}")
+    print(f"  GET /{{slug}} (304)       {describe(result.conditional)}")
+    bare = result.bare.requests_per_s
+    print(f"  GET / bare               {verdict(result.get.requests_per_s / bare, TARGET_GET)}")
+    print(f"  304 / bare               {verdict(result.conditional.requests_per_s / bare, TARGET_304)}")
+    print(
+        f"  webmagic peak RSS        {total:.0f} MB over {result.processes} process(es), "
+        f"largest {largest:.0f} MB"
+    )
+
+
+def summarize(rounds: list[Round]) -> None:
+    if len(rounds) < 2:
+        return
+    print(f"\nover {len(rounds)} rounds: best (spread = min..max)")
+    rows = [
+        ("bare Litestar route", [r.bare.requests_per_s for r in rounds]),
+        ("GET /{slug} (200)", [r.get.requests_per_s for r in rounds]),
+        ("GET /{slug} (304)", [r.conditional.requests_per_s for r in rounds]),
+    ]
+    for name, values in rows:
+        print(
+            f"  {name:22} {max(values):9.0f} req/s ({min(values):.0f}..{max(values):.0f}, "
+            f"median {statistics.median(values):.0f})"
+        )
+    get_ratios = [r.get.requests_per_s / r.bare.requests_per_s for r in rounds]
+    cond_ratios = [r.conditional.requests_per_s / r.bare.requests_per_s for r in rounds]
+    print(
+        f"  GET / bare             best {max(get_ratios):.1%} ({min(get_ratios):.1%}..{max(get_ratios):.1%})"
+    )
+    print(f"  304 / bare             best {max(cond_ratios):.1%} ({min(cond_ratios):.1%}..", end="")
+    print(f"{max(cond_ratios):.1%})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sites", type=int, default=1000, help="sites for the throughput runs (1000)")
+    parser.add_argument(
+        "--large-sites", type=int, default=10_000, help="sites for the memory run (10000; 0 skips it)"
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (10)")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each (2)"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: the server keeps a core)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the throughput runs (1)")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="webmagic-bench-"))
+    try:
+        driver = Driver(args.duration, args.warmup, args.connections, args.threads, workdir)
+        client = "wrk" if driver.use_wrk else "Python httpx client (install wrk for real figures)"
+        print(f"load generator: {client}")
+        print(
+            f"{args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s "
+            f"of warm-up, {os.cpu_count()} CPUs, server log level {SERVER_LOG_LEVEL}"
+        )
+
+        data_dir = workdir / "data"
+        seconds = create_sites(data_dir, args.sites)
+        print(f"created {args.sites} sites ({len(page_html(0)) // 1000} KB pages) in {seconds:.1f} s")
+        slugs = [slug_of(number) for number in range(args.sites)]
+        logs = workdir / "logs"
+        logs.mkdir()
+        body_file = workdir / "page.html"
+
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            get, conditional, rss, processes, body = webmagic_round(driver, data_dir, slugs, logs)
+            body_file.write_bytes(body)
+            bare = bare_load(driver, body_file, slugs, logs)
+            rounds.append(Round(bare, get, conditional, rss, processes))
+            print_round(number, rounds[-1])
+        summarize(rounds)
+
+        if args.large_sites > 0:
+            large_dir = workdir / "large"
+            seconds = create_sites(large_dir, args.large_sites)
+            print(f"\ncreated {args.large_sites} sites in {seconds:.1f} s")
+            large_slugs = [slug_of(number) for number in range(args.large_sites)]
+            get, conditional, rss, processes, _ = webmagic_round(driver, large_dir, large_slugs, logs)
+            total, largest = rss
+            print(f"{args.large_sites} sites (every page fetched once first; the page cache holds what fits)")
+            print(f"  GET /{{slug}} (200)       {describe(get)}")
+            print(f"  GET /{{slug}} (304)       {describe(conditional)}")
+            ok = "met" if total <= TARGET_RSS_MB else "MISSED"
+            print(
+                f"  webmagic peak RSS        {total:.0f} MB over {processes} process(es), largest "
+                f"{largest:.0f} MB (target <= {TARGET_RSS_MB} MB: {ok})"
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

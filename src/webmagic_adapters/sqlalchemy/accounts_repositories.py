@@ -1,0 +1,141 @@
+"""CustomerRepository and RefreshSessionRepository on SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import ColumnElement, exists, insert, select, update
+
+from webmagic_adapters.sqlalchemy import tables as t
+from webmagic_adapters.sqlalchemy.repositories import AnyRow, SqlAlchemyRepository
+from webmagic_core.accounts.customers import Customer, RefreshSession
+
+EMAIL_TAKEN = "an account with this email address exists"
+
+_customers = t.customer_users
+_sessions = t.refresh_sessions
+
+
+def _customer(row: AnyRow) -> Customer:
+    return Customer(
+        id=row.id,
+        email=row.email,
+        password_hash=row.password_hash,
+        full_name=row.full_name,
+        phone=row.phone,
+        email_verified_at=row.email_verified_at,
+        token_version=row.token_version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _session(row: AnyRow) -> RefreshSession:
+    return RefreshSession(
+        id=row.id,
+        family_id=row.family_id,
+        customer_id=row.customer_id,
+        token_hash=row.token_hash,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        used_at=row.used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlAlchemyCustomerRepository(SqlAlchemyRepository):
+    def add(self, customer: Customer) -> None:
+        self._insert_unique(
+            insert(_customers).values(
+                id=customer.id,
+                email=customer.email,
+                password_hash=customer.password_hash,
+                full_name=customer.full_name,
+                phone=customer.phone,
+                email_verified_at=customer.email_verified_at,
+                token_version=customer.token_version,
+                created_at=customer.created_at,
+                updated_at=customer.updated_at,
+            ),
+            lambda: self._clash(customer),
+        )
+
+    def save(self, customer: Customer) -> None:
+        changed = self._write_unique(
+            update(_customers)
+            .where(_customers.c.id == customer.id)
+            .values(
+                email=customer.email,
+                password_hash=customer.password_hash,
+                full_name=customer.full_name,
+                phone=customer.phone,
+                email_verified_at=customer.email_verified_at,
+                token_version=customer.token_version,
+                created_at=customer.created_at,
+                updated_at=customer.updated_at,
+            ),
+            EMAIL_TAKEN,
+        )
+        if changed == 0:
+            raise LookupError(f"customer {customer.id} was never added")
+
+    def _clash(self, customer: Customer) -> str:
+        """Which unique rule an insert broke (asked after it failed, in the same transaction)."""
+        taken = select(exists().where(_customers.c.email == customer.email, _customers.c.id != customer.id))
+        if self._execute(taken).scalar():
+            return EMAIL_TAKEN
+        return f"customer {customer.id} exists"
+
+    def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
+        return self._one(_customers.c.id == customer_id, for_update=for_update)
+
+    def get_by_email(self, email: str, *, for_update: bool = False) -> Customer | None:
+        return self._one(_customers.c.email == email, for_update=for_update)
+
+    def _one(self, condition: ColumnElement[bool], *, for_update: bool) -> Customer | None:
+        row = self._select(select(_customers).where(condition), for_update=for_update).first()
+        return _customer(row) if row is not None else None
+
+
+class SqlAlchemyRefreshSessionRepository(SqlAlchemyRepository):
+    def add(self, session: RefreshSession) -> None:
+        self._insert_unique(
+            insert(_sessions).values(
+                id=session.id,
+                family_id=session.family_id,
+                customer_id=session.customer_id,
+                token_hash=session.token_hash,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+                used_at=session.used_at,
+                revoked_at=session.revoked_at,
+            ),
+            "this refresh session exists",
+        )
+
+    def save(self, session: RefreshSession) -> None:
+        result = self._write(
+            update(_sessions)
+            .where(_sessions.c.id == session.id)
+            .values(used_at=session.used_at, revoked_at=session.revoked_at)
+        )
+        if result.rowcount == 0:
+            raise LookupError(f"refresh session {session.id} was never added")
+
+    def get_by_token_hash(self, token_hash: str, *, for_update: bool = False) -> RefreshSession | None:
+        query = select(_sessions).where(_sessions.c.token_hash == token_hash)
+        row = self._select(query, for_update=for_update).first()
+        return _session(row) if row is not None else None
+
+    def revoke_family(self, family_id: uuid.UUID, at: dt.datetime) -> int:
+        return self._revoke(_sessions.c.family_id == family_id, at)
+
+    def revoke_customer(self, customer_id: uuid.UUID, at: dt.datetime) -> int:
+        return self._revoke(_sessions.c.customer_id == customer_id, at)
+
+    def _revoke(self, condition: ColumnElement[bool], at: dt.datetime) -> int:
+        result = self._write(
+            update(_sessions).where(condition, _sessions.c.revoked_at.is_(None)).values(revoked_at=at)
+        )
+        return int(result.rowcount)

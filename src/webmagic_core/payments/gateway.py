@@ -1,0 +1,114 @@
+"""What the core asks of a payment provider, in provider-neutral terms.
+
+The Recurrente adapter translates these to its HTTP API; the sandbox gateway imitates it
+on the app itself. Money is integer cents; every time is timezone-aware.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+from webmagic_core.errors import TransientError, WebMagicError
+from webmagic_core.money import Money
+
+
+class CheckoutKind(enum.StrEnum):
+    ONE_TIME = "one_time"
+    MONTHLY = "monthly"
+
+
+@attrs.frozen
+class CheckoutRequest:
+    kind: CheckoutKind
+    item_name: str
+    amount: Money
+    success_url: str
+    cancel_url: str
+    # Recurrente: at most 50 keys, key <= 40 characters, value <= 500 characters.
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+    expires_at: dt.datetime | None = None
+    description: str | None = None
+
+
+@attrs.frozen
+class Checkout:
+    id: str
+    url: str
+
+
+class CheckoutStatus(enum.StrEnum):
+    UNPAID = "unpaid"
+    PAID = "paid"
+    IN_PROGRESS = "payment_in_progress"
+
+
+@attrs.frozen
+class CheckoutInfo:
+    """A checkout as the provider sees it now (``GET /checkouts/{id}``)."""
+
+    id: str
+    status: CheckoutStatus
+    amount: Money | None
+    live_mode: bool
+    metadata: Mapping[str, str]
+    payment_id: str | None = None  # pa_...
+    paymentable_type: str | None = None  # "OneTimePayment" | "Subscription"
+    paymentable_id: str | None = None  # on_... | su_...
+
+
+class SubscriptionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    PAST_DUE = "past_due"
+    CANCELLED = "cancelled"
+    UNABLE_TO_START = "unable_to_start"
+
+
+@attrs.frozen
+class SubscriptionInfo:
+    """A subscription as the provider sees it now (``GET /subscriptions/{id}``)."""
+
+    id: str
+    status: SubscriptionStatus
+    current_period_start: dt.datetime | None
+    current_period_end: dt.datetime | None
+    next_payment_attempt_at: dt.datetime | None
+    checkout_id: str | None
+    customer_email: str | None = None
+
+
+class GatewayError(WebMagicError):
+    """The provider refused the request (bad keys, validation): retrying will not help."""
+
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class GatewayNotFound(GatewayError):
+    """The provider does not know this checkout or subscription."""
+
+
+class GatewayUnavailable(TransientError):
+    """The provider could not be reached, timed out or failed (5xx): try again later."""
+
+
+class PaymentGateway(Protocol):
+    """Blocking calls with a timeout each; every failure is one of the errors above."""
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout: ...
+
+    def get_checkout(self, checkout_id: str) -> CheckoutInfo: ...
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionInfo: ...
+
+    def cancel_subscription(self, subscription_id: str) -> None: ...
+
+    def refund(self, payment_id: str) -> None:
+        """Full refund of a payment intent (``pa_...``)."""
+        ...

@@ -1,0 +1,96 @@
+"""Recording anomalies (once per problem, with a mail to the operators) and listing them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+
+import attrs
+
+from webmagic_core.accounts.emails import EmailTemplate
+from webmagic_core.accounts.ports import EmailRenderer
+from webmagic_core.errors import NotFound
+from webmagic_core.payments.anomalies import Anomaly
+from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from webmagic_core.services.accounts import basic_normalize_email
+from webmagic_core.services.outbox import queue_email
+
+log = logging.getLogger(__name__)
+
+
+def _admin_email(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return basic_normalize_email(value)
+
+
+@attrs.define
+class AnomalyReporter:
+    """Adds an anomaly to a unit of work, and an alert for ``admin_email`` to its outbox."""
+
+    renderer: EmailRenderer
+    admin_email: str | None = attrs.field(default=None, converter=_admin_email)
+
+    def report(
+        self,
+        uow: UnitOfWork,
+        anomaly: Anomaly,
+        now: dt.datetime,
+        *,
+        site_slug: str | None = None,
+        reference: str | None = None,
+    ) -> Anomaly:
+        """Record ``anomaly`` unless one with its key exists (then return that one and
+        mail nobody again). The caller commits."""
+        existing = uow.anomalies.get_by_key(anomaly.key)
+        if existing is not None:
+            return existing
+        uow.anomalies.add(anomaly)
+        log.warning("payment anomaly (%s): %s", anomaly.kind.value, anomaly.summary)
+        if self.admin_email is not None:
+            queue_email(
+                uow,
+                self.renderer,
+                EmailTemplate.ANOMALY_ALERT,
+                self.admin_email,
+                {
+                    "summary": anomaly.summary,
+                    "details": anomaly.details,
+                    "site_slug": site_slug,
+                    "reference": reference,
+                },
+                now,
+                site_id=anomaly.site_id,
+            )
+        return anomaly
+
+
+@attrs.define
+class AnomalyService:
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    def list(self, *, open_only: bool = True, limit: int = 100) -> Sequence[Anomaly]:
+        """Newest first; by default only those not yet resolved."""
+        with self.uow() as uow:
+            return uow.anomalies.list(open_only=open_only, limit=limit)
+
+    def get(self, anomaly_id: uuid.UUID) -> Anomaly:
+        with self.uow() as uow:
+            anomaly = uow.anomalies.get(anomaly_id)
+        if anomaly is None:
+            raise NotFound(f"no anomaly has the id {anomaly_id}")
+        return anomaly
+
+    def resolve(self, anomaly_id: uuid.UUID, resolution: str) -> Anomaly:
+        """Mark an anomaly handled, saying how (``Conflict`` if it already was)."""
+        with self.uow() as uow:
+            anomaly = uow.anomalies.get(anomaly_id)
+            if anomaly is None:
+                raise NotFound(f"no anomaly has the id {anomaly_id}")
+            anomaly.resolve(self.clock.now(), resolution)
+            uow.anomalies.save(anomaly)
+            uow.commit()
+        return anomaly

@@ -1,0 +1,662 @@
+"""Buying a preview site: start a checkout, apply payment events, reconcile with the provider.
+
+``start`` holds the site for one buyer: in one transaction it locks the site row, checks
+nobody else holds it, and inserts a pending purchase; only then, outside any transaction
+(a slow provider never holds a lock), it creates the checkout, and stores it in a second
+transaction. The return URLs come from the configured public URL only, never from the
+request (no open redirect).
+
+``handle`` is the purchases' webhook handler (``WebhookService`` routes one-time payment
+events here) and ``reconcile`` feeds it the same typed event built from the provider's
+view of a checkout. It is idempotent by state: a purchase that is ``paid`` or
+``refund_due`` is final, so a duplicate, replayed or reconciled payment changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from urllib.parse import urlencode, urlsplit
+
+import attrs
+
+from webmagic_core.accounts.customers import Customer
+from webmagic_core.accounts.emails import EmailTemplate
+from webmagic_core.accounts.ports import EmailRenderer
+from webmagic_core.errors import (
+    Conflict,
+    NotFound,
+    Throttled,
+    TransientError,
+    Unauthenticated,
+    ValidationError,
+)
+from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.money import Money
+from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
+from webmagic_core.payments.events import (
+    MalformedEvent,
+    PaymentEvent,
+    PaymentIntentFailed,
+    PaymentIntentSucceeded,
+)
+from webmagic_core.payments.gateway import (
+    CheckoutKind,
+    CheckoutRequest,
+    CheckoutStatus,
+    GatewayError,
+    GatewayNotFound,
+    PaymentGateway,
+)
+from webmagic_core.payments.purchases import DEFAULT_HOLD, Purchase, PurchaseStatus
+from webmagic_core.payments.webhook_log import WebhookOutcome
+from webmagic_core.ports import Clock, RateLimiter, UnitOfWork, UnitOfWorkFactory
+from webmagic_core.services.accounts import AccountService, Limit, validate_full_name, validate_phone
+from webmagic_core.services.anomalies import AnomalyReporter
+from webmagic_core.services.outbox import queue_email
+from webmagic_core.services.webhooks import EventContext, Handled
+from webmagic_core.sites import Actor, Site
+from webmagic_core.slugs import is_valid_slug
+
+log = logging.getLogger(__name__)
+
+# The purchase pages (thank-you, cancelled) live under this reserved prefix of the public URL.
+PURCHASE_PAGES = "/purchase"
+SITE_HELD = "someone else is buying this site right now; try again in {minutes} minute(s)"
+NOT_FOR_SALE = "this site is not for sale any more"
+
+
+def _base_url(value: str) -> str:
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"a base URL must be an absolute http(s) URL without query, not {value!r}")
+    return url
+
+
+def _positive_hold(_: object, __: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:
+    if value <= dt.timedelta(0):
+        raise ValueError(f"the purchase hold must be positive, not {value}")
+
+
+@attrs.frozen
+class PurchaseLimits:
+    """How often one address, and one client (IP), may start a purchase."""
+
+    per_email: Limit = attrs.field(factory=lambda: Limit(5, dt.timedelta(hours=1)))
+    per_client: Limit = attrs.field(factory=lambda: Limit(20, dt.timedelta(hours=1)))
+
+
+@attrs.frozen
+class PurchaseConfig:
+    price: Money
+    public_url: str = attrs.field(converter=_base_url)  # WEBMAGIC_PUBLIC_URL
+    sites_base_url: str = attrs.field(converter=_base_url)  # where sites are served
+    hold: dt.timedelta = attrs.field(default=DEFAULT_HOLD, validator=_positive_hold)
+    owned_hosting_days: int = 30
+    limits: PurchaseLimits = PurchaseLimits()
+
+    def thanks_url(self, slug: str, purchase_id: uuid.UUID) -> str:
+        return f"{self.public_url}{PURCHASE_PAGES}/{slug}/thanks?{urlencode({'purchase': str(purchase_id)})}"
+
+    def cancel_url(self, slug: str, purchase_id: uuid.UUID) -> str:
+        return (
+            f"{self.public_url}{PURCHASE_PAGES}/{slug}/cancelled?{urlencode({'purchase': str(purchase_id)})}"
+        )
+
+    def site_url(self, slug: str) -> str:
+        return f"{self.sites_base_url}/{slug}"
+
+
+@attrs.frozen
+class CheckoutStarted:
+    purchase_id: uuid.UUID
+    checkout_id: str
+    checkout_url: str
+    expires_at: dt.datetime
+
+
+class ReconcileResult(enum.StrEnum):
+    PAID = "paid"  # the provider says paid: applied (or found already applied)
+    ANOMALY = "anomaly"  # paid, but it did not fit (recorded as an anomaly)
+    EXPIRED = "expired"  # unpaid past its hold: marked expired
+    PENDING = "pending"  # not paid yet, still within its hold (or payment in progress)
+    ERROR = "error"  # the provider could not be asked, or the answer was unusable
+
+
+@attrs.frozen
+class ReconcileItem:
+    purchase_id: uuid.UUID
+    checkout_id: str | None
+    result: ReconcileResult
+    detail: str | None = None
+
+
+@attrs.frozen
+class ReconcileReport:
+    items: tuple[ReconcileItem, ...] = ()
+
+    def count(self, result: ReconcileResult) -> int:
+        return sum(1 for item in self.items if item.result is result)
+
+
+def _key(kind: str, value: str) -> str:
+    # Addresses are hashed so a shared store (Redis) holds no personal data in its keys.
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"webmagic:purchase-{kind}:{digest}"
+
+
+@attrs.define
+class PurchaseService:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    gateway: PaymentGateway
+    accounts: AccountService
+    renderer: EmailRenderer
+    rate_limiter: RateLimiter
+    anomalies: AnomalyReporter
+    config: PurchaseConfig
+    # Defaults to the accounts' normaliser: the address the purchase stores is the one
+    # the account is found or created with when it is paid.
+    normalize_email: Callable[[str], str] | None = None
+
+    # --- starting a purchase --------------------------------------------------------------
+
+    def start(
+        self,
+        slug: str,
+        email: str | None = None,
+        full_name: str | None = None,
+        phone: str | None = None,
+        *,
+        customer_id: uuid.UUID | None = None,
+        client: str | None = None,
+    ) -> CheckoutStarted:
+        """Hold the site for this buyer and open a checkout for it.
+
+        A signed-in buyer passes ``customer_id`` (their account's address is used; the
+        site goes to that account). ``NotFound`` for an unknown or archived slug,
+        ``Conflict`` when the site is sold or held by another buyer (the same buyer gets
+        their open checkout back), ``Throttled`` past the limits, and when the provider
+        fails the purchase is marked failed and the gateway error is raised
+        (``GatewayUnavailable`` is transient: 503; ``GatewayError``: 502)."""
+        full_name, phone = validate_full_name(full_name), validate_phone(phone)
+        if customer_id is not None:
+            customer = self._signed_in(customer_id)
+            email = customer.email
+            full_name, phone = full_name or customer.full_name, phone or customer.phone
+        elif email is None:
+            raise ValidationError("an email address is needed to buy a site", field="email")
+        else:
+            email = self._normalize(email)
+        if not is_valid_slug(slug):
+            raise NotFound(f"no site has the slug {slug!r}")
+        self._throttle(email, client)
+
+        now = self.clock.now()
+        with self.uow() as uow:
+            site = uow.sites.get_by_slug(slug, for_update=True)
+            if site is None or site.status is SiteStatus.ARCHIVED:
+                raise NotFound(f"no site has the slug {slug!r}")
+            if site.status is not SiteStatus.PREVIEW:
+                raise Conflict(NOT_FOR_SALE)
+            holder = self._holder(uow, site, now)
+            if holder is not None:
+                uow.commit()  # keep the stale purchases marked expired
+                if holder.buyer_email == email:
+                    if holder.checkout_id is None:
+                        raise Conflict("your checkout is still being created; try again in a moment")
+                    # The same buyer again (a closed tab, a double click): same checkout.
+                    return self._started(holder)
+                minutes = max(1, -(-int((holder.expires_at - now).total_seconds()) // 60))
+                raise Conflict(SITE_HELD.format(minutes=minutes))
+            purchase = Purchase.new(
+                site_id=site.id,
+                amount=self.config.price,
+                buyer_email=email,
+                buyer_name=full_name,
+                buyer_phone=phone,
+                customer_id=customer_id,
+                now=now,
+                hold=self.config.hold,
+            )
+            uow.purchases.add(purchase)
+            uow.commit()
+
+        request = CheckoutRequest(
+            kind=CheckoutKind.ONE_TIME,
+            item_name=site.business_name,
+            amount=purchase.amount,
+            success_url=self.config.thanks_url(site.slug, purchase.id),
+            cancel_url=self.config.cancel_url(site.slug, purchase.id),
+            metadata={"purchase_id": str(purchase.id), "site_slug": site.slug, "site_id": str(site.id)},
+            expires_at=purchase.expires_at,
+            description=f"The website of {site.business_name} ({self.config.site_url(site.slug)})",
+        )
+        try:
+            checkout = self.gateway.create_checkout(request)
+        except Exception as error:
+            self._abandon(purchase.id, error)
+            raise
+
+        with self.uow() as uow:
+            current = uow.purchases.get(purchase.id, for_update=True)
+            if current is None:  # pragma: no cover - purchases are never deleted
+                raise NotFound(f"purchase {purchase.id} vanished")
+            current.attach_checkout(checkout.id, checkout.url, self.clock.now())
+            uow.purchases.save(current)
+            uow.commit()
+        return self._started(current)
+
+    def cancel(self, purchase_id: uuid.UUID, *, reason: str = "cancelled at the checkout") -> Purchase:
+        """Release the site held by a pending purchase (the cancelled page, an operator).
+        Any other purchase is returned unchanged. Should it be paid after all, the payment
+        is honoured if the site is still for sale."""
+        with self.uow() as uow:
+            purchase = uow.purchases.get(purchase_id, for_update=True)
+            if purchase is None:
+                raise NotFound(f"no purchase has the id {purchase_id}")
+            if purchase.status is PurchaseStatus.PENDING:
+                purchase.mark_cancelled(self.clock.now(), reason)
+                uow.purchases.save(purchase)
+                uow.commit()
+        return purchase
+
+    def get(self, purchase_id: uuid.UUID) -> Purchase:
+        with self.uow() as uow:
+            purchase = uow.purchases.get(purchase_id)
+        if purchase is None:
+            raise NotFound(f"no purchase has the id {purchase_id}")
+        return purchase
+
+    def list(self, *, status: PurchaseStatus | None = None, limit: int = 100) -> Sequence[Purchase]:
+        """Newest first."""
+        with self.uow() as uow:
+            return uow.purchases.list(status=status, limit=limit)
+
+    # --- payment events (the webhook handler) ---------------------------------------------
+
+    def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
+        match event:
+            case PaymentIntentSucceeded():
+                return self._succeeded(uow, event, context)
+            case PaymentIntentFailed():
+                return self._failed(uow, event)
+            case _:
+                return Handled(WebhookOutcome.IGNORED, note=f"purchases do not act on {event.event_type}")
+
+    def _succeeded(self, uow: UnitOfWork, event: PaymentIntentSucceeded, context: EventContext) -> Handled:
+        now = context.now
+        purchase, site = self._find(uow, event, lock_site=True)
+        if purchase is None:
+            return self._unknown_checkout(uow, event, context)
+        if purchase.is_final:
+            return self._handled(
+                WebhookOutcome.PROCESSED, purchase, f"purchase already {purchase.status.value}"
+            )
+        reference = event.payment_id or str(purchase.id)
+
+        if event.amount != purchase.amount:
+            reason = f"paid {event.amount}, but the purchase is for {purchase.amount}"
+            purchase.mark_refund_due(now, payment_id=event.payment_id, reason=reason)
+            uow.purchases.save(purchase)
+            self._report(
+                uow,
+                AnomalyKind.AMOUNT_MISMATCH,
+                purchase,
+                site,
+                context,
+                f"amount mismatch on purchase {purchase.id}: {reason}",
+                f"Checkout {event.checkout_id}, payment {event.payment_id or 'unknown'}.\n"
+                f"The site was not handed over. Refund the payment (or settle it by hand) "
+                f"and resolve this anomaly.",
+            )
+            return self._handled(WebhookOutcome.ANOMALY, purchase, reason)
+
+        if site is None or site.status is not SiteStatus.PREVIEW:
+            return self._cannot_hand_over(uow, event, purchase, site, context)
+
+        customer, welcome = self._buyer(uow, purchase, event, now)
+        site.sell(
+            customer.id,
+            cause=f"purchase {purchase.id} paid",
+            actor=context.actor,
+            at=now,
+            reference=context.reference,
+        )
+        uow.sites.save(site)
+        purchase.mark_paid(now, payment_id=event.payment_id, customer_id=customer.id)
+        uow.purchases.save(purchase)
+
+        site_url = self.config.site_url(site.slug)
+        days = self.config.owned_hosting_days
+        queue_email(
+            uow,
+            self.renderer,
+            EmailTemplate.PURCHASE_CONFIRMATION,
+            customer.email,
+            {
+                "business_name": site.business_name,
+                "site_url": site_url,
+                "amount": purchase.amount,
+                "reference": reference,
+                "full_name": customer.full_name,
+                "hosting_until": (now + dt.timedelta(days=days)).date() if days > 0 else None,
+            },
+            now,
+            site_id=site.id,
+        )
+        if welcome:
+            queue_email(
+                uow,
+                self.renderer,
+                EmailTemplate.WELCOME_SET_PASSWORD,
+                customer.email,
+                {
+                    "set_password_url": self.accounts.set_password_link(customer),
+                    "business_name": site.business_name,
+                    "site_url": site_url,
+                    "full_name": customer.full_name,
+                },
+                now,
+                site_id=site.id,
+            )
+        log.info("site %s sold: purchase %s paid (%s)", site.slug, purchase.id, context.reference)
+        return self._handled(WebhookOutcome.PROCESSED, purchase)
+
+    def _failed(self, uow: UnitOfWork, event: PaymentIntentFailed) -> Handled:
+        purchase, _ = self._find(uow, event, lock_site=False)
+        if purchase is None:
+            # No money moved: nothing to put right, but the stored event says why.
+            what = event.checkout_id or event.metadata.get("purchase_id") or event.paymentable_id
+            return Handled(WebhookOutcome.IGNORED, note=f"no purchase matches checkout {what}")
+        if purchase.status not in (PurchaseStatus.PENDING, PurchaseStatus.EXPIRED):
+            return self._handled(
+                WebhookOutcome.PROCESSED, purchase, f"purchase already {purchase.status.value}"
+            )
+        purchase.mark_failed(self.clock.now(), event.failure_reason or "the payment failed")
+        uow.purchases.save(purchase)
+        return self._handled(WebhookOutcome.PROCESSED, purchase)
+
+    @staticmethod
+    def _handled(outcome: WebhookOutcome, purchase: Purchase, note: str | None = None) -> Handled:
+        return Handled(outcome, note=note, site_id=purchase.site_id, purchase_id=purchase.id)
+
+    def _find(
+        self, uow: UnitOfWork, event: PaymentIntentSucceeded | PaymentIntentFailed, *, lock_site: bool
+    ) -> tuple[Purchase | None, Site | None]:
+        """The purchase paid for, by checkout id; else by the purchase id in the metadata if
+        that purchase has no other checkout (its checkout id is then recorded: the second
+        transaction of ``start`` may have been lost). Locks the site row (``lock_site``),
+        then the purchase row: the order ``start`` takes them in, so neither waits on the
+        other in a circle."""
+        found = uow.purchases.get_by_checkout(event.checkout_id) if event.checkout_id is not None else None
+        if found is None and event.purchase_id is not None:
+            candidate = uow.purchases.get(event.purchase_id)
+            if candidate is not None and (
+                candidate.checkout_id is None
+                or event.checkout_id is None
+                or candidate.checkout_id == event.checkout_id
+            ):
+                found = candidate
+        if found is None:
+            return None, None
+        site = self._locked_site(uow, found.site_id) if lock_site else None
+        purchase = uow.purchases.get(found.id, for_update=True)
+        if purchase is None:  # pragma: no cover - purchases are never deleted
+            return None, None
+        if purchase.checkout_id is None:
+            purchase.checkout_id = event.checkout_id
+        return purchase, site
+
+    @staticmethod
+    def _locked_site(uow: UnitOfWork, site_id: uuid.UUID) -> Site | None:
+        site = uow.sites.get(site_id)
+        # Lock the row: two payments for one site are applied one after the other.
+        return uow.sites.get_by_slug(site.slug, for_update=True) if site is not None else None
+
+    def _buyer(
+        self, uow: UnitOfWork, purchase: Purchase, event: PaymentIntentSucceeded, now: dt.datetime
+    ) -> tuple[Customer, bool]:
+        """The account the site goes to, and whether it gets a welcome (set-password) mail."""
+        customer: Customer | None = None
+        if purchase.customer_id is not None:
+            customer = uow.customers.get(purchase.customer_id, for_update=True)
+        if customer is None:
+            customer, _ = self.accounts.find_or_create_for_purchase(
+                uow,
+                purchase.buyer_email,
+                purchase.buyer_name or event.customer_name,
+                purchase.buyer_phone,
+                now,
+            )
+        return customer, customer.password_hash is None
+
+    def _cannot_hand_over(
+        self,
+        uow: UnitOfWork,
+        event: PaymentIntentSucceeded,
+        purchase: Purchase,
+        site: Site | None,
+        context: EventContext,
+    ) -> Handled:
+        """Paid for a site that is no longer a preview: refund due, operators told, and
+        (double sale) the buyer told a refund is coming."""
+        now = context.now
+        sold = site is not None and (
+            site.owner_id is not None
+            or any(
+                p.status is PurchaseStatus.PAID and p.id != purchase.id
+                for p in uow.purchases.for_site(site.id)
+            )
+        )
+        status = site.status.value if site is not None else "gone"
+        reason = "the site was sold to another buyer" if sold else f"the site is {status}"
+        purchase.mark_refund_due(now, payment_id=event.payment_id, reason=reason)
+        uow.purchases.save(purchase)
+        kind = AnomalyKind.DOUBLE_SALE if sold else AnomalyKind.SITE_UNAVAILABLE
+        self._report(
+            uow,
+            kind,
+            purchase,
+            site,
+            context,
+            f"{kind.value.replace('_', ' ')}: purchase {purchase.id} paid {event.amount} but {reason}",
+            f"Buyer {purchase.buyer_email}, checkout {event.checkout_id}, "
+            f"payment {event.payment_id or 'unknown'}.\n"
+            + (
+                "The buyer has been told that a refund is coming: refund the payment "
+                "(POST /refunds with the payment id) and resolve this anomaly."
+                if sold
+                else "The buyer has not been told anything yet: refund or settle by hand."
+            ),
+        )
+        if sold and site is not None:
+            queue_email(
+                uow,
+                self.renderer,
+                EmailTemplate.DOUBLE_SALE_REFUND,
+                purchase.buyer_email,
+                {
+                    "business_name": site.business_name,
+                    "amount": event.amount,
+                    "reference": event.payment_id or str(purchase.id),
+                    "full_name": purchase.buyer_name,
+                },
+                now,
+                site_id=site.id,
+            )
+        return self._handled(WebhookOutcome.ANOMALY, purchase, reason)
+
+    def _unknown_checkout(
+        self, uow: UnitOfWork, event: PaymentIntentSucceeded, context: EventContext
+    ) -> Handled:
+        what = event.checkout_id or event.metadata.get("purchase_id") or event.paymentable_id or "?"
+        summary = f"payment {event.payment_id or ''} of {event.amount} for unknown checkout {what}"
+        details = (
+            f"No purchase matches checkout {event.checkout_id}"
+            f" (metadata: {dict(event.metadata)}).\n"
+            f"Payer: {event.customer_email or 'unknown'}. Find out what was paid for, then "
+            f"refund or settle it by hand and resolve this anomaly."
+        )
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                AnomalyKind.UNKNOWN_CHECKOUT,
+                f"unknown_checkout:{what}",
+                summary,
+                details,
+                context.now,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            reference=context.reference,
+        )
+        return Handled(WebhookOutcome.ANOMALY, note=f"no purchase matches checkout {what}")
+
+    def _report(
+        self,
+        uow: UnitOfWork,
+        kind: AnomalyKind,
+        purchase: Purchase,
+        site: Site | None,
+        context: EventContext,
+        summary: str,
+        details: str,
+    ) -> None:
+        anomaly = Anomaly.new(
+            kind,
+            f"{kind.value}:{purchase.id}",
+            summary,
+            details,
+            context.now,
+            site_id=purchase.site_id,
+            purchase_id=purchase.id,
+            webhook_event_id=context.webhook_event_id,
+        )
+        self.anomalies.report(
+            uow, anomaly, context.now, site_slug=site.slug if site else None, reference=context.reference
+        )
+
+    # --- reconciliation -------------------------------------------------------------------
+
+    def reconcile(self, *, limit: int = 1000) -> ReconcileReport:
+        """Ask the provider about every pending purchase (up to ``limit``, oldest first):
+        apply the paid ones through ``handle`` (as their webhook would), mark the unpaid
+        ones past their hold expired."""
+        with self.uow() as uow:
+            pending = list(reversed(uow.purchases.list(status=PurchaseStatus.PENDING, limit=limit)))
+        return ReconcileReport(tuple(self._reconcile(purchase) for purchase in pending))
+
+    def _reconcile(self, purchase: Purchase) -> ReconcileItem:
+        item = ReconcileItem(purchase.id, purchase.checkout_id, ReconcileResult.PENDING)
+        if purchase.checkout_id is None:
+            return self._expire_if_stale(item, "no checkout was created")
+        try:
+            info = self.gateway.get_checkout(purchase.checkout_id)
+        except GatewayNotFound:
+            return self._expire_if_stale(item, "the provider does not know the checkout", error=True)
+        except (GatewayError, TransientError) as error:
+            return attrs.evolve(item, result=ReconcileResult.ERROR, detail=error.detail)
+        if info.status is not CheckoutStatus.PAID:
+            if info.status is CheckoutStatus.IN_PROGRESS:
+                return attrs.evolve(item, detail="payment in progress")
+            return self._expire_if_stale(item, "not paid")
+        try:
+            event = PaymentIntentSucceeded.from_checkout(info)
+        except MalformedEvent as error:
+            return attrs.evolve(item, result=ReconcileResult.ERROR, detail=error.detail)
+        context = EventContext(
+            reference=f"reconcile:{info.id}", actor=Actor.SYSTEM, now=self.clock.now(), webhook_event_id=None
+        )
+        try:
+            with self.uow() as uow:
+                handled = self.handle(uow, event, context)
+                uow.commit()
+        except (Conflict, TransientError) as error:
+            return attrs.evolve(item, result=ReconcileResult.ERROR, detail=f"{error.detail}; run again")
+        if handled.outcome is WebhookOutcome.ANOMALY:
+            return attrs.evolve(item, result=ReconcileResult.ANOMALY, detail=handled.note)
+        return attrs.evolve(item, result=ReconcileResult.PAID, detail=handled.note)
+
+    def _expire_if_stale(self, item: ReconcileItem, why: str, *, error: bool = False) -> ReconcileItem:
+        now = self.clock.now()
+        with self.uow() as uow:
+            purchase = uow.purchases.get(item.purchase_id, for_update=True)
+            if purchase is not None and purchase.is_stale(now):
+                purchase.mark_expired(now)
+                uow.purchases.save(purchase)
+                uow.commit()
+                return attrs.evolve(item, result=ReconcileResult.EXPIRED, detail=why)
+        if error:
+            return attrs.evolve(item, result=ReconcileResult.ERROR, detail=why)
+        return attrs.evolve(item, detail=why)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _normalize(self, email: str) -> str:
+        normalize = self.normalize_email or self.accounts.normalize_email
+        return normalize(email)
+
+    def _signed_in(self, customer_id: uuid.UUID) -> Customer:
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id)
+        if customer is None:
+            raise Unauthenticated("the account no longer exists; sign in again")
+        return customer
+
+    def _throttle(self, email: str, client: str | None) -> None:
+        limits = self.config.limits
+        checks = [(_key("email", email), limits.per_email)]
+        if client is not None:
+            checks.append((_key("client", client), limits.per_client))
+        waits = [
+            wait
+            for key, limit in checks
+            if (wait := self.rate_limiter.peek(key, limit=limit.count, window=limit.window)) is not None
+        ]
+        if waits:
+            raise Throttled("too many purchase attempts; try again later", retry_after=max(waits))
+        for key, limit in checks:
+            self.rate_limiter.hit(key, limit=limit.count, window=limit.window)
+
+    @staticmethod
+    def _holder(uow: UnitOfWork, site: Site, now: dt.datetime) -> Purchase | None:
+        """The purchase holding ``site`` now, if any; stale pending ones are marked expired."""
+        holder = None
+        for purchase in uow.purchases.for_site(site.id):
+            if purchase.is_stale(now):
+                purchase.mark_expired(now)
+                uow.purchases.save(purchase)
+            elif purchase.holds_site(now):
+                holder = purchase
+        return holder
+
+    def _abandon(self, purchase_id: uuid.UUID, error: Exception) -> None:
+        """The checkout could not be created: fail the purchase, so the site is free again."""
+        detail = error.detail if isinstance(error, GatewayError | TransientError) else type(error).__name__
+        try:
+            with self.uow() as uow:
+                purchase = uow.purchases.get(purchase_id, for_update=True)
+                if purchase is not None and purchase.status is PurchaseStatus.PENDING:
+                    purchase.mark_failed(self.clock.now(), f"the checkout could not be created: {detail}")
+                    uow.purchases.save(purchase)
+                    uow.commit()
+        except Exception:
+            # The original error is the one to report; the hold lapses by itself.
+            log.exception("could not mark purchase %s failed", purchase_id)
+
+    @staticmethod
+    def _started(purchase: Purchase) -> CheckoutStarted:
+        if purchase.checkout_id is None or purchase.checkout_url is None:
+            raise Conflict("your checkout is still being created; try again in a moment")
+        return CheckoutStarted(
+            purchase_id=purchase.id,
+            checkout_id=purchase.checkout_id,
+            checkout_url=purchase.checkout_url,
+            expires_at=purchase.expires_at,
+        )

@@ -1,0 +1,139 @@
+"""One timeline per site: its transitions, purchases and checkouts, the webhooks that
+touched it, the anomalies about it and the emails queued and sent for it, in time order.
+The single place an operator looks when a customer calls (``webmagic sites show``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Iterator, Sequence
+
+import attrs
+
+from webmagic_core.errors import NotFound
+from webmagic_core.outbox import OutboxMessage, OutboxStatus
+from webmagic_core.payments.anomalies import Anomaly
+from webmagic_core.payments.purchases import Purchase, PurchaseStatus
+from webmagic_core.payments.webhook_log import WebhookEvent
+from webmagic_core.ports import UnitOfWork, UnitOfWorkFactory
+from webmagic_core.sites import SiteEvent
+
+
+class TimelineKind(enum.StrEnum):
+    SITE = "site"
+    PURCHASE = "purchase"
+    CHECKOUT = "checkout"
+    WEBHOOK = "webhook"
+    ANOMALY = "anomaly"
+    EMAIL = "email"
+
+
+@attrs.frozen
+class TimelineEntry:
+    at: dt.datetime
+    kind: TimelineKind
+    summary: str
+    reference: str | None = None  # a webhook id, checkout id, purchase id, message id...
+
+
+@attrs.define
+class TimelineService:
+    uow: UnitOfWorkFactory
+
+    def for_site(self, slug: str) -> Sequence[TimelineEntry]:
+        """Oldest first. A site in any status (archived too); ``NotFound`` otherwise."""
+        with self.uow() as uow:
+            site = uow.sites.get_by_slug(slug)
+            if site is None:
+                raise NotFound(f"no site has the slug {slug!r}")
+            entries = list(self._collect(uow, site.id))
+        # Stable: entries of the same instant keep the order they are collected in.
+        return sorted(entries, key=lambda e: e.at)
+
+    @staticmethod
+    def _collect(uow: UnitOfWork, site_id: uuid.UUID) -> Iterator[TimelineEntry]:
+        for event in uow.sites.events(site_id):
+            yield _site_event(event)
+        for purchase in uow.purchases.for_site(site_id):
+            yield from _purchase(purchase)
+        for webhook in uow.webhook_events.for_site(site_id):
+            yield _webhook(webhook)
+        for anomaly in uow.anomalies.for_site(site_id):
+            yield from _anomaly(anomaly)
+        for message in uow.outbox.for_site(site_id):
+            yield from _email(message)
+
+
+def _site_event(event: SiteEvent) -> TimelineEntry:
+    move = (
+        f"{event.from_status.value} -> {event.to_status.value}" if event.from_status else "created as preview"
+    )
+    return TimelineEntry(
+        event.occurred_at, TimelineKind.SITE, f"{move}: {event.cause} ({event.actor.value})", event.reference
+    )
+
+
+def _purchase(purchase: Purchase) -> Iterator[TimelineEntry]:
+    ref = str(purchase.id)
+    yield TimelineEntry(
+        purchase.created_at,
+        TimelineKind.PURCHASE,
+        f"purchase started by {purchase.buyer_email} for {purchase.amount}, "
+        f"holding the site until {purchase.expires_at.isoformat(timespec='seconds')}",
+        ref,
+    )
+    if purchase.checkout_id is not None and purchase.checkout_created_at is not None:
+        yield TimelineEntry(
+            purchase.checkout_created_at,
+            TimelineKind.CHECKOUT,
+            f"checkout {purchase.checkout_id} created",
+            purchase.checkout_id,
+        )
+    if purchase.status is PurchaseStatus.PAID and purchase.paid_at is not None:
+        paid = f"payment {purchase.payment_id}" if purchase.payment_id else "payment"
+        yield TimelineEntry(purchase.paid_at, TimelineKind.PURCHASE, f"purchase paid ({paid})", ref)
+    elif purchase.status is not PurchaseStatus.PENDING and purchase.closed_at is not None:
+        why = f": {purchase.failure_reason}" if purchase.failure_reason else ""
+        status = "paid, refund due" if purchase.status is PurchaseStatus.REFUND_DUE else purchase.status.value
+        yield TimelineEntry(purchase.closed_at, TimelineKind.PURCHASE, f"purchase {status}{why}", ref)
+
+
+def _webhook(event: WebhookEvent) -> TimelineEntry:
+    outcome = event.outcome.value if event.outcome else "not processed"
+    why = f": {event.error}" if event.error else ""
+    return TimelineEntry(
+        event.received_at,
+        TimelineKind.WEBHOOK,
+        f"webhook {event.event_type} received, {outcome}{why}",
+        event.id,
+    )
+
+
+def _anomaly(anomaly: Anomaly) -> Iterator[TimelineEntry]:
+    ref = str(anomaly.id)
+    yield TimelineEntry(
+        anomaly.created_at, TimelineKind.ANOMALY, f"anomaly ({anomaly.kind.value}): {anomaly.summary}", ref
+    )
+    if anomaly.resolved_at is not None:
+        yield TimelineEntry(
+            anomaly.resolved_at, TimelineKind.ANOMALY, f"anomaly resolved: {anomaly.resolution}", ref
+        )
+
+
+def _email(item: OutboxMessage) -> Iterator[TimelineEntry]:
+    message, ref = item.message, str(item.id)
+    what = f"email {message.template.value} to {message.to}"
+    if item.status is OutboxStatus.DEAD:
+        # The outbox keeps no time of death: said on the entry of its queueing.
+        error = f": {item.last_error}" if item.last_error else ""
+        yield TimelineEntry(
+            item.created_at,
+            TimelineKind.EMAIL,
+            f"{what} queued, then given up after {item.attempts} attempt(s){error}",
+            ref,
+        )
+        return
+    yield TimelineEntry(item.created_at, TimelineKind.EMAIL, f"{what} queued", ref)
+    if item.status is OutboxStatus.SENT and item.sent_at is not None:
+        yield TimelineEntry(item.sent_at, TimelineKind.EMAIL, f"{what} sent", ref)

@@ -1,0 +1,256 @@
+"""Receiving verified webhooks: store each delivery once, apply it in the same transaction.
+
+``receive`` runs one unit of work: insert the event under the provider's message id (a
+repeated id is a ``duplicate``: rolled back, no side effects), route the parsed event to
+its handler, record the outcome, commit. So an event is stored exactly when its effects
+are, and a transient fault rolls both back and surfaces as ``TransientError`` (5xx: the
+provider retries). Handlers are idempotent by state (a paid purchase stays paid), which is
+what makes ``replay`` and reconciliation safe.
+
+Routing (``WebhookService.route``): one-time payment events go to the purchases handler;
+subscription payments (``paymentable.type == "Subscription"``) and ``subscription.*``
+events go to the ``subscriptions`` handler, which the subscriptions issue plugs in (until
+then they are stored and ``ignored``); any other type is stored and ``ignored``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from webmagic_core.errors import Conflict, InvalidTransition, NotFound, TransientError, WebMagicError
+from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
+from webmagic_core.payments.events import (
+    MalformedEvent,
+    PaymentEvent,
+    PaymentIntentFailed,
+    PaymentIntentSucceeded,
+    SubscriptionEvent,
+    UnknownEvent,
+    event_from_payload,
+    load_payload,
+)
+from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
+from webmagic_core.payments.webhooks import VerifiedWebhook
+from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from webmagic_core.services.anomalies import AnomalyReporter
+from webmagic_core.sites import Actor
+
+log = logging.getLogger(__name__)
+
+CONCURRENT_CHANGE = "a concurrent change got in the way; the event can be delivered again"
+
+
+@attrs.frozen
+class EventContext:
+    """Where an event comes from: ``reference`` names it in site events and anomalies
+    (the webhook's message id, or ``reconcile:<checkout id>``)."""
+
+    reference: str
+    actor: Actor
+    now: dt.datetime
+    webhook_event_id: str | None = None
+
+
+@attrs.frozen
+class Handled:
+    """What a handler did. ``note`` says why an event was ignored or is an anomaly (or
+    that it was already applied); ``site_id``/``purchase_id`` what it touched."""
+
+    outcome: WebhookOutcome
+    note: str | None = None
+    site_id: uuid.UUID | None = None
+    purchase_id: uuid.UUID | None = None
+
+
+class EventHandler(Protocol):
+    def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
+        """Apply ``event`` inside ``uow`` (the caller commits). Must be idempotent by
+        state: the same event applied again changes nothing and sends no mail. Raise
+        ``TransientError`` for a fault worth retrying; other ``WebMagicError``s are
+        recorded as a processing-error anomaly."""
+        ...
+
+
+Parsed = PaymentEvent | MalformedEvent
+
+
+@attrs.define
+class WebhookService:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    purchases: EventHandler
+    anomalies: AnomalyReporter
+    # The subscriptions issue plugs its handler in here.
+    subscriptions: EventHandler | None = None
+
+    def receive(self, webhook: VerifiedWebhook) -> WebhookOutcome:
+        """Store and apply one verified delivery. ``UnreadableWebhook`` (400, nothing
+        stored) when the body is not a JSON object; ``TransientError`` when it should be
+        delivered again. ``outcome.answer`` is what to tell the provider."""
+        text, parsed = self._parse(webhook.body)
+        try:
+            return self._receive(webhook.message_id, text, parsed)
+        except Conflict as error:
+            # From the commit: the same id committed concurrently (a duplicate after all),
+            # or another write clashed (a retry will see the new state).
+            if self._stored(webhook.message_id):
+                return WebhookOutcome.DUPLICATE
+            raise TransientError(CONCURRENT_CHANGE) from error
+
+    def replay(self, event_id: str) -> WebhookOutcome:
+        """Apply a stored event again (idempotent: what was applied stays applied) and
+        record the new outcome."""
+        now = self.clock.now()
+        try:
+            with self.uow() as uow:
+                record = uow.webhook_events.get(event_id)
+                if record is None:
+                    raise NotFound(f"no webhook event has the id {event_id!r}")
+                _, parsed = self._parse(record.body.encode("utf-8"))
+                outcome = self._process(uow, record, parsed, self._context(event_id, now), new=False)
+                uow.commit()
+        except Conflict as error:
+            raise TransientError(CONCURRENT_CHANGE) from error
+        log.info("webhook event %s replayed: %s", event_id, outcome.value)
+        return outcome
+
+    def get(self, event_id: str) -> WebhookEvent:
+        with self.uow() as uow:
+            record = uow.webhook_events.get(event_id)
+        if record is None:
+            raise NotFound(f"no webhook event has the id {event_id!r}")
+        return record
+
+    def list(self, *, outcome: WebhookOutcome | None = None, limit: int = 100) -> Sequence[WebhookEvent]:
+        """Newest first."""
+        with self.uow() as uow:
+            return uow.webhook_events.list(outcome=outcome, limit=limit)
+
+    # dispatching: a typed event to the handler of its kind
+
+    def route(self, event: PaymentEvent) -> EventHandler | None:
+        match event:
+            case SubscriptionEvent():
+                return self.subscriptions
+            case PaymentIntentSucceeded() | PaymentIntentFailed() if event.for_subscription:
+                return self.subscriptions
+            case PaymentIntentSucceeded() | PaymentIntentFailed():
+                return self.purchases
+            case _:
+                return None
+
+    def dispatch(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
+        handler = self.route(event)
+        if handler is not None:
+            return handler.handle(uow, event, context)
+        if isinstance(event, UnknownEvent):
+            return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type} events are not acted on")
+        return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type}: subscriptions are not handled yet")
+
+    # internals
+
+    @staticmethod
+    def _parse(body: bytes) -> tuple[str, Parsed]:
+        payload = load_payload(body)  # UnreadableWebhook: refused, nothing stored
+        text = body.decode("utf-8-sig")
+        try:
+            return text, event_from_payload(payload)
+        except MalformedEvent as malformed:
+            return text, malformed
+
+    @staticmethod
+    def _context(event_id: str, now: dt.datetime) -> EventContext:
+        return EventContext(reference=event_id, actor=Actor.WEBHOOK, now=now, webhook_event_id=event_id)
+
+    def _receive(self, message_id: str, text: str, parsed: Parsed) -> WebhookOutcome:
+        now = self.clock.now()
+        with self.uow() as uow:
+            record = WebhookEvent(id=message_id, event_type=parsed.event_type, body=text, received_at=now)
+            try:
+                uow.webhook_events.add(record)
+            except Conflict:
+                return WebhookOutcome.DUPLICATE  # leaving without commit rolls back
+            outcome = self._process(uow, record, parsed, self._context(message_id, now), new=True)
+            uow.commit()
+        return outcome
+
+    def _process(
+        self, uow: UnitOfWork, record: WebhookEvent, parsed: Parsed, context: EventContext, *, new: bool
+    ) -> WebhookOutcome:
+        if isinstance(parsed, MalformedEvent):
+            return self._anomaly(
+                uow,
+                record,
+                context,
+                AnomalyKind.MALFORMED_EVENT,
+                f"webhook {record.id} ({parsed.event_type or 'no type'}) is malformed",
+                parsed,
+            )
+        try:
+            handled = self.dispatch(uow, parsed, context)
+        except TransientError:
+            raise
+        except Conflict as error:
+            if not isinstance(error, InvalidTransition):
+                raise
+            failure: WebMagicError = error
+        except WebMagicError as error:
+            failure = error
+        else:
+            note = handled.note if handled.outcome is not WebhookOutcome.PROCESSED else None
+            record.record(
+                handled.outcome,
+                context.now,
+                error=note,
+                site_id=handled.site_id,
+                purchase_id=handled.purchase_id,
+            )
+            uow.webhook_events.save(record)
+            return handled.outcome
+        # A rule broke half-way: drop the partial changes, keep the event and say so.
+        uow.rollback()
+        if new:
+            uow.webhook_events.add(record)
+        return self._anomaly(
+            uow,
+            record,
+            context,
+            AnomalyKind.PROCESSING_ERROR,
+            f"webhook {record.id} ({record.event_type}) could not be applied",
+            failure,
+        )
+
+    def _anomaly(
+        self,
+        uow: UnitOfWork,
+        record: WebhookEvent,
+        context: EventContext,
+        kind: AnomalyKind,
+        summary: str,
+        error: WebMagicError,
+    ) -> WebhookOutcome:
+        details = (
+            f"{error.detail}\n\nThe body is kept as webhook event {record.id}; "
+            f"after fixing the cause, apply it with: webmagic webhooks replay {record.id}"
+        )
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind, f"{kind.value}:{record.id}", summary, details, context.now, webhook_event_id=record.id
+            ),
+            context.now,
+            reference=record.id,
+        )
+        record.record(WebhookOutcome.ANOMALY, context.now, error=error.detail)
+        uow.webhook_events.save(record)
+        return WebhookOutcome.ANOMALY
+
+    def _stored(self, event_id: str) -> bool:
+        with self.uow() as uow:
+            return uow.webhook_events.get(event_id) is not None

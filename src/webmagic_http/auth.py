@@ -1,0 +1,173 @@
+"""Access tokens (short-lived JWTs) and the guard of the authenticated endpoints.
+
+An access token is a litestar ``Token`` signed with HS256 under a key derived from the
+secret key (never the secret key itself, which also signs email links). It names the
+customer (``sub``) and carries their ``token_version`` (``ver``); every request re-reads
+the customer (``AccountService.authenticate``), so a password change or reset, which bumps
+the version, voids every access token at once, and a deleted account's too.
+
+Times come from the app's ``Clock`` (the system clock in production), not from the wall
+clock inside PyJWT: issue and expiry are checked against one source of time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import attrs
+from litestar import Request
+from litestar.di import Provide
+from litestar.exceptions import ImproperlyConfiguredException, NotAuthorizedException
+from litestar.params import SkipValidation
+from litestar.security.jwt import Token
+from litestar.security.jwt.token import JWTDecodeOptions
+
+from webmagic_core.accounts.customers import Customer
+from webmagic_core.errors import Unauthenticated
+from webmagic_core.ports import Clock
+from webmagic_core.services.accounts import AccountService
+
+ALGORITHM = "HS256"
+AUDIENCE = "webmagic:customer"
+VERSION_CLAIM = "ver"
+JWT_KEY_LABEL = "webmagic.jwt.access.v1"
+BEARER_REALM = 'Bearer realm="webmagic"'
+
+MISSING = "this endpoint needs an access token: send Authorization: Bearer <access_token>"
+INVALID = "the access token is invalid; sign in again"
+EXPIRED = "the access token has expired; refresh it or sign in again"
+
+
+class BearerTokenRejected(Unauthenticated):
+    """An access token was presented and is not (or no longer) valid (RFC 6750 ``invalid_token``)."""
+
+
+def derive_key(secret: str, label: str) -> str:
+    """A key for one use, derived from the secret key, so that a token of one kind can
+    never be forged from a signature made for another."""
+    return hmac.new(secret.encode("utf-8"), label.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class AccessToken(Token):
+    """litestar's ``Token``, with its wall-clock checks left to ``AccessTokens`` (the app's clock)."""
+
+    def __post_init__(self) -> None:
+        if not self.sub:
+            raise ImproperlyConfiguredException("sub must be a non-empty string")
+        self.exp = _whole_seconds(self.exp)
+        self.iat = _whole_seconds(self.iat)
+
+    @classmethod
+    def decode_payload(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithms: list[str],
+        issuer: str | Sequence[str] | None = None,
+        audience: str | Sequence[str] | None = None,
+        options: JWTDecodeOptions | None = None,
+    ) -> Any:
+        # Signature, algorithm and audience checked by PyJWT; times by AccessTokens.read.
+        wall_clock_off = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+        merged = cast("JWTDecodeOptions", {**(options or {}), **wall_clock_off})
+        return super().decode_payload(encoded_token, secret, algorithms, issuer, audience, merged)
+
+
+def _whole_seconds(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ImproperlyConfiguredException("token times must be timezone-aware")
+    return value.astimezone(dt.UTC).replace(microsecond=0)
+
+
+@attrs.frozen
+class AccessTokens:
+    """Issues and reads access tokens."""
+
+    key: str = attrs.field(repr=False)
+    clock: Clock
+    lifetime: dt.timedelta
+
+    @classmethod
+    def from_secret(cls, secret_key: str, clock: Clock, lifetime: dt.timedelta) -> AccessTokens:
+        return cls(derive_key(secret_key, JWT_KEY_LABEL), clock, lifetime)
+
+    @property
+    def expires_in(self) -> int:
+        """The lifetime in seconds (the login response's ``expires_in``)."""
+        return int(self.lifetime.total_seconds())
+
+    def issue(self, customer: Customer) -> str:
+        now = self.clock.now()
+        token = AccessToken(
+            sub=str(customer.id),
+            iat=now,
+            exp=now + self.lifetime,
+            aud=AUDIENCE,
+            extras={VERSION_CLAIM: customer.token_version},
+        )
+        return token.encode(self.key, ALGORITHM)
+
+    def read(self, encoded: str) -> tuple[uuid.UUID, int]:
+        """The customer id and token version of a genuine, unexpired token; otherwise
+        ``BearerTokenRejected``."""
+        try:
+            token = AccessToken.decode(
+                encoded,
+                self.key,
+                ALGORITHM,
+                audience=AUDIENCE,
+                require_claims=["sub", "iat", "exp"],
+                strict_audience=True,
+            )
+        except NotAuthorizedException:
+            raise BearerTokenRejected(INVALID) from None
+        version = token.extras.get(VERSION_CLAIM)
+        try:
+            customer_id = uuid.UUID(token.sub)
+        except ValueError:
+            raise BearerTokenRejected(INVALID) from None
+        # bool is an int: a token saying "ver": true is not one we issued.
+        if type(version) is not int:
+            raise BearerTokenRejected(INVALID)
+        now = self.clock.now()
+        if now >= token.exp:
+            raise BearerTokenRejected(EXPIRED)
+        if token.iat > now + dt.timedelta(minutes=1) or token.exp - token.iat > self.lifetime:
+            # From the future, or longer-lived than we issue: not one of ours.
+            raise BearerTokenRejected(INVALID)
+        return customer_id, version
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The token of an ``Authorization: Bearer ...`` header, or ``Unauthenticated``."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Unauthenticated(MISSING)
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value or " " in value:
+        raise BearerTokenRejected(INVALID)
+    return value
+
+
+def customer_guard(accounts: AccountService, tokens: AccessTokens) -> Provide:
+    """The ``customer`` dependency: the signed-in customer, re-read from the database, or 401.
+    Runs in a worker thread (a database read)."""
+
+    def authenticated_customer(request: Request[Any, Any, Any]) -> Customer:
+        customer_id, version = tokens.read(bearer_token(request))
+        try:
+            return accounts.authenticate(customer_id, version)
+        except Unauthenticated as error:
+            raise BearerTokenRejected(error.detail) from None
+
+    return Provide(authenticated_customer, sync_to_thread=True)
+
+
+# The type of a handler parameter filled by ``customer_guard`` (the dependency key is "customer").
+CurrentCustomer = SkipValidation[Customer]

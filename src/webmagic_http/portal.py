@@ -1,0 +1,332 @@
+"""The pages email links open (``/portal/...`` on the API host): plain server-rendered HTML.
+
+- ``GET /portal/verify-email?token=...`` verifies the address and says so, or explains why
+  the link cannot be used and offers to send a new one.
+- ``GET /portal/reset-password?token=...`` and ``/portal/set-password?token=...`` show a
+  small form (new password twice) that posts back to the same address and then says what
+  to do next, or shows what was wrong in the form.
+- ``/portal/resend-verification`` and ``/portal/forgot-password`` ask for a new link.
+
+No JavaScript. Forms are protected against cross-site posting by Litestar's CSRF
+middleware, installed on this router only (a signed token in a cookie scoped to
+``/portal`` and the same token in a hidden field): the JSON API, which takes no cookies,
+needs none. Setting a password hashes it (bcrypt), in the ``PasswordLane`` like the API's,
+off the event loop. Pages are rendered by Jinja with autoescaping; they carry ``no-store`` (a
+page with a token must not be cached), ``Referrer-Policy: no-referrer`` (the token in the
+address never leaks to another site) and a CSP that allows nothing but the page itself.
+
+Tokens are never logged by this code. The link itself is a GET with the token in the
+query string, so the ASGI server's access log (uvicorn's, when enabled) records it: the
+token is single-use and short-lived, but such logs deserve the care given to secrets
+(or run the server with ``--no-access-log``). The password form moves the token into the
+POST body, so the submission does not repeat it in a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from litestar import Request, Response, Router, get, post
+from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.params import FromQuery, URLEncodedBody
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.template.config import TemplateConfig
+
+from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
+from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+from webmagic_core.accounts.ports import TokenSigner
+from webmagic_core.accounts.tokens import TokenPurpose, read_token
+from webmagic_core.errors import Throttled, ValidationError
+from webmagic_core.services.accounts import AccountService
+from webmagic_http.accounts import client_address
+from webmagic_http.auth import derive_key
+from webmagic_http.lanes import PasswordLane
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/portal"
+CSRF_COOKIE = "webmagic_csrf"
+CSRF_KEY_LABEL = "webmagic.csrf.portal.v1"
+MAX_FORM_BYTES = 16 * 1024
+
+PAGE_HEADERS: Mapping[str, str] = {
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "x-robots-tag": "noindex",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+Form = URLEncodedBody[dict[str, str]]
+
+INCOMPLETE_LINK = "This link is incomplete: it carries no token. Open the link from the email again."
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """The app's templates (the portal's, under ``portal/``), autoescaped."""
+    environment = Environment(
+        loader=PackageLoader("webmagic_http", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+def page(name: str, status: int = 200, **context: Any) -> Template:
+    return Template(
+        template_name=f"portal/{name}.html",
+        context=context,
+        status_code=status,
+        headers=dict(PAGE_HEADERS),
+        media_type="text/html",
+    )
+
+
+def _link_problem(error: InvalidToken) -> str:
+    if isinstance(error, ExpiredToken):
+        return "This link has expired."
+    return "This link is not valid, or it has already been used."
+
+
+def _page_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Errors inside the portal are pages, not JSON (a person with a browser is reading)."""
+    if exc.status_code == 403:
+        # Raised by the CSRF middleware: no valid token in the form, or no cookie.
+        return page(
+            "message",
+            403,
+            title="This form could not be accepted",
+            message="Its security token is missing or does not match. This happens when cookies "
+            "are blocked or the form was sent from another site.",
+            next_step="Go back to the link in the email, reload the page and try again.",
+            ok=False,
+        )
+    status = exc.status_code if 400 <= exc.status_code < 500 else 500
+    if status == 500:
+        log.error(
+            "HTTP %s in the portal on %s %s: %s",
+            exc.status_code,
+            request.method,
+            request.url.path,
+            exc.detail,
+        )
+    return page(
+        "message",
+        status,
+        title=HTTPStatus(status).phrase,
+        message="This page cannot be shown." if status == 404 else "The request could not be handled.",
+        next_step="Open the link from the email again.",
+        ok=False,
+    )
+
+
+def portal_routes(
+    accounts: AccountService,
+    signer: TokenSigner,
+    lane: PasswordLane,
+    *,
+    secret_key: str,
+    secure_cookie: bool,
+) -> Router:
+    def password_form(
+        purpose: TokenPurpose, *, title: str, intro: str, button: str, done: str
+    ) -> tuple[Callable[..., Template], Callable[..., Awaitable[Template]]]:
+        action = "reset-password" if purpose is TokenPurpose.RESET_PASSWORD else "set-password"
+
+        def form(token: str, status: int = 200, errors: Mapping[str, str] | None = None) -> Template:
+            return page(
+                "password_form",
+                status,
+                title=title,
+                intro=intro,
+                button=button,
+                token=token,
+                errors=dict(errors or {}),
+                form_action=action,
+                min_length=MIN_LENGTH,
+                max_length=MAX_LENGTH,
+            )
+
+        def bad_link(problem: str) -> Template:
+            return page(
+                "bad_link",
+                400,
+                title="This link cannot be used",
+                problem=problem,
+                form_action="forgot-password",
+                button="Email me a new link",
+                email=None,
+                email_error=None,
+            )
+
+        def show(token: FromQuery[str | None] = None) -> Template:
+            if not token:
+                return bad_link(INCOMPLETE_LINK)
+            try:
+                # Signature, purpose and age; whether it was used is known once it is.
+                read_token(signer, purpose, token)
+            except InvalidToken as error:
+                return bad_link(_link_problem(error))
+            return form(token)
+
+        async def submit(data: Form) -> Template:
+            token = data.get("token", "")
+            password = data.get("password", "")
+            if not token:
+                return bad_link(INCOMPLETE_LINK)
+            if not password:
+                return form(token, 400, {"password": "Enter a new password."})
+            if password != data.get("password_confirmation", ""):
+                return form(token, 400, {"password_confirmation": "The two passwords are not the same."})
+            try:
+                await lane.run(accounts.reset_password, token, password, purpose=purpose)
+            except InvalidToken as error:
+                return bad_link(_link_problem(error))
+            except ValidationError as error:
+                return form(token, 400, {"password": error.detail})
+            return page("message", title=done, message=done + ".", next_step=NEXT_SIGN_IN, ok=True)
+
+        return show, submit
+
+    show_reset, submit_reset = password_form(
+        TokenPurpose.RESET_PASSWORD,
+        title="Choose a new password",
+        intro="Enter a new password for your WebMagic account. Every device signed in with the old "
+        "password will be signed out.",
+        button="Change password",
+        done="Your password has been changed",
+    )
+    show_set, submit_set = password_form(
+        TokenPurpose.SET_PASSWORD,
+        title="Set your password",
+        intro="Choose a password for your WebMagic account, to sign in and manage your site.",
+        button="Set password",
+        done="Your password is set",
+    )
+
+    @get("/verify-email", sync_to_thread=True)
+    def verify_email(token: FromQuery[str | None] = None) -> Template:
+        if not token:
+            return _verify_failed(INCOMPLETE_LINK)
+        try:
+            accounts.verify_email(token)
+        except InvalidToken as error:
+            return _verify_failed(_link_problem(error))
+        return page("verify_email", title="Email address verified", verified=True)
+
+    def _verify_failed(problem: str) -> Template:
+        return page(
+            "verify_email",
+            400,
+            title="This link cannot be used",
+            verified=False,
+            problem=problem,
+            form_action="resend-verification",
+            button="Send a new link",
+            email=None,
+            email_error=None,
+        )
+
+    def email_request(
+        action: str,
+        *,
+        title: str,
+        intro: str,
+        button: str,
+        send: Callable[[str, str], None],
+        sent: str,
+    ) -> tuple[Callable[[], Template], Callable[..., Template]]:
+        def form(status: int = 200, email: str | None = None, error: str | None = None) -> Template:
+            return page(
+                "email_form",
+                status,
+                title=title,
+                intro=intro,
+                form_action=action,
+                button=button,
+                email=email,
+                email_error=error,
+            )
+
+        def show() -> Template:
+            return form()
+
+        def submit(request: Request[Any, Any, Any], data: Form) -> Template:
+            email = data.get("email", "").strip()
+            if not email:
+                return form(400, email, "Enter your email address.")
+            try:
+                send(email, client_address(request))
+            except ValidationError as error:
+                return form(400, email, error.detail)
+            except Throttled:
+                # Not reached today (mail requests past the limit are dropped silently), but
+                # a page is still the right answer here, never a JSON problem.
+                return form(429, email, "Too many requests; try again later.")
+            return page("message", title="Check your inbox", message=sent, next_step=None, ok=True)
+
+        return show, submit
+
+    show_resend, submit_resend = email_request(
+        "resend-verification",
+        title="Verify your email address",
+        intro="Enter the address you registered with, and we will send it a new verification link.",
+        button="Send a new link",
+        send=lambda email, client: accounts.resend_verification(email, client=client),
+        sent="If this address has an account waiting for verification, we sent it a new link. "
+        "It works for 48 hours.",
+    )
+    show_forgot, submit_forgot = email_request(
+        "forgot-password",
+        title="Reset your password",
+        intro="Enter the address of your account, and we will send it a link to choose a new password.",
+        button="Email me a link",
+        send=lambda email, client: accounts.forgot_password(email, client=client),
+        sent="If this address has an account, we sent it a link to choose a new password. "
+        "It works for one hour.",
+    )
+
+    handlers = [
+        verify_email,
+        get("/reset-password", sync_to_thread=False)(show_reset),
+        post("/reset-password", status_code=200)(submit_reset),
+        get("/set-password", sync_to_thread=False)(show_set),
+        post("/set-password", status_code=200)(submit_set),
+        get("/resend-verification", sync_to_thread=False)(show_resend),
+        post("/resend-verification", status_code=200, sync_to_thread=True)(submit_resend),
+        get("/forgot-password", sync_to_thread=False)(show_forgot),
+        post("/forgot-password", status_code=200, sync_to_thread=True)(submit_forgot),
+    ]
+    csrf = CSRFConfig(
+        secret=derive_key(secret_key, CSRF_KEY_LABEL),
+        cookie_name=CSRF_COOKIE,
+        cookie_path=PREFIX,
+        cookie_secure=secure_cookie,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+    )
+    return Router(
+        PREFIX,
+        route_handlers=handlers,
+        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+        exception_handlers={HTTPException: _page_error},
+        request_max_body_size=MAX_FORM_BYTES,
+        include_in_schema=False,
+    )
+
+
+NEXT_SIGN_IN = "Sign in to WebMagic with your email address and the new password."

@@ -1,0 +1,535 @@
+"""The ``PaymentGateway`` contract, run against the in-memory fake and against
+``RecurrenteGateway`` talking over HTTP to the Recurrente imitation server.
+
+For the Recurrente param every test also checks the exact HTTP request sent (method, path,
+headers, JSON body). Tests after the shared suite cover what only a real HTTP adapter has:
+retries of reads (and never of writes), timeouts, dropped connections, bad keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from webmagic_adapters.payments.imitation import (
+    DEFAULT_PUBLIC_KEY,
+    DEFAULT_SECRET_KEY,
+    Fault,
+    RecordedRequest,
+    RecurrenteImitation,
+)
+from webmagic_adapters.payments.recurrente import RecurrenteGateway
+from webmagic_core.errors import TransientError, ValidationError
+from webmagic_core.money import Money
+from webmagic_core.payments.gateway import (
+    CheckoutKind,
+    CheckoutRequest,
+    CheckoutStatus,
+    GatewayError,
+    GatewayNotFound,
+    GatewayUnavailable,
+    PaymentGateway,
+    SubscriptionInfo,
+    SubscriptionStatus,
+)
+from webmagic_core.testing.payments import FakePaymentGateway
+
+RETRIES = 2
+UTC = dt.UTC
+
+# Which HTTP call each port method makes: (method, route below /api with {id}).
+ROUTES = {
+    "create_checkout": ("POST", "/checkouts"),
+    "get_checkout": ("GET", "/checkouts/{id}"),
+    "get_subscription": ("GET", "/subscriptions/{id}"),
+    "cancel_subscription": ("DELETE", "/subscriptions/{id}"),
+    "refund": ("POST", "/refunds"),
+}
+
+
+@attrs.define
+class Harness:
+    """A gateway plus the provider-side controls a test needs, for either implementation."""
+
+    name: str
+    gateway: PaymentGateway
+    fake: FakePaymentGateway | None = None
+    imitation: RecurrenteImitation | None = None
+
+    def pay(self, checkout_id: str) -> None:
+        if self.fake is not None:
+            self.fake.pay(checkout_id)
+        else:
+            assert self.imitation is not None
+            self.imitation.mark_paid(checkout_id)
+
+    def set_checkout_status(self, checkout_id: str, status: CheckoutStatus) -> None:
+        if self.fake is not None:
+            self.fake.set_status(checkout_id, status)
+        else:
+            assert self.imitation is not None
+            self.imitation.set_checkout_status(checkout_id, status.value)
+
+    def put_subscription(self, subscription: SubscriptionInfo) -> None:
+        if self.fake is not None:
+            self.fake.put_subscription(subscription)
+        else:
+            assert self.imitation is not None
+            self.imitation.set_subscription(
+                subscription.id,
+                status=subscription.status.value,
+                checkout_id=subscription.checkout_id,
+                current_period_start=subscription.current_period_start,
+                current_period_end=subscription.current_period_end,
+                next_payment_attempt_at=subscription.next_payment_attempt_at,
+            )
+
+    def outage(self, port_method: str) -> None:
+        """The next call of ``port_method`` meets a provider outage (every retry included)."""
+        if self.fake is not None:
+            self.fake.fail_next(1, method=port_method)
+        else:
+            assert self.imitation is not None
+            method, route = ROUTES[port_method]
+            times = 1 + RETRIES if method == "GET" else 1
+            self.imitation.inject(Fault.error(503), method=method, path=route.split("{")[0], times=times)
+
+    def assert_last_call(
+        self, port_method: str, *, id: str | None = None, json: Any = None, count: int = 1
+    ) -> None:
+        """The last ``count`` calls were ``port_method``; for Recurrente, the exact HTTP requests."""
+        if self.fake is not None:
+            assert [name for name, _ in self.fake.calls[-count:]] == [port_method] * count
+            return
+        assert self.imitation is not None
+        method, route = ROUTES[port_method]
+        path = "/api" + route.format(id=id)
+        for sent in self.imitation.requests[-count:]:
+            assert_request(sent, method, path, json)
+
+    def http_requests(self) -> int:
+        """How many calls reached the provider (port calls for the fake, HTTP for Recurrente)."""
+        if self.fake is not None:
+            return len(self.fake.calls)
+        assert self.imitation is not None
+        return len(self.imitation.requests)
+
+
+def assert_request(sent: RecordedRequest, method: str, path: str, json: Any) -> None:
+    assert (sent.method, sent.path, sent.query) == (method, path, "")
+    assert sent.headers["x-public-key"] == DEFAULT_PUBLIC_KEY
+    assert sent.headers["x-secret-key"] == DEFAULT_SECRET_KEY
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["accept"] == "application/json"
+    assert sent.json == json
+    if json is None:
+        assert sent.body == b""
+
+
+def recurrente_gateway(imitation: RecurrenteImitation, **options: Any) -> RecurrenteGateway:
+    settings: dict[str, Any] = {"timeout": 2.0, "retries": RETRIES, "backoff": 0.001}
+    settings.update(options)
+    return RecurrenteGateway(imitation.api_base, imitation.public_key, imitation.secret_key, **settings)
+
+
+@pytest.fixture
+def imitation() -> Iterator[RecurrenteImitation]:
+    with RecurrenteImitation() as running:
+        yield running
+
+
+@pytest.fixture(params=["fake", "recurrente"])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    if request.param == "fake":
+        fake = FakePaymentGateway()
+        yield Harness("fake", fake, fake=fake)
+        return
+    imitation: RecurrenteImitation = request.getfixturevalue("imitation")
+    gateway = recurrente_gateway(imitation)
+    yield Harness("recurrente", gateway, imitation=imitation)
+    gateway.close()
+
+
+def checkout_request(kind: CheckoutKind = CheckoutKind.ONE_TIME, **changes: Any) -> CheckoutRequest:
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "item_name": "Website: Panadería Lupita",
+        "amount": Money(49500, "USD") if kind is CheckoutKind.ONE_TIME else Money(9500, "USD"),
+        "success_url": "https://webmagic.example/purchase/thanks",
+        "cancel_url": "https://webmagic.example/purchase/cancelled?site=lupita",
+        "metadata": {"purchase_id": "0b9d7f3e-purchase", "site": "lupita"},
+    }
+    fields.update(changes)
+    return CheckoutRequest(**fields)
+
+
+def body_for(request: CheckoutRequest) -> dict[str, Any]:
+    """What RECURRENTE.md says ``POST /checkouts`` must carry for ``request``."""
+    item: dict[str, Any] = {
+        "name": request.item_name,
+        "currency": request.amount.currency,
+        "amount_in_cents": request.amount.amount_in_cents,
+        "quantity": 1,
+    }
+    if request.description is not None:
+        item["description"] = request.description
+    if request.kind is CheckoutKind.MONTHLY:
+        item |= {"charge_type": "recurring", "billing_interval": "month", "billing_interval_count": 1}
+    body: dict[str, Any] = {
+        "items": [item],
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+        "metadata": dict(request.metadata),
+    }
+    if request.expires_at is not None:
+        body["expires_at"] = request.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return body
+
+
+def assert_utc(value: dt.datetime | None) -> dt.datetime:
+    assert value is not None
+    assert value.utcoffset() == dt.timedelta(0)
+    return value
+
+
+# --- the shared contract ---------------------------------------------------------------------
+
+
+def test_a_new_checkout_is_unpaid(harness: Harness) -> None:
+    request = checkout_request()
+    checkout = harness.gateway.create_checkout(request)
+    assert checkout.id.startswith("ch_")
+    assert checkout.url.startswith("http")
+    assert checkout.id in checkout.url
+    harness.assert_last_call("create_checkout", json=body_for(request))
+
+    info = harness.gateway.get_checkout(checkout.id)
+    harness.assert_last_call("get_checkout", id=checkout.id)
+    assert info.id == checkout.id
+    assert info.status is CheckoutStatus.UNPAID
+    assert info.amount == Money(49500, "USD")
+    assert info.metadata == {"purchase_id": "0b9d7f3e-purchase", "site": "lupita"}
+    assert info.live_mode is False
+    assert (info.payment_id, info.paymentable_type, info.paymentable_id) == (None, None, None)
+
+
+def test_checkouts_are_distinct(harness: Harness) -> None:
+    ids = {harness.gateway.create_checkout(checkout_request()).id for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_a_paid_checkout_names_its_payment(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request())
+    harness.pay(checkout.id)
+    info = harness.gateway.get_checkout(checkout.id)
+    harness.assert_last_call("get_checkout", id=checkout.id)
+    assert info.status is CheckoutStatus.PAID
+    assert info.amount == Money(49500, "USD")
+    assert info.payment_id is not None
+    assert info.payment_id.startswith("pa_")
+    assert info.paymentable_type == "OneTimePayment"
+    assert info.paymentable_id is not None
+    assert info.paymentable_id.startswith("on_")
+    assert info.metadata["purchase_id"] == "0b9d7f3e-purchase"
+
+
+def test_a_payment_in_progress_is_reported(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request())
+    harness.set_checkout_status(checkout.id, CheckoutStatus.IN_PROGRESS)
+    assert harness.gateway.get_checkout(checkout.id).status is CheckoutStatus.IN_PROGRESS
+
+
+def test_a_monthly_checkout_starts_a_subscription_when_paid(harness: Harness) -> None:
+    request = checkout_request(
+        CheckoutKind.MONTHLY,
+        description="Hosting, TLS and small edits",
+        expires_at=dt.datetime.now(UTC).replace(microsecond=0) + dt.timedelta(minutes=30),
+    )
+    checkout = harness.gateway.create_checkout(request)
+    harness.assert_last_call("create_checkout", json=body_for(request))
+    harness.pay(checkout.id)
+
+    info = harness.gateway.get_checkout(checkout.id)
+    assert info.status is CheckoutStatus.PAID
+    assert info.amount == Money(9500, "USD")
+    assert info.paymentable_type == "Subscription"
+    assert info.paymentable_id is not None
+    assert info.paymentable_id.startswith("su_")
+
+    subscription = harness.gateway.get_subscription(info.paymentable_id)
+    harness.assert_last_call("get_subscription", id=info.paymentable_id)
+    assert subscription.id == info.paymentable_id
+    assert subscription.status is SubscriptionStatus.ACTIVE
+    assert subscription.checkout_id == checkout.id
+    start = assert_utc(subscription.current_period_start)
+    end = assert_utc(subscription.current_period_end)
+    assert dt.timedelta(days=28) <= end - start <= dt.timedelta(days=31)
+
+
+def test_a_scripted_subscription_is_reported_as_set(harness: Harness) -> None:
+    scripted = SubscriptionInfo(
+        id="su_scripted1",
+        status=SubscriptionStatus.PAST_DUE,
+        current_period_start=dt.datetime(2026, 1, 1, 6, 0, tzinfo=UTC),
+        current_period_end=dt.datetime(2026, 2, 1, 6, 0, tzinfo=UTC),
+        next_payment_attempt_at=dt.datetime(2026, 2, 4, 6, 0, tzinfo=UTC),
+        checkout_id="ch_scripted1",
+    )
+    harness.put_subscription(scripted)
+    subscription = harness.gateway.get_subscription("su_scripted1")
+    assert subscription.status is SubscriptionStatus.PAST_DUE
+    assert subscription.checkout_id == "ch_scripted1"
+    assert assert_utc(subscription.current_period_start) == dt.datetime(2026, 1, 1, 6, tzinfo=UTC)
+    assert assert_utc(subscription.current_period_end) == dt.datetime(2026, 2, 1, 6, tzinfo=UTC)
+    assert assert_utc(subscription.next_payment_attempt_at) == dt.datetime(2026, 2, 4, 6, tzinfo=UTC)
+
+
+def test_cancelling_a_subscription_is_idempotent(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request(CheckoutKind.MONTHLY))
+    harness.pay(checkout.id)
+    subscription_id = harness.gateway.get_checkout(checkout.id).paymentable_id
+    assert subscription_id is not None
+
+    harness.gateway.cancel_subscription(subscription_id)
+    harness.assert_last_call("cancel_subscription", id=subscription_id)
+    assert harness.gateway.get_subscription(subscription_id).status is SubscriptionStatus.CANCELLED
+    harness.gateway.cancel_subscription(subscription_id)  # a second cancel is not an error
+    assert harness.gateway.get_subscription(subscription_id).status is SubscriptionStatus.CANCELLED
+
+
+def test_a_payment_is_refunded_once(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request())
+    harness.pay(checkout.id)
+    payment_id = harness.gateway.get_checkout(checkout.id).payment_id
+    assert payment_id is not None
+
+    harness.gateway.refund(payment_id)
+    harness.assert_last_call("refund", json={"payment_intent_id": payment_id})
+    with pytest.raises(GatewayError) as again:
+        harness.gateway.refund(payment_id)
+    assert not isinstance(again.value, GatewayNotFound)
+    assert again.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "argument"),
+    [
+        ("get_checkout", "ch_doesnotexist"),
+        ("get_subscription", "su_doesnotexist"),
+        ("cancel_subscription", "su_doesnotexist"),
+        ("refund", "pa_doesnotexist"),
+    ],
+)
+def test_unknown_ids_are_not_found(harness: Harness, method: str, argument: str) -> None:
+    with pytest.raises(GatewayNotFound) as caught:
+        getattr(harness.gateway, method)(argument)
+    assert caught.value.status == 404
+    assert isinstance(caught.value, GatewayError)
+    harness.assert_last_call(
+        method, id=argument, json={"payment_intent_id": argument} if method == "refund" else None
+    )
+
+
+def test_a_request_the_provider_refuses_is_a_gateway_error(harness: Harness) -> None:
+    request = checkout_request(success_url="not a url")
+    with pytest.raises(GatewayError) as caught:
+        harness.gateway.create_checkout(request)
+    assert type(caught.value) is GatewayError
+    assert caught.value.status == 422
+    assert "success_url" in caught.value.detail
+    harness.assert_last_call("create_checkout", json=body_for(request))
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {f"key{i}": "v" for i in range(51)},
+        {"k" * 41: "v"},
+        {"site": "v" * 501},
+    ],
+    ids=["51 keys", "long key", "long value"],
+)
+def test_metadata_beyond_the_limits_is_refused(harness: Harness, metadata: dict[str, str]) -> None:
+    before = harness.http_requests()
+    # The Recurrente adapter refuses before sending (ValidationError); the fake answers as the
+    # provider would (GatewayError 422). Either way no checkout exists afterwards.
+    with pytest.raises((ValidationError, GatewayError)):
+        harness.gateway.create_checkout(checkout_request(metadata=metadata))
+    if harness.imitation is not None:
+        assert harness.http_requests() == before
+        assert harness.imitation.checkouts == {}
+    if harness.fake is not None:
+        assert harness.fake.created == []
+
+
+def test_metadata_at_the_limits_is_accepted(harness: Harness) -> None:
+    metadata = {f"k{i:02d}".ljust(40, "x"): "v" * 500 for i in range(50)}
+    checkout = harness.gateway.create_checkout(checkout_request(metadata=metadata))
+    assert harness.gateway.get_checkout(checkout.id).metadata == metadata
+
+
+@pytest.mark.parametrize("method", ["create_checkout", "get_checkout"])
+def test_an_outage_is_transient_and_passes(harness: Harness, method: str) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request())
+    harness.outage(method)
+    call = (
+        (lambda: harness.gateway.create_checkout(checkout_request()))
+        if method == "create_checkout"
+        else (lambda: harness.gateway.get_checkout(checkout.id))
+    )
+    with pytest.raises(GatewayUnavailable) as caught:
+        call()
+    assert isinstance(caught.value, TransientError)
+    call()  # the outage is over
+
+
+# --- Recurrente over HTTP only: retries, timeouts, transport faults ---------------------------
+
+
+@pytest.fixture
+def gateway(imitation: RecurrenteImitation) -> Iterator[RecurrenteGateway]:
+    gw = recurrente_gateway(imitation)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def checkout_id(gateway: RecurrenteGateway, imitation: RecurrenteImitation) -> str:
+    checkout_id = gateway.create_checkout(checkout_request()).id
+    imitation.clear_requests()
+    return checkout_id
+
+
+def test_a_500_on_a_read_is_retried(
+    gateway: RecurrenteGateway, imitation: RecurrenteImitation, checkout_id: str
+) -> None:
+    imitation.inject(Fault.error(500), method="GET", times=RETRIES)
+    assert gateway.get_checkout(checkout_id).status is CheckoutStatus.UNPAID
+    assert len(imitation.requests_to("GET", f"/checkouts/{checkout_id}")) == RETRIES + 1
+    for sent in imitation.requests:
+        assert_request(sent, "GET", f"/api/checkouts/{checkout_id}", None)
+
+
+def test_a_read_gives_up_after_the_retries(
+    gateway: RecurrenteGateway, imitation: RecurrenteImitation, checkout_id: str
+) -> None:
+    imitation.inject(Fault.error(502), method="GET", times=RETRIES + 5)
+    with pytest.raises(GatewayUnavailable, match="502"):
+        gateway.get_checkout(checkout_id)
+    assert len(imitation.requests) == RETRIES + 1
+
+
+def test_a_subscription_read_is_retried_too(
+    gateway: RecurrenteGateway, imitation: RecurrenteImitation
+) -> None:
+    imitation.set_subscription("su_retry1", status="paused")
+    imitation.inject(Fault.drop(), method="GET")
+    imitation.inject(Fault.malformed_json(), method="GET")
+    assert gateway.get_subscription("su_retry1").status is SubscriptionStatus.PAUSED
+    assert len(imitation.requests_to("GET", "/subscriptions/su_retry1")) == 3
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.error(500), Fault.drop(), Fault.malformed_json()], ids=["500", "drop", "malformed"]
+)
+def test_a_failed_create_is_not_retried(
+    gateway: RecurrenteGateway, imitation: RecurrenteImitation, fault: Fault
+) -> None:
+    imitation.inject(fault, method="POST")
+    with pytest.raises(GatewayUnavailable):
+        gateway.create_checkout(checkout_request())
+    assert len(imitation.requests_to("POST", "/checkouts")) == 1
+
+
+def test_a_failed_refund_or_cancel_is_not_retried(
+    gateway: RecurrenteGateway, imitation: RecurrenteImitation
+) -> None:
+    checkout = gateway.create_checkout(checkout_request(CheckoutKind.MONTHLY))
+    paid = imitation.mark_paid(checkout.id)
+    imitation.inject(Fault.error(500), times=10)
+    with pytest.raises(GatewayUnavailable):
+        gateway.refund(str(paid.payment_id))
+    with pytest.raises(GatewayUnavailable):
+        gateway.cancel_subscription(str(paid.paymentable_id))
+    assert len(imitation.requests_to("POST", "/refunds")) == 1
+    assert len(imitation.requests_to("DELETE", "/subscriptions")) == 1
+    assert imitation.refunds == []
+    assert imitation.subscriptions[str(paid.paymentable_id)].status == "active"
+
+
+def test_a_slow_create_times_out_once(imitation: RecurrenteImitation) -> None:
+    imitation.inject(Fault.slow(3.0), method="POST")
+    with recurrente_gateway(imitation, timeout=0.2) as gateway:
+        started = time.monotonic()
+        with pytest.raises(GatewayUnavailable, match="in time"):
+            gateway.create_checkout(checkout_request())
+        assert time.monotonic() - started < 2.0
+    assert len(imitation.requests_to("POST", "/checkouts")) == 1
+
+
+def test_a_slow_read_times_out_and_is_retried(imitation: RecurrenteImitation) -> None:
+    with recurrente_gateway(imitation, timeout=0.2) as gateway:
+        checkout = gateway.create_checkout(checkout_request())
+        imitation.inject(Fault.slow(3.0), method="GET")
+        assert gateway.get_checkout(checkout.id).id == checkout.id
+        imitation.inject(Fault.slow(3.0), method="GET", times=RETRIES + 1)
+        with pytest.raises(GatewayUnavailable, match="in time"):
+            gateway.get_checkout(checkout.id)
+    assert len(imitation.requests_to("GET", "/checkouts")) == 2 + RETRIES + 1
+
+
+def test_wrong_keys_are_a_gateway_error_without_the_key(imitation: RecurrenteImitation) -> None:
+    wrong = "sk_test_wrongwrongwrong"
+    with RecurrenteGateway(imitation.api_base, imitation.public_key, wrong, retries=RETRIES) as gateway:
+        with pytest.raises(GatewayError) as caught:
+            gateway.create_checkout(checkout_request())
+        assert caught.value.status == 401
+        assert wrong not in str(caught.value)
+        with pytest.raises(GatewayError):
+            gateway.get_checkout("ch_1")
+    assert len(imitation.requests) == 2  # a 401 is not retried, even for a read
+    assert imitation.requests[0].headers["x-secret-key"] == wrong
+
+
+def test_an_unreachable_provider_is_unavailable() -> None:
+    with RecurrenteImitation() as stopped:
+        api_base = stopped.api_base
+    with RecurrenteGateway(api_base, DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY, backoff=0.001) as gateway:
+        with pytest.raises(GatewayUnavailable, match="could not reach"):
+            gateway.get_checkout("ch_1")
+        with pytest.raises(GatewayUnavailable):
+            gateway.create_checkout(checkout_request())
+
+
+def test_the_connection_check(gateway: RecurrenteGateway, imitation: RecurrenteImitation) -> None:
+    assert gateway.check_connection() == "Hello WebMagic Imitation"
+    assert_request(imitation.requests[-1], "GET", "/api/test", None)
+
+
+def test_the_gateway_is_safe_across_threads(
+    gateway: RecurrenteGateway, imitation: RecurrenteImitation
+) -> None:
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def buy() -> None:
+        try:
+            checkout = gateway.create_checkout(checkout_request())
+            ids.append(gateway.get_checkout(checkout.id).id)
+        except BaseException as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=buy) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert errors == []
+    assert len(set(ids)) == 8
+    assert set(ids) == set(imitation.checkouts)

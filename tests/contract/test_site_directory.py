@@ -1,0 +1,336 @@
+"""The SiteDirectory port (hosting's per-request read) on SQLite and PostgreSQL.
+
+Its answers must be the unit of work's (and so the fake's) at every step, and must show
+what any writer committed (another ``Database`` in this process, another process) on the
+very next read: hosting relies on it to serve a new version or status at once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
+from webmagic_core.errors import TransientError
+from webmagic_core.lifecycle import SiteStatus, Trigger
+from webmagic_core.ports import SiteHead, UnitOfWorkFactory
+from webmagic_core.services.sites import SiteService
+from webmagic_core.sites import Actor, SiteContent
+from webmagic_core.testing import FakeClock, FakeUnitOfWorkFactory
+
+SLUGS = ("rosas-bakery", "north-star-plumbing", "cafe-100")
+# Never a site: differs in case or spacing, or would match as a LIKE pattern.
+NOT_SITES = ("unknown-site", "Rosas-Bakery", "rosas-bakery ", "rosas%", "", "x' OR '1'='1")
+
+Observation = tuple[str, bool, str, SiteStatus, int] | tuple[str, None]
+Lookup = Callable[[str], SiteHead | None]
+
+
+def url_of(database: Database) -> str:
+    return database.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def directory(database: Database) -> Iterator[SqlSiteDirectory]:
+    site_directory = SqlSiteDirectory(database.engine)
+    yield site_directory
+    site_directory.close()
+
+
+def uow_lookup(uow: UnitOfWorkFactory) -> Lookup:
+    def lookup(slug: str) -> SiteHead | None:
+        with uow() as work:
+            return work.sites.head_by_slug(slug)
+
+    return lookup
+
+
+def apply(uow: UnitOfWorkFactory, slug: str, *triggers: Trigger) -> None:
+    with uow() as work:
+        site = work.sites.get_by_slug(slug, for_update=True)
+        assert site is not None
+        for trigger in triggers:
+            site.apply(trigger, cause=f"test: {trigger.value}", actor=Actor.SYSTEM, at=FakeClock().now())
+        work.sites.save(site)
+        work.commit()
+
+
+def rename(uow: UnitOfWorkFactory, slug: str, name: str) -> None:
+    with uow() as work:
+        site = work.sites.get_by_slug(slug, for_update=True)
+        assert site is not None
+        site.business_name = name
+        work.sites.save(site)
+        work.commit()
+
+
+def run_scenario(uow: UnitOfWorkFactory, lookups: list[Lookup]) -> list[list[Observation]]:
+    """Create, publish, move, rename and archive sites; after each step, what every lookup
+    answers for every slug (ids compared with the created site's, since they are random)."""
+    service = SiteService(uow=uow, clock=FakeClock())
+    ids = {}
+    steps: list[list[Observation]] = []
+
+    def observe() -> None:
+        for lookup in lookups:
+            seen: list[Observation] = []
+            for slug in (*SLUGS, *NOT_SITES):
+                head = lookup(slug)
+                if head is None:
+                    seen.append((slug, None))
+                else:
+                    seen.append(
+                        (
+                            head.slug,
+                            head.id == ids[slug],
+                            head.business_name,
+                            head.status,
+                            head.current_version,
+                        )
+                    )
+            steps.append(seen)
+
+    observe()
+    ids["rosas-bakery"] = service.create_preview(
+        "rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>")
+    ).id
+    observe()
+    for slug in SLUGS[1:]:
+        ids[slug] = service.create_preview(slug, f"Business {slug}", SiteContent(html="<h1>1</h1>")).id
+    observe()
+    service.publish("rosas-bakery", SiteContent(html="<h1>2</h1>"))
+    service.publish("rosas-bakery", SiteContent(html="<h1>3</h1>"))
+    observe()
+    apply(uow, "north-star-plumbing", Trigger.PURCHASE_PAID)
+    observe()
+    apply(uow, "north-star-plumbing", Trigger.SUBSCRIPTION_STARTED, Trigger.PAUSED)
+    observe()
+    rename(uow, "rosas-bakery", "Rosa\u2019s Bäckerei & Café")
+    observe()
+    service.archive("cafe-100")
+    observe()
+    return steps
+
+
+def test_the_directory_answers_what_the_unit_of_work_and_the_fake_answer(
+    database: Database, directory: SqlSiteDirectory
+) -> None:
+    real = run_scenario(database.unit_of_work, [directory.head_by_slug, uow_lookup(database.unit_of_work)])
+    fake = FakeUnitOfWorkFactory()
+    expected = run_scenario(fake, [uow_lookup(fake)])
+
+    through_directory, through_uow = real[0::2], real[1::2]
+    assert through_directory == through_uow
+    assert through_directory == expected
+    # The scenario really moved things: the last step shows every kind of answer.
+    assert expected[-1][:3] == [
+        ("rosas-bakery", True, "Rosa\u2019s Bäckerei & Café", SiteStatus.PREVIEW, 3),
+        ("north-star-plumbing", True, "Business north-star-plumbing", SiteStatus.SUSPENDED, 1),
+        ("cafe-100", True, "Business cafe-100", SiteStatus.ARCHIVED, 1),
+    ]
+
+
+def test_a_commit_through_another_database_instance_shows_on_the_next_read(
+    database: Database, directory: SqlSiteDirectory
+) -> None:
+    writer = Database(url_of(database))
+    try:
+        service = SiteService(uow=writer.unit_of_work, clock=FakeClock())
+        assert directory.head_by_slug("rosas-bakery") is None  # opens and keeps the connection
+        site = service.create_preview("rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>"))
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        assert (head.id, head.current_version, head.status) == (site.id, 1, SiteStatus.PREVIEW)
+
+        for number in (2, 3):
+            service.publish("rosas-bakery", SiteContent(html=f"<h1>{number}</h1>"))
+            head = directory.head_by_slug("rosas-bakery")
+            assert head is not None
+            assert head.current_version == number
+
+        apply(writer.unit_of_work, "rosas-bakery", Trigger.PURCHASE_PAID)
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        assert head.status is SiteStatus.OWNED
+    finally:
+        writer.dispose()
+
+
+def test_uncommitted_writes_stay_invisible_and_do_not_block_reads(
+    database: Database, directory: SqlSiteDirectory
+) -> None:
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock())
+    service.create_preview("rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>"))
+    writer = Database(url_of(database))
+    try:
+        with writer.unit_of_work() as work:
+            site = work.sites.get_by_slug("rosas-bakery", for_update=True)  # holds the write lock
+            assert site is not None
+            site.business_name = "Renamed"
+            work.sites.save(site)
+            head = directory.head_by_slug("rosas-bakery")
+            assert head is not None
+            assert head.business_name == "Rosa's Bakery"
+            work.commit()
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        assert head.business_name == "Renamed"
+    finally:
+        writer.dispose()
+
+
+WRITER_SCRIPT = """
+import sys
+from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_core.clock import SystemClock
+from webmagic_core.services.sites import SiteService
+from webmagic_core.sites import SiteContent
+
+database = Database(sys.argv[1])
+service = SiteService(uow=database.unit_of_work, clock=SystemClock())
+if sys.argv[2] == "publish":
+    service.publish("rosas-bakery", SiteContent(html="<h1>from another process</h1>"))
+else:
+    service.archive("rosas-bakery")
+database.dispose()
+"""
+
+
+def write_from_another_process(database: Database, action: str) -> None:
+    subprocess.run([sys.executable, "-c", WRITER_SCRIPT, url_of(database), action], check=True, timeout=60)
+
+
+def test_a_commit_by_another_process_shows_on_the_next_read(
+    database: Database, directory: SqlSiteDirectory
+) -> None:
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock())
+    service.create_preview("rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>"))
+    for _ in range(6):  # past psycopg's prepare threshold too, whatever it is set to
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        assert head.current_version == 1
+
+    write_from_another_process(database, "publish")
+    head = directory.head_by_slug("rosas-bakery")
+    assert head is not None
+    assert head.current_version == 2
+
+    write_from_another_process(database, "archive")
+    head = directory.head_by_slug("rosas-bakery")
+    assert head is not None
+    assert head.status is SiteStatus.ARCHIVED
+
+
+def test_threads_read_on_their_own_connections_and_close_releases_them(
+    database: Database, directory: SqlSiteDirectory
+) -> None:
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock())
+    for slug in SLUGS:
+        service.create_preview(slug, f"Business {slug}", SiteContent(html="<h1>1</h1>"))
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def reader(slug: str) -> None:
+        try:
+            start.wait()
+            for _ in range(50):
+                head = directory.head_by_slug(slug)
+                assert head is not None
+                assert head.slug == slug
+                assert directory.head_by_slug("unknown-site") is None
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader, args=(slug,)) for slug in (*SLUGS, SLUGS[0])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert directory.open_connections == 4
+
+    # The connections of finished threads are closed when the next one is opened.
+    directory.head_by_slug(SLUGS[0])
+    assert directory.open_connections == 1
+
+    directory.close()
+    assert directory.open_connections == 0
+    head = directory.head_by_slug(SLUGS[1])  # reopens
+    assert head is not None
+    assert directory.open_connections == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_killed_by_the_server_is_replaced_transparently(postgres_url: str) -> None:
+    database = Database(postgres_url)
+    directory = SqlSiteDirectory(database.engine)
+    try:
+        database.upgrade()
+        SiteService(uow=database.unit_of_work, clock=FakeClock()).create_preview(
+            "rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>")
+        )
+        assert directory.head_by_slug("rosas-bakery") is not None
+        [(_, connection)] = directory._open
+        with database.engine.connect() as admin:
+            killed = admin.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid}
+            ).scalar_one()
+            admin.commit()
+        assert killed is True
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        assert head.business_name == "Rosa's Bakery"
+    finally:
+        directory.close()
+        database.dispose()
+
+
+def test_an_unreachable_server_is_a_transient_error() -> None:
+    database = Database("postgresql://postgres@127.0.0.1:1/test")
+    directory = SqlSiteDirectory(database.engine)
+    try:
+        with pytest.raises(TransientError, match="unavailable or busy"):
+            directory.head_by_slug("rosas-bakery")
+    finally:
+        directory.close()
+        database.dispose()
+
+
+def test_in_memory_sqlite_reads_through_the_shared_connection() -> None:
+    database = Database("sqlite://")
+    directory = SqlSiteDirectory(database.engine)
+    try:
+        database.upgrade()
+        site = SiteService(uow=database.unit_of_work, clock=FakeClock()).create_preview(
+            "rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>")
+        )
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        assert head.id == site.id
+        assert directory.head_by_slug("unknown-site") is None
+        assert directory.open_connections == 0
+    finally:
+        directory.close()
+        database.dispose()
+
+
+def test_the_sqlite_connections_are_read_only(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{(tmp_path / 'webmagic.db').as_posix()}")
+    directory = SqlSiteDirectory(database.engine)
+    try:
+        database.upgrade()
+        assert directory.head_by_slug("rosas-bakery") is None
+        [(owner, connection)] = directory._open
+        assert owner() is threading.current_thread()
+        with pytest.raises(Exception, match="readonly"):
+            connection.execute("DELETE FROM sites")
+    finally:
+        directory.close()
+        database.dispose()
