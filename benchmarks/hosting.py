@@ -202,6 +202,9 @@ def running(
         yield server
     finally:
         stop(process)
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            print(f"warning: {name} logged an error:\n{text[-2000:]}", file=sys.stderr)
 
 
 def server_env(data_dir: Path | None = None) -> dict[str, str]:
@@ -395,10 +398,14 @@ class Driver:
     connections: int
     threads: int
     workdir: Path
+    client: str = "auto"
     use_wrk: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.use_wrk = shutil.which("wrk") is not None
+        have_wrk = shutil.which("wrk") is not None
+        if self.client == "wrk" and not have_wrk:
+            raise SystemExit("wrk is not on the PATH (apt-get install -y wrk), or use --client python")
+        self.use_wrk = have_wrk and self.client != "python"
 
     def load(self, server: Server, targets: Targets, *, conditional: bool = False) -> Load:
         """Warm up, then one measured run; also notes the server's CPU time per request
@@ -492,6 +499,14 @@ def print_round(number: int, result: Round) -> None:
     bare = result.bare.requests_per_s
     print(f"  GET / bare               {verdict(result.get.requests_per_s / bare, TARGET_GET)}")
     print(f"  304 / bare               {verdict(result.conditional.requests_per_s / bare, TARGET_304)}")
+    # The same comparison by the server's CPU time per request: requests/s follow it
+    # when the server is the bottleneck, and it moves less when other programs compete.
+    bare_cpu = result.bare.cpu_us_per_request
+    if result.get.cpu_us_per_request and result.conditional.cpu_us_per_request:
+        print(
+            f"  by server CPU/request    GET {bare_cpu / result.get.cpu_us_per_request:.1%}, "
+            f"304 {bare_cpu / result.conditional.cpu_us_per_request:.1%} of the bare route's capacity"
+        )
     print(
         f"  webmagic peak RSS        {total:.0f} MB over {result.processes} process(es), "
         f"largest {largest:.0f} MB"
@@ -534,11 +549,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: the server keeps a core)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the throughput runs (1)")
+    parser.add_argument(
+        "--client",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator (auto: wrk when installed, else the Python client)",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="webmagic-bench-"))
     try:
-        driver = Driver(args.duration, args.warmup, args.connections, args.threads, workdir)
+        driver = Driver(args.duration, args.warmup, args.connections, args.threads, workdir, args.client)
         client = "wrk" if driver.use_wrk else "Python httpx client (install wrk for real figures)"
         print(f"load generator: {client}")
         print(
@@ -548,7 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         data_dir = workdir / "data"
         seconds = create_sites(data_dir, args.sites)
-        print(f"created {args.sites} sites ({len(page_html(0)) // 1000} KB pages) in {seconds:.1f} s")
+        print(
+            f"created {args.sites} sites ({len(page_html(0)) / 1000:.0f} KB of HTML each) in {seconds:.1f} s"
+        )
         slugs = [slug_of(number) for number in range(args.sites)]
         logs = workdir / "logs"
         logs.mkdir()

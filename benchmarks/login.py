@@ -452,6 +452,13 @@ def main() -> int:
             f"  login latency p50 {ms(percentile(loaded.login_latencies, 0.5))}, "
             f"p99 {ms(percentile(loaded.login_latencies, 0.99))}"
         )
+    if loaded.cpu is not None and loaded.logins_per_second > 0:
+        # On a machine shared with other work, this says whether the server wasted the CPU it got.
+        per_login = loaded.cpu.server / loaded.logins_per_second
+        print(
+            f"  server CPU per login {ms(per_login)} (one check {ms(check)}): "
+            f"{check / per_login:.0%} of the server's CPU went into bcrypt"
+        )
     for failure, count in loaded.failures.most_common(5):
         print(f"  {count} failed login(s): {failure}")
     print(f"page idle:      p50 {ms(idle_p50)}, p99 {ms(idle_p99)} ({len(idle.page_latencies)} fetches)")

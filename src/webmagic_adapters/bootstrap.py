@@ -13,18 +13,30 @@ from webmagic_adapters.mail.folder import FolderMailer
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.passwords import BcryptPasswordHasher, load_common_passwords
-from webmagic_adapters.settings import Settings, load_settings
+from webmagic_adapters.payments.recurrente import RecurrenteGateway
+from webmagic_adapters.payments.sandbox import SandboxGateway
+from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
+from webmagic_adapters.settings import Payments, Settings, load_settings
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
+from webmagic_adapters.sqlalchemy.stats import SqlStatsQuery
 from webmagic_adapters.tokens import ItsDangerousTokenSigner
 from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.accounts.ports import EmailRenderer, Mailer, PasswordHasher, TokenSigner
 from webmagic_core.clock import SystemClock
+from webmagic_core.money import Money
+from webmagic_core.payments.gateway import PaymentGateway
+from webmagic_core.payments.webhooks import WebhookVerifier
 from webmagic_core.ports import Clock, RateLimiter
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService
+from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
 from webmagic_core.services.outbox import OutboxRelay
+from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
 from webmagic_core.services.sites import SiteService
+from webmagic_core.services.stats import StatsService
+from webmagic_core.services.timeline import TimelineService
+from webmagic_core.services.webhooks import WebhookService
 
 
 @attrs.define
@@ -41,8 +53,23 @@ class Container:
     hasher: PasswordHasher
     rate_limiter: RateLimiter
     site_directory: SqlSiteDirectory
+    gateway: PaymentGateway
+    verifier: WebhookVerifier
+    purchases: PurchaseService
+    webhooks: WebhookService
+    anomalies: AnomalyService
+    stats: StatsService
+    timeline: TimelineService
+
+    @property
+    def sandbox(self) -> SandboxGateway | None:
+        """The sandbox gateway when payments are simulated (it serves its own checkout pages)."""
+        return self.gateway if isinstance(self.gateway, SandboxGateway) else None
 
     def close(self) -> None:
+        close_gateway = getattr(self.gateway, "close", None)
+        if close_gateway is not None:
+            close_gateway()
         self.site_directory.close()
         self.database.dispose()
 
@@ -61,12 +88,31 @@ def build_rate_limiter(settings: Settings, clock: Clock) -> RateLimiter:
     return InMemoryRateLimiter(clock=clock)
 
 
+def build_gateway(settings: Settings, database: Database, clock: Clock) -> PaymentGateway:
+    """Recurrente when configured (settings guarantee its keys); else the sandbox, never both."""
+    if settings.payments is Payments.RECURRENTE:
+        assert settings.recurrente_public_key is not None
+        assert settings.recurrente_secret_key is not None
+        return RecurrenteGateway(
+            settings.recurrente_api_base,
+            settings.recurrente_public_key.get_secret_value(),
+            settings.recurrente_secret_key.get_secret_value(),
+        )
+    return SandboxGateway(
+        database,
+        public_url=settings.public_url,
+        signer=SvixWebhookSigner(settings.webhook_secret_value()),
+        clock=clock,
+    )
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
     clock: Clock | None = None,
     mailer: Mailer | None = None,
     hasher: PasswordHasher | None = None,
+    gateway: PaymentGateway | None = None,
 ) -> Container:
     """Wire every service. Tests may hand in a clock, mailer or (fast) hasher."""
     settings = settings or load_settings()
@@ -79,27 +125,52 @@ def bootstrap(
     rate_limiter = build_rate_limiter(settings, clock)
     uow = database.unit_of_work
     site_directory = SqlSiteDirectory(database.engine)
+    accounts = AccountService(
+        uow=uow,
+        clock=clock,
+        hasher=hasher,
+        signer=signer,
+        renderer=renderer,
+        policy=PasswordPolicy(load_common_passwords()),
+        rate_limiter=rate_limiter,
+        links=AccountLinks(settings.public_url),
+        normalize_email=normalize_email,
+    )
+    gateway = gateway or build_gateway(settings, database, clock)
+    reporter = AnomalyReporter(renderer, admin_email=settings.admin_email)
+    purchases = PurchaseService(
+        uow=uow,
+        clock=clock,
+        gateway=gateway,
+        accounts=accounts,
+        renderer=renderer,
+        rate_limiter=rate_limiter,
+        anomalies=reporter,
+        config=PurchaseConfig(
+            price=Money(settings.site_price_cents, settings.currency),
+            public_url=settings.public_url,
+            sites_base_url=settings.resolved_sites_base_url,
+            owned_hosting_days=settings.owned_hosting_days,
+        ),
+    )
     return Container(
         settings=settings,
         database=database,
         clock=clock,
         sites=SiteService(uow=uow, clock=clock, directory=site_directory),
-        accounts=AccountService(
-            uow=uow,
-            clock=clock,
-            hasher=hasher,
-            signer=signer,
-            renderer=renderer,
-            policy=PasswordPolicy(load_common_passwords()),
-            rate_limiter=rate_limiter,
-            links=AccountLinks(settings.public_url),
-            normalize_email=normalize_email,
-        ),
+        site_directory=site_directory,
+        accounts=accounts,
         relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock),
         mailer=mailer,
         renderer=renderer,
         signer=signer,
         hasher=hasher,
         rate_limiter=rate_limiter,
-        site_directory=site_directory,
+        gateway=gateway,
+        verifier=SvixWebhookVerifier(settings.webhook_secret_value(), clock=clock),
+        purchases=purchases,
+        webhooks=WebhookService(uow=uow, clock=clock, purchases=purchases, anomalies=reporter),
+        anomalies=AnomalyService(uow=uow, clock=clock),
+        stats=StatsService(SqlStatsQuery(database)),
+        timeline=TimelineService(uow=uow),
     )

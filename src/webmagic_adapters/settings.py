@@ -6,9 +6,12 @@ generated secret key in the local data folder, sandbox payments, mail written to
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
+import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -112,15 +115,40 @@ class Settings(BaseSettings):
         """The configured secret key, or one generated once and kept in the data folder."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        path = self.data_dir / "secret_key"
+        return self._local_secret("secret_key", lambda: secrets.token_urlsafe(48), "WEBMAGIC_SECRET_KEY")
+
+    def webhook_secret_value(self) -> str:
+        """The provider's webhook secret; with sandbox payments, one generated and kept locally
+        (the sandbox signs the webhooks it delivers with it)."""
+        if self.payments is Payments.RECURRENTE and self.recurrente_webhook_secret is not None:
+            return self.recurrente_webhook_secret.get_secret_value()
+        return self._local_secret(
+            "sandbox_webhook_secret",
+            lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii"),
+            None,
+        )
+
+    def _local_secret(self, name: str, make: Callable[[], str], variable: str | None) -> str:
+        path = self.data_dir / name
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        path.write_text(key, encoding="utf-8")
-        path.chmod(0o600)
-        log.warning("WEBMAGIC_SECRET_KEY is not set: generated one and kept it in %s", path)
-        return key
+        value = make()
+        # Written under a temporary name with owner-only permissions, then linked into place:
+        # a second process starting at the same moment keeps whichever value won.
+        temporary = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+        finally:
+            temporary.unlink()
+        if variable:
+            log.warning("%s is not set: generated one and kept it in %s", variable, path)
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

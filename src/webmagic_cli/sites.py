@@ -25,6 +25,7 @@ from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_
 from webmagic_core.errors import Conflict, ValidationError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.sites import SiteDetails, SiteService
+from webmagic_core.services.timeline import TimelineKind
 from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent
 from webmagic_core.slugs import validate_slug
 
@@ -257,6 +258,16 @@ def _site_json(settings: Settings, site: Site) -> dict[str, Any]:
     }
 
 
+TIMELINE_STYLES: dict[TimelineKind, str] = {
+    TimelineKind.SITE: "bold cyan",
+    TimelineKind.PURCHASE: "green",
+    TimelineKind.CHECKOUT: "green",
+    TimelineKind.WEBHOOK: "magenta",
+    TimelineKind.ANOMALY: "bold red",
+    TimelineKind.EMAIL: "blue",
+}
+
+
 @app.command()
 def show(
     slug: Slug,
@@ -264,10 +275,21 @@ def show(
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Show one site: its status, versions, address, and timeline of every transition."""
+    """Show one site: its status, versions, address, and its timeline.
+
+    The timeline is the one place to look when a customer calls: in time order, every
+    transition, purchase and checkout, each webhook that touched the site, each anomaly
+    about it, and each email queued and sent for it.
+
+    With `--json`, prints the fields of `sites list --json` plus `updated_at`, `versions`,
+    `events` (the transitions: `from_status`, `to_status`, `cause`, `actor`, `reference`,
+    `occurred_at`) and `timeline` (`at`, `kind`: site, purchase, checkout, webhook,
+    anomaly or email, `summary`, `reference`), oldest first.
+    """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:
         details = container.sites.details(slug)
+        timeline = container.timeline.for_site(slug)
     site = details.site
     if as_json:
         output.print_json(
@@ -293,6 +315,15 @@ def show(
                         "occurred_at": output.iso(e.occurred_at),
                     }
                     for e in details.events
+                ],
+                "timeline": [
+                    {
+                        "at": output.iso(entry.at),
+                        "kind": entry.kind.value,
+                        "summary": entry.summary,
+                        "reference": entry.reference,
+                    }
+                    for entry in timeline
                 ],
             }
         )
@@ -320,25 +351,17 @@ def show(
         )
     output.print_table(versions)
 
-    timeline = output.table(
-        "When",
-        "Transition",
-        "Cause",
-        "Actor",
-        "Reference",
-        title="\nTimeline",
-        no_wrap=("When", "Transition"),
+    grid = output.table(
+        "When", "Kind", "What", "Reference", title="\nTimeline", no_wrap=("When", "Kind", "Reference")
     )
-    for event in details.events:
-        before = event.from_status.value if event.from_status else "(new)"
-        timeline.add_row(
-            output.when(event.occurred_at),
-            Text(f"{before} → ") + output.status_text(event.to_status),
-            Text(event.cause),
-            event.actor.value,
-            Text(event.reference or "—"),
+    for entry in timeline:
+        grid.add_row(
+            output.when(entry.at),
+            Text(entry.kind.value, style=TIMELINE_STYLES[entry.kind]),
+            Text(entry.summary),
+            Text(entry.reference or "—", style="" if entry.reference else "dim"),
         )
-    output.print_table(timeline)
+    output.print_table(grid)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
+from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 from webmagic_core.sites import Site, SiteEvent, SiteVersion
 
@@ -44,8 +45,9 @@ class SiteDirectory(Protocol):
     """The read side hosting asks on every request, outside any unit of work.
 
     Answers what the last committed transaction (of any process sharing the database)
-    left behind, so a new version or status is served on the very next request; an
-    adapter may therefore cache connections and prepared statements, never answers.
+    left behind, so a new version or status is served on the very next request: an
+    adapter may keep connections and prepared statements, but an answer only for as long
+    as it can tell that nothing was committed since.
     """
 
     def head_by_slug(self, slug: str) -> SiteHead | None:
@@ -228,6 +230,84 @@ class AnomalyRepository(Protocol):
         ...
 
 
+class SubscriptionRepository(Protocol):
+    """Subscriptions (``webmagic_core.payments.subscriptions``) and their payments.
+
+    ``checkout_id`` and ``provider_id`` are unique where not NULL. Rows are never deleted."""
+
+    def add(self, subscription: Subscription) -> None:
+        """Insert; ``Conflict`` if the id, a non-null checkout id or a non-null provider id
+        exists."""
+        ...
+
+    def save(self, subscription: Subscription) -> None:
+        """Write everything but the id, site, customer, amount and created time
+        (``LookupError`` if never added; ``Conflict`` if the checkout id or provider id is
+        another subscription's)."""
+        ...
+
+    def get(self, subscription_id: uuid.UUID, *, for_update: bool = False) -> Subscription | None: ...
+
+    def get_by_provider_id(self, provider_id: str, *, for_update: bool = False) -> Subscription | None:
+        """By the provider's ``su_...`` id."""
+        ...
+
+    def get_by_checkout(self, checkout_id: str, *, for_update: bool = False) -> Subscription | None: ...
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Subscription]:
+        """Every subscription of a site, oldest first (``created_at``, then insertion)."""
+        ...
+
+    def list(self, *, status: SubscriptionState | None = None, limit: int = 100) -> Sequence[Subscription]:
+        """Newest first (``created_at``, then reverse insertion), optionally of one status,
+        at most ``limit``."""
+        ...
+
+    def ending(self, now: dt.datetime, *, limit: int = 100) -> Sequence[Subscription]:
+        """Cancelled subscriptions whose paid time is over but that are not marked ended:
+        ``status = 'cancelled' AND ended_at IS NULL AND (paid_through IS NULL OR
+        paid_through <= now)``; ``paid_through`` ascending (NULLs first), then
+        ``created_at``; at most ``limit``."""
+        ...
+
+    def due_for_sync(
+        self, *, period_ended_before: dt.datetime, synced_before: dt.datetime, limit: int = 100
+    ) -> Sequence[Subscription]:
+        """Subscriptions the provider may have moved on without a webhook reaching us
+        (a past_due one is being retried; an active one is overdue for its renewal):
+        ``provider_id IS NOT NULL AND (status = 'past_due' OR (status = 'active' AND
+        (current_period_end IS NULL OR current_period_end <= period_ended_before))) AND
+        (last_synced_at IS NULL OR last_synced_at <= synced_before)``; ``last_synced_at``
+        ascending (NULLs first), then ``created_at``; at most ``limit``."""
+        ...
+
+    def add_payment(self, payment: SubscriptionPayment) -> None:
+        """Insert; ``Conflict`` if a payment with this ``payment_id`` exists (payments
+        never change afterwards)."""
+        ...
+
+    def get_payment(self, payment_id: str) -> SubscriptionPayment | None: ...
+
+    def payments(self, subscription_id: uuid.UUID) -> Sequence[SubscriptionPayment]:
+        """The payments of one subscription, oldest first (``paid_at``, then ``payment_id``)."""
+        ...
+
+
+class NoticeRepository(Protocol):
+    """Reminders sent once per ``key`` (the sweep's "hosting ends soon" mails)."""
+
+    def add(self, notice: Notice) -> None:
+        """Insert; ``Conflict`` if a notice with this key exists. The insert happens now
+        (not at commit), so ``Conflict`` comes from here."""
+        ...
+
+    def get(self, key: str) -> Notice | None: ...
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Notice]:
+        """Notices about a site, oldest first (``sent_at``, then insertion)."""
+        ...
+
+
 @attrs.frozen
 class SalesFigures:
     """Raw sales counts; ``StatsService`` derives the rest (conversion...). A status
@@ -242,11 +322,29 @@ class SalesFigures:
     open_anomalies: int
 
 
+@attrs.frozen
+class SubscriptionFigures:
+    """Raw subscription counts over a window ``(since, now]``; ``StatsService`` derives
+    MRR and churn. A status with no rows may be absent from ``by_status``."""
+
+    by_status: Mapping[SubscriptionState, int]
+    # Sum of the amounts of the subscriptions whose status is active or past_due, per
+    # currency code, in cents.
+    monthly_by_currency: Mapping[str, int]
+    # Subscribed at the window's start: started_at <= since AND (ended_at IS NULL OR
+    # ended_at > since).
+    subscribed_at_start: int
+    # Of those, the ones that ended within the window: since < ended_at <= now.
+    ended_in_window: int
+
+
 class StatsQuery(Protocol):
     """The read side of ``webmagic stats``: aggregates (COUNT, SUM ... GROUP BY) computed
     by the database, never by loading rows; outside any unit of work."""
 
     def sales(self) -> SalesFigures: ...
+
+    def subscriptions(self, since: dt.datetime, now: dt.datetime) -> SubscriptionFigures: ...
 
 
 class RateLimiter(Protocol):
@@ -299,6 +397,12 @@ class UnitOfWork(Protocol):
 
     @property
     def anomalies(self) -> AnomalyRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def notices(self) -> NoticeRepository: ...
 
     def __enter__(self) -> Self: ...
 

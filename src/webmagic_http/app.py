@@ -29,7 +29,10 @@ from webmagic_http.outbox_task import relay_lifespan
 from webmagic_http.page_cache import PageCache
 from webmagic_http.portal import portal_routes, template_config
 from webmagic_http.problems import exception_handlers
+from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
+from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_info import site_info_routes
+from webmagic_http.webhooks import webhook_routes
 
 
 def _version() -> str:
@@ -39,10 +42,15 @@ def _version() -> str:
         return "0.0.0"
 
 
-def create_app(container: Container | None = None) -> Litestar:
+def create_app(
+    container: Container | None = None, *, sandbox_delivery: WebhookDelivery | None = None
+) -> Litestar:
     """Build the app. A container passed in stays the caller's to close; one built here
     is closed when the app shuts down, and while the app runs its outbox relay sends the
-    queued mail in the background (``WEBMAGIC_OUTBOX_INTERVAL_SECONDS``; 0 turns it off)."""
+    queued mail in the background (``WEBMAGIC_OUTBOX_INTERVAL_SECONDS``; 0 turns it off).
+
+    With sandbox payments the app also serves the sandbox checkout page, which delivers
+    its webhooks with ``sandbox_delivery`` (default: over HTTP to the public URL)."""
     owned = container is None
     if container is None:
         container = bootstrap(load_settings())
@@ -64,6 +72,27 @@ def create_app(container: Container | None = None) -> Litestar:
         secret_key, container.clock, dt.timedelta(minutes=settings.access_token_minutes)
     )
     lane = PasswordLane()
+    secure_cookie = settings.public_url.startswith("https://")
+    offer = PurchaseOffer(
+        price=price,
+        monthly=Money(settings.subscription_price_cents, settings.currency),
+        hosting_days=settings.owned_hosting_days,
+    )
+    sandbox = container.sandbox
+    payment_pages = [
+        purchase_pages(
+            container.sites, container.purchases, offer, secret_key=secret_key, secure_cookie=secure_cookie
+        )
+    ]
+    if sandbox is not None:  # never with real payments: /sandbox is then a 404 like any unknown page
+        payment_pages.append(
+            sandbox_pages(
+                sandbox,
+                sandbox_delivery or HttpDelivery.to(settings.public_url),
+                secret_key=secret_key,
+                secure_cookie=secure_cookie,
+            )
+        )
     middleware = (
         [DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain)]
         if settings.sites_domain
@@ -73,14 +102,17 @@ def create_app(container: Container | None = None) -> Litestar:
         route_handlers=[
             *health_routes(container.database.ping),
             *site_info_routes(container.sites, price, offload=offload),
+            purchase_api_routes(container.purchases, container.accounts, tokens),
+            *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),
             portal_routes(
                 container.accounts,
                 container.signer,
                 lane,
                 secret_key=secret_key,
-                secure_cookie=settings.public_url.startswith("https://"),
+                secure_cookie=secure_cookie,
             ),
+            *payment_pages,
             *hosting_routes(hosting, offload=offload),
         ],
         exception_handlers=exception_handlers(settings.sites_domain),

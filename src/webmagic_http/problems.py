@@ -33,6 +33,8 @@ from webmagic_core.errors import (
     ValidationError,
     WebMagicError,
 )
+from webmagic_core.payments.gateway import GatewayError, GatewayUnavailable
+from webmagic_core.payments.webhooks import InvalidSignature
 from webmagic_http.auth import BearerTokenRejected
 from webmagic_http.hosts import is_api_path, is_sites_host
 from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE
@@ -55,9 +57,15 @@ _CORE_STATUS: tuple[tuple[type[WebMagicError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),  # InvalidTransition is a Conflict
     (PermissionDenied, 403),
+    (InvalidSignature, 400),  # a webhook refused: missing headers, bad or stale signature
     (ValidationError, 400),  # InvalidToken (a bad email link) is a ValidationError on "token"
+    (GatewayUnavailable, 503),  # the payment provider is down or slow: try again later
     (TransientError, 503),
+    (GatewayError, 502),  # the payment provider refused a request (GatewayNotFound included)
 )
+# What a client is told when the payment provider refused a request: its own message may
+# name the shop's configuration (bad keys), so it goes to the log, not to the buyer.
+GATEWAY_REFUSED = "The payment provider refused the request; try again later."
 
 # RFC 6750: a 401 names the scheme; "invalid_token" when a presented access token failed.
 BEARER_CHALLENGE = 'Bearer realm="webmagic"'
@@ -114,6 +122,9 @@ def _core_error(exc: WebMagicError) -> Response[Any]:
     if status == 500:
         log.error("unmapped core error %s: %s", type(exc).__name__, exc.detail)
         return problem_response(500, "The server failed to handle this request.")
+    if isinstance(exc, GatewayError):
+        log.error("payment provider error (%s): %s", type(exc).__name__, exc.detail)
+        return problem_response(status, GATEWAY_REFUSED)
     errors = None
     if isinstance(exc, ValidationError) and exc.field:
         errors = [{"field": exc.field, "message": exc.detail}]

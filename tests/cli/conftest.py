@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_payments_support import Shop, open_shop
 from typer.testing import CliRunner, Result
 
 from webmagic_adapters.bootstrap import bootstrap
@@ -71,6 +72,14 @@ def service(migrated: None) -> Iterator[SiteService]:
         yield container.sites
     finally:
         container.close()
+
+
+@pytest.fixture
+def shop(migrated: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
+    """The payment services on the test's database, with a fake clock and gateway that the
+    commands under test share (see cli_payments_support)."""
+    with open_shop(monkeypatch) as shop:
+        yield shop
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_payments_support import Shop
 from typer.testing import Result
 
 from webmagic_core.services.sites import SiteService
@@ -379,9 +380,8 @@ def test_show_prints_versions_and_timeline(invoke: Invoke, files: Path) -> None:
     assert "archived" in out
     assert "new opening hours" in out
     timeline = out[out.index("Timeline") :]
-    assert "(new) → preview" in timeline
-    assert "preview → archived" in timeline
-    assert "archived from the CLI" in timeline
+    assert "created as preview: created from the CLI (admin)" in timeline
+    assert "preview -> archived: archived from the CLI (admin)" in timeline
 
 
 def test_show_json(invoke: Invoke, files: Path) -> None:
@@ -411,6 +411,60 @@ def test_show_json(invoke: Invoke, files: Path) -> None:
     ]
     for event in data["events"]:
         assert dt.datetime.fromisoformat(event["occurred_at"]).utcoffset() == dt.timedelta(0)
+    assert [(e["kind"], e["summary"], e["reference"]) for e in data["timeline"]] == [
+        ("site", "created as preview: created from the CLI (admin)", None),
+        ("site", "preview -> archived: archived from the CLI (admin)", None),
+    ]
+    assert [e["at"] for e in data["timeline"]] == [e["occurred_at"] for e in data["events"]]
+
+
+def test_show_timeline_tells_the_whole_purchase_in_time_order(invoke: Invoke, shop: Shop) -> None:
+    message_id, started = shop.buy()  # created at :00, purchase started at :01, paid at :02
+    shop.later()
+    assert shop.container.relay.drain().sent == 2  # the emails go out at :03
+
+    data = json.loads(invoke("sites", "show", "casa-rosa", "--json").stdout)
+
+    timeline = [(e["at"][11:19], e["kind"], e["summary"], e["reference"]) for e in data["timeline"]]
+    assert [entry[:2] for entry in timeline] == [
+        ("12:00:00", "site"),
+        ("12:00:01", "purchase"),
+        ("12:00:01", "checkout"),
+        ("12:00:02", "site"),
+        ("12:00:02", "purchase"),
+        ("12:00:02", "webhook"),
+        ("12:00:02", "email"),
+        ("12:00:02", "email"),
+        ("12:00:03", "email"),
+        ("12:00:03", "email"),
+    ]
+    ats = [e["at"] for e in data["timeline"]]
+    assert ats == sorted(ats)
+    sold = timeline[3]
+    assert sold[2].startswith(f"preview -> owned: purchase {started.purchase_id} paid (webhook)")
+    assert sold[3] == message_id
+    assert timeline[1][2].startswith("purchase started by buyer@example.com for 495.00 USD")
+    assert timeline[1][3] == str(started.purchase_id)
+    assert timeline[2][3] == started.checkout_id
+    assert timeline[5][2:] == ("webhook payment_intent.succeeded received, processed", message_id)
+    emails = [entry[2] for entry in timeline[6:]]
+    assert emails == [
+        "email purchase_confirmation to buyer@example.com queued",
+        "email welcome_set_password to buyer@example.com queued",
+        "email purchase_confirmation to buyer@example.com sent",
+        "email welcome_set_password to buyer@example.com sent",
+    ]
+
+    result = invoke("sites", "show", "casa-rosa")
+
+    assert result.exit_code == 0, result.output
+    table = result.stdout[result.stdout.index("Timeline") :].splitlines()
+    header = [cell.strip() for cell in table[1].split("┃")]
+    assert header == ["When", "Kind", "What", "Reference"]
+    rows = [[cell.strip() for cell in line.split("│")] for line in table if line.startswith("2026-01-01")]
+    assert [(cells[0][11:19], cells[1]) for cells in rows] == [entry[:2] for entry in timeline]
+    assert rows[5][3] == message_id
+    assert rows[8][2] == "email purchase_confirmation to buyer@example.com sent"
 
 
 def test_show_unknown_slug(invoke: Invoke, error_line: ErrorLine) -> None:

@@ -1,21 +1,27 @@
-"""The ``PaymentGateway`` contract, run against the in-memory fake and against
-``RecurrenteGateway`` talking over HTTP to the Recurrente imitation server.
+"""The ``PaymentGateway`` contract, run against the in-memory fake, against
+``RecurrenteGateway`` talking over HTTP to the Recurrente imitation server, and against
+the ``SandboxGateway`` on a migrated database (SQLite and PostgreSQL).
 
 For the Recurrente param every test also checks the exact HTTP request sent (method, path,
-headers, JSON body). Tests after the shared suite cover what only a real HTTP adapter has:
-retries of reads (and never of writes), timeouts, dropped connections, bad keys.
+headers, JSON body); for the sandbox, what it stored for each checkout created. Tests after
+the shared suite cover what only a real HTTP adapter has: retries of reads (and never of
+writes), timeouts, dropped connections, bad keys; and what only the sandbox has: paying
+and declining through its hosted page's calls, which return signed webhooks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from sqlalchemy import event, func, select
 
 from webmagic_adapters.payments.imitation import (
     DEFAULT_PUBLIC_KEY,
@@ -25,9 +31,17 @@ from webmagic_adapters.payments.imitation import (
     RecurrenteImitation,
 )
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
-from webmagic_core.errors import TransientError, ValidationError
+from webmagic_adapters.payments.sandbox import SandboxGateway
+from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier, generate_secret
+from webmagic_adapters.sqlalchemy import tables
+from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_core.clock import SystemClock
+from webmagic_core.errors import Conflict, TransientError, ValidationError
 from webmagic_core.money import Money
+from webmagic_core.payments.events import PaymentIntentFailed, PaymentIntentSucceeded, parse_event
 from webmagic_core.payments.gateway import (
+    Checkout,
+    CheckoutInfo,
     CheckoutKind,
     CheckoutRequest,
     CheckoutStatus,
@@ -38,6 +52,7 @@ from webmagic_core.payments.gateway import (
     SubscriptionInfo,
     SubscriptionStatus,
 )
+from webmagic_core.testing import FakeClock
 from webmagic_core.testing.payments import FakePaymentGateway
 
 RETRIES = 2
@@ -54,17 +69,55 @@ ROUTES = {
 
 
 @attrs.define
+class RecordingGateway:
+    """Passes every call to ``gateway`` and records it: (method, argument, result or None)."""
+
+    gateway: PaymentGateway
+    calls: list[tuple[str, str, object]] = attrs.field(factory=list)
+
+    def _record(self, method: str, argument: str, result: object = None) -> None:
+        self.calls.append((method, argument, result))
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        self._record("create_checkout", request.item_name)
+        checkout = self.gateway.create_checkout(request)
+        self.calls[-1] = ("create_checkout", request.item_name, checkout)
+        return checkout
+
+    def get_checkout(self, checkout_id: str) -> CheckoutInfo:
+        self._record("get_checkout", checkout_id)
+        return self.gateway.get_checkout(checkout_id)
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        self._record("get_subscription", subscription_id)
+        return self.gateway.get_subscription(subscription_id)
+
+    def cancel_subscription(self, subscription_id: str) -> None:
+        self._record("cancel_subscription", subscription_id)
+        self.gateway.cancel_subscription(subscription_id)
+
+    def refund(self, payment_id: str) -> None:
+        self._record("refund", payment_id)
+        self.gateway.refund(payment_id)
+
+
+@attrs.define
 class Harness:
-    """A gateway plus the provider-side controls a test needs, for either implementation."""
+    """A gateway plus the provider-side controls a test needs, for each implementation."""
 
     name: str
     gateway: PaymentGateway
     fake: FakePaymentGateway | None = None
     imitation: RecurrenteImitation | None = None
+    sandbox: SandboxGateway | None = None
+    database: Database | None = None
+    recorder: RecordingGateway | None = None
 
     def pay(self, checkout_id: str) -> None:
         if self.fake is not None:
             self.fake.pay(checkout_id)
+        elif self.sandbox is not None:
+            self.sandbox.pay(checkout_id)
         else:
             assert self.imitation is not None
             self.imitation.mark_paid(checkout_id)
@@ -72,6 +125,8 @@ class Harness:
     def set_checkout_status(self, checkout_id: str, status: CheckoutStatus) -> None:
         if self.fake is not None:
             self.fake.set_status(checkout_id, status)
+        elif self.sandbox is not None:
+            self.sandbox.set_status(checkout_id, status)
         else:
             assert self.imitation is not None
             self.imitation.set_checkout_status(checkout_id, status.value)
@@ -79,6 +134,8 @@ class Harness:
     def put_subscription(self, subscription: SubscriptionInfo) -> None:
         if self.fake is not None:
             self.fake.put_subscription(subscription)
+        elif self.sandbox is not None:
+            self.sandbox.put_subscription(subscription)
         else:
             assert self.imitation is not None
             self.imitation.set_subscription(
@@ -94,6 +151,8 @@ class Harness:
         """The next call of ``port_method`` meets a provider outage (every retry included)."""
         if self.fake is not None:
             self.fake.fail_next(1, method=port_method)
+        elif self.database is not None:
+            database_outage(self.database)
         else:
             assert self.imitation is not None
             method, route = ROUTES[port_method]
@@ -107,6 +166,17 @@ class Harness:
         if self.fake is not None:
             assert [name for name, _ in self.fake.calls[-count:]] == [port_method] * count
             return
+        if self.sandbox is not None:
+            assert self.recorder is not None
+            calls = self.recorder.calls[-count:]
+            assert [name for name, _, _ in calls] == [port_method] * count
+            if id is not None:
+                assert all(argument == id for _, argument, _ in calls)
+            if port_method == "create_checkout" and json is not None:
+                for _, _, checkout in calls:
+                    if isinstance(checkout, Checkout):
+                        assert self.stored_as_body(checkout.id) == json
+            return
         assert self.imitation is not None
         method, route = ROUTES[port_method]
         path = "/api" + route.format(id=id)
@@ -114,11 +184,49 @@ class Harness:
             assert_request(sent, method, path, json)
 
     def http_requests(self) -> int:
-        """How many calls reached the provider (port calls for the fake, HTTP for Recurrente)."""
+        """How many calls reached the provider (port calls for the fake and the sandbox, HTTP
+        for Recurrente)."""
         if self.fake is not None:
             return len(self.fake.calls)
+        if self.recorder is not None:
+            return len(self.recorder.calls)
         assert self.imitation is not None
         return len(self.imitation.requests)
+
+    def stored_checkouts(self) -> int:
+        """How many checkouts the sandbox keeps."""
+        assert self.database is not None
+        with self.database.engine.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(tables.sandbox_checkouts)).scalar_one()
+            )
+
+    def stored_as_body(self, checkout_id: str) -> dict[str, Any]:
+        """A sandbox checkout as stored, written as the ``POST /checkouts`` body it stands for."""
+        assert self.sandbox is not None
+        stored = self.sandbox.checkout(checkout_id)
+        request = CheckoutRequest(
+            kind=stored.kind,
+            item_name=stored.item_name,
+            amount=stored.amount,
+            success_url=stored.success_url,
+            cancel_url=stored.cancel_url,
+            metadata=stored.metadata,
+            expires_at=stored.expires_at,
+            description=stored.description,
+        )
+        return body_for(request)
+
+
+def database_outage(database: Database) -> None:
+    """The next statement on ``database`` fails as an unreachable server would."""
+    engine = database.engine
+
+    def fail_once(*_: Any) -> None:
+        event.remove(engine, "before_cursor_execute", fail_once)
+        raise engine.dialect.loaded_dbapi.OperationalError("simulated outage: server closed the connection")
+
+    event.listen(engine, "before_cursor_execute", fail_once)
 
 
 def assert_request(sent: RecordedRequest, method: str, path: str, json: Any) -> None:
@@ -144,11 +252,30 @@ def imitation() -> Iterator[RecurrenteImitation]:
         yield running
 
 
-@pytest.fixture(params=["fake", "recurrente"])
-def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+@pytest.fixture(
+    params=["fake", "recurrente", "sandbox", pytest.param("sandbox-postgresql", marks=pytest.mark.postgres)]
+)
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     if request.param == "fake":
         fake = FakePaymentGateway()
         yield Harness("fake", fake, fake=fake)
+        return
+    if request.param.startswith("sandbox"):
+        if request.param == "sandbox":
+            url = f"sqlite:///{(tmp_path / 'sandbox.db').as_posix()}"
+        else:
+            url = request.getfixturevalue("postgres_url")
+        database = Database(url)
+        database.upgrade()
+        sandbox = SandboxGateway(
+            database,
+            public_url="https://webmagic.example",
+            signer=SvixWebhookSigner(generate_secret()),
+            clock=SystemClock(),
+        )
+        recorder = RecordingGateway(sandbox)
+        yield Harness(request.param, recorder, sandbox=sandbox, database=database, recorder=recorder)
+        database.dispose()
         return
     imitation: RecurrenteImitation = request.getfixturevalue("imitation")
     gateway = recurrente_gateway(imitation)
@@ -366,6 +493,8 @@ def test_metadata_beyond_the_limits_is_refused(harness: Harness, metadata: dict[
         assert harness.imitation.checkouts == {}
     if harness.fake is not None:
         assert harness.fake.created == []
+    if harness.sandbox is not None:
+        assert harness.stored_checkouts() == 0
 
 
 def test_metadata_at_the_limits_is_accepted(harness: Harness) -> None:
@@ -533,3 +662,170 @@ def test_the_gateway_is_safe_across_threads(
     assert errors == []
     assert len(set(ids)) == 8
     assert set(ids) == set(imitation.checkouts)
+
+
+# --- the sandbox only: what its hosted checkout page does -------------------------------------
+
+
+@attrs.define
+class Sandbox:
+    gateway: SandboxGateway
+    verifier: SvixWebhookVerifier
+    clock: FakeClock
+    url: str
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    url = f"sqlite:///{(tmp_path / 'sandbox.db').as_posix()}"
+    database = Database(url)
+    database.upgrade()
+    secret, clock = generate_secret(), FakeClock()
+    gateway = SandboxGateway(
+        database, public_url="https://webmagic.example/", signer=SvixWebhookSigner(secret), clock=clock
+    )
+    yield Sandbox(gateway, SvixWebhookVerifier(secret, clock=clock), clock, url)
+    database.dispose()
+
+
+def sandbox_request(kind: CheckoutKind = CheckoutKind.ONE_TIME, **changes: Any) -> CheckoutRequest:
+    return checkout_request(kind, expires_at=dt.datetime(2026, 1, 1, 12, 30, tzinfo=UTC), **changes)
+
+
+def test_the_sandbox_checkout_page_is_on_the_public_url(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+    assert checkout.id.startswith("ch_sandbox_")
+    assert checkout.url == f"https://webmagic.example/sandbox/checkout/{checkout.id}"
+    shown = sandbox.gateway.checkout(checkout.id)
+    assert (shown.item_name, shown.amount, shown.status) == (
+        "Website: Panadería Lupita",
+        Money(49500, "USD"),
+        CheckoutStatus.UNPAID,
+    )
+
+
+def test_paying_returns_the_signed_succeeded_webhook_recurrente_would_send(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+
+    webhook = sandbox.gateway.pay(checkout.id, customer_email="rosa@example.com", customer_name="Rosa")
+
+    verified = sandbox.verifier.verify(webhook.headers, webhook.body)
+    assert verified.message_id == webhook.message_id
+    assert webhook.headers["content-type"] == "application/json"
+    event = parse_event(webhook.body)
+    assert isinstance(event, PaymentIntentSucceeded)
+    info = sandbox.gateway.get_checkout(checkout.id)
+    assert info.status is CheckoutStatus.PAID
+    assert (event.checkout_id, event.amount, event.payment_id) == (
+        checkout.id,
+        Money(49500, "USD"),
+        info.payment_id,
+    )
+    assert (event.paymentable_type, event.paymentable_id) == ("OneTimePayment", info.paymentable_id)
+    assert event.metadata == {"purchase_id": "0b9d7f3e-purchase", "site": "lupita"}
+    assert (event.customer_email, event.customer_name) == ("rosa@example.com", "Rosa")
+    assert sandbox.gateway.checkout(checkout.id).paid_at == sandbox.clock.now()
+    # Recurrente's shape: every field at the top level, no "data" envelope.
+    payload = json.loads(webhook.body)
+    assert payload["event_type"] == "payment_intent.succeeded"
+    assert payload["checkout"]["id"] == checkout.id
+    assert "data" not in payload
+
+
+def test_a_paid_checkout_cannot_be_paid_or_declined_again(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+    sandbox.gateway.pay(checkout.id)
+    paid = sandbox.gateway.get_checkout(checkout.id)
+
+    with pytest.raises(Conflict, match="paid already"):
+        sandbox.gateway.pay(checkout.id)
+    with pytest.raises(Conflict, match="paid already"):
+        sandbox.gateway.decline(checkout.id)
+    assert sandbox.gateway.get_checkout(checkout.id) == paid
+
+
+def test_declining_returns_a_signed_failed_webhook_and_leaves_the_checkout_open(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+
+    webhook = sandbox.gateway.decline(checkout.id)
+
+    sandbox.verifier.verify(webhook.headers, webhook.body)
+    event = parse_event(webhook.body)
+    assert isinstance(event, PaymentIntentFailed)
+    assert event.checkout_id == checkout.id
+    assert event.failure_reason == "the card was declined (sandbox)"
+    assert event.metadata["purchase_id"] == "0b9d7f3e-purchase"
+    assert sandbox.gateway.get_checkout(checkout.id).status is CheckoutStatus.UNPAID
+    # As at the provider, the buyer may try again.
+    assert isinstance(parse_event(sandbox.gateway.pay(checkout.id).body), PaymentIntentSucceeded)
+
+
+def test_an_expired_checkout_takes_no_payment(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+    sandbox.clock.advance(dt.timedelta(minutes=30))
+    with pytest.raises(Conflict, match="expired"):
+        sandbox.gateway.pay(checkout.id)
+    with pytest.raises(Conflict, match="expired"):
+        sandbox.gateway.decline(checkout.id)
+    assert sandbox.gateway.get_checkout(checkout.id).status is CheckoutStatus.UNPAID
+
+
+def test_a_paid_monthly_checkout_names_its_subscription_in_the_webhook(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request(CheckoutKind.MONTHLY))
+    event = parse_event(sandbox.gateway.pay(checkout.id, customer_email="rosa@example.com").body)
+    assert isinstance(event, PaymentIntentSucceeded)
+    assert event.for_subscription
+    assert event.paymentable_id is not None
+    subscription = sandbox.gateway.get_subscription(event.paymentable_id)
+    assert subscription.status is SubscriptionStatus.ACTIVE
+    assert (subscription.checkout_id, subscription.customer_email) == (checkout.id, "rosa@example.com")
+    assert subscription.current_period_start == sandbox.clock.now()
+    assert subscription.current_period_end == dt.datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_refund_is_recorded(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+    sandbox.gateway.pay(checkout.id)
+    payment_id = str(sandbox.gateway.get_checkout(checkout.id).payment_id)
+
+    sandbox.gateway.refund(payment_id)
+
+    [refund] = sandbox.gateway.refunds()
+    assert (refund.payment_id, refund.amount, refund.created_at) == (
+        payment_id,
+        Money(49500, "USD"),
+        sandbox.clock.now(),
+    )
+
+
+def test_every_process_sharing_the_database_sees_the_same_checkouts(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+    other = Database(sandbox.url)  # another process: its own engine and connections
+    try:
+        elsewhere = SandboxGateway(
+            other,
+            public_url="https://webmagic.example",
+            signer=SvixWebhookSigner(generate_secret()),
+            clock=sandbox.clock,
+        )
+        assert elsewhere.get_checkout(checkout.id).status is CheckoutStatus.UNPAID
+        elsewhere.pay(checkout.id)
+        assert sandbox.gateway.get_checkout(checkout.id).status is CheckoutStatus.PAID
+    finally:
+        other.dispose()
+
+
+def test_a_database_fault_crosses_the_port_as_a_gateway_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    unmigrated = Database(f"sqlite:///{(tmp_path / 'never-migrated.db').as_posix()}")
+    try:
+        gateway = SandboxGateway(
+            unmigrated,
+            public_url="https://webmagic.example",
+            signer=SvixWebhookSigner(generate_secret()),
+            clock=sandbox.clock,
+        )
+        with pytest.raises((GatewayError, GatewayUnavailable)) as caught:
+            gateway.get_checkout("ch_sandbox_1")
+        assert "sandbox_checkouts" in caught.value.detail
+    finally:
+        unmigrated.dispose()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from webmagic_adapters.sqlalchemy import site_directory
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
 from webmagic_core.errors import TransientError
@@ -228,16 +229,20 @@ def test_a_commit_by_another_process_shows_on_the_next_read(
     assert head.status is SiteStatus.ARCHIVED
 
 
-def test_threads_read_on_their_own_connections_and_close_releases_them(
-    database: Database, directory: SqlSiteDirectory
+@pytest.mark.parametrize("max_connections", [1, 2])
+def test_concurrent_readers_share_a_bounded_set_of_connections(
+    database: Database, max_connections: int
 ) -> None:
     service = SiteService(uow=database.unit_of_work, clock=FakeClock())
     for slug in SLUGS:
         service.create_preview(slug, f"Business {slug}", SiteContent(html="<h1>1</h1>"))
+    directory = SqlSiteDirectory(database.engine, max_connections=max_connections)
     errors: list[BaseException] = []
-    start = threading.Barrier(4)
+    most_open = 0
+    start = threading.Barrier(6, timeout=30)
 
     def reader(slug: str) -> None:
+        nonlocal most_open
         try:
             start.wait()
             for _ in range(50):
@@ -245,26 +250,43 @@ def test_threads_read_on_their_own_connections_and_close_releases_them(
                 assert head is not None
                 assert head.slug == slug
                 assert directory.head_by_slug("unknown-site") is None
+                most_open = max(most_open, directory.open_connections)
         except BaseException as error:  # reported by the main thread
             errors.append(error)
 
-    threads = [threading.Thread(target=reader, args=(slug,)) for slug in (*SLUGS, SLUGS[0])]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    assert directory.open_connections == 4
+    try:
+        threads = [threading.Thread(target=reader, args=(SLUGS[n % 3],)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        assert 1 <= most_open <= max_connections
+        assert 1 <= directory.open_connections <= max_connections
 
-    # The connections of finished threads are closed when the next one is opened.
-    directory.head_by_slug(SLUGS[0])
-    assert directory.open_connections == 1
+        directory.close()
+        assert directory.open_connections == 0
+        head = directory.head_by_slug(SLUGS[1])  # opens a new one
+        assert head is not None
+        assert directory.open_connections == 1
+    finally:
+        directory.close()
 
-    directory.close()
-    assert directory.open_connections == 0
-    head = directory.head_by_slug(SLUGS[1])  # reopens
-    assert head is not None
-    assert directory.open_connections == 1
+
+def test_answers_stay_right_past_the_bound_of_remembered_heads(
+    database: Database, directory: SqlSiteDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site_directory, "MAX_CACHED_HEADS", 2)
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock())
+    for slug in SLUGS:
+        service.create_preview(slug, f"Business {slug}", SiteContent(html="<h1>1</h1>"))
+    for _ in range(3):
+        for slug in SLUGS:
+            head = directory.head_by_slug(slug)
+            assert head is not None
+            assert (head.slug, head.current_version) == (slug, 1)
+    service.publish(SLUGS[2], SiteContent(html="<h1>2</h1>"))
+    assert [head.current_version for head in map(directory.head_by_slug, SLUGS) if head] == [1, 1, 2]
 
 
 @pytest.mark.postgres
@@ -277,7 +299,8 @@ def test_a_connection_killed_by_the_server_is_replaced_transparently(postgres_ur
             "rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>")
         )
         assert directory.head_by_slug("rosas-bakery") is not None
-        [(_, connection)] = directory._open
+        [reader] = directory._idle  # the connection it reads on (internal, on purpose)
+        connection = reader.connection
         with database.engine.connect() as admin:
             killed = admin.execute(
                 text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid}
@@ -327,8 +350,8 @@ def test_the_sqlite_connections_are_read_only(tmp_path: Path) -> None:
     try:
         database.upgrade()
         assert directory.head_by_slug("rosas-bakery") is None
-        [(owner, connection)] = directory._open
-        assert owner() is threading.current_thread()
+        [reader] = directory._idle  # the connection it reads on (internal, on purpose)
+        connection = reader.connection
         with pytest.raises(Exception, match="readonly"):
             connection.execute("DELETE FROM sites")
     finally:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ColumnElement, exists, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, insert, select, update
 
 from webmagic_adapters.sqlalchemy import tables as t
-from webmagic_adapters.sqlalchemy.repositories import AnyRow, SqlAlchemyRepository
+from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, Lookup, SqlAlchemyRepository
 from webmagic_core.accounts.customers import Customer, RefreshSession
 
 EMAIL_TAKEN = "an account with this email address exists"
 
 _customers = t.customer_users
 _sessions = t.refresh_sessions
+# Built once: a purchase's webhook finds or creates its buyer's account (see ``Lookup``).
+_INSERT_CUSTOMER = Insertion(_customers)
+_CUSTOMER_BY_ID = Lookup(select(_customers).where(_customers.c.id == bindparam("value")))
+_CUSTOMER_BY_EMAIL = Lookup(select(_customers).where(_customers.c.email == bindparam("value")))
 
 
 def _customer(row: AnyRow) -> Customer:
@@ -47,18 +51,19 @@ def _session(row: AnyRow) -> RefreshSession:
 class SqlAlchemyCustomerRepository(SqlAlchemyRepository):
     def add(self, customer: Customer) -> None:
         self._insert_unique(
-            insert(_customers).values(
-                id=customer.id,
-                email=customer.email,
-                password_hash=customer.password_hash,
-                full_name=customer.full_name,
-                phone=customer.phone,
-                email_verified_at=customer.email_verified_at,
-                token_version=customer.token_version,
-                created_at=customer.created_at,
-                updated_at=customer.updated_at,
-            ),
+            _INSERT_CUSTOMER,
             lambda: self._clash(customer),
+            {
+                "id": customer.id,
+                "email": customer.email,
+                "password_hash": customer.password_hash,
+                "full_name": customer.full_name,
+                "phone": customer.phone,
+                "email_verified_at": customer.email_verified_at,
+                "token_version": customer.token_version,
+                "created_at": customer.created_at,
+                "updated_at": customer.updated_at,
+            },
         )
 
     def save(self, customer: Customer) -> None:
@@ -88,13 +93,13 @@ class SqlAlchemyCustomerRepository(SqlAlchemyRepository):
         return f"customer {customer.id} exists"
 
     def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
-        return self._one(_customers.c.id == customer_id, for_update=for_update)
+        return self._one(_CUSTOMER_BY_ID, customer_id, for_update=for_update)
 
     def get_by_email(self, email: str, *, for_update: bool = False) -> Customer | None:
-        return self._one(_customers.c.email == email, for_update=for_update)
+        return self._one(_CUSTOMER_BY_EMAIL, email, for_update=for_update)
 
-    def _one(self, condition: ColumnElement[bool], *, for_update: bool) -> Customer | None:
-        row = self._select(select(_customers).where(condition), for_update=for_update).first()
+    def _one(self, lookup: Lookup, value: object, *, for_update: bool) -> Customer | None:
+        row = self._lookup(lookup, {"value": value}, for_update=for_update).first()
         return _customer(row) if row is not None else None
 
 

@@ -8,7 +8,8 @@ Units of work begin DEFERRED (readers never wait for writers); before its first 
 ``for_update`` read a unit of work holds the write lock (BEGIN IMMEDIATE, the SQLite
 stand-in for a row lock), so a second writer waits (``busy_timeout``) rather than failing
 with SQLITE_BUSY when it upgrades a read snapshot another writer has made stale: see
-``repositories.begin_for_write``.
+``repositories.begin_for_write``. Writers of one process wait for each other on a
+Python lock rather than in SQLite's sleeping busy handler (``repositories.WriteGate``).
 
 PostgreSQL is reached through psycopg 3 whatever the URL spells (``postgres://``,
 ``postgresql://``); ``for_update`` reads are ``SELECT ... FOR UPDATE``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +116,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self._url = normalize_url(url)
         self._engine = self._create_engine(self._url)
+        # SQLite: this process's writers queue here for the file's write lock (see
+        # repositories.WriteGate); PostgreSQL has row locks and needs none.
+        self._write_lock = threading.Lock() if self._url.get_backend_name() == "sqlite" else None
 
     @staticmethod
     def _create_engine(url: URL) -> Engine:
@@ -150,7 +155,9 @@ class Database:
 
     def unit_of_work(self) -> SqlAlchemyUnitOfWork:
         """The core's ``UnitOfWorkFactory``: pass this bound method to the services."""
-        return SqlAlchemyUnitOfWork(self._engine)
+        return SqlAlchemyUnitOfWork(
+            self._engine, write_lock=self._write_lock, lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+        )
 
     def ping(self) -> bool:
         try:

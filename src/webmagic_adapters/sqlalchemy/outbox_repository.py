@@ -6,15 +6,16 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from webmagic_adapters.sqlalchemy import tables as t
-from webmagic_adapters.sqlalchemy.repositories import AnyRow, SqlAlchemyRepository
+from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, SqlAlchemyRepository
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 
 _outbox = t.outbox_messages
 _COLUMNS = tuple(c for c in _outbox.c if c.name != "seq")
+_INSERT = Insertion(_outbox)
 
 
 def _message(row: AnyRow) -> OutboxMessage:
@@ -43,24 +44,25 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
     def add(self, item: OutboxMessage) -> None:
         message = item.message
         self._insert_unique(
-            insert(_outbox).values(
-                id=message.id,
-                recipient=message.to,
-                subject=message.subject,
-                text=message.text,
-                html=message.html,
-                template=message.template.value,
-                site_id=message.site_id,
-                headers=dict(message.headers),
-                status=item.status.value,
-                attempts=item.attempts,
-                created_at=item.created_at,
-                next_attempt_at=item.next_attempt_at,
-                sent_at=item.sent_at,
-                last_error=item.last_error,
-                claimed_until=item.claimed_until,
-            ),
+            _INSERT,
             f"outbox message {item.id} exists",
+            {
+                "id": message.id,
+                "recipient": message.to,
+                "subject": message.subject,
+                "text": message.text,
+                "html": message.html,
+                "template": message.template.value,
+                "site_id": message.site_id,
+                "headers": dict(message.headers),
+                "status": item.status.value,
+                "attempts": item.attempts,
+                "created_at": item.created_at,
+                "next_attempt_at": item.next_attempt_at,
+                "sent_at": item.sent_at,
+                "last_error": item.last_error,
+                "claimed_until": item.claimed_until,
+            },
         )
 
     def get(self, message_id: uuid.UUID) -> OutboxMessage | None:

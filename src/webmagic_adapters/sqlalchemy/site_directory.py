@@ -4,12 +4,16 @@ Every hosting request asks for a site's head by slug, so that a new version or s
 shows on the very next request, in every process sharing the database. Through the unit
 of work that read costs a pool checkout, BEGIN, a compiled Core select and ROLLBACK
 (~190 µs on SQLite, ~570 µs on a local PostgreSQL, measured); here it is one prepared
-statement on a connection kept per thread, in autocommit mode (~6 µs and ~120 µs).
+statement on a connection kept per thread, in autocommit mode (~8 µs and ~120 µs), and
+on SQLite mostly not even that (~3 µs, see below).
 
-Why it still sees every commit at once: no transaction is ever left open. Each SELECT
+Why it still sees every commit at once: no transaction is ever left open. Each statement
 runs in its own implicit transaction, which on SQLite in WAL mode reads the latest
-committed snapshot and on PostgreSQL (READ COMMITTED) the latest committed rows. Nothing
-is cached but connections and the prepared statement.
+committed snapshot and on PostgreSQL (READ COMMITTED) the latest committed rows. On
+SQLite, ``PRAGMA data_version`` says whether any other connection (of any process) has
+committed since this one last asked; while it has not, the heads this thread already
+read are answered again without a query. PostgreSQL has no such cheap check, so there
+every call is one round trip.
 
 The connections come from the engine's own pool and are detached from it, so they are
 made exactly as the engine makes them (URL, connect arguments, the SQLite pragmas of
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,25 +49,32 @@ _HEAD_BY_SLUG = select(*_HEAD_COLUMNS).where(t.sites.c.slug == bindparam("slug")
 
 Row = tuple[Any, ...]
 
-# On SQLite, heads read since the last commit seen are kept per thread; past this many
-# (far more sites than one process hosts) the lot is dropped and refilled.
+# Heads read since the last commit seen are kept per connection (SQLite only); past this
+# many (far more sites than one process hosts) the lot is dropped and refilled.
 MAX_CACHED_HEADS = 20_000
+# Readers at once: on SQLite hosting reads on the event loop (one connection); on
+# PostgreSQL from worker threads, which must not each hold a server connection.
+MAX_CONNECTIONS = 8
+CHECKOUT_TIMEOUT_S = 30.0
 
 
-class _Reader(threading.local):
-    """One thread's connection and, on SQLite, what it read since the last commit seen."""
+class _Reader:
+    """One autocommit connection and, on SQLite, what it read since the last commit seen."""
 
-    def __init__(self) -> None:
-        self.connection: Any = None
-        self.generation = -1
+    __slots__ = ("connection", "data_version", "generation", "heads")
+
+    def __init__(self, connection: Any, generation: int) -> None:
+        self.connection = connection
+        self.generation = generation
         self.data_version: int | None = None
         self.heads: dict[str, SiteHead] = {}
 
 
 class SqlSiteDirectory:
-    """One autocommit DBAPI connection per thread that asks; ``close()`` releases them all."""
+    """Reads on a few autocommit DBAPI connections of its own, opened on demand (at most
+    ``max_connections``, reused most-recent first); ``close()`` releases them."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_connections: int = MAX_CONNECTIONS) -> None:
         self._engine = engine
         dialect = engine.dialect
         compiled = _HEAD_BY_SLUG.compile(dialect=dialect)
@@ -79,10 +90,12 @@ class SqlSiteDirectory:
         ]
         self._convert_id: Callable[[Any], Any] | None = processors[0]
         assert not any(processors[1:]), "only the id column needs converting"
-        self._reader = _Reader()
-        self._lock = threading.Lock()
-        self._generation = 0  # bumped by close(): threads' cached connections are then stale
-        self._open: list[tuple[weakref.ref[threading.Thread], Any]] = []
+        self._max_connections = max_connections
+        self._idle: list[_Reader] = []
+        self._opened = 0  # idle and checked out
+        self._waiting = 0  # threads in _checkout_waiting
+        self._generation = 0  # bumped by close(): readers out at that moment are closed on return
+        self._available = threading.Condition(threading.Lock())
 
     def _params(self, slug: str) -> tuple[str] | dict[str, str]:
         return (slug,) if self._positional else {"slug": slug}
@@ -103,21 +116,31 @@ class SqlSiteDirectory:
         if self._shared:
             return self._head(self._read_shared(slug))
         try:
-            return self._lookup(self._connected(), slug)
+            return self._read(slug)
         except self._dbapi.Error as error:
-            self._discard()
             if not self._is_connection_fault(error):
                 raise
-        # The connection broke (a restarted server, a dropped socket): one fresh try.
+            # A restarted server or a dropped network broke the idle connections too:
+            # drop them all and try once more on a fresh one.
+            self.close()
         try:
-            return self._lookup(self._connected(), slug)
+            return self._read(slug)
         except self._dbapi.Error as error:
-            self._discard()
             if self._is_connection_fault(error):
                 raise TransientError(
                     f"the database is unavailable or busy, try again ({describe(error)})"
                 ) from error
             raise
+
+    def _read(self, slug: str) -> SiteHead | None:
+        reader = self._checkout()
+        try:
+            head = self._lookup(reader, slug)
+        except BaseException:
+            self._checkin(reader, broken=True)
+            raise
+        self._checkin(reader)
+        return head
 
     def _lookup(self, reader: _Reader, slug: str) -> SiteHead | None:
         connection = reader.connection
@@ -131,7 +154,7 @@ class SqlSiteDirectory:
         # stays open between requests.
         [(version,)] = connection.execute("PRAGMA data_version").fetchall()
         heads = reader.heads
-        if reader.data_version is None:
+        if version != reader.data_version:
             heads.clear()
             reader.data_version = version
         else:
@@ -154,14 +177,73 @@ class SqlSiteDirectory:
             connection.rollback()
         return rows
 
-    def _connected(self) -> _Reader:
-        reader = self._reader
-        if reader.connection is None or reader.generation != self._generation:
-            reader.connection = self._connect()
-            reader.generation = self._generation
-            reader.data_version = None
-            reader.heads.clear()
-        return reader
+    # The pool of readers. The common case -- an idle reader is there, and goes back --
+    # takes no lock: list.pop() and list.append() are atomic in CPython, and a lock would
+    # double the cost of the SQLite lookup's bookkeeping. Everything else (opening,
+    # retiring, waiting for a reader when ``max_connections`` are out) holds the lock.
+    # No wake-up is lost: a waiter counts itself in ``_waiting`` before it looks at
+    # ``_idle``, and a returning reader is appended before ``_waiting`` is read.
+
+    def _checkout(self) -> _Reader:
+        while True:
+            try:
+                reader = self._idle.pop()
+            except IndexError:
+                return self._checkout_waiting()
+            if reader.generation == self._generation:
+                return reader
+            self._retire(reader)  # out when close() ran
+
+    def _checkout_waiting(self) -> _Reader:
+        deadline = time.monotonic() + CHECKOUT_TIMEOUT_S
+        stale: list[_Reader] = []
+        try:
+            with self._available:
+                self._waiting += 1
+                try:
+                    while True:
+                        while self._idle:
+                            reader = self._idle.pop()
+                            if reader.generation == self._generation:
+                                return reader
+                            self._opened -= 1
+                            stale.append(reader)
+                        if self._opened < self._max_connections:
+                            self._opened += 1
+                            generation = self._generation
+                            break
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or not self._available.wait(remaining):
+                            raise TransientError(
+                                "the database is busy (no free connection to look up sites), try again"
+                            )
+                finally:
+                    self._waiting -= 1
+        finally:
+            for reader in stale:
+                _close_quietly(reader.connection)
+        try:
+            return _Reader(self._connect(), generation)
+        except BaseException:
+            with self._available:
+                self._opened -= 1
+                self._available.notify()
+            raise
+
+    def _checkin(self, reader: _Reader, *, broken: bool = False) -> None:
+        if broken or reader.generation != self._generation:
+            self._retire(reader)
+            return
+        self._idle.append(reader)
+        if self._waiting:
+            with self._available:
+                self._available.notify()
+
+    def _retire(self, reader: _Reader) -> None:
+        with self._available:
+            self._opened -= 1
+            self._available.notify()
+        _close_quietly(reader.connection)
 
     def _connect(self) -> Any:
         with translating_errors():
@@ -179,43 +261,26 @@ class SqlSiteDirectory:
         except BaseException:
             connection.close()
             raise
-        thread = threading.current_thread()
-        with self._lock:
-            # Threads come and go (pool workers retire when idle): close what they left.
-            alive = []
-            for owner, held in self._open:
-                owner_thread = owner()
-                if owner_thread is not None and owner_thread.is_alive():
-                    alive.append((owner, held))
-                else:
-                    _close_quietly(held)
-            alive.append((weakref.ref(thread), connection))
-            self._open = alive
         return connection
 
-    def _discard(self) -> None:
-        """Drop this thread's connection (after a fault); the next read opens a new one."""
-        reader = self._reader
-        connection, reader.connection = reader.connection, None
-        reader.heads.clear()
-        if connection is None:
-            return
-        with self._lock:
-            self._open = [(owner, held) for owner, held in self._open if held is not connection]
-        _close_quietly(connection)
-
     def close(self) -> None:
-        """Close every thread's connection; a later read opens a new one."""
-        with self._lock:
+        """Close the idle connections now and the busy ones when they come back; a later
+        read opens new ones."""
+        idle: list[_Reader] = []
+        with self._available:
             self._generation += 1
-            held, self._open = self._open, []
-        for _, connection in held:
-            _close_quietly(connection)
+            while self._idle:  # popped one by one: a reader coming back meanwhile stays
+                idle.append(self._idle.pop())  # in the list, as stale, retired at checkout
+            self._opened -= len(idle)
+            self._available.notify_all()
+        for reader in idle:
+            _close_quietly(reader.connection)
 
     @property
     def open_connections(self) -> int:
-        with self._lock:
-            return len(self._open)
+        """Connections open now, idle or in use."""
+        with self._available:
+            return self._opened
 
 
 def _close_quietly(connection: Any) -> None:

@@ -84,8 +84,12 @@ sites = Table(
     Column("current_version", Integer, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The customer who bought the site, and when (revision 0003).
+    Column("owner_id", Uuid(), ForeignKey("customer_users.id"), nullable=True),
+    Column("purchased_at", UTCDateTime(), nullable=True),
     UniqueConstraint("slug"),
     Index("ix_sites_status", "status"),
+    Index("ix_sites_owner_id", "owner_id"),
 )
 
 site_versions = Table(
@@ -183,4 +187,129 @@ outbox_messages = Table(
     # The relay's claim query: status = 'pending' AND next_attempt_at <= now.
     Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_outbox_messages_site_id", "site_id"),
+)
+
+
+# Payments (revision 0003). Identifiers that come from the provider (checkout, payment and
+# webhook message ids) are Text: a longer id than expected must never turn into a
+# database error. Each table keeps insertion order in ``seq``, so rows created at the same
+# instant list in the order they were added, as the ports promise; ``id`` is the entity's.
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("site_id", Uuid(), ForeignKey("sites.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("amount_in_cents", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("buyer_email", String(320), nullable=False),
+    Column("buyer_name", String(200), nullable=True),
+    Column("buyer_phone", Text, nullable=True),
+    Column("customer_id", Uuid(), ForeignKey("customer_users.id"), nullable=True),
+    Column("checkout_id", Text, nullable=True),  # several NULLs are allowed by both backends
+    Column("checkout_url", Text, nullable=True),
+    Column("checkout_created_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("paid_at", UTCDateTime(), nullable=True),
+    Column("payment_id", Text, nullable=True),
+    Column("closed_at", UTCDateTime(), nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    UniqueConstraint("id"),
+    UniqueConstraint("checkout_id"),
+    Index("ix_purchases_site_id", "site_id"),
+    # Pending purchases past their hold (reconciliation, expiry).
+    Index("ix_purchases_status_expires_at", "status", "expires_at"),
+)
+
+# Every verified delivery, under the provider's message id (svix-id): the unique
+# constraint on ``id`` is the duplicate check. No foreign keys: the log outlives (and may
+# name) what it is about.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("processed_at", UTCDateTime(), nullable=True),
+    Column("outcome", String(20), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("site_id", Uuid(), nullable=True),
+    Column("purchase_id", Uuid(), nullable=True),
+    UniqueConstraint("id"),
+    Index("ix_webhook_events_received_at", "received_at"),
+    Index("ix_webhook_events_site_id", "site_id"),
+)
+
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("key", Text, nullable=False),  # one anomaly per problem
+    Column("summary", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("site_id", Uuid(), nullable=True),
+    Column("purchase_id", Uuid(), nullable=True),
+    Column("webhook_event_id", Text, nullable=True),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("resolution", Text, nullable=True),
+    UniqueConstraint("id"),
+    UniqueConstraint("key"),
+    Index("ix_anomalies_site_id", "site_id"),
+)
+
+# The sandbox gateway's own checkouts (``webmagic_adapters.payments.sandbox``), standing
+# in for the provider's when no payment keys are configured.
+sandbox_checkouts = Table(
+    "sandbox_checkouts",
+    metadata,
+    Column("id", Text, primary_key=True),  # ch_sandbox_...
+    Column("kind", String(20), nullable=False),  # CheckoutKind
+    Column("item_name", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("amount_in_cents", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("success_url", Text, nullable=False),
+    Column("cancel_url", Text, nullable=False),
+    Column("metadata", JSON(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("status", String(30), nullable=False),  # CheckoutStatus: unpaid | paid | payment_in_progress
+    Column("payment_id", Text, nullable=True),
+    Column("paymentable_type", String(30), nullable=True),
+    Column("paymentable_id", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("paid_at", UTCDateTime(), nullable=True),
+)
+
+# The sandbox gateway's subscriptions (a paid monthly sandbox checkout starts one) and
+# refunds (one per payment), revision 0003.
+sandbox_subscriptions = Table(
+    "sandbox_subscriptions",
+    metadata,
+    Column("id", Text, primary_key=True),  # su_sandbox_...
+    Column("checkout_id", Text, nullable=True),
+    Column("status", String(30), nullable=False),  # SubscriptionStatus
+    Column("current_period_start", UTCDateTime(), nullable=True),
+    Column("current_period_end", UTCDateTime(), nullable=True),
+    Column("next_payment_attempt_at", UTCDateTime(), nullable=True),
+    Column("customer_email", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+sandbox_refunds = Table(
+    "sandbox_refunds",
+    metadata,
+    Column("id", Text, primary_key=True),  # re_sandbox_...
+    Column("payment_id", Text, nullable=False),
+    Column("amount_in_cents", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("payment_id"),  # a payment is refunded once
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from types import TracebackType
 from typing import Self
 
@@ -15,7 +16,17 @@ from webmagic_adapters.sqlalchemy.accounts_repositories import (
 )
 from webmagic_adapters.sqlalchemy.errors import is_transient, transient_error, translating_errors
 from webmagic_adapters.sqlalchemy.outbox_repository import SqlAlchemyOutboxRepository
-from webmagic_adapters.sqlalchemy.repositories import SqlAlchemySiteRepository
+from webmagic_adapters.sqlalchemy.payments_repositories import (
+    SqlAlchemyAnomalyRepository,
+    SqlAlchemyPurchaseRepository,
+    SqlAlchemyWebhookEventRepository,
+)
+from webmagic_adapters.sqlalchemy.repositories import (
+    SQLITE_BEGIN_OPTION,
+    SQLITE_WRITE_GATE,
+    SqlAlchemySiteRepository,
+    WriteGate,
+)
 from webmagic_core.ports import SiteRepository
 
 log = logging.getLogger(__name__)
@@ -25,18 +36,27 @@ class SqlAlchemyUnitOfWork:
     """``with uow: ...; uow.commit()``. The connection is checked out on entry and the
     transaction starts with the first statement ("commit as you go"). On SQLite the
     first write (or ``for_update`` read) takes the write lock; see
-    ``repositories.begin_for_write``."""
+    ``repositories.begin_for_write``. With ``write_lock`` (the database's, one per
+    process and file), units of work of this process queue for that lock on it rather
+    than in SQLite's busy handler (``repositories.WriteGate``); each transaction that
+    ends releases it and the next one starts DEFERRED again."""
 
     # Typed as the port: the protocol's attribute is mutable, hence invariant.
     sites: SiteRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, write_lock: threading.Lock | None = None, lock_timeout: float = 5.0
+    ) -> None:
         self._engine = engine
         self._connection: Connection | None = None
+        self._gate = WriteGate(write_lock, lock_timeout) if write_lock is not None else None
         self.sites = SqlAlchemySiteRepository(self.connection)
         self._customers = SqlAlchemyCustomerRepository(self.connection)
         self._refresh_sessions = SqlAlchemyRefreshSessionRepository(self.connection)
         self._outbox = SqlAlchemyOutboxRepository(self.connection)
+        self._purchases = SqlAlchemyPurchaseRepository(self.connection)
+        self._webhook_events = SqlAlchemyWebhookEventRepository(self.connection)
+        self._anomalies = SqlAlchemyAnomalyRepository(self.connection)
 
     @property
     def customers(self) -> SqlAlchemyCustomerRepository:
@@ -50,6 +70,18 @@ class SqlAlchemyUnitOfWork:
     def outbox(self) -> SqlAlchemyOutboxRepository:
         return self._outbox
 
+    @property
+    def purchases(self) -> SqlAlchemyPurchaseRepository:
+        return self._purchases
+
+    @property
+    def webhook_events(self) -> SqlAlchemyWebhookEventRepository:
+        return self._webhook_events
+
+    @property
+    def anomalies(self) -> SqlAlchemyAnomalyRepository:
+        return self._anomalies
+
     def connection(self) -> Connection:
         if self._connection is None:
             raise RuntimeError("the unit of work is used outside its 'with' block")
@@ -60,6 +92,8 @@ class SqlAlchemyUnitOfWork:
             raise RuntimeError("the unit of work is already open")
         with translating_errors():
             self._connection = self._engine.connect()
+        if self._gate is not None:
+            self._connection.info[SQLITE_WRITE_GATE] = self._gate
         return self
 
     def __exit__(
@@ -83,12 +117,31 @@ class SqlAlchemyUnitOfWork:
             else:
                 raise
         finally:
-            connection.close()
+            try:
+                self._transaction_ended(connection)
+                connection.info.pop(SQLITE_WRITE_GATE, None)
+            finally:
+                connection.close()
 
     def commit(self) -> None:
-        with translating_errors():
-            self.connection().commit()
+        connection = self.connection()
+        try:
+            with translating_errors():
+                connection.commit()
+        finally:
+            self._transaction_ended(connection)
 
     def rollback(self) -> None:
-        with translating_errors():
-            self.connection().rollback()
+        connection = self.connection()
+        try:
+            with translating_errors():
+                connection.rollback()
+        finally:
+            self._transaction_ended(connection)
+
+    def _transaction_ended(self, connection: Connection) -> None:
+        if self._gate is not None and self._gate.held:
+            self._gate.release()
+            # The next transaction of this unit of work begins DEFERRED, and takes the
+            # gate again through begin_for_write when it writes.
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})

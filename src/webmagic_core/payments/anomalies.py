@@ -25,6 +25,8 @@ class AnomalyKind(enum.StrEnum):
     UNKNOWN_CHECKOUT = "unknown_checkout"  # a payment for a checkout no purchase knows
     MALFORMED_EVENT = "malformed_event"  # a signed delivery missing what its type needs
     PROCESSING_ERROR = "processing_error"  # an event that broke a rule while being applied
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription"  # a subscription event no local subscription matches
+    DUPLICATE_SUBSCRIPTION = "duplicate_subscription"  # a second live subscription for one site
 
 
 @attrs.define

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -22,8 +22,9 @@ from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
+from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
-from webmagic_core.ports import SalesFigures, SiteHead
+from webmagic_core.ports import SalesFigures, SiteHead, SubscriptionFigures
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.sites import Site, SiteEvent, SiteVersion
 
@@ -52,6 +53,9 @@ class _Store:
     purchases: dict[uuid.UUID, Purchase] = attrs.field(factory=dict)
     webhook_events: dict[str, WebhookEvent] = attrs.field(factory=dict)
     anomalies: dict[uuid.UUID, Anomaly] = attrs.field(factory=dict)
+    subscriptions: dict[uuid.UUID, Subscription] = attrs.field(factory=dict)
+    subscription_payments: dict[str, SubscriptionPayment] = attrs.field(factory=dict)
+    notices: dict[str, Notice] = attrs.field(factory=dict)
 
 
 def _detached(site: Site) -> Site:
@@ -362,6 +366,130 @@ class FakeAnomalyRepository:
 
 
 @attrs.define
+class FakeSubscriptionRepository:
+    store: _Store
+
+    def add(self, subscription: Subscription) -> None:
+        if subscription.id in self.store.subscriptions:
+            raise Conflict(f"subscription {subscription.id} exists")
+        self._check_unique(subscription)
+        self.store.subscriptions[subscription.id] = attrs.evolve(subscription)
+
+    def save(self, subscription: Subscription) -> None:
+        stored = self.store.subscriptions.get(subscription.id)
+        if stored is None:
+            raise LookupError(f"subscription {subscription.id} was never added")
+        self._check_unique(subscription)
+        # The site, customer, amount and created time never change, as in the SQL adapter.
+        self.store.subscriptions[subscription.id] = attrs.evolve(
+            subscription,
+            site_id=stored.site_id,
+            customer_id=stored.customer_id,
+            amount=stored.amount,
+            created_at=stored.created_at,
+        )
+
+    def _check_unique(self, subscription: Subscription) -> None:
+        for other in self.store.subscriptions.values():
+            if other.id == subscription.id:
+                continue
+            if subscription.checkout_id is not None and other.checkout_id == subscription.checkout_id:
+                raise Conflict(f"checkout {subscription.checkout_id} belongs to another subscription")
+            if subscription.provider_id is not None and other.provider_id == subscription.provider_id:
+                raise Conflict(f"provider subscription {subscription.provider_id} belongs to another one")
+
+    def get(self, subscription_id: uuid.UUID, *, for_update: bool = False) -> Subscription | None:
+        found = self.store.subscriptions.get(subscription_id)
+        return attrs.evolve(found) if found else None
+
+    def get_by_provider_id(self, provider_id: str, *, for_update: bool = False) -> Subscription | None:
+        return self._first(lambda s: s.provider_id == provider_id)
+
+    def get_by_checkout(self, checkout_id: str, *, for_update: bool = False) -> Subscription | None:
+        return self._first(lambda s: s.checkout_id == checkout_id)
+
+    def _first(self, match: Callable[[Subscription], bool]) -> Subscription | None:
+        found = next((s for s in self.store.subscriptions.values() if match(s)), None)
+        return attrs.evolve(found) if found else None
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Subscription]:
+        found = [s for s in self.store.subscriptions.values() if s.site_id == site_id]
+        return [attrs.evolve(s) for s in sorted(found, key=lambda s: s.created_at)]
+
+    def list(self, *, status: SubscriptionState | None = None, limit: int = 100) -> Sequence[Subscription]:
+        found = [
+            s for s in reversed(self.store.subscriptions.values()) if status is None or s.status is status
+        ]
+        newest_first = sorted(found, key=lambda s: s.created_at, reverse=True)
+        return [attrs.evolve(s) for s in newest_first[: max(0, limit)]]
+
+    def ending(self, now: dt.datetime, *, limit: int = 100) -> Sequence[Subscription]:
+        found = [
+            s
+            for s in self.store.subscriptions.values()
+            if s.status is SubscriptionState.CANCELLED
+            and s.ended_at is None
+            and (s.paid_through is None or s.paid_through <= now)
+        ]
+        # NULL paid_through first, as the port says.
+        ordered = sorted(
+            found, key=lambda s: (s.paid_through is not None, s.paid_through or now, s.created_at)
+        )
+        return [attrs.evolve(s) for s in ordered[: max(0, limit)]]
+
+    def due_for_sync(
+        self, *, period_ended_before: dt.datetime, synced_before: dt.datetime, limit: int = 100
+    ) -> Sequence[Subscription]:
+        found = [
+            s
+            for s in self.store.subscriptions.values()
+            if s.provider_id is not None
+            and (
+                s.status is SubscriptionState.PAST_DUE
+                or (
+                    s.status is SubscriptionState.ACTIVE
+                    and (s.current_period_end is None or s.current_period_end <= period_ended_before)
+                )
+            )
+            and (s.last_synced_at is None or s.last_synced_at <= synced_before)
+        ]
+        ordered = sorted(
+            found,
+            key=lambda s: (s.last_synced_at is not None, s.last_synced_at or synced_before, s.created_at),
+        )
+        return [attrs.evolve(s) for s in ordered[: max(0, limit)]]
+
+    def add_payment(self, payment: SubscriptionPayment) -> None:
+        if payment.payment_id in self.store.subscription_payments:
+            raise Conflict(f"payment {payment.payment_id} is recorded")
+        self.store.subscription_payments[payment.payment_id] = payment
+
+    def get_payment(self, payment_id: str) -> SubscriptionPayment | None:
+        return self.store.subscription_payments.get(payment_id)
+
+    def payments(self, subscription_id: uuid.UUID) -> Sequence[SubscriptionPayment]:
+        found = [p for p in self.store.subscription_payments.values() if p.subscription_id == subscription_id]
+        return sorted(found, key=lambda p: p.order_key)
+
+
+@attrs.define
+class FakeNoticeRepository:
+    store: _Store
+
+    def add(self, notice: Notice) -> None:
+        if notice.key in self.store.notices:
+            raise Conflict(f"the notice {notice.key!r} was sent")
+        self.store.notices[notice.key] = notice
+
+    def get(self, key: str) -> Notice | None:
+        return self.store.notices.get(key)
+
+    def for_site(self, site_id: uuid.UUID) -> Sequence[Notice]:
+        found = [n for n in self.store.notices.values() if n.site_id == site_id]
+        return sorted(found, key=lambda n: n.sent_at)
+
+
+@attrs.define
 class FakeStatsQuery:
     """Computes by iterating what the SQL adapter computes with aggregates."""
 
@@ -386,6 +514,27 @@ class FakeStatsQuery:
             revenue_by_currency=revenue,
             sites_purchased=len(purchased),
             open_anomalies=sum(1 for a in self.store.anomalies.values() if a.is_open),
+        )
+
+    def subscriptions(self, since: dt.datetime, now: dt.datetime) -> SubscriptionFigures:
+        by_status: dict[SubscriptionState, int] = {}
+        monthly: dict[str, int] = {}
+        at_start = ended = 0
+        for sub in self.store.subscriptions.values():
+            by_status[sub.status] = by_status.get(sub.status, 0) + 1
+            if sub.status in (SubscriptionState.ACTIVE, SubscriptionState.PAST_DUE):
+                currency = sub.amount.currency
+                monthly[currency] = monthly.get(currency, 0) + sub.amount.amount_in_cents
+            running_at_start = sub.started_at is not None and sub.started_at <= since
+            if running_at_start and (sub.ended_at is None or sub.ended_at > since):
+                at_start += 1
+                if sub.ended_at is not None and sub.ended_at <= now:
+                    ended += 1
+        return SubscriptionFigures(
+            by_status=by_status,
+            monthly_by_currency=monthly,
+            subscribed_at_start=at_start,
+            ended_in_window=ended,
         )
 
 
@@ -418,6 +567,8 @@ class FakeUnitOfWork:
     purchases: FakePurchaseRepository = attrs.field(init=False)
     webhook_events: FakeWebhookEventRepository = attrs.field(init=False)
     anomalies: FakeAnomalyRepository = attrs.field(init=False)
+    subscriptions: FakeSubscriptionRepository = attrs.field(init=False)
+    notices: FakeNoticeRepository = attrs.field(init=False)
     _snapshot: _Store | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -428,6 +579,8 @@ class FakeUnitOfWork:
         self.purchases = FakePurchaseRepository(self.store)
         self.webhook_events = FakeWebhookEventRepository(self.store)
         self.anomalies = FakeAnomalyRepository(self.store)
+        self.subscriptions = FakeSubscriptionRepository(self.store)
+        self.notices = FakeNoticeRepository(self.store)
 
     def __enter__(self) -> Self:
         self._snapshot = copy.deepcopy(self.store)
