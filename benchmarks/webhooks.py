@@ -16,7 +16,7 @@ For each backend it:
    same message ids -- half of them right after the original (racing it), half later (a
    provider retry) -- from ``--clients`` concurrent clients;
 4. prints deliveries/s, distinct payments applied/s and latency p50/p99, and the server's
-   CPU use;
+   CPU use (with ``--py-spy FILE``, also where the server spent it, sampled by py-spy);
 5. checks the database afterwards: every purchase paid exactly once, one preview -> owned
    event and one confirmation email per site, one stored webhook event per message id (all
    ``processed``), one account per buyer; and that each message id was answered
@@ -24,7 +24,8 @@ For each backend it:
 
 Target: >= 300 events/s on SQLite with one server process on this machine. Exit code 1 if
 a correctness check fails (always) or, with ``--strict``, if the target is missed.
-Not a test: the load generator shares the machine's cores with the server.
+Not a test: the load generator shares the machine's cores with the server. See
+benchmarks/README.md for figures and how to read them.
 """
 
 from __future__ import annotations
@@ -214,10 +215,14 @@ def free_port() -> int:
         return port
 
 
-def start_server(database_url: str, data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    database_url: str, data_dir: Path, port: int, log: Path, *, relay: bool = True
+) -> subprocess.Popen[bytes]:
     # Sandbox payments (the default): no WEBMAGIC_PAYMENTS, no keys from this environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBMAGIC_")}
     env |= {"WEBMAGIC_SECRET_KEY": SECRET_KEY, "WEBMAGIC_LOG_LEVEL": "warning"}
+    if not relay:
+        env["WEBMAGIC_OUTBOX_INTERVAL_SECONDS"] = "0"
     command = [webmagic_script(), "serve", "--port", str(port), "--database-url", database_url]
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -253,11 +258,12 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc), all threads."""
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process so far (Linux /proc), all threads."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(stat[11]) / tick, int(stat[12]) / tick
     except (OSError, ValueError, IndexError):
         return None
 
@@ -272,25 +278,27 @@ def sampling(pid: int, output: Path | None) -> Iterator[None]:
     if not Path(spy).is_file():
         sys.exit("--py-spy needs py-spy (pip install py-spy)")
     command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--nonblocking", "--gil"]
-    recorder = subprocess.Popen(
-        [*command, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    time.sleep(1.0)  # attached before the load starts
-    try:
-        yield
-    finally:
-        recorder.send_signal(signal.SIGINT)
+    with output.with_name(output.name + ".log").open("wb") as log:
+        recorder = subprocess.Popen([*command, "--output", str(output)], stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(1.0)  # attached before the load starts
         try:
-            recorder.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
+            yield
+        finally:
+            recorder.send_signal(signal.SIGINT)
+            try:
+                recorder.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                recorder.kill()
+                recorder.wait()
 
 
 def summarize_profile(raw: Path, top: int = 25) -> None:
-    """Where the server's busy samples went: the share of samples in which a frame
-    appears (inclusive), for this project's frames and per library."""
+    """Where the server's samples holding the GIL went: per library where each was taken,
+    and the share of samples in which each of this project's frames appears (inclusive).
+    A thread that waited for the GIL is charged to the line it resumes on (after a lock
+    hand-off: ``WriteGate.release``): read such lines as waiting, not work."""
     if not raw.is_file():
-        print(f"(no profile written to {raw})")
+        print(f"(no profile written to {raw}; see {raw.name}.log)")
         return
     inclusive: Counter[str] = Counter()
     libraries: Counter[str] = Counter()
@@ -300,9 +308,7 @@ def summarize_profile(raw: Path, top: int = 25) -> None:
         if not count.isdigit():
             continue
         frames = stack.split(";")
-        leaf = frames[-1]
-        if any(idle in leaf for idle in ("(select)", "(wait)", "(_wait_for_tstate_lock)", "(acquire)")):
-            continue  # an idle thread, not work
+        leaf = frames[-1]  # "function (path/file.py:line)"
         n = int(count)
         total += n
         for frame in dict.fromkeys(f for f in frames if "webmagic_" in f):
@@ -335,6 +341,8 @@ class Run:
     answers: list[Answer] = field(default_factory=list)
     seconds: float = 0.0
     server_cpu: float | None = None
+    server_system_cpu: float = 0.0  # of which in the kernel
+    client_cpu: float = 0.0
 
 
 def deliver_all(base: str, secret: str, deliveries: list[Delivery], clients: int, server_pid: int) -> Run:
@@ -369,7 +377,7 @@ def deliver_all(base: str, secret: str, deliveries: list[Delivery], clients: int
                     run.answers.append(Answer(delivery.message_id, delivery.duplicate, code, status, elapsed))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before, own_before = cpu_seconds(server_pid), time.process_time()
     began = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -377,8 +385,10 @@ def deliver_all(base: str, secret: str, deliveries: list[Delivery], clients: int
         thread.join()
     run.seconds = time.perf_counter() - began
     cpu_after = cpu_seconds(server_pid)
+    run.client_cpu = time.process_time() - own_before
     if cpu_before is not None and cpu_after is not None:
-        run.server_cpu = cpu_after - cpu_before
+        run.server_cpu = cpu_after[0] - cpu_before[0] + cpu_after[1] - cpu_before[1]
+        run.server_system_cpu = cpu_after[1] - cpu_before[1]
     return run
 
 
@@ -528,7 +538,7 @@ def bench(backend: str, args: argparse.Namespace) -> tuple[float, bool]:
 
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            process = start_server(url, data_dir, port, log)
+            process = start_server(url, data_dir, port, log, relay=not args.no_relay)
             try:
                 wait_until_up(base, process, log)
                 warm = deliver_all(base, secret, schedule(warmup, 0.0, args.seed), 2, process.pid)
@@ -563,8 +573,10 @@ def bench(backend: str, args: argparse.Namespace) -> tuple[float, bool]:
                 print(
                     f"server CPU: {run.server_cpu / run.seconds:.2f} cores busy, "
                     f"{per_delivery * 1000:.2f} ms per delivery "
-                    f"(one busy core would answer {1 / per_delivery:.0f} deliveries/s)"
+                    f"({run.server_system_cpu / run.server_cpu:.0%} of it in the kernel; "
+                    f"one busy core would answer {1 / per_delivery:.0f} deliveries/s)"
                 )
+            print(f"load generator (this process): {run.client_cpu / run.seconds:.2f} cores busy")
             if profile is not None:
                 summarize_profile(profile)
             problems = check_answers(warm.answers + run.answers) + check_database(url, len(events))
@@ -593,6 +605,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--warmup", type=int, default=50, help="payments delivered before measuring")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-relay",
+        action="store_true",
+        help="turn the server's in-process outbox relay off (as with a separate `webmagic outbox relay`)",
+    )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="a schema is created in it")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (and server log)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the SQLite target is missed")

@@ -35,6 +35,8 @@ from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.stats import StatsService
+from webmagic_core.services.subscriptions import SubscriptionConfig, SubscriptionService
+from webmagic_core.services.sweep import LifecycleSweep
 from webmagic_core.services.timeline import TimelineService
 from webmagic_core.services.webhooks import WebhookService
 
@@ -60,6 +62,8 @@ class Container:
     anomalies: AnomalyService
     stats: StatsService
     timeline: TimelineService
+    subscriptions: SubscriptionService
+    sweep: LifecycleSweep
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -153,6 +157,19 @@ def bootstrap(
             owned_hosting_days=settings.owned_hosting_days,
         ),
     )
+    subscriptions = SubscriptionService(
+        uow=uow,
+        clock=clock,
+        gateway=gateway,
+        renderer=renderer,
+        anomalies=reporter,
+        config=SubscriptionConfig(
+            price=Money(settings.subscription_price_cents, settings.currency),
+            public_url=settings.public_url,
+            sites_base_url=settings.resolved_sites_base_url,
+            owned_hosting_days=settings.owned_hosting_days,
+        ),
+    )
     return Container(
         settings=settings,
         database=database,
@@ -169,8 +186,12 @@ def bootstrap(
         gateway=gateway,
         verifier=SvixWebhookVerifier(settings.webhook_secret_value(), clock=clock),
         purchases=purchases,
-        webhooks=WebhookService(uow=uow, clock=clock, purchases=purchases, anomalies=reporter),
+        webhooks=WebhookService(
+            uow=uow, clock=clock, purchases=purchases, subscriptions=subscriptions, anomalies=reporter
+        ),
         anomalies=AnomalyService(uow=uow, clock=clock),
         stats=StatsService(SqlStatsQuery(database)),
         timeline=TimelineService(uow=uow),
+        subscriptions=subscriptions,
+        sweep=LifecycleSweep(subscriptions),
     )

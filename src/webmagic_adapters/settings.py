@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(
         default=5, ge=0, allow_inf_nan=False, description="In-process outbox relay period; 0 disables it"
     )
+    sweep_interval_seconds: float = Field(
+        default=300, ge=0, allow_inf_nan=False, description="In-process lifecycle sweep period; 0 disables it"
+    )
 
     site_price_cents: int = Field(default=49500, gt=0)
     subscription_price_cents: int = Field(default=9500, gt=0)

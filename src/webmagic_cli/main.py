@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from webmagic_cli import db, demo, outbox, payments, serve, sites, stats, webhooks
+from webmagic_cli import (
+    db,
+    demo,
+    lifecycle,
+    outbox,
+    payments,
+    sandbox,
+    serve,
+    sites,
+    stats,
+    subscriptions,
+    webhooks,
+)
 from webmagic_cli.errors import WebMagicGroup
 
 app = typer.Typer(
@@ -29,8 +41,11 @@ app.command(rich_help_panel="Run")(demo.demo)
 app.add_typer(sites.app, rich_help_panel="Manage")
 app.add_typer(db.app, rich_help_panel="Manage")
 app.add_typer(outbox.app, rich_help_panel="Manage")
+app.add_typer(lifecycle.app, rich_help_panel="Manage")
 app.add_typer(payments.app, rich_help_panel="Payments")
 app.add_typer(webhooks.app, rich_help_panel="Payments")
+app.add_typer(subscriptions.app, rich_help_panel="Payments")
+app.add_typer(sandbox.app, rich_help_panel="Payments")
 app.command(rich_help_panel="Payments")(stats.stats)
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.text import Text
 
+from webmagic_adapters.logs import uvicorn_log_config
 from webmagic_adapters.settings import Settings
 from webmagic_cli import output
 from webmagic_cli.db import upgrade_schema
@@ -142,4 +143,5 @@ def run_server(
         reload_dirs=[str(root / name) for name in PACKAGES if (root / name).is_dir()] if reload else None,
         workers=None if reload else workers,
         log_level=log_level,
+        log_config=uvicorn_log_config(),
     )

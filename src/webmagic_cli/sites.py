@@ -262,6 +262,8 @@ TIMELINE_STYLES: dict[TimelineKind, str] = {
     TimelineKind.SITE: "bold cyan",
     TimelineKind.PURCHASE: "green",
     TimelineKind.CHECKOUT: "green",
+    TimelineKind.SUBSCRIPTION: "bold green",
+    TimelineKind.NOTICE: "yellow",
     TimelineKind.WEBHOOK: "magenta",
     TimelineKind.ANOMALY: "bold red",
     TimelineKind.EMAIL: "blue",
@@ -283,8 +285,8 @@ def show(
 
     With `--json`, prints the fields of `sites list --json` plus `updated_at`, `versions`,
     `events` (the transitions: `from_status`, `to_status`, `cause`, `actor`, `reference`,
-    `occurred_at`) and `timeline` (`at`, `kind`: site, purchase, checkout, webhook,
-    anomaly or email, `summary`, `reference`), oldest first.
+    `occurred_at`) and `timeline` (`at`, `kind`: site, purchase, checkout,
+    subscription, notice, webhook, anomaly or email, `summary`, `reference`), oldest first.
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:

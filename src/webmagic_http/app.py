@@ -21,6 +21,7 @@ from webmagic_adapters.settings import load_settings
 from webmagic_core.money import Money
 from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
+from webmagic_http.customer_sites import customer_site_routes
 from webmagic_http.health import health_routes
 from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
@@ -32,6 +33,8 @@ from webmagic_http.problems import exception_handlers
 from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
 from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_info import site_info_routes
+from webmagic_http.subscriptions import subscription_pages
+from webmagic_http.sweep_task import sweep_lifespan
 from webmagic_http.webhooks import webhook_routes
 
 
@@ -47,7 +50,9 @@ def create_app(
 ) -> Litestar:
     """Build the app. A container passed in stays the caller's to close; one built here
     is closed when the app shuts down, and while the app runs its outbox relay sends the
-    queued mail in the background (``WEBMAGIC_OUTBOX_INTERVAL_SECONDS``; 0 turns it off).
+    queued mail in the background (``WEBMAGIC_OUTBOX_INTERVAL_SECONDS``; 0 turns it off)
+    and the lifecycle sweep runs periodically (``WEBMAGIC_SWEEP_INTERVAL_SECONDS``; 0 turns
+    it off).
 
     With sandbox payments the app also serves the sandbox checkout page, which delivers
     its webhooks with ``sandbox_delivery`` (default: over HTTP to the public URL)."""
@@ -105,6 +110,7 @@ def create_app(
             purchase_api_routes(container.purchases, container.accounts, tokens),
             *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),
+            customer_site_routes(container.sites, container.subscriptions, container.accounts, tokens),
             portal_routes(
                 container.accounts,
                 container.signer,
@@ -113,6 +119,7 @@ def create_app(
                 secure_cookie=secure_cookie,
             ),
             *payment_pages,
+            subscription_pages(container.sites, container.subscriptions),
             *hosting_routes(hosting, offload=offload),
         ],
         exception_handlers=exception_handlers(settings.sites_domain),
@@ -129,7 +136,12 @@ def create_app(
             ),
         ),
         template_config=template_config(),
-        lifespan=[relay_lifespan(container.relay, settings.outbox_interval_seconds)] if owned else [],
+        lifespan=[
+            relay_lifespan(container.relay, settings.outbox_interval_seconds),
+            sweep_lifespan(container.sweep, settings.sweep_interval_seconds),
+        ]
+        if owned
+        else [],
         on_shutdown=[container.close] if owned else [],
         # Logging stays the host process's business (the CLI or the ASGI server configures it).
         logging_config=None,

@@ -4,7 +4,8 @@ without them nothing is registered under ``/sandbox``, so it answers 404).
 It stands in for Recurrente's checkout page: the item, the amount, and two buttons.
 "Pay" and "Decline" post (CSRF-protected forms, no JavaScript) to
 ``/sandbox/checkout/{id}/pay`` and ``/decline``, which update the sandbox checkout, deliver
-the signed webhook the provider would send to the app's own webhook endpoint, and then
+the signed webhooks the provider would send (for a monthly checkout: the payment, then
+``subscription.create``) to the app's own webhook endpoint, and then
 send the browser to the checkout's success or cancel URL, as the provider does.
 
 Delivery goes over HTTP to ``{WEBMAGIC_PUBLIC_URL}/api/v1/webhooks/recurrente``
@@ -131,13 +132,13 @@ def sandbox_pages(
     async def settle(
         request: Request[Any, Any, Any],
         checkout_id: str,
-        act: Callable[[str], SandboxWebhook],
+        act: Callable[[str], list[SandboxWebhook]],
         *,
         paying: bool,
     ) -> Response[Any]:
         try:
             checkout = await _off_loop(sandbox.checkout, checkout_id)
-            webhook = await _off_loop(act, checkout_id)
+            webhooks = await _off_loop(act, checkout_id)
         except GatewayNotFound:
             return unknown()
         except Conflict as error:
@@ -149,14 +150,19 @@ def sandbox_pages(
         except (GatewayError, TransientError):
             return unavailable()
         onward = checkout.success_url if paying else checkout.cancel_url
-        try:
-            status = await delivery(request.app, webhook)
-        except httpx.HTTPError as error:
-            problem = f"it could not be delivered ({type(error).__name__})"
-        else:
-            if 200 <= status < 300:
-                return Redirect(onward, status_code=303, headers={"cache-control": "no-store"})
-            problem = f"the webhook endpoint answered {status}"
+        problem: str | None = None
+        for webhook in webhooks:  # in the provider's order; the first refusal stops the rest
+            try:
+                status = await delivery(request.app, webhook)
+            except httpx.HTTPError as error:
+                problem = f"it could not be delivered ({type(error).__name__})"
+            else:
+                if not 200 <= status < 300:
+                    problem = f"the webhook endpoint answered {status}"
+            if problem is not None:
+                break
+        if problem is None:
+            return Redirect(onward, status_code=303, headers={"cache-control": "no-store"})
         log.warning(
             "sandbox: the %s webhook of %s was not accepted: %s", webhook.event_type, checkout_id, problem
         )
@@ -165,7 +171,8 @@ def sandbox_pages(
             "The webhook was not delivered",
             f"The sandbox {'took the payment' if paying else 'declined the payment'} and signed the "
             f"{webhook.event_type} webhook, but {problem}. Check WEBMAGIC_PUBLIC_URL; "
-            "`webmagic payments reconcile` applies paid checkouts without a webhook.",
+            "`webmagic payments reconcile` (a purchase) or `webmagic lifecycle sweep` (a subscription) "
+            "applies a paid checkout without its webhook.",
             links=[("Continue", onward)],
         )
 
@@ -186,11 +193,11 @@ def sandbox_pages(
 
     @post("/{checkout_id:str}/pay", status_code=303)
     async def pay(request: Request[Any, Any, Any], checkout_id: FromPath[str]) -> Response[Any]:
-        return await settle(request, checkout_id, sandbox.pay, paying=True)
+        return await settle(request, checkout_id, sandbox.pay_all, paying=True)
 
     @post("/{checkout_id:str}/decline", status_code=303)
     async def decline(request: Request[Any, Any, Any], checkout_id: FromPath[str]) -> Response[Any]:
-        return await settle(request, checkout_id, sandbox.decline, paying=False)
+        return await settle(request, checkout_id, lambda checkout: [sandbox.decline(checkout)], paying=False)
 
     def page_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         if exc.status_code == 403:  # the CSRF middleware

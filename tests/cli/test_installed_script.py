@@ -90,6 +90,14 @@ def test_serve_runs_the_app_with_the_demo_sites(server: tuple[str, subprocess.Po
     assert css.status_code == 200
     assert "--crust" in css.text
     assert httpx.get(f"{base}/no-such-site", timeout=5).status_code == 404
+    # Email links carry single-use tokens: the access log must not record them.
+    secret = "SeCrEtToKeN-0123456789"
+    httpx.get(f"{base}/portal/reset-password?token={secret}&x=1", timeout=5)
+    deadline = time.monotonic() + 5
+    while "/portal/reset-password?token=" not in output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "/portal/reset-password?token=[redacted]&x=1" in output()
+    assert secret not in output()
     assert f"Serving at {base}" in output()
 
 

@@ -587,3 +587,10 @@ def test_archive_refuses_unknown_and_archived_sites(
 
     assert result.exit_code == 1
     assert message in error_line(result)
+
+
+def test_every_timeline_kind_has_a_style() -> None:
+    from webmagic_cli.sites import TIMELINE_STYLES
+    from webmagic_core.services.timeline import TimelineKind
+
+    assert set(TIMELINE_STYLES) == set(TimelineKind)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 
 from cli_payments_support import Shop
+from cli_subscriptions_support import deliver_all, simulator, subscribe
 from typer.testing import Result
 
 from webmagic_adapters.bootstrap import bootstrap
@@ -29,6 +31,16 @@ EMPTY = {
     "sites_purchased": 0,
     "conversion_percent": None,
     "open_anomalies": 0,
+    "active_subscriptions": 0,
+    "past_due_subscriptions": 0,
+    "subscriptions_by_status": {
+        "pending": 0, "expired": 0, "active": 0, "past_due": 0, "paused": 0, "cancelled": 0,
+        "unable_to_start": 0,
+    },
+    "mrr": [],
+    "churn_percent": None,
+    "churn_subscriptions_at_start": 0,
+    "churn_subscriptions_ended": 0,
 }  # fmt: skip
 
 
@@ -54,7 +66,12 @@ def test_on_an_empty_database(invoke: Invoke, shop: Shop) -> None:
     table = invoke("stats")
     assert table.exit_code == 0, table.output
     assert "— (no sites yet)" in table.stdout
-    assert "none yet" in table.stdout
+    lines = {line.split("  ")[0]: line for line in table.stdout.splitlines() if line.strip()}
+    assert "none yet" in lines["Revenue"]
+    assert "0 active, 0 past_due, 0 paused, 0 cancelled, 0 pending" in lines["Subscriptions"]
+    assert "none yet" in lines["MRR"]
+    assert lines["Past due"].split() == ["Past", "due", "0"]
+    assert "— (no subscriptions 30 days ago)" in lines["Churn (30 days)"]
 
 
 def test_counts_sites_purchases_revenue_conversion_and_anomalies(invoke: Invoke, shop: Shop) -> None:
@@ -117,3 +134,34 @@ def test_revenue_per_currency_and_rounded_conversion(invoke: Invoke, shop: Shop)
     table = invoke("stats").stdout
     assert "3,800.00 GTQ, 495.00 USD" in table
     assert "66.7 % of sites bought (2 of 3)" in table
+
+
+def test_subscriptions_mrr_past_due_and_churn(invoke: Invoke, shop: Shop) -> None:
+    provider = simulator(shop)
+    _, rosa = subscribe(shop, provider, "casa-rosa")
+    _, luna = subscribe(shop, provider, "luna-cafe")
+    _, sol = subscribe(shop, provider, "sol-taller")
+    deliver_all(shop, provider.renew(rosa))  # a month later: renewed
+    deliver_all(shop, provider.fail_renewal(luna))  # its renewal failed
+    shop.clock.advance(dt.timedelta(days=2))
+    deliver_all(shop, provider.cancel(sol))  # cancelled with no paid time left: ended
+    subscribe(shop, provider, "mar-azul")  # started within the window: in neither term of churn
+
+    data = json.loads(invoke("stats", "--json").stdout)
+
+    assert data["active_subscriptions"] == 2
+    assert data["past_due_subscriptions"] == 1
+    assert data["subscriptions_by_status"] == {
+        **EMPTY["subscriptions_by_status"], "active": 2, "past_due": 1, "cancelled": 1,
+    }  # fmt: skip
+    assert data["mrr"] == [{"currency": "USD", "amount_in_cents": 28500, "formatted": "285.00 USD"}]
+    assert data["churn_percent"] == 33.33
+    assert (data["churn_subscriptions_at_start"], data["churn_subscriptions_ended"]) == (3, 1)
+
+    table = invoke("stats")
+    assert table.exit_code == 0, table.output
+    lines = {line.split("  ")[0]: line for line in table.stdout.splitlines() if line.strip()}
+    assert "2 active, 1 past_due, 0 paused, 1 cancelled, 0 pending, 0 expired" in lines["Subscriptions"]
+    assert "285.00 USD" in lines["MRR"]
+    assert "1  (see `webmagic subscriptions list --status past_due`)" in lines["Past due"]
+    assert "33.3 % (1 of 3 ended)" in lines["Churn (30 days)"]

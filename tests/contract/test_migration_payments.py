@@ -67,7 +67,7 @@ def test_0003_adds_the_owner_columns_keeping_every_site_and_goes_down_and_up_aga
             work.customers.add(customer)
             work.commit()
 
-        database.upgrade()
+        database.upgrade("0003")
         assert database.current_revision() == "0003"
         assert table_names(database) >= NEW_TABLES
         assert {"owner_id", "purchased_at"} <= site_columns(database)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 from sqlalchemy import event, func, select
 
@@ -31,14 +32,26 @@ from webmagic_adapters.payments.imitation import (
     RecurrenteImitation,
 )
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
-from webmagic_adapters.payments.sandbox import SandboxGateway
+from webmagic_adapters.payments.sandbox import (
+    SandboxGateway,
+    SandboxWebhook,
+    deliver_in_process,
+    deliver_over_http,
+    webhook_url,
+)
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier, generate_secret
 from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.clock import SystemClock
 from webmagic_core.errors import Conflict, TransientError, ValidationError
 from webmagic_core.money import Money
-from webmagic_core.payments.events import PaymentIntentFailed, PaymentIntentSucceeded, parse_event
+from webmagic_core.payments.events import (
+    PaymentEvent,
+    PaymentIntentFailed,
+    PaymentIntentSucceeded,
+    SubscriptionEvent,
+    parse_event,
+)
 from webmagic_core.payments.gateway import (
     Checkout,
     CheckoutInfo,
@@ -52,6 +65,8 @@ from webmagic_core.payments.gateway import (
     SubscriptionInfo,
     SubscriptionStatus,
 )
+from webmagic_core.payments.webhook_log import WebhookOutcome
+from webmagic_core.payments.webhooks import VerifiedWebhook
 from webmagic_core.testing import FakeClock
 from webmagic_core.testing.payments import FakePaymentGateway
 
@@ -428,6 +443,45 @@ def test_cancelling_a_subscription_is_idempotent(harness: Harness) -> None:
     assert harness.gateway.get_subscription(subscription_id).status is SubscriptionStatus.CANCELLED
     harness.gateway.cancel_subscription(subscription_id)  # a second cancel is not an error
     assert harness.gateway.get_subscription(subscription_id).status is SubscriptionStatus.CANCELLED
+
+
+def test_cancelling_keeps_the_period_and_stops_the_charges(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request(CheckoutKind.MONTHLY))
+    harness.pay(checkout.id)
+    subscription_id = harness.gateway.get_checkout(checkout.id).paymentable_id
+    assert subscription_id is not None
+    before = harness.gateway.get_subscription(subscription_id)
+
+    harness.gateway.cancel_subscription(subscription_id)
+
+    after = harness.gateway.get_subscription(subscription_id)
+    assert (after.status, after.next_payment_attempt_at) == (SubscriptionStatus.CANCELLED, None)
+    # The paid period is still reported: the site may stay online until its end.
+    assert (after.current_period_start, after.current_period_end, after.checkout_id) == (
+        before.current_period_start,
+        before.current_period_end,
+        checkout.id,
+    )
+
+
+@pytest.mark.parametrize("status", [SubscriptionStatus.PAST_DUE, SubscriptionStatus.PAUSED])
+def test_a_past_due_or_paused_subscription_can_be_cancelled(
+    harness: Harness, status: SubscriptionStatus
+) -> None:
+    harness.put_subscription(
+        SubscriptionInfo(
+            id=f"su_{status.value.replace('_', '')}1",
+            status=status,
+            current_period_start=dt.datetime(2026, 1, 1, 6, 0, tzinfo=UTC),
+            current_period_end=dt.datetime(2026, 2, 1, 6, 0, tzinfo=UTC),
+            next_payment_attempt_at=None,
+            checkout_id=None,
+        )
+    )
+    harness.gateway.cancel_subscription(f"su_{status.value.replace('_', '')}1")
+    cancelled = harness.gateway.get_subscription(f"su_{status.value.replace('_', '')}1")
+    assert cancelled.status is SubscriptionStatus.CANCELLED
+    assert assert_utc(cancelled.current_period_end) == dt.datetime(2026, 2, 1, 6, tzinfo=UTC)
 
 
 def test_a_payment_is_refunded_once(harness: Harness) -> None:
@@ -829,3 +883,346 @@ def test_a_database_fault_crosses_the_port_as_a_gateway_error(sandbox: Sandbox, 
         assert "sandbox_checkouts" in caught.value.detail
     finally:
         unmigrated.dispose()
+
+
+# --- the sandbox only: its subscriptions, simulated the way the provider moves them ------------
+
+
+def webhook_events(sandbox: Sandbox, webhooks: list[SandboxWebhook]) -> list[PaymentEvent]:
+    """The events the webhooks carry, each checked to be signed with the app's secret."""
+    for webhook in webhooks:
+        sandbox.verifier.verify(webhook.headers, webhook.body)
+        assert json.loads(webhook.body)["event_type"] == webhook.event_type
+    assert len({webhook.message_id for webhook in webhooks}) == len(webhooks)
+    return [parse_event(webhook.body) for webhook in webhooks]
+
+
+def paid_subscription(sandbox: Sandbox) -> str:
+    checkout = sandbox.gateway.create_checkout(sandbox_request(CheckoutKind.MONTHLY))
+    sandbox.gateway.pay(checkout.id, customer_email="rosa@example.com")
+    subscription_id = sandbox.gateway.get_checkout(checkout.id).paymentable_id
+    assert subscription_id is not None
+    assert subscription_id.startswith("su_sandbox_")
+    return subscription_id
+
+
+def jan(day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2026, 1, day, hour, 0, tzinfo=UTC)
+
+
+def test_paying_a_monthly_checkout_sends_the_payment_then_the_subscription_create(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request(CheckoutKind.MONTHLY))
+
+    webhooks = sandbox.gateway.pay_all(checkout.id, customer_email="rosa@example.com", customer_name="Rosa")
+
+    payment, created = webhook_events(sandbox, webhooks)
+    subscription_id = sandbox.gateway.get_checkout(checkout.id).paymentable_id
+    assert isinstance(payment, PaymentIntentSucceeded)
+    assert (payment.checkout_id, payment.paymentable_type, payment.paymentable_id) == (
+        checkout.id,
+        "Subscription",
+        subscription_id,
+    )
+    assert payment.amount == Money(9500, "USD")
+    assert isinstance(created, SubscriptionEvent)
+    assert (created.event_type, created.subscription_id, created.payment_id) == (
+        "subscription.create",
+        subscription_id,
+        payment.payment_id,
+    )
+    assert (created.customer_email, created.customer_name) == ("rosa@example.com", "Rosa")
+
+
+def test_paying_a_one_time_checkout_sends_the_payment_only(sandbox: Sandbox) -> None:
+    checkout = sandbox.gateway.create_checkout(sandbox_request())
+    [payment] = webhook_events(sandbox, sandbox.gateway.pay_all(checkout.id))
+    assert isinstance(payment, PaymentIntentSucceeded)
+    assert payment.paymentable_type == "OneTimePayment"
+
+
+def test_a_renewal_at_the_period_end_opens_the_next_paid_period(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    sandbox.clock.current = dt.datetime(2026, 2, 1, 12, 5, tzinfo=UTC)
+
+    [payment] = webhook_events(sandbox, sandbox.gateway.renew(subscription_id))
+
+    renewed = sandbox.gateway.get_subscription(subscription_id)
+    assert renewed.status is SubscriptionStatus.ACTIVE
+    # The next period starts where the last one ended, not when the charge went through.
+    assert (renewed.current_period_start, renewed.current_period_end, renewed.next_payment_attempt_at) == (
+        dt.datetime(2026, 2, 1, 12, 0, tzinfo=UTC),
+        dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    )
+    assert isinstance(payment, PaymentIntentSucceeded)
+    # A renewal names no checkout: it is matched through the su_... id.
+    assert (payment.checkout_id, payment.paymentable_type, payment.paymentable_id) == (
+        None,
+        "Subscription",
+        subscription_id,
+    )
+    assert (payment.amount, payment.created_at, payment.customer_email) == (
+        Money(9500, "USD"),
+        sandbox.clock.now(),
+        "rosa@example.com",
+    )
+    assert payment.payment_id is not None
+    assert payment.payment_id.startswith("pa_sandbox_")
+
+
+def test_a_renewal_before_the_period_end_ends_that_period_now(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    sandbox.clock.current = jan(10)
+
+    sandbox.gateway.renew(subscription_id)
+
+    renewed = sandbox.gateway.get_subscription(subscription_id)
+    assert (renewed.current_period_start, renewed.current_period_end) == (
+        jan(10),
+        dt.datetime(2026, 2, 10, 12, tzinfo=UTC),
+    )
+
+
+def test_a_failed_renewal_opens_the_next_period_unpaid_and_a_retry_may_fail_again(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    sandbox.clock.current = dt.datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+
+    failed, past_due = webhook_events(
+        sandbox, sandbox.gateway.fail(subscription_id, reason="insufficient funds")
+    )
+
+    info = sandbox.gateway.get_subscription(subscription_id)
+    assert info.status is SubscriptionStatus.PAST_DUE
+    assert (info.current_period_start, info.current_period_end, info.next_payment_attempt_at) == (
+        dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
+        dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
+        dt.datetime(2026, 2, 4, 12, tzinfo=UTC),
+    )
+    assert isinstance(failed, PaymentIntentFailed)
+    assert (failed.paymentable_id, failed.failure_reason, failed.amount) == (
+        subscription_id,
+        "insufficient funds",
+        Money(9500, "USD"),
+    )
+    assert isinstance(past_due, SubscriptionEvent)
+    assert (past_due.event_type, past_due.subscription_id) == ("subscription.past_due", subscription_id)
+
+    sandbox.clock.advance(dt.timedelta(days=3))
+    [retry] = webhook_events(sandbox, sandbox.gateway.fail(subscription_id))
+    assert isinstance(retry, PaymentIntentFailed)
+    again = sandbox.gateway.get_subscription(subscription_id)
+    assert (again.status, again.current_period_end, again.next_payment_attempt_at) == (
+        SubscriptionStatus.PAST_DUE,
+        dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
+        dt.datetime(2026, 2, 7, 12, tzinfo=UTC),
+    )
+
+
+def test_a_recovery_pays_the_period_the_failed_renewal_opened(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    sandbox.clock.current = dt.datetime(2026, 2, 1, 12, tzinfo=UTC)
+    sandbox.gateway.fail(subscription_id)
+    sandbox.clock.advance(dt.timedelta(days=3))
+
+    [payment] = webhook_events(sandbox, sandbox.gateway.recover(subscription_id))
+
+    info = sandbox.gateway.get_subscription(subscription_id)
+    assert (
+        info.status,
+        info.current_period_start,
+        info.current_period_end,
+        info.next_payment_attempt_at,
+    ) == (
+        SubscriptionStatus.ACTIVE,
+        dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
+        dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
+        dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
+    )
+    assert isinstance(payment, PaymentIntentSucceeded)
+    assert (payment.paymentable_id, payment.created_at) == (subscription_id, sandbox.clock.now())
+
+
+def test_a_cancel_at_the_provider_sends_subscription_cancel_once(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+
+    [cancelled] = webhook_events(sandbox, sandbox.gateway.cancel(subscription_id))
+
+    assert isinstance(cancelled, SubscriptionEvent)
+    assert (cancelled.event_type, cancelled.subscription_id) == ("subscription.cancel", subscription_id)
+    info = sandbox.gateway.get_subscription(subscription_id)
+    assert (info.status, info.next_payment_attempt_at, info.current_period_end) == (
+        SubscriptionStatus.CANCELLED,
+        None,
+        dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
+    )
+    with pytest.raises(Conflict, match="is cancelled: it has ended already"):
+        sandbox.gateway.cancel(subscription_id)
+    sandbox.gateway.cancel_subscription(subscription_id)  # the port stays idempotent
+
+
+@pytest.mark.parametrize(
+    ("pause_event", "unpause_event"),
+    [("subscription.pause", "subscription.unpause"), ("subscription.paused", "subscription.reactivate")],
+)
+def test_a_pause_and_an_unpause(sandbox: Sandbox, pause_event: str, unpause_event: str) -> None:
+    subscription_id = paid_subscription(sandbox)
+
+    [paused] = webhook_events(sandbox, sandbox.gateway.pause(subscription_id, event_type=pause_event))
+    info = sandbox.gateway.get_subscription(subscription_id)
+    assert (info.status, info.next_payment_attempt_at) == (SubscriptionStatus.PAUSED, None)
+    assert isinstance(paused, SubscriptionEvent)
+    assert paused.event_type == pause_event
+
+    [unpaused] = webhook_events(sandbox, sandbox.gateway.unpause(subscription_id, event_type=unpause_event))
+    info = sandbox.gateway.get_subscription(subscription_id)
+    assert (info.status, info.next_payment_attempt_at) == (
+        SubscriptionStatus.ACTIVE,
+        dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
+    )
+    assert isinstance(unpaused, SubscriptionEvent)
+    assert unpaused.event_type == unpause_event
+
+
+def test_only_the_provider_events_of_pauses_are_sent(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    with pytest.raises(ValueError, match=r"subscription\.pause"):
+        sandbox.gateway.pause(subscription_id, event_type="subscription.sleep")
+    with pytest.raises(ValueError, match=r"subscription\.unpause"):
+        sandbox.gateway.unpause(subscription_id, event_type="subscription.wake")
+    assert sandbox.gateway.get_subscription(subscription_id).status is SubscriptionStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("setup", "change", "message"),
+    [
+        ((), "recover", "only a past_due subscription recovers"),
+        ((), "unpause", "only a paused subscription can be unpaused"),
+        (("fail",), "renew", "only an active subscription renews"),
+        (("pause",), "renew", "only an active subscription renews"),
+        (("pause",), "fail", "only an active or past_due subscription is charged"),
+        (("pause",), "pause", "only an active or past_due subscription can be paused"),
+        (("cancel",), "fail", "only an active or past_due subscription is charged"),
+        (("cancel",), "unpause", "only a paused subscription can be unpaused"),
+    ],
+)
+def test_a_change_the_provider_would_not_make_is_a_conflict(
+    sandbox: Sandbox, setup: tuple[str, ...], change: str, message: str
+) -> None:
+    subscription_id = paid_subscription(sandbox)
+    for step in setup:
+        getattr(sandbox.gateway, step)(subscription_id)
+    before = sandbox.gateway.get_subscription(subscription_id)
+
+    with pytest.raises(Conflict, match=message):
+        getattr(sandbox.gateway, change)(subscription_id)
+
+    assert sandbox.gateway.get_subscription(subscription_id) == before
+
+
+@pytest.mark.parametrize("change", ["renew", "fail", "recover", "cancel", "pause", "unpause"])
+def test_simulating_an_unknown_subscription_is_not_found(sandbox: Sandbox, change: str) -> None:
+    with pytest.raises(GatewayNotFound, match="su_sandbox_nope"):
+        getattr(sandbox.gateway, change)("su_sandbox_nope")
+
+
+def test_a_scripted_subscription_without_a_checkout_has_no_price_to_charge(sandbox: Sandbox) -> None:
+    sandbox.gateway.put_subscription(
+        SubscriptionInfo(
+            id="su_sandbox_scripted",
+            status=SubscriptionStatus.ACTIVE,
+            current_period_start=jan(1),
+            current_period_end=dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
+            next_payment_attempt_at=dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
+            checkout_id=None,
+        )
+    )
+    with pytest.raises(Conflict, match="monthly price is unknown"):
+        sandbox.gateway.renew("su_sandbox_scripted")
+    # What needs no price still works.
+    assert len(sandbox.gateway.cancel("su_sandbox_scripted")) == 1
+
+
+# --- delivering them --------------------------------------------------------------------------
+
+
+def test_webhooks_are_posted_in_order_to_the_apps_endpoint(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    sandbox.clock.current = dt.datetime(2026, 2, 1, 12, tzinfo=UTC)
+    webhooks = sandbox.gateway.fail(subscription_id)
+    received: list[httpx.Request] = []
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        sandbox.verifier.verify(dict(request.headers), request.content)
+        return httpx.Response(200, json={"status": "processed"})
+
+    url = webhook_url("https://webmagic.example/")
+    assert url == "https://webmagic.example/api/v1/webhooks/recurrente"
+    results = deliver_over_http(webhooks, url, transport=httpx.MockTransport(endpoint))
+
+    assert [(r.event_type, r.status, r.accepted) for r in results] == [
+        ("payment_intent.failed", 200, True),
+        ("subscription.past_due", 200, True),
+    ]
+    assert json.loads(results[0].body) == {"status": "processed"}
+    assert [str(request.url) for request in received] == [url, url]
+    assert [request.content for request in received] == [webhook.body for webhook in webhooks]
+
+
+def test_delivery_stops_at_the_first_refusal(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    webhooks = sandbox.gateway.pause(subscription_id) + sandbox.gateway.unpause(subscription_id)
+    refused = deliver_over_http(
+        webhooks,
+        "https://webmagic.example/api/v1/webhooks/recurrente",
+        transport=httpx.MockTransport(lambda _: httpx.Response(400, json={"detail": "bad signature"})),
+    )
+    assert [(r.message_id, r.status, r.accepted) for r in refused] == [(webhooks[0].message_id, 400, False)]
+    assert "bad signature" in refused[0].body
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    down = deliver_over_http(
+        webhooks, "https://webmagic.example/x", transport=httpx.MockTransport(unreachable)
+    )
+    assert [(r.status, r.accepted) for r in down] == [(None, False)]
+    assert "ConnectError" in down[0].body
+
+
+@attrs.define
+class RecordingWebhookService:
+    """Stands in for ``WebhookService``: records what it receives, answers from a script."""
+
+    answers: list[WebhookOutcome | Exception]
+    received: list[VerifiedWebhook] = attrs.field(factory=list)
+
+    def receive(self, webhook: VerifiedWebhook) -> WebhookOutcome:
+        self.received.append(webhook)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_webhooks_can_be_handed_to_the_pipeline_in_process(sandbox: Sandbox) -> None:
+    subscription_id = paid_subscription(sandbox)
+    sandbox.clock.current = dt.datetime(2026, 2, 1, 12, tzinfo=UTC)
+    webhooks = sandbox.gateway.fail(subscription_id)
+    service = RecordingWebhookService([WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE])
+
+    results = deliver_in_process(webhooks, sandbox.verifier, service)  # type: ignore[arg-type]
+
+    assert [(r.status, json.loads(r.body)) for r in results] == [
+        (200, {"status": "processed"}),
+        (200, {"status": "duplicate"}),
+    ]
+    assert [w.message_id for w in service.received] == [w.message_id for w in webhooks]
+
+    transient = RecordingWebhookService([TransientError("database busy")])
+    [busy] = deliver_in_process(webhooks, sandbox.verifier, transient)  # type: ignore[arg-type]
+    assert (busy.status, busy.body, len(transient.received)) == (503, "database busy", 1)
+
+    forged = [attrs.evolve(webhooks[0], body=webhooks[0].body + b" ")]
+    [refused] = deliver_in_process(forged, sandbox.verifier, RecordingWebhookService([]))  # type: ignore[arg-type]
+    assert refused.status == 400

@@ -14,6 +14,14 @@ signed with the app's webhook secret; the page then delivers it to the app's web
 endpoint, which verifies and processes it like any other. So the whole purchase flow runs
 on a fresh machine with no keys.
 
+Subscriptions too: a paid monthly checkout starts an active ``su_sandbox_...`` for a
+month (``pay_all`` also returns its ``subscription.create``), and ``renew``, ``fail``,
+``recover``, ``cancel``, ``pause`` and ``unpause`` play the provider's part afterwards
+(the rules of ``webmagic_core.testing.subscriptions.ProviderSimulator``), each returning
+the signed webhooks to deliver. ``deliver_over_http`` POSTs them to the running app's
+endpoint; ``deliver_in_process`` hands them to a ``WebhookService`` directly (the
+``webmagic sandbox ...`` commands use these).
+
 Never built when ``WEBMAGIC_PAYMENTS=recurrente`` (``bootstrap.build_gateway``).
 """
 
@@ -23,11 +31,12 @@ import calendar
 import datetime as dt
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import attrs
+import httpx
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy import exc as sa_exc
 
@@ -35,7 +44,7 @@ from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.errors import describe, is_transient
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, AnyRow
-from webmagic_core.errors import Conflict
+from webmagic_core.errors import Conflict, TransientError, ValidationError
 from webmagic_core.money import Money
 from webmagic_core.payments.events import (
     ONE_TIME_PAYMENTABLE,
@@ -55,15 +64,30 @@ from webmagic_core.payments.gateway import (
     SubscriptionInfo,
     SubscriptionStatus,
 )
-from webmagic_core.payments.webhooks import WebhookSigner
+from webmagic_core.payments.provider_rules import (
+    payment_payload,
+    request_problems,
+    subscription_event_payload,
+    subscription_payment_payload,
+)
+from webmagic_core.payments.webhooks import WebhookSigner, WebhookVerifier
 from webmagic_core.ports import Clock
-
-# The provider's rules and payload shape are the fake's: one definition of each.
-from webmagic_core.testing.payments import payment_payload, request_problems
+from webmagic_core.services.webhooks import WebhookService
 
 CHECKOUT_PATH = "/sandbox/checkout"
+# Where the provider delivers its webhooks, below the public URL (API.md).
+WEBHOOK_PATH = "/api/v1/webhooks/recurrente"
 SANDBOX_BUYER_EMAIL = "buyer@sandbox.invalid"
 DECLINED = "the card was declined (sandbox)"
+# After a failed charge the provider tries again this much later.
+RETRY_AFTER = dt.timedelta(days=3)
+DELIVERY_TIMEOUT_SECONDS = 15.0
+SUBSCRIPTION_CREATED = "subscription.create"
+SUBSCRIPTION_PAST_DUE = "subscription.past_due"
+SUBSCRIPTION_CANCELLED = "subscription.cancel"
+PAUSE_EVENTS = ("subscription.pause", "subscription.paused")
+UNPAUSE_EVENTS = ("subscription.unpause", "subscription.reactivate")
+BILLED = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 _checkouts = t.sandbox_checkouts
 _subscriptions = t.sandbox_subscriptions
@@ -78,6 +102,19 @@ def add_month(value: dt.datetime) -> dt.datetime:
     """The same day of the next month (the month's last day when it has fewer days)."""
     year, month = (value.year + 1, 1) if value.month == 12 else (value.year, value.month + 1)
     return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]))
+
+
+def _next_period(row: AnyRow, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The period a renewal (or a failed one) opens at ``now``: from the end of the current
+    one if it is over, else from now (the sandbox ends the current period early)."""
+    end = row.current_period_end
+    start = end if end is not None and end <= now else now
+    return start, add_month(start)
+
+
+def _require(row: AnyRow, allowed: tuple[SubscriptionStatus, ...], why: str) -> None:
+    if row.status not in {status.value for status in allowed}:
+        raise Conflict(f"subscription {row.id} is {row.status}: {why}")
 
 
 @attrs.frozen
@@ -375,7 +412,179 @@ class SandboxGateway:
         )
         return self._signed(PAYMENT_FAILED, payload, now)
 
-    # --- scripting (tests, demos; the subscriptions issue simulates renewals with these) ---
+    def pay_all(
+        self,
+        checkout_id: str,
+        *,
+        customer_email: str = SANDBOX_BUYER_EMAIL,
+        customer_name: str | None = None,
+    ) -> list[SandboxWebhook]:
+        """``pay``, and every webhook the provider sends about it, in its order: the
+        ``payment_intent.succeeded``, then for a monthly checkout ``subscription.create``."""
+        payment = self.pay(checkout_id, customer_email=customer_email, customer_name=customer_name)
+        info = self.get_checkout(checkout_id)
+        if info.paymentable_type != SUBSCRIPTION_PAYMENTABLE or info.paymentable_id is None:
+            return [payment]
+        now = self.clock.now()
+        created = subscription_event_payload(
+            info.paymentable_id,
+            SUBSCRIPTION_CREATED,
+            created_at=now,
+            customer_email=customer_email,
+            customer_name=customer_name,
+            payment_id=info.payment_id,
+        )
+        return [payment, self._signed(SUBSCRIPTION_CREATED, created, now)]
+
+    # --- simulating the provider's side of a subscription -------------------------------------
+    #
+    # Each method changes a sandbox subscription the way Recurrente would (the rules of
+    # ``webmagic_core.testing.subscriptions.ProviderSimulator``) and returns the signed
+    # webhooks it would send about the change, in order, for the caller to deliver
+    # (``deliver_over_http`` / ``deliver_in_process``; ``webmagic sandbox ...``). A change
+    # the provider would not make in the subscription's status is a ``Conflict`` (nothing
+    # changes); an unknown id is ``GatewayNotFound``. ``get_subscription`` reports the
+    # new state at once.
+    #
+    # Time: the provider renews (or fails to renew) when a period ends. A sandbox cannot
+    # wait a month, so a renewal or failure simulated before the current period's end
+    # ends that period now, and the next one runs a month from now; simulated at or after
+    # its end (a clock moved on), the next period starts where the last one ended.
+
+    def renew(self, subscription_id: str) -> list[SandboxWebhook]:
+        """The period ends and the renewal is charged: a new, paid period of a month.
+        Only an active subscription renews. Sends ``payment_intent.succeeded`` (a payment
+        of the ``su_...``, naming no checkout)."""
+        now = self.clock.now()
+        with self._writing() as connection:
+            row = self._subscription_row(connection, subscription_id, for_update=True)
+            _require(
+                row,
+                (SubscriptionStatus.ACTIVE,),
+                "only an active subscription renews (a past_due one recovers)",
+            )
+            amount = self._price(connection, row)
+            start, end = _next_period(row, now)
+            self._update_subscription(
+                connection,
+                subscription_id,
+                now,
+                status=SubscriptionStatus.ACTIVE,
+                current_period_start=start,
+                current_period_end=end,
+                next_payment_attempt_at=end,
+            )
+        return [self._subscription_payment(row, amount, now)]
+
+    def fail(self, subscription_id: str, *, reason: str = DECLINED) -> list[SandboxWebhook]:
+        """The renewal charge fails. For an active subscription the provider opens the next
+        period unpaid and makes it past_due (sends ``payment_intent.failed`` and
+        ``subscription.past_due``); for a past_due one, a retry fails (sends
+        ``payment_intent.failed``). Either way the next attempt is 3 days later."""
+        now = self.clock.now()
+        with self._writing() as connection:
+            row = self._subscription_row(connection, subscription_id, for_update=True)
+            _require(row, BILLED, "only an active or past_due subscription is charged")
+            amount = self._price(connection, row)
+            retry_at = now + RETRY_AFTER
+            opening = row.status == SubscriptionStatus.ACTIVE.value
+            if opening:
+                start, end = _next_period(row, now)
+                self._update_subscription(
+                    connection,
+                    subscription_id,
+                    now,
+                    status=SubscriptionStatus.PAST_DUE,
+                    current_period_start=start,
+                    current_period_end=end,
+                    next_payment_attempt_at=retry_at,
+                )
+            else:
+                self._update_subscription(connection, subscription_id, now, next_payment_attempt_at=retry_at)
+        webhooks = [self._subscription_payment(row, amount, now, failure_reason=reason)]
+        if opening:
+            webhooks.append(self._subscription_event(row, SUBSCRIPTION_PAST_DUE, now))
+        return webhooks
+
+    def recover(self, subscription_id: str) -> list[SandboxWebhook]:
+        """A retry of a past_due subscription is paid: active again, for the period the
+        failed renewal opened. Sends ``payment_intent.succeeded``."""
+        now = self.clock.now()
+        with self._writing() as connection:
+            row = self._subscription_row(connection, subscription_id, for_update=True)
+            _require(row, (SubscriptionStatus.PAST_DUE,), "only a past_due subscription recovers")
+            amount = self._price(connection, row)
+            self._update_subscription(
+                connection,
+                subscription_id,
+                now,
+                status=SubscriptionStatus.ACTIVE,
+                next_payment_attempt_at=row.current_period_end,
+            )
+        return [self._subscription_payment(row, amount, now)]
+
+    def cancel(self, subscription_id: str) -> list[SandboxWebhook]:
+        """Cancelled at the provider (by the customer there, an operator, or after the
+        retries ran out): no more charges. Sends ``subscription.cancel``. (The port's
+        ``cancel_subscription``, which the app calls, does the same without a webhook.)"""
+        now = self.clock.now()
+        with self._writing() as connection:
+            row = self._subscription_row(connection, subscription_id, for_update=True)
+            _require(
+                row,
+                (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.PAUSED),
+                "it has ended already",
+            )
+            self._update_subscription(
+                connection,
+                subscription_id,
+                now,
+                status=SubscriptionStatus.CANCELLED,
+                next_payment_attempt_at=None,
+            )
+        return [self._subscription_event(row, SUBSCRIPTION_CANCELLED, now)]
+
+    def pause(self, subscription_id: str, *, event_type: str = "subscription.pause") -> list[SandboxWebhook]:
+        """Paused at the provider: no charges while paused. Sends ``event_type``
+        (``subscription.pause`` or ``subscription.paused``: Recurrente documents both)."""
+        if event_type not in PAUSE_EVENTS:
+            raise ValueError(f"a pause is announced as one of {', '.join(PAUSE_EVENTS)}, not {event_type!r}")
+        now = self.clock.now()
+        with self._writing() as connection:
+            row = self._subscription_row(connection, subscription_id, for_update=True)
+            _require(row, BILLED, "only an active or past_due subscription can be paused")
+            self._update_subscription(
+                connection,
+                subscription_id,
+                now,
+                status=SubscriptionStatus.PAUSED,
+                next_payment_attempt_at=None,
+            )
+        return [self._subscription_event(row, event_type, now)]
+
+    def unpause(
+        self, subscription_id: str, *, event_type: str = "subscription.unpause"
+    ) -> list[SandboxWebhook]:
+        """Unpaused (or reactivated): active again for the period the provider reports.
+        Sends ``event_type`` (``subscription.unpause`` or ``subscription.reactivate``)."""
+        if event_type not in UNPAUSE_EVENTS:
+            raise ValueError(
+                f"an unpause is announced as one of {', '.join(UNPAUSE_EVENTS)}, not {event_type!r}"
+            )
+        now = self.clock.now()
+        with self._writing() as connection:
+            row = self._subscription_row(connection, subscription_id, for_update=True)
+            _require(row, (SubscriptionStatus.PAUSED,), "only a paused subscription can be unpaused")
+            self._update_subscription(
+                connection,
+                subscription_id,
+                now,
+                status=SubscriptionStatus.ACTIVE,
+                next_payment_attempt_at=row.current_period_end,
+            )
+        return [self._subscription_event(row, event_type, now)]
+
+    # --- scripting (tests, demos) ---------------------------------------------------------
 
     def set_status(self, checkout_id: str, status: CheckoutStatus) -> None:
         """Report an unpaid checkout as ``unpaid`` or ``payment_in_progress`` (``pay`` pays)."""
@@ -438,6 +647,59 @@ class SandboxGateway:
             assert checkout.expires_at is not None
             raise Conflict(f"checkout {checkout.id} expired at {checkout.expires_at.isoformat()}")
 
+    @staticmethod
+    def _subscription_row(
+        connection: Connection, subscription_id: str, *, for_update: bool = False
+    ) -> AnyRow:
+        query = select(_subscriptions).where(_subscriptions.c.id == subscription_id)
+        row = connection.execute(query.with_for_update() if for_update else query).first()
+        if row is None:
+            raise _unknown_subscription(subscription_id)
+        return row
+
+    @staticmethod
+    def _update_subscription(
+        connection: Connection, subscription_id: str, now: dt.datetime, **values: Any
+    ) -> None:
+        connection.execute(
+            update(_subscriptions)
+            .where(_subscriptions.c.id == subscription_id)
+            .values(updated_at=now, **values)
+        )
+
+    @staticmethod
+    def _price(connection: Connection, row: AnyRow) -> Money:
+        """The monthly amount: the one its recurring checkout was created with."""
+        paid = connection.execute(
+            select(_checkouts.c.amount_in_cents, _checkouts.c.currency).where(
+                _checkouts.c.id == row.checkout_id
+            )
+        ).first()
+        if paid is None:
+            raise Conflict(f"subscription {row.id} has no sandbox checkout, so its monthly price is unknown")
+        return Money(int(paid.amount_in_cents), paid.currency)
+
+    def _subscription_payment(
+        self, row: AnyRow, amount: Money, now: dt.datetime, *, failure_reason: str | None = None
+    ) -> SandboxWebhook:
+        event_type = PAYMENT_SUCCEEDED if failure_reason is None else PAYMENT_FAILED
+        payload = subscription_payment_payload(
+            row.id,
+            _new_id("pa"),
+            created_at=now,
+            amount=amount,
+            customer_email=row.customer_email,
+            event_type=event_type,
+            failure_reason=failure_reason,
+        )
+        return self._signed(event_type, payload, now)
+
+    def _subscription_event(self, row: AnyRow, event_type: str, now: dt.datetime) -> SandboxWebhook:
+        payload = subscription_event_payload(
+            row.id, event_type, created_at=now, customer_email=row.customer_email
+        )
+        return self._signed(event_type, payload, now)
+
     def _signed(self, event_type: str, payload: Mapping[str, object], now: dt.datetime) -> SandboxWebhook:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         message_id = _new_id("msg")
@@ -483,3 +745,79 @@ def _storage_errors() -> Iterator[None]:
                 f"the sandbox's storage is unavailable or busy ({describe(error)})"
             ) from None
         raise GatewayError(f"the sandbox's storage failed ({describe(error)})") from error
+
+
+# --- delivering the webhooks the simulations return ---------------------------------------
+
+
+@attrs.frozen
+class Delivery:
+    """What became of one delivered webhook."""
+
+    message_id: str
+    event_type: str
+    status: int | None  # the HTTP status answered; None when the endpoint was not reached
+    body: str  # the answer's body, or what went wrong
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def webhook_url(public_url: str) -> str:
+    """The app's webhook endpoint below its public URL (``WEBMAGIC_PUBLIC_URL``)."""
+    return public_url.rstrip("/") + WEBHOOK_PATH
+
+
+def deliver_over_http(
+    webhooks: Iterable[SandboxWebhook],
+    url: str,
+    *,
+    timeout: float = DELIVERY_TIMEOUT_SECONDS,
+    transport: httpx.BaseTransport | None = None,
+) -> list[Delivery]:
+    """POST each webhook, in order, to ``url`` (``webhook_url(public_url)``: the running
+    app, through whatever proxy fronts it), as the provider does. Stops after the first one
+    that is not accepted: the list holds the attempted ones only. The provider would
+    retry a refused delivery; here, run the simulation's sync (``webmagic subscriptions
+    sync``) or deliver again."""
+    results: list[Delivery] = []
+    with httpx.Client(timeout=timeout, follow_redirects=False, transport=transport) as client:
+        for webhook in webhooks:
+            try:
+                response = client.post(url, content=webhook.body, headers=dict(webhook.headers))
+            except httpx.HTTPError as error:
+                results.append(
+                    Delivery(webhook.message_id, webhook.event_type, None, f"{type(error).__name__}: {error}")
+                )
+                break
+            results.append(
+                Delivery(webhook.message_id, webhook.event_type, response.status_code, response.text)
+            )
+            if not results[-1].accepted:
+                break
+    return results
+
+
+def deliver_in_process(
+    webhooks: Iterable[SandboxWebhook], verifier: WebhookVerifier, service: WebhookService
+) -> list[Delivery]:
+    """Hand each webhook, in order, to the webhook pipeline in this process (no server
+    needed): verified like a delivery over HTTP, then ``WebhookService.receive``. The
+    statuses are those the endpoint would answer (200, 400 refused, 503 transient).
+    Stops after the first one that is not accepted."""
+    results: list[Delivery] = []
+    for webhook in webhooks:
+        try:
+            outcome = service.receive(verifier.verify(webhook.headers, webhook.body))
+        except ValidationError as error:  # a bad signature, an unreadable body
+            delivery = Delivery(webhook.message_id, webhook.event_type, 400, error.detail)
+        except TransientError as error:
+            delivery = Delivery(webhook.message_id, webhook.event_type, 503, error.detail)
+        else:
+            answer = json.dumps({"status": outcome.answer})
+            delivery = Delivery(webhook.message_id, webhook.event_type, 200, answer)
+        results.append(delivery)
+        if not delivery.accepted:
+            break
+    return results

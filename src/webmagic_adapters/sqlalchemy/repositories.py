@@ -75,6 +75,9 @@ def begin_for_write(connection: Connection) -> None:
     """
     if connection.dialect.name != "sqlite":
         return
+    gate: WriteGate | None = connection.info.get(SQLITE_WRITE_GATE)
+    if gate is not None and gate.held:
+        return  # this unit of work's BEGIN IMMEDIATE is in force (the common case, and cheap)
     with translating_errors():
         if connection.in_transaction():
             mode, changes_at_begin = connection.info.get(SQLITE_TRANSACTION_INFO, ("IMMEDIATE", 0))
@@ -84,7 +87,6 @@ def begin_for_write(connection: Connection) -> None:
             if connection.in_nested_transaction():
                 return  # a savepoint is open: ending the transaction here would break it
             connection.commit()
-        gate: WriteGate | None = connection.info.get(SQLITE_WRITE_GATE)
         if gate is not None:
             gate.acquire()  # before BEGIN IMMEDIATE, holding no lock of SQLite's
         try:

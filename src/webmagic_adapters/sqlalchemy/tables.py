@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -312,4 +313,78 @@ sandbox_refunds = Table(
     Column("currency", String(3), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("payment_id"),  # a payment is refunded once
+)
+
+
+def _byte_ordered_text() -> Any:
+    # Byte-order collation on PostgreSQL so "ORDER BY payment_id" breaks ties the way
+    # Python compares strings (the fakes' order), whatever the database's collation.
+    return Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+
+
+# Subscriptions (revision 0004): the monthly hosting of a site, mirroring the provider's
+# subscription (``webmagic_core.payments.subscriptions``). Rows are never deleted; the
+# checkout and provider ids are unique where set (both backends allow several NULLs).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("site_id", Uuid(), ForeignKey("sites.id"), nullable=False),
+    Column("customer_id", Uuid(), ForeignKey("customer_users.id"), nullable=False),
+    Column("amount_in_cents", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("checkout_id", Text, nullable=True),  # ch_...
+    Column("checkout_url", Text, nullable=True),
+    Column("provider_id", Text, nullable=True),  # su_...
+    Column("current_period_start", UTCDateTime(), nullable=True),
+    Column("current_period_end", UTCDateTime(), nullable=True),
+    Column("next_payment_attempt_at", UTCDateTime(), nullable=True),
+    Column("paid_through", UTCDateTime(), nullable=True),
+    Column("cancel_at_period_end", Boolean(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("last_synced_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("id"),
+    UniqueConstraint("checkout_id"),
+    UniqueConstraint("provider_id"),
+    Index("ix_subscriptions_site_id", "site_id"),
+    # The sweep: cancelled ones whose paid time is over; those due for a re-read.
+    Index("ix_subscriptions_status_paid_through", "status", "paid_through"),
+    Index("ix_subscriptions_status_last_synced_at", "status", "last_synced_at"),
+)
+
+# One row per payment (``pa_...``) of a subscription; payments never change.
+subscription_payments = Table(
+    "subscription_payments",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("payment_id", _byte_ordered_text(), nullable=False),
+    Column("subscription_id", Uuid(), ForeignKey("subscriptions.id"), nullable=False),
+    Column("amount_in_cents", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("paid_at", UTCDateTime(), nullable=False),
+    Column("period_end", UTCDateTime(), nullable=True),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("payment_id"),
+    Index("ix_subscription_payments_subscription_id", "subscription_id"),
+)
+
+# Reminders sent (the sweep's "hosting ends soon" mails): the unique key is what makes
+# each one go out once, however many sweeps run.
+notices = Table(
+    "notices",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("site_id", Uuid(), ForeignKey("sites.id"), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("key"),
+    Index("ix_notices_site_id", "site_id"),
 )

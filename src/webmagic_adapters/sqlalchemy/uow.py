@@ -27,6 +27,10 @@ from webmagic_adapters.sqlalchemy.repositories import (
     SqlAlchemySiteRepository,
     WriteGate,
 )
+from webmagic_adapters.sqlalchemy.subscriptions_repositories import (
+    SqlAlchemyNoticeRepository,
+    SqlAlchemySubscriptionRepository,
+)
 from webmagic_core.ports import SiteRepository
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ class SqlAlchemyUnitOfWork:
         self._purchases = SqlAlchemyPurchaseRepository(self.connection)
         self._webhook_events = SqlAlchemyWebhookEventRepository(self.connection)
         self._anomalies = SqlAlchemyAnomalyRepository(self.connection)
+        self._subscriptions = SqlAlchemySubscriptionRepository(self.connection)
+        self._notices = SqlAlchemyNoticeRepository(self.connection)
 
     @property
     def customers(self) -> SqlAlchemyCustomerRepository:
@@ -81,6 +87,14 @@ class SqlAlchemyUnitOfWork:
     @property
     def anomalies(self) -> SqlAlchemyAnomalyRepository:
         return self._anomalies
+
+    @property
+    def subscriptions(self) -> SqlAlchemySubscriptionRepository:
+        return self._subscriptions
+
+    @property
+    def notices(self) -> SqlAlchemyNoticeRepository:
+        return self._notices
 
     def connection(self) -> Connection:
         if self._connection is None:

@@ -59,6 +59,7 @@ from webmagic_core.lifecycle import TRANSITIONS, SiteStatus, Trigger
 from webmagic_core.money import Money
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.payments.events import (
+    SUBSCRIPTION_PAYMENTABLE,
     MalformedEvent,
     PaymentEvent,
     PaymentIntentFailed,
@@ -627,7 +628,7 @@ class SubscriptionEventHandler:
             info = self.gateway.get_checkout(checkout_id)
         except GatewayNotFound:
             return None
-        return info.paymentable_id if info.paymentable_type == "Subscription" else None
+        return info.paymentable_id if info.paymentable_type == SUBSCRIPTION_PAYMENTABLE else None
 
     def _check_duplicate(self, uow: UnitOfWork, subscription: Subscription, context: EventContext) -> None:
         others = [
@@ -872,8 +873,6 @@ class SubscriptionService:
                     payment = None
             read_at = self.clock.now()
             info = self.gateway.get_subscription(provider_id)
-        except GatewayNotFound as error:
-            return attrs.evolve(item, result=SyncResult.ERROR, detail=error.detail)
         except (GatewayError, TransientError) as error:
             return attrs.evolve(item, result=SyncResult.ERROR, detail=error.detail)
         context = EventContext(reference=f"sync:{provider_id}", actor=Actor.SYSTEM, now=read_at)

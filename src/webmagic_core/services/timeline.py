@@ -1,6 +1,7 @@
-"""One timeline per site: its transitions, purchases and checkouts, the webhooks that
-touched it, the anomalies about it and the emails queued and sent for it, in time order.
-The single place an operator looks when a customer calls (``webmagic sites show``)."""
+"""One timeline per site: its transitions, purchases and checkouts, its subscriptions and
+their payments, the reminders sent, the webhooks that touched it, the anomalies about it
+and the emails queued and sent for it, in time order. The single place an operator looks
+when a customer calls (``webmagic sites show``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from webmagic_core.errors import NotFound
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
+from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent
 from webmagic_core.ports import UnitOfWork, UnitOfWorkFactory
 from webmagic_core.sites import SiteEvent
@@ -24,6 +26,8 @@ class TimelineKind(enum.StrEnum):
     SITE = "site"
     PURCHASE = "purchase"
     CHECKOUT = "checkout"
+    SUBSCRIPTION = "subscription"
+    NOTICE = "notice"
     WEBHOOK = "webhook"
     ANOMALY = "anomaly"
     EMAIL = "email"
@@ -57,6 +61,12 @@ class TimelineService:
             yield _site_event(event)
         for purchase in uow.purchases.for_site(site_id):
             yield from _purchase(purchase)
+        for subscription in uow.subscriptions.for_site(site_id):
+            yield from _subscription(subscription)
+            for payment in uow.subscriptions.payments(subscription.id):
+                yield _subscription_payment(subscription, payment)
+        for notice in uow.notices.for_site(site_id):
+            yield _notice(notice)
         for webhook in uow.webhook_events.for_site(site_id):
             yield _webhook(webhook)
         for anomaly in uow.anomalies.for_site(site_id):
@@ -97,6 +107,61 @@ def _purchase(purchase: Purchase) -> Iterator[TimelineEntry]:
         why = f": {purchase.failure_reason}" if purchase.failure_reason else ""
         status = "paid, refund due" if purchase.status is PurchaseStatus.REFUND_DUE else purchase.status.value
         yield TimelineEntry(purchase.closed_at, TimelineKind.PURCHASE, f"purchase {status}{why}", ref)
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
+def _subscription(sub: Subscription) -> Iterator[TimelineEntry]:
+    """What a subscription records: its checkout, start, cancellation and end, and its
+    status as last read from the provider when that is not otherwise told."""
+    ref, name = str(sub.id), f"subscription {sub.provider_id or sub.id}"
+    checkout = f" (checkout {sub.checkout_id})" if sub.checkout_id else ""
+    yield TimelineEntry(
+        sub.created_at,
+        TimelineKind.SUBSCRIPTION,
+        f"subscription checkout opened for {sub.amount} a month{checkout}, "
+        f"holding until {_iso(sub.expires_at)}",
+        ref,
+    )
+    if sub.started_at is not None:
+        yield TimelineEntry(sub.started_at, TimelineKind.SUBSCRIPTION, f"{name} started", ref)
+    match sub.status:
+        case SubscriptionState.EXPIRED:
+            yield TimelineEntry(
+                sub.updated_at, TimelineKind.SUBSCRIPTION, "subscription checkout expired unpaid", ref
+            )
+        case SubscriptionState.PAST_DUE | SubscriptionState.PAUSED | SubscriptionState.UNABLE_TO_START:
+            seen = sub.last_synced_at or sub.updated_at
+            yield TimelineEntry(seen, TimelineKind.SUBSCRIPTION, f"{name} is {sub.status.value}", ref)
+        case _:
+            pass
+    if sub.cancelled_at is not None:
+        until = (
+            f", the site stays online until {_iso(sub.paid_through)}"
+            if sub.cancel_at_period_end and sub.paid_through is not None
+            else ""
+        )
+        yield TimelineEntry(sub.cancelled_at, TimelineKind.SUBSCRIPTION, f"{name} cancelled{until}", ref)
+    if sub.ended_at is not None:
+        yield TimelineEntry(sub.ended_at, TimelineKind.SUBSCRIPTION, f"{name} ended: no paid time left", ref)
+
+
+def _subscription_payment(sub: Subscription, payment: SubscriptionPayment) -> TimelineEntry:
+    period = f", paying until {_iso(payment.period_end)}" if payment.period_end is not None else ""
+    return TimelineEntry(
+        payment.paid_at,
+        TimelineKind.SUBSCRIPTION,
+        f"subscription {sub.provider_id or sub.id}: payment {payment.payment_id} of {payment.amount}{period}",
+        payment.payment_id,
+    )
+
+
+def _notice(notice: Notice) -> TimelineEntry:
+    return TimelineEntry(
+        notice.sent_at, TimelineKind.NOTICE, f"reminder {notice.kind.value} sent", notice.key
+    )
 
 
 def _webhook(event: WebhookEvent) -> TimelineEntry:

@@ -1,5 +1,8 @@
 """A fake ``PaymentGateway`` and webhook payloads shaped like Recurrente's.
 
+The request rules and the payload shape are the provider's (``payments.provider_rules``),
+re-exported here for the tests.
+
 The fake keeps checkouts and subscriptions in memory, records every call, checks requests
 the way the provider does (422-style ``GatewayError``), and can be scripted: ``pay`` /
 ``set_status`` change what ``get_checkout`` reports, ``fail_next`` makes the next calls
@@ -15,7 +18,6 @@ import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -24,7 +26,7 @@ from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.clock import SystemClock
 from webmagic_core.money import Money
 from webmagic_core.outbox import OutboxMessage
-from webmagic_core.payments.events import ONE_TIME_PAYMENTABLE, PAYMENT_SUCCEEDED, SUBSCRIPTION_PAYMENTABLE
+from webmagic_core.payments.events import ONE_TIME_PAYMENTABLE, SUBSCRIPTION_PAYMENTABLE
 from webmagic_core.payments.gateway import (
     Checkout,
     CheckoutInfo,
@@ -36,6 +38,14 @@ from webmagic_core.payments.gateway import (
     GatewayUnavailable,
     SubscriptionInfo,
     SubscriptionStatus,
+)
+from webmagic_core.payments.provider_rules import (
+    CURRENCIES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_LENGTH,
+    payment_payload,
+    request_problems,
 )
 from webmagic_core.payments.purchases import Purchase
 from webmagic_core.payments.webhook_log import WebhookOutcome
@@ -58,10 +68,18 @@ from webmagic_core.testing.fakes import (
     _Store,
 )
 
-CURRENCIES = frozenset({"USD", "GTQ"})
-MAX_METADATA_KEYS = 50
-MAX_METADATA_KEY_LENGTH = 40
-MAX_METADATA_VALUE_LENGTH = 500
+__all__ = [
+    "CURRENCIES",
+    "MAX_METADATA_KEYS",
+    "MAX_METADATA_KEY_LENGTH",
+    "MAX_METADATA_VALUE_LENGTH",
+    "FakePaymentGateway",
+    "PaymentsWorld",
+    "payment_payload",
+    "payments_world",
+    "request_problems",
+]
+
 GATEWAY_METHODS = frozenset(
     {"create_checkout", "get_checkout", "get_subscription", "cancel_subscription", "refund"}
 )
@@ -69,43 +87,6 @@ GATEWAY_METHODS = frozenset(
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
-
-
-def _check_url(name: str, url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
-        return f"{name} must be an absolute http(s) URL"
-    return None
-
-
-def request_problems(request: CheckoutRequest, now: dt.datetime) -> list[str]:
-    """What the provider would refuse in ``request`` (empty when it is acceptable)."""
-    problems = [
-        p
-        for p in (
-            _check_url("success_url", request.success_url),
-            _check_url("cancel_url", request.cancel_url),
-        )
-        if p
-    ]
-    if not request.item_name.strip():
-        problems.append("the item needs a name")
-    if request.amount.amount_in_cents <= 0:
-        problems.append("amount_in_cents must be positive")
-    if request.amount.currency not in CURRENCIES:
-        problems.append(f"currency must be one of {', '.join(sorted(CURRENCIES))}")
-    if len(request.metadata) > MAX_METADATA_KEYS:
-        problems.append(f"metadata holds at most {MAX_METADATA_KEYS} keys")
-    for key, value in request.metadata.items():
-        if not key or len(key) > MAX_METADATA_KEY_LENGTH:
-            problems.append(f"metadata key {key[:50]!r} must be 1-{MAX_METADATA_KEY_LENGTH} characters")
-        if len(value) > MAX_METADATA_VALUE_LENGTH:
-            problems.append(f"metadata value of {key[:50]!r} exceeds {MAX_METADATA_VALUE_LENGTH} characters")
-    if request.expires_at is not None and (
-        request.expires_at.utcoffset() is None or request.expires_at <= now
-    ):
-        problems.append("expires_at must be a timezone-aware time in the future")
-    return problems
 
 
 @attrs.define
@@ -276,40 +257,6 @@ class FakePaymentGateway:
         if info is None:
             raise GatewayNotFound(f"no checkout {checkout_id!r}", status=404)
         return info
-
-
-def payment_payload(
-    checkout: CheckoutInfo,
-    *,
-    event_type: str = PAYMENT_SUCCEEDED,
-    customer_email: str = "buyer@example.com",
-    customer_name: str | None = "Rosa Díaz",
-    amount: Money | None = None,
-    failure_reason: str | None = None,
-    payment_id: str | None = None,
-    created_at: dt.datetime | None = None,
-) -> dict[str, object]:
-    """A ``payment_intent.*`` body in Recurrente's top-level shape (RECURRENTE.md) for
-    ``checkout`` (as ``FakePaymentGateway.checkout`` reports it)."""
-    amount = amount or checkout.amount or Money(0, "USD")
-    paymentable: Mapping[str, object] = {
-        "type": checkout.paymentable_type or ONE_TIME_PAYMENTABLE,
-        "id": checkout.paymentable_id or "on_unknown",
-    }
-    return {
-        "id": payment_id or checkout.payment_id or _new_id("pa"),
-        "event_type": event_type,
-        "api_version": "2024-04-24",
-        "created_at": (created_at or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).isoformat(),
-        "amount_in_cents": amount.amount_in_cents,
-        "currency": amount.currency,
-        "failure_reason": failure_reason,
-        "checkout": {"id": checkout.id, "status": checkout.status.value, "metadata": dict(checkout.metadata)},
-        "customer": {"id": "cus_fake", "email": customer_email, "full_name": customer_name},
-        "payment": {"id": payment_id or checkout.payment_id or "py_fake", "paymentable": dict(paymentable)},
-        "product": {"id": "prod_fake"},
-        "invoice": {"id": "inv_fake", "tax_invoice_url": None},
-    }
 
 
 # --- a wired world of purchase services on fakes (unit tests, HTTP tests on fakes) -------

@@ -1,0 +1,177 @@
+"""``/api/v1/customer/sites``: the signed-in customer's own sites (API.md, "The owner's sites").
+
+- ``GET /api/v1/customer/sites`` → 200 the customer's sites (archived ones left out),
+  by slug: ``slug``, ``business_name``, ``status``, ``url``, ``current_version``;
+- ``GET /api/v1/customer/sites/{slug}`` → 200 the site in detail: the same, plus when it
+  was bought, its current subscription in short (or ``null``), when its included hosting
+  ends (an owned site without a subscription), and ``domain`` (``null`` until custom domains
+  exist);
+- ``GET /api/v1/customer/sites/{slug}/versions`` → 200 its versions, newest first
+  (``number``, ``created_at``, ``cause``, ``current``);
+- the subscription endpoints of ``webmagic_http.subscriptions``.
+
+A site is the customer's when ``Site.owner_id`` names them. Another customer's site, a
+preview (nobody's yet), an archived or an unknown slug all answer the same 404 here (the
+subscription endpoints answer 409 for a preview, as the issue asks). Every handler runs
+in the thread pool; the ``customer`` dependency (Bearer token) re-reads the customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from litestar import Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromPath
+
+from webmagic_core.errors import NotFound
+from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.services.accounts import AccountService
+from webmagic_core.services.sites import SiteDetails, SiteService
+from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService
+from webmagic_core.sites import Site
+from webmagic_http.accounts import BEARER_SECURITY, MAX_BODY_BYTES
+from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
+from webmagic_http.problems import problem_spec
+from webmagic_http.subscriptions import SubscriptionSummary, iso, subscription_handlers
+
+PREFIX = "/api/v1/customer/sites"
+TAGS = ["the owner's sites"]
+NO_STORE = CacheControlHeader(no_store=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSummary:
+    slug: str
+    business_name: str
+    status: str  # owned | active | past_due | suspended (lifecycle.SiteStatus)
+    url: str  # where the site is served
+    current_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteDetail:
+    slug: str
+    business_name: str
+    status: str
+    url: str
+    current_version: int
+    purchased_at: str | None
+    # An owned site without a subscription is served until then (null otherwise).
+    included_hosting_ends_at: str | None
+    subscription: SubscriptionSummary | None
+    domain: None  # custom domains are not offered yet
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummary:
+    number: int
+    created_at: str
+    cause: str
+    current: bool
+
+
+def customer_site_routes(
+    sites: SiteService, subscriptions: SubscriptionService, accounts: AccountService, tokens: AccessTokens
+) -> Router:
+    config = subscriptions.config
+    unauthenticated = problem_spec("The access token is missing, expired, tampered with or revoked")
+    not_found = problem_spec("No site of this customer has this slug")
+
+    def summary(site: Site) -> SiteSummary:
+        return SiteSummary(
+            slug=site.slug,
+            business_name=site.business_name,
+            status=site.status.value,
+            url=config.site_url(site.slug),
+            current_version=site.current_version,
+        )
+
+    def owned(customer_id: uuid.UUID, slug: str) -> SiteDetails:
+        details = sites.details(slug)  # NotFound for an unknown slug
+        site = details.site
+        if site.owner_id != customer_id or site.status is SiteStatus.ARCHIVED:
+            # Another customer's site looks exactly like an unknown one.
+            raise NotFound(f"no site has the slug {slug!r}")
+        return details
+
+    def included_hosting_end(site: Site) -> dt.datetime | None:
+        days = config.owned_hosting_days
+        if site.status is not SiteStatus.OWNED or site.purchased_at is None or days <= 0:
+            return None
+        return site.purchased_at + dt.timedelta(days=days)
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        security=BEARER_SECURITY,
+        summary="The signed-in customer's sites",
+        responses={401: unauthenticated},
+    )
+    def list_sites(customer: CurrentCustomer) -> list[SiteSummary]:
+        return [
+            summary(site)
+            for site in sites.list_sites()
+            if site.owner_id == customer.id and site.status is not SiteStatus.ARCHIVED
+        ]
+
+    @get(
+        "/{slug:str}",
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        security=BEARER_SECURITY,
+        summary="One of the customer's sites: status, current version, subscription, domain",
+        responses={401: unauthenticated, 404: not_found},
+    )
+    def site_detail(customer: CurrentCustomer, slug: FromPath[str]) -> SiteDetail:
+        site = owned(customer.id, slug).site
+        try:
+            current = SubscriptionSummary.of(subscriptions.get(customer.id, slug))
+        except NotFound as error:
+            if error.detail != NO_SUBSCRIPTION:
+                raise  # the site went away meanwhile
+            current = None
+        base = summary(site)
+        return SiteDetail(
+            slug=base.slug,
+            business_name=base.business_name,
+            status=base.status,
+            url=base.url,
+            current_version=base.current_version,
+            purchased_at=iso(site.purchased_at),
+            included_hosting_ends_at=iso(included_hosting_end(site)),
+            subscription=current,
+            domain=None,
+        )
+
+    @get(
+        "/{slug:str}/versions",
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        security=BEARER_SECURITY,
+        summary="The site's versions, newest first (every version is kept)",
+        responses={401: unauthenticated, 404: not_found},
+    )
+    def versions(customer: CurrentCustomer, slug: FromPath[str]) -> list[VersionSummary]:
+        details = owned(customer.id, slug)
+        current = details.site.current_version
+        return [
+            VersionSummary(
+                number=version.number,
+                created_at=version.created_at.astimezone(dt.UTC).isoformat(),
+                cause=version.cause,
+                current=version.number == current,
+            )
+            for version in sorted(details.versions, key=lambda v: v.number, reverse=True)
+        ]
+
+    return Router(
+        PREFIX,
+        route_handlers=[list_sites, site_detail, versions, *subscription_handlers(subscriptions)],
+        dependencies={"customer": customer_guard(accounts, tokens)},
+        request_max_body_size=MAX_BODY_BYTES,
+        tags=TAGS,
+    )
