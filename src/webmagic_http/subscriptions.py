@@ -191,7 +191,7 @@ def subscription_handlers(subscriptions: SubscriptionService) -> list[HTTPRouteH
         "its checkout, whose month starts that day; the days left on the cancelled one are not "
         "carried over. An open checkout of the site is returned again.",
         responses={
-            400: problem_spec("A body was sent and is not empty JSON object"),
+            400: problem_spec("A body was sent and is not an empty JSON object"),
             401: unauthenticated,
             404: not_found,
             409: problem_spec("The site is a preview, or already has a live subscription"),

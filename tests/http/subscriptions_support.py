@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import httpx
 from payments_support import Shop
 
 from webmagic_core.testing.subscriptions import ProviderSimulator
@@ -60,7 +59,3 @@ def parse_time(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
     assert parsed.utcoffset() == dt.timedelta(0), value
     return parsed
-
-
-def same_problem(first: httpx.Response, second: httpx.Response) -> bool:
-    return (first.status_code, first.json()) == (second.status_code, second.json())
