@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,25 @@ DataDir = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def only(what: str, choices: type[enum.Enum], *flags: str, metavar: str = "STATUS") -> Any:
+    """A list filter option on an enum, e.g. ``only("sites in this status", SiteStatus)``
+    (``--status``/``-s`` unless ``flags`` are given)."""
+    return typer.Option(
+        *(flags or ("--status", "-s")),
+        help=f"Only {what}: {', '.join(str(choice.value) for choice in choices)}.",
+        metavar=metavar,
+        case_sensitive=False,
+    )
+
+
+def parse_id(value: str, what: str, listing: str) -> uuid.UUID:
+    """An id argument, e.g. ``parse_id(text, "a message", "outbox list")``."""
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise UsageProblem(f"{value!r} is not {what} id (ids look like `{listing}` shows them)") from None
 
 
 def settings_from(*, database_url: str | None, data_dir: Path | None, **more: Any) -> Settings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -15,7 +14,7 @@ from rich.text import Text
 
 from webmagic_cli import output
 from webmagic_cli.errors import UsageProblem
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from
+from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, parse_id, services, settings_from
 from webmagic_cli.serve import describe_mail
 from webmagic_core.errors import TransientError
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
@@ -69,13 +68,7 @@ def list_messages(
     ] = False,
     status: Annotated[
         OutboxStatus | None,
-        typer.Option(
-            "--status",
-            "-s",
-            help=f"Only messages in this status: {', '.join(s.value for s in OutboxStatus)}.",
-            metavar="STATUS",
-            case_sensitive=False,
-        ),
+        only("messages in this status", OutboxStatus),
     ] = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="Show at most this many, newest first.", min=1, max=MAX_LIST)
@@ -155,12 +148,7 @@ def retry(
 
     Example: `webmagic outbox retry 0b7e3c1e-...`
     """
-    try:
-        parsed = uuid.UUID(message_id.strip())
-    except ValueError:
-        raise UsageProblem(
-            f"{message_id!r} is not a message id (ids look like `outbox list` shows them)"
-        ) from None
+    parsed = parse_id(message_id, "a message", "outbox list")
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:
         item = container.relay.requeue(parsed)

@@ -12,7 +12,7 @@ from rich.text import Text
 from webmagic_adapters.bootstrap import Container
 from webmagic_cli import output
 from webmagic_cli.errors import EXIT_REFUSED, UsageProblem
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from
+from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, parse_id, services, settings_from
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.services.purchases import ReconcileItem, ReconcileReport, ReconcileResult
@@ -70,13 +70,6 @@ def maybe(value: object | None) -> str:
     return NONE if value is None else str(value)
 
 
-def _parse_id(value: str, what: str, listing: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        raise UsageProblem(f"{value!r} is not {what} id (ids look like `{listing}` shows them)") from None
-
-
 # --- list ---------------------------------------------------------------------------------------
 
 
@@ -105,13 +98,7 @@ def _purchase_json(purchase: Purchase, slugs: Mapping[uuid.UUID, str]) -> dict[s
 def list_purchases(
     status: Annotated[
         PurchaseStatus | None,
-        typer.Option(
-            "--status",
-            "-s",
-            help=f"Only purchases in this status: {', '.join(s.value for s in PurchaseStatus)}.",
-            metavar="STATUS",
-            case_sensitive=False,
-        ),
+        only("purchases in this status", PurchaseStatus),
     ] = None,
     limit: Limit = 50,
     as_json: Json = False,
@@ -339,7 +326,7 @@ def resolve(
 
     Example: `webmagic payments resolve 0b7e3c1e-... --note "refunded pa_123 on 2026-03-02"`
     """
-    parsed = _parse_id(anomaly_id, "an anomaly", "payments anomalies")
+    parsed = parse_id(anomaly_id, "an anomaly", "payments anomalies")
     if not note.strip():
         raise UsageProblem("--note must say how the anomaly was handled")
     settings = settings_from(database_url=database_url, data_dir=data_dir)

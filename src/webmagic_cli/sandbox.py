@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import attrs
 import typer
 from rich.text import Text
 
@@ -172,19 +173,25 @@ def _now_line(container: Container, provider_id: str) -> Text | None:
     return line + Text(".")
 
 
+@attrs.frozen
+class _Where:
+    """Where the simulation runs and its webhooks go: the options every command shares."""
+
+    url: str | None
+    direct: bool
+    database_url: str | None
+    data_dir: Path | None
+
+
 def _simulate(
     action: str,
     reference: str,
     simulate: Callable[[SandboxGateway, str], list[SandboxWebhook]],
-    *,
-    url: str | None,
-    direct: bool,
-    database_url: str | None,
-    data_dir: Path | None,
+    where: _Where,
 ) -> None:
-    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    settings = settings_from(database_url=where.database_url, data_dir=where.data_dir)
     _require_sandbox_payments(settings)
-    target = None if direct else _target_url(settings, url)
+    target = None if where.direct else _target_url(settings, where.url)
     with services(settings) as container:
         sandbox = _sandbox(container)
         provider_id = _provider_id(container, reference)
@@ -249,15 +256,8 @@ def renew(
 
     Example: `webmagic sandbox renew casa-rosa --direct`
     """
-    _simulate(
-        "a renewal",
-        subscription,
-        lambda sandbox, su: sandbox.renew(su),
-        url=url,
-        direct=direct,
-        database_url=database_url,
-        data_dir=data_dir,
-    )
+    where = _Where(url, direct, database_url, data_dir)
+    _simulate("a renewal", subscription, SandboxGateway.renew, where)
 
 
 @app.command()
@@ -269,21 +269,16 @@ def fail(
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
-    """The renewal charge fails: an active subscription opens its next period unpaid and
-    becomes past_due (sends `payment_intent.failed` and `subscription.past_due`); for a
-    past_due one, a retry fails (sends `payment_intent.failed`). The site stays online.
+    """The renewal charge fails: the subscription is past_due, the site stays online.
+
+    An active subscription opens its next period unpaid and becomes past_due (sends
+    `payment_intent.failed` and `subscription.past_due`); for a past_due one, a retry
+    fails (sends `payment_intent.failed`).
 
     Example: `webmagic sandbox fail casa-rosa --direct`
     """
-    _simulate(
-        "a failed charge",
-        subscription,
-        lambda sandbox, su: sandbox.fail(su, reason=reason),
-        url=url,
-        direct=direct,
-        database_url=database_url,
-        data_dir=data_dir,
-    )
+    where = _Where(url, direct, database_url, data_dir)
+    _simulate("a failed charge", subscription, lambda sandbox, su: sandbox.fail(su, reason=reason), where)
 
 
 @app.command()
@@ -298,15 +293,8 @@ def recover(
 
     Example: `webmagic sandbox recover casa-rosa --direct`
     """
-    _simulate(
-        "a recovered payment",
-        subscription,
-        lambda sandbox, su: sandbox.recover(su),
-        url=url,
-        direct=direct,
-        database_url=database_url,
-        data_dir=data_dir,
-    )
+    where = _Where(url, direct, database_url, data_dir)
+    _simulate("a recovered payment", subscription, SandboxGateway.recover, where)
 
 
 @app.command()
@@ -324,15 +312,8 @@ def cancel(
 
     Example: `webmagic sandbox cancel casa-rosa --direct`
     """
-    _simulate(
-        "a cancellation",
-        subscription,
-        lambda sandbox, su: sandbox.cancel(su),
-        url=url,
-        direct=direct,
-        database_url=database_url,
-        data_dir=data_dir,
-    )
+    where = _Where(url, direct, database_url, data_dir)
+    _simulate("a cancellation", subscription, SandboxGateway.cancel, where)
 
 
 @app.command()
@@ -350,15 +331,8 @@ def pause(
 
     Example: `webmagic sandbox pause casa-rosa --direct`
     """
-    _simulate(
-        "a pause",
-        subscription,
-        lambda sandbox, su: sandbox.pause(su, event_type=event.value),
-        url=url,
-        direct=direct,
-        database_url=database_url,
-        data_dir=data_dir,
-    )
+    where = _Where(url, direct, database_url, data_dir)
+    _simulate("a pause", subscription, lambda sandbox, su: sandbox.pause(su, event_type=event.value), where)
 
 
 @app.command()
@@ -376,12 +350,7 @@ def unpause(
 
     Example: `webmagic sandbox unpause casa-rosa --direct`
     """
+    where = _Where(url, direct, database_url, data_dir)
     _simulate(
-        "an unpause",
-        subscription,
-        lambda sandbox, su: sandbox.unpause(su, event_type=event.value),
-        url=url,
-        direct=direct,
-        database_url=database_url,
-        data_dir=data_dir,
+        "an unpause", subscription, lambda sandbox, su: sandbox.unpause(su, event_type=event.value), where
     )

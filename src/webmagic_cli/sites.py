@@ -21,7 +21,7 @@ from webmagic_adapters.site_folders import (
 )
 from webmagic_cli import output
 from webmagic_cli.errors import UsageProblem
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from, site_url
+from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from, site_url
 from webmagic_core.errors import Conflict, ValidationError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.sites import SiteDetails, SiteService
@@ -199,13 +199,7 @@ def _print_import_result(settings: Settings, result: ImportResult) -> None:
 def list_sites(
     status: Annotated[
         SiteStatus | None,
-        typer.Option(
-            "--status",
-            "-s",
-            help=f"Only sites in this status: {', '.join(s.value for s in SiteStatus)}.",
-            metavar="STATUS",
-            case_sensitive=False,
-        ),
+        only("sites in this status", SiteStatus),
     ] = None,
     as_json: Json = False,
     database_url: DatabaseUrl = None,

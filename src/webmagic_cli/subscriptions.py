@@ -13,7 +13,7 @@ from rich.text import Text
 
 from webmagic_cli import output
 from webmagic_cli.errors import EXIT_REFUSED
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from
+from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from
 from webmagic_cli.payments import NONE, Limit, maybe, site_slugs, slug_of
 from webmagic_core.payments.subscriptions import Subscription, SubscriptionState
 from webmagic_core.services.subscriptions import SyncItem, SyncResult
@@ -97,13 +97,7 @@ def subscription_json(sub: Subscription, slugs: Mapping[uuid.UUID, str]) -> dict
 def list_subscriptions(
     status: Annotated[
         SubscriptionState | None,
-        typer.Option(
-            "--status",
-            "-s",
-            help=f"Only subscriptions in this status: {', '.join(s.value for s in SubscriptionState)}.",
-            metavar="STATUS",
-            case_sensitive=False,
-        ),
+        only("subscriptions in this status", SubscriptionState),
     ] = None,
     limit: Limit = 100,
     as_json: Json = False,

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from webmagic_cli import output
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from
+from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from
 from webmagic_cli.payments import NONE, Limit, maybe, site_slugs, slug_of
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 
@@ -72,13 +72,7 @@ def _event_json(event: WebhookEvent, slugs: Mapping[uuid.UUID, str]) -> dict[str
 def list_events(
     outcome: Annotated[
         WebhookOutcome | None,
-        typer.Option(
-            "--outcome",
-            "-o",
-            help=f"Only webhooks with this outcome: {', '.join(o.value for o in WebhookOutcome)}.",
-            metavar="OUTCOME",
-            case_sensitive=False,
-        ),
+        only("webhooks with this outcome", WebhookOutcome, "--outcome", "-o", metavar="OUTCOME"),
     ] = None,
     limit: Limit = 50,
     as_json: Json = False,

@@ -21,7 +21,7 @@ from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
-from webmagic_core.sites import Site, SiteEvent, SiteVersion
+from webmagic_core.sites import Site, SiteEvent, SiteVersion, SiteVersionSummary
 
 
 class Clock(Protocol):
@@ -72,8 +72,8 @@ class SiteRepository(Protocol):
 
     def head_by_slug(self, slug: str) -> SiteHead | None: ...
 
-    def list(self, *, status: SiteStatus | None = None) -> Sequence[Site]:
-        """Sites ordered by slug, optionally of one status."""
+    def list(self, *, status: SiteStatus | None = None, owner_id: uuid.UUID | None = None) -> Sequence[Site]:
+        """Sites ordered by slug, optionally only those of one status and/or one owner."""
         ...
 
     def count_by_status(self) -> dict[SiteStatus, int]: ...
@@ -85,7 +85,11 @@ class SiteRepository(Protocol):
     def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None: ...
 
     def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
-        """Versions newest first, without loading their files' text beyond what they hold."""
+        """Versions newest first, with their files."""
+        ...
+
+    def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:
+        """Versions newest first, without loading their files."""
         ...
 
     def events(self, site_id: uuid.UUID) -> Sequence[SiteEvent]:

@@ -96,6 +96,16 @@ class SiteVersion:
     created_at: dt.datetime
 
 
+@attrs.frozen
+class SiteVersionSummary:
+    """A version without its files: what listing a site's history needs."""
+
+    number: int
+    created_at: dt.datetime
+    cause: str
+    created_by: Actor
+
+
 @attrs.define
 class Site:
     id: uuid.UUID

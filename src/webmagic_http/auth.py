@@ -21,8 +21,11 @@ from typing import Any, cast
 
 import attrs
 from litestar import Request
+from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import ImproperlyConfiguredException, NotAuthorizedException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.params import SkipValidation
 from litestar.security.jwt import Token
 from litestar.security.jwt.token import JWTDecodeOptions
@@ -155,16 +158,35 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return value
 
 
+def csrf_protection(secret_key: str, *, label: str, cookie: str, path: str, secure: bool) -> DefineMiddleware:
+    """The CSRF check of the HTML forms under ``path``: a double-submit cookie signed with a
+    key derived from ``secret_key`` for ``label``."""
+    config = CSRFConfig(
+        secret=derive_key(secret_key, label),
+        cookie_name=cookie,
+        cookie_path=path,
+        cookie_secure=secure,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+    )
+    return DefineMiddleware(CSRFMiddleware, config=config)
+
+
+def signed_in(request: Request[Any, Any, Any], accounts: AccountService, tokens: AccessTokens) -> Customer:
+    """The customer the request's bearer token names, re-read from the database (a blocking
+    read), or ``Unauthenticated`` (401)."""
+    customer_id, version = tokens.read(bearer_token(request))
+    try:
+        return accounts.authenticate(customer_id, version)
+    except Unauthenticated as error:
+        raise BearerTokenRejected(error.detail) from None
+
+
 def customer_guard(accounts: AccountService, tokens: AccessTokens) -> Provide:
-    """The ``customer`` dependency: the signed-in customer, re-read from the database, or 401.
-    Runs in a worker thread (a database read)."""
+    """The ``customer`` dependency: the signed-in customer, or 401. Runs in a worker thread."""
 
     def authenticated_customer(request: Request[Any, Any, Any]) -> Customer:
-        customer_id, version = tokens.read(bearer_token(request))
-        try:
-            return accounts.authenticate(customer_id, version)
-        except Unauthenticated as error:
-            raise BearerTokenRejected(error.detail) from None
+        return signed_in(request, accounts, tokens)
 
     return Provide(authenticated_customer, sync_to_thread=True)
 

@@ -19,7 +19,6 @@ in the thread pool; the ``customer`` dependency (Bearer token) re-reads the cust
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 
 from litestar import Router, get
@@ -29,7 +28,7 @@ from litestar.params import FromPath
 from webmagic_core.errors import NotFound
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.accounts import AccountService
-from webmagic_core.services.sites import SiteDetails, SiteService
+from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService
 from webmagic_core.sites import Site
 from webmagic_http.accounts import BEARER_SECURITY, MAX_BODY_BYTES
@@ -89,19 +88,10 @@ def customer_site_routes(
             current_version=site.current_version,
         )
 
-    def owned(customer_id: uuid.UUID, slug: str) -> SiteDetails:
-        details = sites.details(slug)  # NotFound for an unknown slug
-        site = details.site
-        if site.owner_id != customer_id or site.status is SiteStatus.ARCHIVED:
-            # Another customer's site looks exactly like an unknown one.
-            raise NotFound(f"no site has the slug {slug!r}")
-        return details
-
     def included_hosting_end(site: Site) -> dt.datetime | None:
-        days = config.owned_hosting_days
-        if site.status is not SiteStatus.OWNED or site.purchased_at is None or days <= 0:
+        if site.status is not SiteStatus.OWNED or site.purchased_at is None:
             return None
-        return site.purchased_at + dt.timedelta(days=days)
+        return config.included_hosting_end(site.purchased_at)
 
     @get(
         "/",
@@ -112,11 +102,7 @@ def customer_site_routes(
         responses={401: unauthenticated},
     )
     def list_sites(customer: CurrentCustomer) -> list[SiteSummary]:
-        return [
-            summary(site)
-            for site in sites.list_sites()
-            if site.owner_id == customer.id and site.status is not SiteStatus.ARCHIVED
-        ]
+        return [summary(site) for site in sites.owned_by(customer.id)]
 
     @get(
         "/{slug:str}",
@@ -127,7 +113,7 @@ def customer_site_routes(
         responses={401: unauthenticated, 404: not_found},
     )
     def site_detail(customer: CurrentCustomer, slug: FromPath[str]) -> SiteDetail:
-        site = owned(customer.id, slug).site
+        site = sites.owned_site(customer.id, slug)  # NotFound for anyone else's site
         try:
             current = SubscriptionSummary.of(subscriptions.get(customer.id, slug))
         except NotFound as error:
@@ -156,8 +142,8 @@ def customer_site_routes(
         responses={401: unauthenticated, 404: not_found},
     )
     def versions(customer: CurrentCustomer, slug: FromPath[str]) -> list[VersionSummary]:
-        details = owned(customer.id, slug)
-        current = details.site.current_version
+        history = sites.owned_versions(customer.id, slug)  # newest first
+        current = history.site.current_version
         return [
             VersionSummary(
                 number=version.number,
@@ -165,7 +151,7 @@ def customer_site_routes(
                 cause=version.cause,
                 current=version.number == current,
             )
-            for version in sorted(details.versions, key=lambda v: v.number, reverse=True)
+            for version in history.versions
         ]
 
     return Router(

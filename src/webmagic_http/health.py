@@ -9,6 +9,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from webmagic_core.errors import TransientError
 from webmagic_http.hosts import ANY_HOST, AREA
+from webmagic_http.problems import problem_spec
 
 
 def health_routes(ping: Callable[[], bool]) -> Sequence[HTTPRouteHandler]:
@@ -17,7 +18,13 @@ def health_routes(ping: Callable[[], bool]) -> Sequence[HTTPRouteHandler]:
         return {"status": "ok"}
 
     # In the thread pool: a ping to an unreachable database may wait for a connect timeout.
-    @get("/readyz", sync_to_thread=True, tags=["health"], summary="The database answers")
+    @get(
+        "/readyz",
+        sync_to_thread=True,
+        tags=["health"],
+        summary="The database answers",
+        responses={503: problem_spec("The database does not answer")},
+    )
     def readyz() -> dict[str, str]:
         if not ping():
             raise TransientError("the database does not answer")

@@ -10,15 +10,13 @@ the outbox claims each message for one relay.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-import anyio.to_thread
-
 from webmagic_core.services.outbox import RelayReport
+from webmagic_http.background import PeriodicTask, periodic_lifespan
 
 log = logging.getLogger(__name__)
 
@@ -32,59 +30,24 @@ class Relay(Protocol):
     def run_once(self) -> RelayReport: ...
 
 
-class BackgroundRelay:
+class BackgroundRelay(PeriodicTask[RelayReport]):
+    what = "the outbox relay"
+
     def __init__(self, relay: Relay, interval: float) -> None:
-        if interval <= 0:
-            raise ValueError("the relay interval must be positive")
+        super().__init__(relay.run_once, interval, log)
         self.relay = relay
-        self.interval = interval
-        self.rounds = 0
-        self.failures = 0
-        self._stop = asyncio.Event()
 
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            full = await self._round()
-            if full:
-                continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def _round(self) -> bool:
-        """One ``run_once``; True when the batch was full (more may be due right now)."""
-        try:
-            # Not abandoned on cancellation: a round finishes what it claimed.
-            report = await anyio.to_thread.run_sync(self.relay.run_once)
-        except Exception:
-            self.failures += 1
-            log.exception("the outbox relay failed; retrying in %s s", self.interval)
-            return False
-        finally:
-            self.rounds += 1
-        return report.handled >= self.relay.batch_size
+    def handle(self, report: RelayReport) -> bool:
+        return report.handled >= self.relay.batch_size  # a full batch: more may be due now
 
 
 def relay_lifespan(relay: Relay, interval: float) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """A Litestar lifespan hook running ``relay`` in the background while the app is up;
     ``interval`` 0 (``WEBMAGIC_OUTBOX_INTERVAL_SECONDS=0``) runs nothing (a separate
     ``webmagic outbox relay`` process sends the mail)."""
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        if interval <= 0:
-            log.info("the in-process outbox relay is off (WEBMAGIC_OUTBOX_INTERVAL_SECONDS=0)")
-            yield
-            return
-        background = BackgroundRelay(relay, interval)
-        app.state.outbox_relay = background
-        task = asyncio.create_task(background.run(), name="webmagic-outbox-relay")
-        try:
-            yield
-        finally:
-            background.stop()
-            await task
-
-    return lifespan
+    return periodic_lifespan(
+        lambda: BackgroundRelay(relay, interval),
+        interval,
+        state_name="outbox_relay",
+        off_message="the in-process outbox relay is off (WEBMAGIC_OUTBOX_INTERVAL_SECONDS=0)",
+    )

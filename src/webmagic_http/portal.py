@@ -31,10 +31,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar import Request, Response, Router, get, post
-from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -47,7 +44,7 @@ from webmagic_core.accounts.tokens import TokenPurpose, read_token
 from webmagic_core.errors import Throttled, ValidationError
 from webmagic_core.services.accounts import AccountService
 from webmagic_http.accounts import client_address
-from webmagic_http.auth import derive_key
+from webmagic_http.auth import csrf_protection
 from webmagic_http.lanes import PasswordLane
 
 log = logging.getLogger(__name__)
@@ -311,18 +308,14 @@ def portal_routes(
         get("/forgot-password", sync_to_thread=False)(show_forgot),
         post("/forgot-password", status_code=200, sync_to_thread=True)(submit_forgot),
     ]
-    csrf = CSRFConfig(
-        secret=derive_key(secret_key, CSRF_KEY_LABEL),
-        cookie_name=CSRF_COOKIE,
-        cookie_path=PREFIX,
-        cookie_secure=secure_cookie,
-        cookie_httponly=True,
-        cookie_samesite="lax",
-    )
     return Router(
         PREFIX,
         route_handlers=handlers,
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+        middleware=[
+            csrf_protection(
+                secret_key, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie
+            )
+        ],
         exception_handlers={HTTPException: _page_error},
         request_max_body_size=MAX_FORM_BYTES,
         include_in_schema=False,

@@ -34,12 +34,9 @@ from urllib.parse import urlsplit
 
 import attrs
 from litestar import Request, Response, Router, get, post
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
 from litestar.params import FromPath, FromQuery, RawBody, SkipValidation, URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -49,7 +46,6 @@ from webmagic_core.errors import (
     NotFound,
     Throttled,
     TransientError,
-    Unauthenticated,
     ValidationError,
 )
 from webmagic_core.lifecycle import SiteStatus
@@ -62,7 +58,7 @@ from webmagic_core.services.purchases import NOT_FOR_SALE, PURCHASE_PAGES, Check
 from webmagic_core.services.sites import SiteService
 from webmagic_core.slugs import is_valid_slug
 from webmagic_http.accounts import BEARER_SECURITY, client_address
-from webmagic_http.auth import AccessTokens, BearerTokenRejected, bearer_token, derive_key
+from webmagic_http.auth import AccessTokens, csrf_protection, signed_in
 from webmagic_http.boundary import json_body, parse
 from webmagic_http.problems import problem_spec
 
@@ -123,16 +119,12 @@ def optional_customer(accounts: AccountService, tokens: AccessTokens) -> Provide
     """The ``customer`` dependency of endpoints open to everyone: the signed-in customer when
     an ``Authorization`` header is sent (401 when its token is bad), else ``None``."""
 
-    def signed_in(request: Request[Any, Any, Any]) -> Customer | None:
+    def maybe_signed_in(request: Request[Any, Any, Any]) -> Customer | None:
         if "authorization" not in request.headers:
             return None
-        customer_id, version = tokens.read(bearer_token(request))
-        try:
-            return accounts.authenticate(customer_id, version)
-        except Unauthenticated as error:
-            raise BearerTokenRejected(error.detail) from None
+        return signed_in(request, accounts, tokens)
 
-    return Provide(signed_in, sync_to_thread=True)
+    return Provide(maybe_signed_in, sync_to_thread=True)
 
 
 def purchase_api_routes(purchases: PurchaseService, accounts: AccountService, tokens: AccessTokens) -> Router:
@@ -213,18 +205,6 @@ def html_page(template: str, headers: Mapping[str, str], status: int = 200, **co
         headers=dict(headers),
         media_type="text/html",
     )
-
-
-def csrf_protection(secret_key: str, *, label: str, cookie: str, path: str, secure: bool) -> DefineMiddleware:
-    config = CSRFConfig(
-        secret=derive_key(secret_key, label),
-        cookie_name=cookie,
-        cookie_path=path,
-        cookie_secure=secure,
-        cookie_httponly=True,
-        cookie_samesite="lax",
-    )
-    return DefineMiddleware(CSRFMiddleware, config=config)
 
 
 Form = URLEncodedBody[dict[str, str]]

@@ -35,7 +35,8 @@ from litestar.response import Redirect, Template
 from webmagic_adapters.payments.sandbox import CHECKOUT_PATH, SandboxCheckout, SandboxGateway, SandboxWebhook
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.payments.gateway import CheckoutKind, CheckoutStatus, GatewayError, GatewayNotFound
-from webmagic_http.purchases import csrf_protection, html_page, money_text, page_headers
+from webmagic_http.auth import csrf_protection
+from webmagic_http.purchases import html_page, money_text, page_headers
 from webmagic_http.webhooks import PATH as WEBHOOK_PATH
 
 log = logging.getLogger(__name__)

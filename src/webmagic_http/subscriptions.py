@@ -113,14 +113,18 @@ class SubscriptionSummary:
 
     @classmethod
     def of(cls, view: SubscriptionView) -> SubscriptionSummary:
-        return cls(
-            id=str(view.subscription.id),
-            status=view.status.value,
-            current_period_end=iso(view.current_period_end),
-            next_payment_attempt_at=iso(view.next_payment_attempt_at),
-            cancel_at_period_end=view.cancel_at_period_end,
-            ends_at=iso(view.ends_at),
-        )
+        return cls(**cls.summary_fields(view))
+
+    @staticmethod
+    def summary_fields(view: SubscriptionView) -> dict[str, Any]:
+        return {
+            "id": str(view.subscription.id),
+            "status": view.status.value,
+            "current_period_end": iso(view.current_period_end),
+            "next_payment_attempt_at": iso(view.next_payment_attempt_at),
+            "cancel_at_period_end": view.cancel_at_period_end,
+            "ends_at": iso(view.ends_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +145,9 @@ class PaymentBody:
 
 
 @dataclass(frozen=True, slots=True)
-class SubscriptionBody:
-    id: str
-    status: str
-    current_period_end: str | None
-    next_payment_attempt_at: str | None
-    cancel_at_period_end: bool
-    ends_at: str | None
+class SubscriptionBody(SubscriptionSummary):
+    """The summary's fields, then the start, the price and the payments."""
+
     started_at: str | None
     price: MoneyBody  # per month
     payments: list[PaymentBody]  # of every subscription the site has had, newest first
@@ -155,12 +155,7 @@ class SubscriptionBody:
     @classmethod
     def of(cls, view: SubscriptionView) -> SubscriptionBody:
         return cls(
-            id=str(view.subscription.id),
-            status=view.status.value,
-            current_period_end=iso(view.current_period_end),
-            next_payment_attempt_at=iso(view.next_payment_attempt_at),
-            cancel_at_period_end=view.cancel_at_period_end,
-            ends_at=iso(view.ends_at),
+            **cls.summary_fields(view),
             started_at=iso(view.subscription.started_at),
             price=MoneyBody.of(view.subscription.amount),
             payments=[PaymentBody.of(payment) for payment in view.payments],

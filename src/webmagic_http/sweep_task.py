@@ -12,15 +12,13 @@ the same time: every step locks what it changes and acts only if it still holds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-import anyio.to_thread
-
 from webmagic_core.services.sweep import SweepReport
+from webmagic_http.background import PeriodicTask, periodic_lifespan
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +29,15 @@ class Sweep(Protocol):
     def run(self) -> SweepReport: ...
 
 
-class BackgroundSweep:
+class BackgroundSweep(PeriodicTask[SweepReport]):
+    what = "the lifecycle sweep"
+
     def __init__(self, sweep: Sweep, interval: float) -> None:
-        if interval <= 0:
-            raise ValueError("the sweep interval must be positive")
+        super().__init__(sweep.run, interval, log)
         self.sweep = sweep
-        self.interval = interval
-        self.rounds = 0
-        self.failures = 0
         self.last_report: SweepReport | None = None
-        self._stop = asyncio.Event()
 
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            await self._round()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def _round(self) -> None:
-        try:
-            # Not abandoned on cancellation: a round finishes the site it is on.
-            report = await anyio.to_thread.run_sync(self.sweep.run)
-        except Exception:
-            self.failures += 1
-            log.exception("the lifecycle sweep failed; trying again in %s s", self.interval)
-            return
-        finally:
-            self.rounds += 1
+    def handle(self, report: SweepReport) -> bool:
         self.last_report = report
         if report.errors:
             log.warning(
@@ -70,26 +47,16 @@ class BackgroundSweep:
             )
         else:
             log.debug("lifecycle sweep round done: %s", report)
+        return False
 
 
 def sweep_lifespan(sweep: Sweep, interval: float) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """A Litestar lifespan hook running ``sweep`` in the background while the app is up;
     ``interval`` 0 (``WEBMAGIC_SWEEP_INTERVAL_SECONDS=0``) runs nothing (then run
     ``webmagic lifecycle sweep`` periodically, from cron or a timer)."""
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        if interval <= 0:
-            log.info("the in-process lifecycle sweep is off (WEBMAGIC_SWEEP_INTERVAL_SECONDS=0)")
-            yield
-            return
-        background = BackgroundSweep(sweep, interval)
-        app.state.lifecycle_sweep = background
-        task = asyncio.create_task(background.run(), name="webmagic-lifecycle-sweep")
-        try:
-            yield
-        finally:
-            background.stop()
-            await task
-
-    return lifespan
+    return periodic_lifespan(
+        lambda: BackgroundSweep(sweep, interval),
+        interval,
+        state_name="lifecycle_sweep",
+        off_message="the in-process lifecycle sweep is off (WEBMAGIC_SWEEP_INTERVAL_SECONDS=0)",
+    )

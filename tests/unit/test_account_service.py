@@ -604,7 +604,10 @@ def test_the_password_changed_notice_carries_a_working_reset_link(world: World) 
     world.service.reset_password(
         world.token(EmailTemplate.PASSWORD_CHANGED, "reset_url"), "taking it back now"
     )
-    world.service.login(EMAIL, "taking it back now", CLIENT)
+    result = world.service.login(EMAIL, "taking it back now", CLIENT)
+    assert result.customer.email == EMAIL
+    with pytest.raises(Unauthenticated):
+        world.service.login(EMAIL, NEW_PASSWORD, CLIENT)
 
 
 def test_a_reset_link_expires_after_an_hour(world: World) -> None:

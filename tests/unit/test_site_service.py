@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from hypothesis import given
@@ -206,3 +207,56 @@ def test_business_name_rules(service: SiteService) -> None:
         service.create_preview("rosas-bakery", "   ", HTML)
     with pytest.raises(ValidationError, match="longer than 200"):
         service.create_preview("rosas-bakery", "x" * 201, HTML)
+
+
+def sell(uow: FakeUnitOfWorkFactory, slug: str, owner: uuid.UUID, clock: FakeClock) -> None:
+    with uow() as work:
+        site = work.sites.get_by_slug(slug, for_update=True)
+        assert site is not None
+        site.sell(owner, cause="purchase paid", actor=Actor.WEBHOOK, at=clock.now())
+        work.sites.save(site)
+        work.commit()
+
+
+def test_owned_sites_are_only_the_customers_live_ones(
+    service: SiteService, uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    rosa, joe = uuid.uuid4(), uuid.uuid4()
+    for slug in ("zeta-bakery", "alpha-bakery", "old-bakery", "joes-pizza", "preview-only"):
+        service.create_preview(slug, slug, HTML)
+    for slug in ("zeta-bakery", "alpha-bakery", "old-bakery"):
+        sell(uow, slug, rosa, clock)
+    sell(uow, "joes-pizza", joe, clock)
+    service.archive("old-bakery")
+
+    assert [s.slug for s in service.owned_by(rosa)] == ["alpha-bakery", "zeta-bakery"]
+    assert service.owned_site(rosa, "alpha-bakery").owner_id == rosa
+    unknown = "no site has the slug 'nowhere'"
+    with pytest.raises(NotFound) as error:
+        service.owned_site(rosa, "nowhere")
+    assert error.value.detail == unknown
+    # Another's site, a preview and an archived site answer exactly like an unknown slug.
+    for slug in ("joes-pizza", "preview-only", "old-bakery"):
+        with pytest.raises(NotFound) as error:
+            service.owned_site(rosa, slug)
+        assert error.value.detail == f"no site has the slug {slug!r}"
+        with pytest.raises(NotFound):
+            service.owned_versions(rosa, slug)
+
+
+def test_owned_versions_lists_summaries_newest_first(
+    service: SiteService, uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    owner = uuid.uuid4()
+    service.create_preview("rosas-bakery", "Rosa", HTML)
+    sell(uow, "rosas-bakery", owner, clock)
+    clock.advance(dt.timedelta(minutes=5))
+    service.publish("rosas-bakery", HTML, actor=Actor.CUSTOMER, cause="edited")
+
+    history = service.owned_versions(owner, "rosas-bakery")
+    assert history.site.current_version == 2
+    assert [(v.number, v.cause, v.created_by) for v in history.versions] == [
+        (2, "edited", Actor.CUSTOMER),
+        (1, "created", Actor.ADMIN),
+    ]
+    assert history.versions[0].created_at == clock.now()

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from sqlalchemy import func, or_, select, update
 
 from webmagic_adapters.sqlalchemy import tables as t
-from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, SqlAlchemyRepository
+from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, SqlAlchemyRepository, entity_columns
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 
 _outbox = t.outbox_messages
-_COLUMNS = tuple(c for c in _outbox.c if c.name != "seq")
+_COLUMNS = entity_columns(_outbox)
 _INSERT = Insertion(_outbox)
 
 
@@ -117,20 +117,13 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
         return claimed
 
     def list(self, *, status: OutboxStatus | None = None, limit: int = 100) -> Sequence[OutboxMessage]:
-        if limit <= 0:
-            return []
-        query = select(*_COLUMNS).order_by(_outbox.c.created_at.desc(), _outbox.c.seq.desc()).limit(limit)
-        if status is not None:
-            query = query.where(_outbox.c.status == status.value)
-        return [_message(row) for row in self._execute(query)]
+        where = () if status is None else (_outbox.c.status == status.value,)
+        return [_message(row) for row in self._newest(_outbox, _outbox.c.created_at, limit, *where)]
 
     def for_site(self, site_id: uuid.UUID) -> Sequence[OutboxMessage]:
-        query = (
-            select(*_COLUMNS)
-            .where(_outbox.c.site_id == site_id)
-            .order_by(_outbox.c.created_at, _outbox.c.seq)
-        )
-        return [_message(row) for row in self._execute(query)]
+        return [
+            _message(row) for row in self._oldest(_outbox, _outbox.c.created_at, _outbox.c.site_id == site_id)
+        ]
 
     def count_by_status(self) -> dict[OutboxStatus, int]:
         query = select(_outbox.c.status, func.count()).group_by(_outbox.c.status)

@@ -17,6 +17,7 @@ from webmagic_adapters.sqlalchemy.repositories import (
     Insertion,
     Lookup,
     SqlAlchemyRepository,
+    entity_columns,
     updating,
 )
 from webmagic_core.money import Money
@@ -27,9 +28,9 @@ from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 _purchases = t.purchases
 _events = t.webhook_events
 _anomalies = t.anomalies
-_PURCHASE_COLUMNS = tuple(c for c in _purchases.c if c.name != "seq")
-_EVENT_COLUMNS = tuple(c for c in _events.c if c.name != "seq")
-_ANOMALY_COLUMNS = tuple(c for c in _anomalies.c if c.name != "seq")
+_PURCHASE_COLUMNS = entity_columns(_purchases)
+_EVENT_COLUMNS = entity_columns(_events)
+_ANOMALY_COLUMNS = entity_columns(_anomalies)
 
 # The statements of the webhook path, built once (see ``repositories.Lookup``).
 _PURCHASE_CHANGEABLE = (
@@ -177,24 +178,12 @@ class SqlAlchemyPurchaseRepository(SqlAlchemyRepository):
         return _purchase(row) if row is not None else None
 
     def for_site(self, site_id: uuid.UUID) -> Sequence[Purchase]:
-        query = (
-            select(*_PURCHASE_COLUMNS)
-            .where(_purchases.c.site_id == site_id)
-            .order_by(_purchases.c.created_at, _purchases.c.seq)
-        )
-        return [_purchase(row) for row in self._execute(query)]
+        rows = self._oldest(_purchases, _purchases.c.created_at, _purchases.c.site_id == site_id)
+        return [_purchase(row) for row in rows]
 
     def list(self, *, status: PurchaseStatus | None = None, limit: int = 100) -> Sequence[Purchase]:
-        if limit <= 0:
-            return []
-        query = (
-            select(*_PURCHASE_COLUMNS)
-            .order_by(_purchases.c.created_at.desc(), _purchases.c.seq.desc())
-            .limit(limit)
-        )
-        if status is not None:
-            query = query.where(_purchases.c.status == status.value)
-        return [_purchase(row) for row in self._execute(query)]
+        where = () if status is None else (_purchases.c.status == status.value,)
+        return [_purchase(row) for row in self._newest(_purchases, _purchases.c.created_at, limit, *where)]
 
 
 class SqlAlchemyWebhookEventRepository(SqlAlchemyRepository):
@@ -234,22 +223,13 @@ class SqlAlchemyWebhookEventRepository(SqlAlchemyRepository):
         return _event(row) if row is not None else None
 
     def list(self, *, outcome: WebhookOutcome | None = None, limit: int = 100) -> Sequence[WebhookEvent]:
-        if limit <= 0:
-            return []
-        query = (
-            select(*_EVENT_COLUMNS).order_by(_events.c.received_at.desc(), _events.c.seq.desc()).limit(limit)
-        )
-        if outcome is not None:
-            query = query.where(_events.c.outcome == outcome.value)
-        return [_event(row) for row in self._execute(query)]
+        where = () if outcome is None else (_events.c.outcome == outcome.value,)
+        return [_event(row) for row in self._newest(_events, _events.c.received_at, limit, *where)]
 
     def for_site(self, site_id: uuid.UUID) -> Sequence[WebhookEvent]:
-        query = (
-            select(*_EVENT_COLUMNS)
-            .where(_events.c.site_id == site_id)
-            .order_by(_events.c.received_at, _events.c.seq)
-        )
-        return [_event(row) for row in self._execute(query)]
+        return [
+            _event(row) for row in self._oldest(_events, _events.c.received_at, _events.c.site_id == site_id)
+        ]
 
 
 class SqlAlchemyAnomalyRepository(SqlAlchemyRepository):
@@ -294,21 +274,9 @@ class SqlAlchemyAnomalyRepository(SqlAlchemyRepository):
         return _anomaly(row) if row is not None else None
 
     def list(self, *, open_only: bool = False, limit: int = 100) -> Sequence[Anomaly]:
-        if limit <= 0:
-            return []
-        query = (
-            select(*_ANOMALY_COLUMNS)
-            .order_by(_anomalies.c.created_at.desc(), _anomalies.c.seq.desc())
-            .limit(limit)
-        )
-        if open_only:
-            query = query.where(_anomalies.c.resolved_at.is_(None))
-        return [_anomaly(row) for row in self._execute(query)]
+        where = (_anomalies.c.resolved_at.is_(None),) if open_only else ()
+        return [_anomaly(row) for row in self._newest(_anomalies, _anomalies.c.created_at, limit, *where)]
 
     def for_site(self, site_id: uuid.UUID) -> Sequence[Anomaly]:
-        query = (
-            select(*_ANOMALY_COLUMNS)
-            .where(_anomalies.c.site_id == site_id)
-            .order_by(_anomalies.c.created_at, _anomalies.c.seq)
-        )
-        return [_anomaly(row) for row in self._execute(query)]
+        rows = self._oldest(_anomalies, _anomalies.c.created_at, _anomalies.c.site_id == site_id)
+        return [_anomaly(row) for row in rows]

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     CursorResult,
     Executable,
@@ -38,7 +39,7 @@ from webmagic_adapters.sqlalchemy.errors import is_unique_violation, translating
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.ports import SiteHead
-from webmagic_core.sites import Actor, Site, SiteContent, SiteEvent, SiteVersion
+from webmagic_core.sites import Actor, Site, SiteContent, SiteEvent, SiteVersion, SiteVersionSummary
 
 # Option read by the SQLite "begin" hook in database.py: which BEGIN to emit.
 SQLITE_BEGIN_OPTION = "webmagic_sqlite_begin"
@@ -168,6 +169,11 @@ def updating(table: Table, key: Column[Any], columns: Iterable[str]) -> Update:
     return update(table).where(key == bindparam("_key")).values({name: bindparam(name) for name in columns})
 
 
+def entity_columns(table: Table) -> tuple[Column[Any], ...]:
+    """Every column but ``seq``, which only keeps the insertion order (for ties in time)."""
+    return tuple(c for c in table.c if c.name != "seq")
+
+
 class SqlAlchemyRepository:
     """Runs on the connection of the unit of work that owns it (``connection()``)."""
 
@@ -196,6 +202,25 @@ class SqlAlchemyRepository:
             self._begin_for_write()
             return self._execute(lookup.locked, params)
         return self._execute(lookup.plain, params)
+
+    def _newest(
+        self, table: Table, time: Column[Any], limit: int, *where: ColumnElement[bool]
+    ) -> Sequence[AnyRow]:
+        """Up to ``limit`` rows of a table with ``seq``, newest first (``time``, then ``seq``)."""
+        if limit <= 0:
+            return []
+        query = (
+            select(*entity_columns(table))
+            .where(*where)
+            .order_by(time.desc(), table.c.seq.desc())
+            .limit(limit)
+        )
+        return self._execute(query).all()
+
+    def _oldest(self, table: Table, time: Column[Any], *where: ColumnElement[bool]) -> Sequence[AnyRow]:
+        """Every row of a table with ``seq``, oldest first (``time``, then ``seq``)."""
+        query = select(*entity_columns(table)).where(*where).order_by(time, table.c.seq)
+        return self._execute(query).all()
 
     def _insert_unique(
         self, statement: Insertion | Executable, conflict: str | Callable[[], str], params: Params = None
@@ -385,10 +410,12 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
             current_version=row.current_version,
         )
 
-    def list(self, *, status: SiteStatus | None = None) -> Sequence[Site]:
+    def list(self, *, status: SiteStatus | None = None, owner_id: uuid.UUID | None = None) -> Sequence[Site]:
         query = select(*_SITE_COLUMNS).order_by(_sites.c.slug)
         if status is not None:
             query = query.where(_sites.c.status == status.value)
+        if owner_id is not None:
+            query = query.where(_sites.c.owner_id == owner_id)
         return [_site(row) for row in self._execute(query)]
 
     def count_by_status(self) -> dict[SiteStatus, int]:
@@ -418,6 +445,22 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
     def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
         query = select(_versions).where(_versions.c.site_id == site_id).order_by(_versions.c.number.desc())
         return [_version(row) for row in self._execute(query)]
+
+    def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:
+        query = (
+            select(_versions.c.number, _versions.c.created_at, _versions.c.cause, _versions.c.created_by)
+            .where(_versions.c.site_id == site_id)
+            .order_by(_versions.c.number.desc())
+        )
+        return [
+            SiteVersionSummary(
+                number=row.number,
+                created_at=row.created_at,
+                cause=row.cause,
+                created_by=Actor(row.created_by),
+            )
+            for row in self._execute(query)
+        ]
 
     def events(self, site_id: uuid.UUID) -> Sequence[SiteEvent]:
         return [_event(row) for row in self._execute(_EVENTS, {"site_id": site_id})]

@@ -10,6 +10,7 @@ row per status or currency present, plus two.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import (
@@ -82,50 +83,30 @@ class SqlStatsQuery:
         self._subscriptions_query = _subscription_figures()
 
     def sales(self) -> SalesFigures:
-        with translating_errors(), self._engine.connect() as connection:
-            rows = connection.execute(self._query).all()
-            connection.rollback()
-        sites: dict[SiteStatus, int] = {}
-        purchases: dict[PurchaseStatus, int] = {}
-        revenue: dict[str, int] = {}
-        scalars = {_PURCHASED: 0, _ANOMALIES: 0}
-        for figure, key, value in rows:
-            # SUM is NUMERIC on PostgreSQL (a Decimal); every figure is a whole number.
-            number = int(value or 0)
-            if figure == _SITES:
-                sites[SiteStatus(key)] = number
-            elif figure == _PURCHASES:
-                purchases[PurchaseStatus(key)] = number
-            elif figure == _REVENUE:
-                revenue[key] = number
-            else:
-                scalars[figure] = number
+        figures = self._run(self._query, {})
         return SalesFigures(
-            sites_by_status=sites,
-            purchases_by_status=purchases,
-            revenue_by_currency=revenue,
-            sites_purchased=scalars[_PURCHASED],
-            open_anomalies=scalars[_ANOMALIES],
+            sites_by_status={SiteStatus(key): n for key, n in figures[_SITES].items()},
+            purchases_by_status={PurchaseStatus(key): n for key, n in figures[_PURCHASES].items()},
+            revenue_by_currency=figures[_REVENUE],
+            sites_purchased=figures[_PURCHASED].get(None, 0),
+            open_anomalies=figures[_ANOMALIES].get(None, 0),
         )
 
     def subscriptions(self, since: dt.datetime, now: dt.datetime) -> SubscriptionFigures:
-        with translating_errors(), self._engine.connect() as connection:
-            rows = connection.execute(self._subscriptions_query, {"since": since, "now": now}).all()
-            connection.rollback()
-        by_status: dict[SubscriptionState, int] = {}
-        monthly: dict[str, int] = {}
-        scalars = {_AT_START: 0, _ENDED: 0}
-        for figure, key, value in rows:
-            number = int(value or 0)  # SUM is a Decimal on PostgreSQL
-            if figure == _SUBSCRIPTIONS:
-                by_status[SubscriptionState(key)] = number
-            elif figure == _MONTHLY:
-                monthly[key] = number
-            else:
-                scalars[figure] = number
+        figures = self._run(self._subscriptions_query, {"since": since, "now": now})
         return SubscriptionFigures(
-            by_status=by_status,
-            monthly_by_currency=monthly,
-            subscribed_at_start=scalars[_AT_START],
-            ended_in_window=scalars[_ENDED],
+            by_status={SubscriptionState(key): n for key, n in figures[_SUBSCRIPTIONS].items()},
+            monthly_by_currency=figures[_MONTHLY],
+            subscribed_at_start=figures[_AT_START].get(None, 0),
+            ended_in_window=figures[_ENDED].get(None, 0),
         )
+
+    def _run(self, query: CompoundSelect[Any], params: dict[str, Any]) -> defaultdict[str, dict[Any, int]]:
+        """The rows as ``{figure: {key: number}}``; a single number's key is None."""
+        with translating_errors(), self._engine.connect() as connection:
+            rows = connection.execute(query, params).all()
+            connection.rollback()
+        figures: defaultdict[str, dict[Any, int]] = defaultdict(dict)
+        for figure, key, value in rows:
+            figures[figure][key] = int(value or 0)  # SUM is NUMERIC (a Decimal) on PostgreSQL
+        return figures

@@ -19,6 +19,7 @@ from webmagic_adapters.sqlalchemy.repositories import (
     Insertion,
     Lookup,
     SqlAlchemyRepository,
+    entity_columns,
     updating,
 )
 from webmagic_core.money import Money
@@ -33,9 +34,9 @@ from webmagic_core.payments.subscriptions import (
 _subs = t.subscriptions
 _payments = t.subscription_payments
 _notices = t.notices
-_SUB_COLUMNS = tuple(c for c in _subs.c if c.name != "seq")
-_PAYMENT_COLUMNS = tuple(c for c in _payments.c if c.name != "seq")
-_NOTICE_COLUMNS = tuple(c for c in _notices.c if c.name != "seq")
+_SUB_COLUMNS = entity_columns(_subs)
+_PAYMENT_COLUMNS = entity_columns(_payments)
+_NOTICE_COLUMNS = entity_columns(_notices)
 
 # Everything but the id, site, customer, amount and created time (the port's ``save``).
 _SUB_CHANGEABLE = (
@@ -230,12 +231,8 @@ class SqlAlchemySubscriptionRepository(SqlAlchemyRepository):
         return [_subscription(row) for row in self._execute(_SUBS_OF_SITE, {"site_id": site_id})]
 
     def list(self, *, status: SubscriptionState | None = None, limit: int = 100) -> Sequence[Subscription]:
-        if limit <= 0:
-            return []
-        query = select(*_SUB_COLUMNS).order_by(_subs.c.created_at.desc(), _subs.c.seq.desc()).limit(limit)
-        if status is not None:
-            query = query.where(_subs.c.status == status.value)
-        return [_subscription(row) for row in self._execute(query)]
+        where = () if status is None else (_subs.c.status == status.value,)
+        return [_subscription(row) for row in self._newest(_subs, _subs.c.created_at, limit, *where)]
 
     def ending(self, now: dt.datetime, *, limit: int = 100) -> Sequence[Subscription]:
         if limit <= 0:

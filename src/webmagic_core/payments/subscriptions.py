@@ -58,8 +58,6 @@ S = SubscriptionState
 LIVE = frozenset({S.ACTIVE, S.PAST_DUE, S.PAUSED})
 # Seen at the provider as having started (paid at least once).
 STARTED = frozenset({S.ACTIVE, S.PAST_DUE, S.PAUSED, S.CANCELLED})
-# No more charges will come.
-CLOSED = frozenset({S.CANCELLED, S.UNABLE_TO_START, S.EXPIRED})
 
 
 @attrs.define

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import attrs
 
@@ -36,7 +36,6 @@ from webmagic_core.errors import (
     ValidationError,
 )
 from webmagic_core.lifecycle import SiteStatus
-from webmagic_core.money import Money
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.payments.events import (
     MalformedEvent,
@@ -58,6 +57,7 @@ from webmagic_core.ports import Clock, RateLimiter, UnitOfWork, UnitOfWorkFactor
 from webmagic_core.services.accounts import AccountService, Limit, validate_full_name, validate_phone
 from webmagic_core.services.anomalies import AnomalyReporter
 from webmagic_core.services.outbox import queue_email
+from webmagic_core.services.sale_config import SaleConfig, positive_duration
 from webmagic_core.services.webhooks import EventContext, Handled
 from webmagic_core.sites import Actor, Site
 from webmagic_core.slugs import is_valid_slug
@@ -70,19 +70,6 @@ SITE_HELD = "someone else is buying this site right now; try again in {minutes} 
 NOT_FOR_SALE = "this site is not for sale any more"
 
 
-def _base_url(value: str) -> str:
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(f"a base URL must be an absolute http(s) URL without query, not {value!r}")
-    return url
-
-
-def _positive_hold(_: object, __: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:
-    if value <= dt.timedelta(0):
-        raise ValueError(f"the purchase hold must be positive, not {value}")
-
-
 @attrs.frozen
 class PurchaseLimits:
     """How often one address, and one client (IP), may start a purchase."""
@@ -92,12 +79,8 @@ class PurchaseLimits:
 
 
 @attrs.frozen
-class PurchaseConfig:
-    price: Money
-    public_url: str = attrs.field(converter=_base_url)  # WEBMAGIC_PUBLIC_URL
-    sites_base_url: str = attrs.field(converter=_base_url)  # where sites are served
-    hold: dt.timedelta = attrs.field(default=DEFAULT_HOLD, validator=_positive_hold)
-    owned_hosting_days: int = 30
+class PurchaseConfig(SaleConfig):
+    hold: dt.timedelta = attrs.field(default=DEFAULT_HOLD, validator=positive_duration)
     limits: PurchaseLimits = PurchaseLimits()
 
     def thanks_url(self, slug: str, purchase_id: uuid.UUID) -> str:
@@ -107,9 +90,6 @@ class PurchaseConfig:
         return (
             f"{self.public_url}{PURCHASE_PAGES}/{slug}/cancelled?{urlencode({'purchase': str(purchase_id)})}"
         )
-
-    def site_url(self, slug: str) -> str:
-        return f"{self.sites_base_url}/{slug}"
 
 
 @attrs.frozen
@@ -333,7 +313,7 @@ class PurchaseService:
         uow.purchases.save(purchase)
 
         site_url = self.config.site_url(site.slug)
-        days = self.config.owned_hosting_days
+        hosting_ends = self.config.included_hosting_end(now)
         queue_email(
             uow,
             self.renderer,
@@ -345,7 +325,7 @@ class PurchaseService:
                 "amount": purchase.amount,
                 "reference": reference,
                 "full_name": customer.full_name,
-                "hosting_until": (now + dt.timedelta(days=days)).date() if days > 0 else None,
+                "hosting_until": hosting_ends.date() if hosting_ends is not None else None,
             },
             now,
             site_id=site.id,

@@ -16,6 +16,7 @@ from webmagic_core.sites import (
     SiteContent,
     SiteEvent,
     SiteVersion,
+    SiteVersionSummary,
     validate_business_name,
 )
 from webmagic_core.slugs import validate_slug
@@ -26,6 +27,12 @@ class SiteDetails:
     site: Site
     versions: Sequence[SiteVersion]
     events: Sequence[SiteEvent]
+
+
+@attrs.frozen
+class VersionHistory:
+    site: Site
+    versions: Sequence[SiteVersionSummary]  # newest first, without their files
 
 
 @attrs.frozen
@@ -119,10 +126,28 @@ class SiteService:
         with self.uow() as uow:
             site = uow.sites.get_by_slug(slug)
             if site is None:
-                raise NotFound(f"no site has the slug {slug!r}")
+                raise NotFound(_unknown(slug))
             return SiteDetails(
                 site=site, versions=uow.sites.list_versions(site.id), events=uow.sites.events(site.id)
             )
+
+    def owned_by(self, customer_id: uuid.UUID) -> Sequence[Site]:
+        """The customer's sites by slug, archived ones left out."""
+        with self.uow() as uow:
+            owned = uow.sites.list(owner_id=customer_id)
+        return [site for site in owned if site.status is not SiteStatus.ARCHIVED]
+
+    def owned_site(self, customer_id: uuid.UUID, slug: str) -> Site:
+        """One of the customer's live sites; anyone else's (or an archived one) is
+        ``NotFound`` exactly like an unknown slug."""
+        with self.uow() as uow:
+            return self._owned(uow.sites.get_by_slug(slug), customer_id, slug)
+
+    def owned_versions(self, customer_id: uuid.UUID, slug: str) -> VersionHistory:
+        """``owned_site`` with its versions, newest first, without their files."""
+        with self.uow() as uow:
+            site = self._owned(uow.sites.get_by_slug(slug), customer_id, slug)
+            return VersionHistory(site=site, versions=uow.sites.version_summaries(site.id))
 
     def resolve(self, slug: str) -> Resolution:
         """What to serve at ``/{slug}``: unknown and archived sites look the same."""
@@ -143,7 +168,17 @@ class SiteService:
         return version
 
     @staticmethod
+    def _owned(site: Site | None, customer_id: uuid.UUID, slug: str) -> Site:
+        if site is None or site.owner_id != customer_id or site.status is SiteStatus.ARCHIVED:
+            raise NotFound(_unknown(slug))
+        return site
+
+    @staticmethod
     def _live_site(site: Site | None, slug: str) -> Site:
         if site is None or site.status is SiteStatus.ARCHIVED:
             raise NotFound(f"no live site has the slug {slug!r}")
         return site
+
+
+def _unknown(slug: str) -> str:
+    return f"no site has the slug {slug!r}"

@@ -48,7 +48,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import attrs
 
@@ -56,7 +56,6 @@ from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import Conflict, NotFound, TransientError, WebMagicError
 from webmagic_core.lifecycle import TRANSITIONS, SiteStatus, Trigger
-from webmagic_core.money import Money
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.payments.events import (
     SUBSCRIPTION_PAYMENTABLE,
@@ -87,6 +86,7 @@ from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from webmagic_core.services.anomalies import AnomalyReporter
 from webmagic_core.services.outbox import queue_email
+from webmagic_core.services.sale_config import SaleConfig, positive_duration
 from webmagic_core.services.webhooks import EventContext, Handled
 from webmagic_core.sites import Actor, Site
 from webmagic_core.slugs import is_valid_slug
@@ -99,31 +99,11 @@ NO_SUBSCRIPTION = "this site has no subscription"
 NOT_BOUGHT = "this site has not been bought yet; a subscription starts once it is owned"
 
 
-def _base_url(value: str) -> str:
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(f"a base URL must be an absolute http(s) URL without query, not {value!r}")
-    return url
-
-
-def _positive(_: object, attribute: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:
-    if value <= dt.timedelta(0):
-        raise ValueError(f"{attribute.name} must be positive, not {value}")
-
-
 @attrs.frozen
-class SubscriptionConfig:
-    price: Money  # WEBMAGIC_SUBSCRIPTION_PRICE_CENTS + currency
-    public_url: str = attrs.field(converter=_base_url)  # WEBMAGIC_PUBLIC_URL
-    sites_base_url: str = attrs.field(converter=_base_url)  # where sites are served
-    # Hosting included with a purchase (WEBMAGIC_OWNED_HOSTING_DAYS); 0 or less: an owned
-    # site without a subscription is never suspended.
-    owned_hosting_days: int = 30
-    checkout_hold: dt.timedelta = attrs.field(default=DEFAULT_CHECKOUT_HOLD, validator=_positive)
+class SubscriptionConfig(SaleConfig):
+    """``price`` is the monthly one (WEBMAGIC_SUBSCRIPTION_PRICE_CENTS + currency)."""
 
-    def site_url(self, slug: str) -> str:
-        return f"{self.sites_base_url}/{slug}"
+    checkout_hold: dt.timedelta = attrs.field(default=DEFAULT_CHECKOUT_HOLD, validator=positive_duration)
 
     def manage_url(self, slug: str) -> str:
         """The portal page of a site's subscription (start, status, cancel)."""

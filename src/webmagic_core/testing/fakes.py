@@ -26,7 +26,7 @@ from webmagic_core.payments.subscriptions import Notice, Subscription, Subscript
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 from webmagic_core.ports import SalesFigures, SiteHead, SubscriptionFigures
 from webmagic_core.ratelimit import InMemoryRateLimiter
-from webmagic_core.sites import Site, SiteEvent, SiteVersion
+from webmagic_core.sites import Site, SiteEvent, SiteVersion, SiteVersionSummary
 
 
 @attrs.define
@@ -104,8 +104,12 @@ class FakeSiteRepository:
             current_version=site.current_version,
         )
 
-    def list(self, *, status: SiteStatus | None = None) -> Sequence[Site]:
-        sites = [_detached(s) for s in self.store.sites.values() if status is None or s.status is status]
+    def list(self, *, status: SiteStatus | None = None, owner_id: uuid.UUID | None = None) -> Sequence[Site]:
+        sites = [
+            _detached(s)
+            for s in self.store.sites.values()
+            if (status is None or s.status is status) and (owner_id is None or s.owner_id == owner_id)
+        ]
         return sorted(sites, key=lambda s: s.slug)
 
     def count_by_status(self) -> dict[SiteStatus, int]:
@@ -126,6 +130,14 @@ class FakeSiteRepository:
     def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
         found = [v for (sid, _), v in self.store.versions.items() if sid == site_id]
         return sorted(found, key=lambda v: v.number, reverse=True)
+
+    def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:
+        return [
+            SiteVersionSummary(
+                number=v.number, created_at=v.created_at, cause=v.cause, created_by=v.created_by
+            )
+            for v in self.list_versions(site_id)
+        ]
 
     def events(self, site_id: uuid.UUID) -> Sequence[SiteEvent]:
         return [e for e in self.store.events if e.site_id == site_id]

@@ -18,7 +18,8 @@ import attrs
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.money import Money
 from webmagic_core.outbox import OutboxMessage
-from webmagic_core.payments.events import PAYMENT_FAILED, PAYMENT_SUCCEEDED, SUBSCRIPTION_PAYMENTABLE
+from webmagic_core.payments import provider_rules as rules
+from webmagic_core.payments.events import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 from webmagic_core.payments.gateway import SubscriptionInfo, SubscriptionStatus
 from webmagic_core.payments.subscriptions import Subscription
 from webmagic_core.payments.webhook_log import WebhookOutcome
@@ -42,6 +43,10 @@ RETRY_AFTER = dt.timedelta(days=3)
 OWNER = "rosa@example.com"
 
 
+# The bodies are ``provider_rules``' (what the sandbox sends too), with a customer filled in.
+_CUSTOMER: dict[str, str] = {"customer_id": "us_fake", "customer_name": "Rosa Díaz"}
+
+
 def subscription_event_payload(
     subscription_id: str,
     event_type: str,
@@ -52,17 +57,14 @@ def subscription_event_payload(
 ) -> dict[str, object]:
     """A ``subscription.*`` body in Recurrente's shape (fields at the top level, no
     checkout metadata)."""
-    return {
-        "id": subscription_id,
-        "event_type": event_type,
-        "api_version": "2024-04-24",
-        "created_at": created_at.isoformat(),
-        "customer_email": customer_email,
-        "customer_id": "us_fake",
-        "customer_name": "Rosa Díaz",
-        "payment": {"id": payment_id} if payment_id else None,
-        "product": {"id": "prod_hosting"},
-    }
+    return rules.subscription_event_payload(
+        subscription_id,
+        event_type,
+        created_at=created_at,
+        customer_email=customer_email,
+        payment_id=payment_id,
+        **_CUSTOMER,
+    )
 
 
 def subscription_payment_payload(
@@ -76,26 +78,20 @@ def subscription_payment_payload(
     event_type: str = PAYMENT_SUCCEEDED,
     customer_email: str = OWNER,
 ) -> dict[str, object]:
-    """A ``payment_intent.*`` body for a payment of a subscription. Renewals carry no
-    checkout (so they must be matched through the ``su_...`` id)."""
-    body: dict[str, object] = {
-        "id": payment_id,
-        "event_type": event_type,
-        "api_version": "2024-04-24",
-        "created_at": created_at.isoformat(),
-        "amount_in_cents": amount.amount_in_cents,
-        "currency": amount.currency,
-        "failure_reason": "card declined" if event_type == PAYMENT_FAILED else None,
-        "customer": {"id": "us_fake", "email": customer_email, "full_name": "Rosa Díaz"},
-        "payment": {
-            "id": payment_id,
-            "paymentable": {"type": SUBSCRIPTION_PAYMENTABLE, "id": subscription_id},
-        },
-        "product": {"id": "prod_hosting"},
-    }
-    if checkout_id is not None:
-        body["checkout"] = {"id": checkout_id, "status": "paid", "metadata": dict(metadata or {})}
-    return body
+    """A ``payment_intent.*`` body for a payment of a subscription; a failed one was
+    declined. Renewals carry no checkout (so they must be matched through the ``su_...`` id)."""
+    return rules.subscription_payment_payload(
+        subscription_id,
+        payment_id,
+        created_at=created_at,
+        amount=amount,
+        customer_email=customer_email,
+        event_type=event_type,
+        failure_reason="card declined" if event_type == PAYMENT_FAILED else None,
+        checkout_id=checkout_id,
+        metadata=metadata,
+        **_CUSTOMER,
+    )
 
 
 @attrs.define
