@@ -88,7 +88,7 @@ def build_rate_limiter(settings: Settings, clock: Clock) -> RateLimiter:
     if settings.redis_url is not None:
         from webmagic_adapters.ratelimit_redis import RedisRateLimiter
 
-        return RedisRateLimiter.from_url(settings.redis_url.get_secret_value())
+        return RedisRateLimiter.from_url(settings.redis_url.get_secret_value(), clock=clock)
     return InMemoryRateLimiter(clock=clock)
 
 
