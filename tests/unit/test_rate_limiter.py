@@ -7,10 +7,7 @@ import datetime as dt
 import threading
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from webmagic_core.ports import RateLimiter
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.testing import FakeClock, FakeRateLimiter
 
@@ -133,39 +130,6 @@ def test_threads_never_get_more_than_the_limit() -> None:
         thread.join()
     assert allowed.count(True) == 100
     assert len(allowed) == 400
-
-
-@given(
-    limit=st.integers(1, 5),
-    window_s=st.integers(1, 120),
-    steps=st.lists(st.tuples(st.integers(0, 90_000), st.booleans()), max_size=60),
-)
-def test_never_more_than_limit_events_in_any_window_and_waits_are_exact(
-    limit: int, window_s: int, steps: list[tuple[int, bool]]
-) -> None:
-    clock = FakeClock()
-    limiter: RateLimiter = InMemoryRateLimiter(clock)
-    window = dt.timedelta(seconds=window_s)
-    counted: list[dt.datetime] = []
-    for advance_ms, use_peek in steps:
-        clock.advance(dt.timedelta(milliseconds=advance_ms))
-        now = clock.now()
-        peeked = limiter.peek("k", limit=limit, window=window)
-        if use_peek:
-            assert limiter.peek("k", limit=limit, window=window) == peeked
-            continue
-        wait = limiter.hit("k", limit=limit, window=window)
-        assert wait == peeked
-        in_window = [t for t in counted if t + window > now]
-        if wait is None:
-            assert len(in_window) < limit
-            counted.append(now)
-        else:
-            assert len(in_window) >= limit
-            assert 1 <= wait <= window_s
-            # One event frees its place within ``wait`` seconds (not earlier than a second before).
-            frees_at = in_window[len(in_window) - limit] + window
-            assert now + dt.timedelta(seconds=wait - 1) < frees_at <= now + dt.timedelta(seconds=wait)
 
 
 def test_the_fake_records_hits_and_resets(clock: FakeClock) -> None:
