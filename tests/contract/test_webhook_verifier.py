@@ -278,3 +278,34 @@ def test_the_signer_wants_an_aware_timestamp() -> None:
 def test_a_negative_tolerance_is_refused() -> None:
     with pytest.raises(ValueError, match="tolerance"):
         SvixWebhookVerifier(SECRET, clock=FakeClock(), tolerance=dt.timedelta(seconds=-1))
+
+
+# --- forgeries a weakened comparison would let through -----------------------------------------
+
+
+@pytest.mark.parametrize("keep", [1, 8, 43])
+def test_a_truncated_genuine_signature_is_refused(keep: int) -> None:
+    genuine = SIGNATURE.removeprefix("v1,")
+    refused(verifier_at(), headers("v1," + genuine[:keep]), BODY, "matches")
+
+
+def test_a_genuine_signature_with_bytes_appended_is_refused() -> None:
+    refused(verifier_at(), headers(SIGNATURE + "AA"), BODY, "matches")
+
+
+def test_one_request_of_every_one_byte_guess_forges_nothing() -> None:
+    # A header may carry many entries: were only a prefix compared, 256 guesses would forge one.
+    guesses = " ".join("v1," + base64.b64encode(bytes([b])).decode() for b in range(256))
+    refused(verifier_at(), headers(guesses), BODY, "matches")
+
+
+@pytest.mark.parametrize("msg_id", ["msg_\x00abc", "msg\nsecond-line", "msg_\u200b\u2028"])
+def test_a_message_id_that_is_not_printable_is_refused(msg_id: str) -> None:
+    refused(verifier_at(), headers(msg_id=msg_id), BODY, "message id")
+
+
+def test_a_secret_with_stray_characters_inside_the_base64_is_refused() -> None:
+    # Lenient base64 would drop the stray characters and verify with a different key.
+    inside = SECRET[:12] + "!" + SECRET[12:]
+    with pytest.raises(InvalidWebhookSecret, match="base64"):
+        decode_secret(inside)
