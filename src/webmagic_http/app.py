@@ -12,9 +12,6 @@ from importlib import metadata
 
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.settings import load_settings
@@ -22,6 +19,8 @@ from webmagic_core.money import Money
 from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
 from webmagic_http.customer_sites import customer_site_routes
+from webmagic_http.docs_ui import docs_assets_router, openapi_config
+from webmagic_http.head import WebMagicApp
 from webmagic_http.health import health_routes
 from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
@@ -36,6 +35,7 @@ from webmagic_http.site_info import site_info_routes
 from webmagic_http.subscriptions import subscription_pages
 from webmagic_http.sweep_task import sweep_lifespan
 from webmagic_http.webhooks import webhook_routes
+from webmagic_http.well_known import well_known_routes
 
 
 def _version() -> str:
@@ -103,9 +103,11 @@ def create_app(
         if settings.sites_domain
         else []
     )
-    app = Litestar(
+    app = WebMagicApp(
         route_handlers=[
             *health_routes(container.database.ping),
+            *well_known_routes(),
+            docs_assets_router(),
             *site_info_routes(container.sites, price, offload=offload),
             purchase_api_routes(container.purchases, container.accounts, tokens),
             *webhook_routes(container.verifier, container.webhooks),
@@ -124,17 +126,7 @@ def create_app(
         ],
         exception_handlers=exception_handlers(settings.sites_domain),
         middleware=middleware,
-        openapi_config=OpenAPIConfig(
-            title="WebMagic",
-            version=_version(),
-            path="/schema",
-            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/")],
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-        ),
+        openapi_config=openapi_config(_version()),
         template_config=template_config(),
         lifespan=[
             relay_lifespan(container.relay, settings.outbox_interval_seconds),

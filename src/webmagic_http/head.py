@@ -1,0 +1,43 @@
+"""HEAD for every GET route: routed as GET, sent with the GET's headers and no body.
+
+Litestar routes HEAD only to handlers that declare it, so ``HEAD /healthz`` (what load
+balancers and uptime monitors send) would get 405. RFC 9110 §9.3.2 makes HEAD a GET
+without the content; doing it once here, before routing, covers every page, the schema
+and the health checks alike. Hosting could answer HEAD itself, but GET's pre-encoded
+headers are the same answer, so it goes the same way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from litestar import Litestar
+
+if TYPE_CHECKING:
+    from litestar.types import Message, Receive, Scope, Send
+    from litestar.types.asgi_types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend
+
+
+def _without_body(send: Send) -> Send:
+    async def send_headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = cast("Message", {**message, "body": b""})
+        await send(message)
+
+    return send_headers_only
+
+
+class WebMagicApp(Litestar):
+    """The Litestar application, answering HEAD wherever it answers GET."""
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        raw = cast("dict[str, Any]", scope)
+        if raw["type"] == "http" and raw["method"] == "HEAD":
+            scope = cast("HTTPScope", {**raw, "method": "GET"})
+            send = _without_body(cast("Send", send))
+        await super().__call__(scope, receive, send)
