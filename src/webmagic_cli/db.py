@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.text import Text
 
+from webmagic_adapters.sqlalchemy.backup import (
+    PostgresAdvice,
+    backup_sqlite,
+    known_revisions,
+    postgres_backup_advice,
+    restore_sqlite,
+    sqlite_path,
+)
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.errors import translating_errors
 from webmagic_cli import output
+from webmagic_cli.errors import EXIT_REFUSED, UsageProblem
 from webmagic_cli.options import DatabaseUrl, DataDir, services, settings_from
 
-app = typer.Typer(name="db", help="Manage the database schema.", no_args_is_help=True)
+app = typer.Typer(name="db", help="The database: schema, backups.", no_args_is_help=True)
 
 
 def upgrade_schema(database: Database) -> tuple[str | None, str | None]:
@@ -35,3 +49,112 @@ def upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
         output.say(f"Already up to date (revision {after}).", style="green")
     else:
         output.say(f"Upgraded from {before or 'an empty database'} to revision {after}.", style="green")
+
+
+def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        console=output.err_console(),
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, advance
+
+
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="The file to write the copy to.", show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace TARGET if it exists.")] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the database to TARGET while the server keeps running (SQLite).
+
+    The copy is one consistent state, checked before it is put in place, and readable only
+    by its owner. For PostgreSQL this prints the pg_dump command to run instead, and checks
+    that the installed pg_dump can read the server.
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        database_file = sqlite_path(container.database)
+        if database_file is None:
+            _advise_pg_dump(postgres_backup_advice(container.database))
+            return
+        bar, advance = _progress("Copying")
+        with bar:
+            report = backup_sqlite(database_file, target, overwrite=force, progress=advance)
+    output.say(
+        f"Backed up {database_file} to {report.path} ({report.size_bytes:,} bytes, schema revision "
+        f"{report.revision}).",
+        style="green",
+    )
+
+
+def _advise_pg_dump(advice: PostgresAdvice) -> None:
+    output.say(f"PostgreSQL {advice.server_version}: back it up with pg_dump (consistent while in use):")
+    output.say(f"  {advice.command}")
+    output.say("Restore with: pg_restore --no-owner --dbname=<database> <file>.dump")
+    if advice.pg_dump_version is None:
+        output.warn("pg_dump is not installed here; install the PostgreSQL client of the server's version.")
+    elif not advice.pg_dump_usable:
+        output.fail(
+            f"the installed {advice.pg_dump_version} cannot dump a PostgreSQL {advice.server_major} server; "
+            f"install the PostgreSQL {advice.server_major} client",
+            code=EXIT_REFUSED,
+        )
+
+
+@app.command()
+def restore(
+    source: Annotated[
+        Path, typer.Argument(help="A backup made by `webmagic db backup`.", show_default=False)
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Replace the SQLite database with a backup (the current one is kept beside it).
+
+    Stop the server first, or restart it afterwards: its page cache would otherwise serve
+    what it cached before the restore.
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings, require_schema=False) as container:
+        database_file = sqlite_path(container.database)
+        if database_file is None:
+            raise UsageProblem("`db restore` restores SQLite databases; for PostgreSQL use pg_restore")
+        if not yes and not typer.confirm(
+            f"Replace {database_file} with {source}? (the current database is kept beside it)"
+        ):
+            output.fail("nothing restored", code=EXIT_REFUSED)
+        container.database.dispose()  # no pooled connection of ours holds a stale view of the file
+        bar, advance = _progress("Restoring")
+        with bar:
+            report = restore_sqlite(
+                source,
+                database_file,
+                known_revisions=known_revisions(),
+                now=container.clock.now(),
+                progress=advance,
+            )
+    output.say(
+        f"Restored {report.database} from {source} (schema revision {report.revision}).", style="green"
+    )
+    if report.previous_copy is not None:
+        output.say(f"The database as it was before is kept at {report.previous_copy}.")
+    if report.revision != _head():
+        output.say("Run `webmagic db upgrade` to bring it to this version's schema.", style="yellow")
+
+
+def _head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from webmagic_adapters.sqlalchemy.database import MIGRATIONS_DIR
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()

@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from typer.core import TyperGroup
 
 from webmagic_adapters.settings import SettingsError
+from webmagic_adapters.sqlalchemy.backup import BackupError
 from webmagic_adapters.sqlalchemy.database import DatabaseUrlError
 from webmagic_cli.output import fail
 from webmagic_core.errors import WebMagicError
@@ -44,6 +45,8 @@ def user_errors() -> Iterator[None]:
     except sa_exc.ArgumentError as exc:
         # SQLAlchemy's own messages about a URL never repeat the URL (or its password).
         fail(f"bad database URL (--database-url / WEBMAGIC_DATABASE_URL): {exc}", code=EXIT_USAGE)
+    except BackupError as exc:
+        fail(str(exc), code=EXIT_REFUSED)
     except WebMagicError as exc:
         fail(exc.detail, code=EXIT_REFUSED)
 
