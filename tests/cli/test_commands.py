@@ -31,7 +31,7 @@ DEMO_NAMES = {
         ((), "host the sites WebMagic sells"),
         (("serve",), "Run the web app"),
         (("demo",), "Load the demo sites"),
-        (("db",), "Manage the database schema"),
+        (("db",), "The database: schema, backups"),
         (("db", "upgrade"), "Apply the database migrations"),
         (("sites",), "Create, import, list"),
         (("sites", "create"), "Create a preview site from an HTML file"),

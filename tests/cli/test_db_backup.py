@@ -70,7 +70,7 @@ def test_a_backup_taken_while_webhooks_arrive_is_one_consistent_state(
             assert not failures, failures
             stop.wait(0.01)
         result = invoke("db", "backup", str(tmp_path / "copy.db"))
-        assert not stop.is_set() and worker.is_alive()  # traffic went on during the copy
+        assert worker.is_alive()  # traffic went on during the copy
     finally:
         stop.set()
         worker.join(timeout=60)
