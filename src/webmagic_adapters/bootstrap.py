@@ -18,6 +18,7 @@ from webmagic_adapters.payments.sandbox import SandboxGateway
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
 from webmagic_adapters.settings import Payments, Settings, load_settings
 from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_adapters.sqlalchemy.monitoring import SqlOperationsQuery
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
 from webmagic_adapters.sqlalchemy.stats import SqlStatsQuery
 from webmagic_adapters.tokens import ItsDangerousTokenSigner
@@ -25,6 +26,7 @@ from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.accounts.ports import EmailRenderer, Mailer, PasswordHasher, TokenSigner
 from webmagic_core.clock import SystemClock
 from webmagic_core.money import Money
+from webmagic_core.monitoring import OperationsQuery
 from webmagic_core.payments.gateway import PaymentGateway
 from webmagic_core.payments.webhooks import WebhookVerifier
 from webmagic_core.ports import Clock, RateLimiter
@@ -64,6 +66,7 @@ class Container:
     timeline: TimelineService
     subscriptions: SubscriptionService
     sweep: LifecycleSweep
+    operations: OperationsQuery
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -194,4 +197,5 @@ def bootstrap(
         timeline=TimelineService(uow=uow),
         subscriptions=subscriptions,
         sweep=LifecycleSweep(subscriptions),
+        operations=SqlOperationsQuery(database),
     )

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
 
     page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
     log_level: str = "INFO"
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /metrics; unset: only direct requests from loopback may read it",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -25,6 +25,7 @@ from webmagic_http.health import health_routes
 from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
 from webmagic_http.lanes import PasswordLane
+from webmagic_http.metrics import OperationsCollector, metrics_route, prometheus_config
 from webmagic_http.outbox_task import relay_lifespan
 from webmagic_http.page_cache import PageCache
 from webmagic_http.portal import portal_routes, template_config
@@ -98,15 +99,17 @@ def create_app(
                 secure_cookie=secure_cookie,
             )
         )
-    middleware = (
-        [DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain)]
-        if settings.sites_domain
-        else []
-    )
+    middleware = [prometheus_config().middleware]
+    if settings.sites_domain:
+        middleware.append(DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain))
     app = WebMagicApp(
         route_handlers=[
             *health_routes(container.database.ping),
             *well_known_routes(),
+            metrics_route(
+                OperationsCollector(container.operations, container.clock),
+                lambda: settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+            ),
             docs_assets_router(),
             *site_info_routes(container.sites, price, offload=offload),
             purchase_api_routes(container.purchases, container.accounts, tokens),
