@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
@@ -15,8 +17,11 @@ from webmagic_adapters.settings import Settings
 from webmagic_cli import output
 from webmagic_cli.db import upgrade_schema
 from webmagic_cli.demo import load_demo
-from webmagic_cli.errors import UsageProblem
+from webmagic_cli.errors import EXIT_REFUSED, UsageProblem
 from webmagic_cli.options import SETTINGS_PANEL, DatabaseUrl, DataDir, services, settings_from
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # The CLI never imports the web package; uvicorn does, in the server process(es).
 APP = "webmagic_http.app:create_app"
@@ -107,34 +112,35 @@ def serve(
         output.say("Demo sites:")
         load_demo(settings)
     output.say(describe_mail(settings))
-    output.say(
-        Text("Serving at ") + Text(local_url(host, port), style="bold green") + Text("  (Ctrl+C to stop)")
-    )
+
+    def announce() -> None:
+        output.say(
+            Text("Serving at ") + Text(local_url(host, port), style="bold green") + Text("  (Ctrl+C to stop)")
+        )
 
     export_settings(settings)
     level = settings.log_level.lower()
-    run_server(
+    started = run_server(
         APP,
         host=host,
         port=port,
         reload=reload,
         workers=workers,
         log_level=level if level in UVICORN_LOG_LEVELS else "info",
+        on_listening=announce,
     )
+    if not started:
+        output.fail(f"the server could not start on {host}:{port} (see the line above)", code=EXIT_REFUSED)
 
 
-def run_server(
+def server_config(
     app: str, *, host: str, port: int, reload: bool = False, workers: int = 1, log_level: str = "info"
-) -> None:
-    """Serve the ASGI app factory named ``app`` (``module:function``) until interrupted.
-
-    The one place the ASGI server and its settings are chosen; benchmarks/hosting.py runs
-    its bare comparison app through here too, so both get the same server.
-    """
-    import uvicorn  # only the serve command needs it
+) -> uvicorn.Config:
+    """The ASGI server's settings for the app factory named ``app`` (``module:function``)."""
+    import uvicorn
 
     root = Path(__file__).resolve().parents[1]
-    uvicorn.run(
+    return uvicorn.Config(
         app,
         factory=True,
         host=host,
@@ -145,3 +151,50 @@ def run_server(
         log_level=log_level,
         log_config=uvicorn_log_config(),
     )
+
+
+def run_server(
+    app: str,
+    *,
+    host: str,
+    port: int,
+    reload: bool = False,
+    workers: int = 1,
+    log_level: str = "info",
+    on_listening: Callable[[], None] | None = None,
+) -> bool:
+    """Serve the ASGI app factory named ``app`` (``module:function``) until interrupted.
+
+    The one place the ASGI server and its settings are chosen; benchmarks/hosting.py runs
+    its bare comparison app through here too, so both get the same server. It does what
+    ``uvicorn.run`` does, plus ``on_listening``: called once the socket accepts connections
+    (with one worker, after the app has started too), so "Serving at ..." is never printed
+    for a port that turns out to be taken. Returns False when the server could not start.
+    """
+    import uvicorn  # only the serve command needs it
+    from uvicorn.supervisors import ChangeReload, Multiprocess
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and on_listening is not None and sockets is None:
+                on_listening()
+
+    config = server_config(app, host=host, port=port, reload=reload, workers=workers, log_level=log_level)
+    server = Server(config=config)
+    try:
+        if config.should_reload or config.workers > 1:
+            sock = config.bind_socket()
+            if on_listening is not None:
+                on_listening()
+            if config.should_reload:
+                ChangeReload(config, target=server.run, sockets=[sock]).run()
+            else:
+                Multiprocess(config, sockets=[sock]).run()
+            return True
+        server.run()
+    except SystemExit:  # uvicorn has logged why (address in use, permission, the app failed...)
+        return False
+    except KeyboardInterrupt:
+        pass
+    return server.started or config.should_reload or config.workers > 1

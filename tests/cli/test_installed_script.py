@@ -122,3 +122,47 @@ def test_console_script_demo_then_list(tmp_path: Path) -> None:
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "Error: no site has the slug 'nobody-here'"
     assert unknown.stdout == ""
+
+
+def test_serving_at_is_printed_only_once_the_port_answers(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [webmagic_script(), "serve", "--port", str(port)],
+        env=clean_env(WEBMAGIC_DATA_DIR=str(tmp_path / "data")),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Serving at"):
+                break
+        else:
+            pytest.fail(f"webmagic serve exited with {process.wait()} without serving")
+        # The moment the line appears, the server answers: no retry loop here.
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_port_in_use_is_one_line_and_never_serving_at(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [webmagic_script(), "serve", "--port", str(port)],
+            env=clean_env(WEBMAGIC_DATA_DIR=str(tmp_path / "data")),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "Serving at" not in result.stdout
+    assert f"Error: the server could not start on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
-"""``webmagic serve`` in-process, with ``uvicorn.run`` replaced by a recorder."""
+"""``webmagic serve`` in-process, with ``run_server`` replaced by a recorder of the server's
+settings (the real server runs in tests/cli/test_installed_script.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from typer.testing import Result
+
+from webmagic_cli import serve
 
 Invoke = Callable[..., Result]
 ErrorLine = Callable[[Result], str]
@@ -17,14 +19,30 @@ ErrorLine = Callable[[Result], str]
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Records each ``uvicorn.run`` with the WEBMAGIC_* environment the app would see."""
+    """Records each server start: the uvicorn settings and the WEBMAGIC_* environment the app
+    would see; the server "listens" at once."""
     calls: list[dict[str, Any]] = []
 
-    def fake_run(app: str, **kwargs: Any) -> None:
+    def fake_run(app: str, *, on_listening: Any = None, **kwargs: Any) -> bool:
+        config = serve.server_config(app, **kwargs)
         env = {k: v for k, v in os.environ.items() if k.startswith("WEBMAGIC_")}
-        calls.append({"app": app, "env": env, **kwargs})
+        calls.append(
+            {
+                "app": config.app,
+                "env": env,
+                "factory": config.factory,
+                "host": config.host,
+                "port": config.port,
+                "reload": config.reload,
+                "reload_dirs": config.reload_dirs if config.reload else None,
+                "workers": None if config.reload else config.workers,
+            }
+        )
+        if on_listening is not None:
+            on_listening()
+        return True
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(serve, "run_server", fake_run)
     return calls
 
 
