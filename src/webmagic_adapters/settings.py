@@ -31,6 +31,11 @@ class Payments(enum.StrEnum):
     RECURRENTE = "recurrente"
 
 
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -81,6 +86,9 @@ class Settings(BaseSettings):
 
     page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
     log_level: str = "INFO"
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT, description="text: lines for people; json: one JSON object per line"
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for /metrics; unset: only direct requests from loopback may read it",

@@ -127,6 +127,7 @@ def serve(
         reload=reload,
         workers=workers,
         log_level=level if level in UVICORN_LOG_LEVELS else "info",
+        log_format=settings.log_format.value,
         on_listening=announce,
     )
     if not started:
@@ -134,7 +135,14 @@ def serve(
 
 
 def server_config(
-    app: str, *, host: str, port: int, reload: bool = False, workers: int = 1, log_level: str = "info"
+    app: str,
+    *,
+    host: str,
+    port: int,
+    reload: bool = False,
+    workers: int = 1,
+    log_level: str = "info",
+    log_format: str = "text",
 ) -> uvicorn.Config:
     """The ASGI server's settings for the app factory named ``app`` (``module:function``)."""
     import uvicorn
@@ -149,7 +157,7 @@ def server_config(
         reload_dirs=[str(root / name) for name in PACKAGES if (root / name).is_dir()] if reload else None,
         workers=None if reload else workers,
         log_level=log_level,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(log_format, log_level),
     )
 
 
@@ -161,6 +169,7 @@ def run_server(
     reload: bool = False,
     workers: int = 1,
     log_level: str = "info",
+    log_format: str = "text",
     on_listening: Callable[[], None] | None = None,
 ) -> bool:
     """Serve the ASGI app factory named ``app`` (``module:function``) until interrupted.
@@ -180,7 +189,9 @@ def run_server(
             if self.started and on_listening is not None and sockets is None:
                 on_listening()
 
-    config = server_config(app, host=host, port=port, reload=reload, workers=workers, log_level=log_level)
+    config = server_config(
+        app, host=host, port=port, reload=reload, workers=workers, log_level=log_level, log_format=log_format
+    )
     server = Server(config=config)
     try:
         if config.should_reload or config.workers > 1:
