@@ -22,7 +22,26 @@ from webmagic_core.errors import WebMagicError
 
 if TYPE_CHECKING:
     # The click that Typer vendors; only the type checker needs the name.
-    from typer._click import Context
+    from typer._click import Command, Context
+
+
+def _show_flags_as_flags(command: Command) -> None:
+    """Typer prints a type after every option, ``--force <bool>`` included, which reads as if
+    the flag took a value; an empty metavar leaves flags bare in every help screen."""
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    help_option = command.get_help_option  # made when help is asked for: bare it then
+
+    def bare_help_option(ctx: Context) -> Any:
+        option = help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = bare_help_option  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _show_flags_as_flags(sub)
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -52,7 +71,12 @@ def user_errors() -> Iterator[None]:
 
 
 class WebMagicGroup(TyperGroup):
-    """The root command group: every subcommand runs inside ``user_errors``."""
+    """The root command group: every subcommand runs inside ``user_errors``, and the help of
+    every command shows flags as flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _show_flags_as_flags(self)
 
     def invoke(self, ctx: Context) -> Any:
         with user_errors():

@@ -181,3 +181,27 @@ def test_sites_on_postgresql(invoke: Invoke, listed: Listed, postgres_url: str, 
     assert [(s["slug"], s["business_name"]) for s in listed("--database-url", postgres_url)] == [
         ("pg-bakery", "PG Bakery")
     ]
+
+
+def _all_commands() -> list[tuple[str, ...]]:
+    import typer.main
+
+    from webmagic_cli.main import app
+
+    found: list[tuple[str, ...]] = [()]
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            found.append((*path, name))
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+@pytest.mark.parametrize("command", _all_commands(), ids=lambda c: " ".join(c) or "webmagic")
+def test_flags_show_as_flags_in_every_help(invoke: Invoke, command: tuple[str, ...]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout
+    assert "--help" in result.stdout
