@@ -95,40 +95,50 @@ class OperationsCollector(Collector):
                 self._cached = (now, self._query.snapshot())
             return self._cached[1]
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # What the registry asks when the collector is registered: names only, no query (the
+        # app is built before the database may even exist).
+        for name, documentation, labels in _FAMILIES:
+            yield GaugeMetricFamily(name, documentation, labels=labels)
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snap = self._snapshot()
-        yield GaugeMetricFamily(
-            f"{PREFIX}_outbox_pending", "Emails waiting to be sent", value=snap.outbox_pending
-        )
-        yield GaugeMetricFamily(f"{PREFIX}_outbox_dead", "Emails given up on", value=snap.outbox_dead)
         age = 0.0
         if snap.oldest_pending_since is not None:
             age = max(0.0, (self._clock.now() - snap.oldest_pending_since).total_seconds())
-        yield GaugeMetricFamily(
-            f"{PREFIX}_outbox_oldest_pending_age_seconds",
-            "How long the oldest waiting email has waited (0: none waits)",
-            value=age,
-        )
-        yield _by_label(f"{PREFIX}_sites", "Sites by status", "status", snap.sites_by_status)
-        yield _by_label(
-            f"{PREFIX}_subscriptions", "Subscriptions by status", "status", snap.subscriptions_by_status
-        )
-        yield _by_label(
-            f"{PREFIX}_webhook_events",
-            "Webhook deliveries stored, by outcome (all instances)",
-            "outcome",
-            snap.webhooks_by_outcome,
-        )
-        yield GaugeMetricFamily(
-            f"{PREFIX}_anomalies_open", "Payment anomalies not resolved yet", value=snap.open_anomalies
-        )
+        values: dict[str, float | dict[str, int]] = {
+            f"{PREFIX}_outbox_pending": snap.outbox_pending,
+            f"{PREFIX}_outbox_dead": snap.outbox_dead,
+            f"{PREFIX}_outbox_oldest_pending_age_seconds": age,
+            f"{PREFIX}_sites": snap.sites_by_status,
+            f"{PREFIX}_subscriptions": snap.subscriptions_by_status,
+            f"{PREFIX}_webhook_events": snap.webhooks_by_outcome,
+            f"{PREFIX}_anomalies_open": snap.open_anomalies,
+        }
+        for name, documentation, labels in _FAMILIES:
+            value = values[name]
+            if isinstance(value, dict):
+                family = GaugeMetricFamily(name, documentation, labels=labels)
+                for key, count in sorted(value.items()):
+                    family.add_metric([key], count)
+                yield family
+            else:
+                yield GaugeMetricFamily(name, documentation, value=value)
 
 
-def _by_label(name: str, documentation: str, label: str, values: dict[str, int]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=[label])
-    for key, count in sorted(values.items()):
-        family.add_metric([key], count)
-    return family
+_FAMILIES: tuple[tuple[str, str, list[str] | None], ...] = (
+    (f"{PREFIX}_outbox_pending", "Emails waiting to be sent", None),
+    (f"{PREFIX}_outbox_dead", "Emails given up on", None),
+    (
+        f"{PREFIX}_outbox_oldest_pending_age_seconds",
+        "How long the oldest waiting email has waited (0: none waits)",
+        None,
+    ),
+    (f"{PREFIX}_sites", "Sites by status", ["status"]),
+    (f"{PREFIX}_subscriptions", "Subscriptions by status", ["status"]),
+    (f"{PREFIX}_webhook_events", "Webhook deliveries stored, by outcome (all instances)", ["outcome"]),
+    (f"{PREFIX}_anomalies_open", "Payment anomalies not resolved yet", None),
+)
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from typer.testing import Result
 
 from webmagic_cli import serve
@@ -43,6 +44,8 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         return True
 
     monkeypatch.setattr(serve, "run_server", fake_run)
+    # uvicorn.Config configures logging when made: not in this process's tests.
+    monkeypatch.setattr(uvicorn.Config, "configure_logging", lambda _self: None)
     return calls
 
 
