@@ -102,8 +102,11 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[object]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this
+    # thread while it is open, and a later test in the same worker calling asyncio.run()
+    # would fail. pytest closes module fixtures before moving to another module's tests.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
