@@ -133,6 +133,11 @@ class RefreshSessionRepository(Protocol):
         """Revoke every not-yet-revoked token of every login of a customer."""
         ...
 
+    def login_live(self, family_id: uuid.UUID) -> bool:
+        """Whether the login (refresh-token family) exists and none of its tokens is revoked:
+        access tokens of that login are honoured only while it is."""
+        ...
+
 
 class OutboxRepository(Protocol):
     def add(self, message: OutboxMessage) -> None:

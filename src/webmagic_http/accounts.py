@@ -155,7 +155,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 def account_routes(accounts: AccountService, tokens: AccessTokens, lane: PasswordLane) -> Router:
     def session(result: LoginResult) -> Session:
         return Session(
-            access_token=tokens.issue(result.customer),
+            access_token=tokens.issue(result.customer, result.login_id),
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_in=tokens.expires_in,
             refresh_token=result.refresh_token,

@@ -2,9 +2,11 @@
 
 An access token is a litestar ``Token`` signed with HS256 under a key derived from the
 secret key (never the secret key itself, which also signs email links). It names the
-customer (``sub``) and carries their ``token_version`` (``ver``); every request re-reads
-the customer (``AccountService.authenticate``), so a password change or reset, which bumps
-the version, voids every access token at once, and a deleted account's too.
+customer (``sub``) and carries their ``token_version`` (``ver``) and the id of the login it
+belongs to (``sid``, the refresh-token family); every request re-reads the customer and
+that login (``AccountService.authenticate``), so a password change or reset, which bumps
+the version, voids every access token at once, a deleted account's too, and a logout or a
+replayed refresh token voids the access tokens of that login.
 
 Times come from the app's ``Clock`` (the system clock in production), not from the wall
 clock inside PyJWT: issue and expiry are checked against one source of time.
@@ -38,6 +40,7 @@ from webmagic_core.services.accounts import AccountService
 ALGORITHM = "HS256"
 AUDIENCE = "webmagic:customer"
 VERSION_CLAIM = "ver"
+LOGIN_CLAIM = "sid"
 JWT_KEY_LABEL = "webmagic.jwt.access.v1"
 BEARER_REALM = 'Bearer realm="webmagic"'
 
@@ -104,20 +107,20 @@ class AccessTokens:
         """The lifetime in seconds (the login response's ``expires_in``)."""
         return int(self.lifetime.total_seconds())
 
-    def issue(self, customer: Customer) -> str:
+    def issue(self, customer: Customer, login_id: uuid.UUID) -> str:
         now = self.clock.now()
         token = AccessToken(
             sub=str(customer.id),
             iat=now,
             exp=now + self.lifetime,
             aud=AUDIENCE,
-            extras={VERSION_CLAIM: customer.token_version},
+            extras={VERSION_CLAIM: customer.token_version, LOGIN_CLAIM: str(login_id)},
         )
         return token.encode(self.key, ALGORITHM)
 
-    def read(self, encoded: str) -> tuple[uuid.UUID, int]:
-        """The customer id and token version of a genuine, unexpired token; otherwise
-        ``BearerTokenRejected``."""
+    def read(self, encoded: str) -> tuple[uuid.UUID, int, uuid.UUID]:
+        """The customer id, token version and login id of a genuine, unexpired token;
+        otherwise ``BearerTokenRejected``."""
         try:
             token = AccessToken.decode(
                 encoded,
@@ -129,9 +132,11 @@ class AccessTokens:
             )
         except NotAuthorizedException:
             raise BearerTokenRejected(INVALID) from None
-        version = token.extras.get(VERSION_CLAIM)
+        version, login = token.extras.get(VERSION_CLAIM), token.extras.get(LOGIN_CLAIM)
+        if not isinstance(login, str):
+            raise BearerTokenRejected(INVALID)
         try:
-            customer_id = uuid.UUID(token.sub)
+            customer_id, login_id = uuid.UUID(token.sub), uuid.UUID(login)
         except ValueError:
             raise BearerTokenRejected(INVALID) from None
         # bool is an int: a token saying "ver": true is not one we issued.
@@ -143,7 +148,7 @@ class AccessTokens:
         if token.iat > now + dt.timedelta(minutes=1) or token.exp - token.iat > self.lifetime:
             # From the future, or longer-lived than we issue: not one of ours.
             raise BearerTokenRejected(INVALID)
-        return customer_id, version
+        return customer_id, version, login_id
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
@@ -175,9 +180,9 @@ def csrf_protection(secret_key: str, *, label: str, cookie: str, path: str, secu
 def signed_in(request: Request[Any, Any, Any], accounts: AccountService, tokens: AccessTokens) -> Customer:
     """The customer the request's bearer token names, re-read from the database (a blocking
     read), or ``Unauthenticated`` (401)."""
-    customer_id, version = tokens.read(bearer_token(request))
+    customer_id, version, login_id = tokens.read(bearer_token(request))
     try:
-        return accounts.authenticate(customer_id, version)
+        return accounts.authenticate(customer_id, version, login_id)
     except Unauthenticated as error:
         raise BearerTokenRejected(error.detail) from None
 

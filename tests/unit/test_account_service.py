@@ -531,11 +531,32 @@ def test_logout_revokes_the_login_and_is_idempotent(world: World) -> None:
 
 def test_authenticate_checks_the_token_version(world: World) -> None:
     customer = world.verified()
-    assert world.service.authenticate(customer.id, customer.token_version).id == customer.id
+    login = world.service.login(EMAIL, PASSWORD, CLIENT).login_id
+    assert world.service.authenticate(customer.id, customer.token_version, login).id == customer.id
     with pytest.raises(Unauthenticated):
-        world.service.authenticate(customer.id, customer.token_version - 1)
+        world.service.authenticate(customer.id, customer.token_version - 1, login)
     with pytest.raises(Unauthenticated):
-        world.service.authenticate(uuid.uuid4(), 1)
+        world.service.authenticate(uuid.uuid4(), 1, login)
+
+
+def test_authenticate_refuses_a_login_that_ended(world: World) -> None:
+    customer = world.verified()
+    first = world.service.login(EMAIL, PASSWORD, CLIENT)
+    other = world.service.login(EMAIL, PASSWORD, CLIENT)
+    rotated = world.service.refresh(first.refresh_token)
+    assert rotated.login_id == first.login_id != other.login_id
+    world.service.authenticate(customer.id, customer.token_version, first.login_id)  # rotation keeps it
+
+    with pytest.raises(Unauthenticated):
+        world.service.refresh(first.refresh_token)  # replayed: the login ends
+    with pytest.raises(Unauthenticated):
+        world.service.authenticate(customer.id, customer.token_version, first.login_id)
+    world.service.authenticate(customer.id, customer.token_version, other.login_id)
+    world.service.logout(other.refresh_token)
+    with pytest.raises(Unauthenticated):
+        world.service.authenticate(customer.id, customer.token_version, other.login_id)
+    with pytest.raises(Unauthenticated):
+        world.service.authenticate(customer.id, customer.token_version, uuid.uuid4())
 
 
 # --- forgot, reset, set password ----------------------------------------------------------
@@ -583,7 +604,7 @@ def test_reset_password_changes_it_once_and_signs_out_everywhere(world: World) -
     assert updated.token_version == customer.token_version + 1
     assert world.customer().token_version == updated.token_version
     with pytest.raises(Unauthenticated):
-        world.service.authenticate(customer.id, customer.token_version)
+        world.service.authenticate(customer.id, customer.token_version, session.login_id)
     with pytest.raises(Unauthenticated):
         world.service.refresh(session.refresh_token)
     assert all(s.revoked_at == world.clock.now() for s in world.uow.store.refresh_sessions.values())

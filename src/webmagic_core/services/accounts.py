@@ -178,11 +178,13 @@ def _key(kind: str, value: str) -> str:
 @attrs.frozen
 class LoginResult:
     """A signed-in customer and the refresh token to hand out (plain; stored only hashed).
-    The HTTP layer makes the access token from ``customer.id`` and ``customer.token_version``."""
+    The HTTP layer makes the access token from ``customer.id``, ``customer.token_version``
+    and ``login_id`` (the refresh-token family: ending the login voids its access tokens)."""
 
     customer: Customer
     refresh_token: str = attrs.field(repr=False)
     refresh_expires_at: dt.datetime
+    login_id: uuid.UUID
 
 
 def _customer_id(claims: TokenClaims) -> uuid.UUID:
@@ -338,7 +340,12 @@ class AccountService:
             session, token = RefreshSession.issue(customer_id=current.id, now=now)
             uow.refresh_sessions.add(session)
             uow.commit()
-        return LoginResult(customer=current, refresh_token=token, refresh_expires_at=session.expires_at)
+        return LoginResult(
+            customer=current,
+            refresh_token=token,
+            refresh_expires_at=session.expires_at,
+            login_id=session.family_id,
+        )
 
     def refresh(self, refresh_token: str) -> LoginResult:
         """Rotate: the token is spent and a new one of the same login is issued. A spent or
@@ -371,7 +378,12 @@ class AccountService:
             )
             uow.refresh_sessions.add(new_session)
             uow.commit()
-        return LoginResult(customer=customer, refresh_token=token, refresh_expires_at=new_session.expires_at)
+        return LoginResult(
+            customer=customer,
+            refresh_token=token,
+            refresh_expires_at=new_session.expires_at,
+            login_id=new_session.family_id,
+        )
 
     def logout(self, refresh_token: str) -> None:
         """End the login the token belongs to; an unknown or spent token is fine."""
@@ -384,11 +396,14 @@ class AccountService:
                 uow.refresh_sessions.revoke_family(session.family_id, now)
                 uow.commit()
 
-    def authenticate(self, customer_id: uuid.UUID, token_version: int) -> Customer:
-        """The customer an access token names, if the token's version is still current."""
+    def authenticate(self, customer_id: uuid.UUID, token_version: int, login_id: uuid.UUID) -> Customer:
+        """The customer an access token names, if the token's version is still current and
+        its login has not ended (logout, refresh-token reuse, password change). Read from
+        the database on every request, so a revocation holds at once on every instance."""
         with self.uow() as uow:
             customer = uow.customers.get(customer_id)
-        if customer is None or customer.token_version != token_version:
+            live = customer is not None and uow.refresh_sessions.login_live(login_id)
+        if customer is None or customer.token_version != token_version or not live:
             raise Unauthenticated(ACCESS_REVOKED)
         return customer
 

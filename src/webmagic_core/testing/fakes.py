@@ -207,6 +207,10 @@ class FakeRefreshSessionRepository:
             [s for s in self.store.refresh_sessions.values() if s.customer_id == customer_id], at
         )
 
+    def login_live(self, family_id: uuid.UUID) -> bool:
+        family = [s for s in self.store.refresh_sessions.values() if s.family_id == family_id]
+        return bool(family) and all(s.revoked_at is None for s in family)
+
     @staticmethod
     def _revoke(sessions: Sequence[RefreshSession], at: dt.datetime) -> int:
         count = 0
