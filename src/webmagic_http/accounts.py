@@ -300,9 +300,17 @@ def account_routes(accounts: AccountService, tokens: AccessTokens, lane: Passwor
         summary="Change the password; every session, this one included, is signed out",
         responses={400: invalid, 401: unauthenticated, 429: throttled},
     )
-    async def change_password(customer: CurrentCustomer, body: RawBody) -> None:
+    async def change_password(
+        request: Request[Any, Any, Any], customer: CurrentCustomer, body: RawBody
+    ) -> None:
         data = parse(body, ChangePasswordRequest)
-        await lane.run(accounts.change_password, customer.id, data.current_password, data.new_password)
+        await lane.run(
+            accounts.change_password,
+            customer.id,
+            data.current_password,
+            data.new_password,
+            client=client_address(request),
+        )
 
     return Router(
         PREFIX,
