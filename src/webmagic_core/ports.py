@@ -148,7 +148,8 @@ class OutboxRepository(Protocol):
 
     def save(self, message: OutboxMessage) -> None:
         """Write the delivery state (status, attempts, times, last error, claim) of a
-        message; its content never changes (``LookupError`` if never added)."""
+        message and its bodies (text, HTML: dropped once sent); recipient, subject,
+        template and headers never change (``LookupError`` if never added)."""
         ...
 
     def claim_due(self, now: dt.datetime, *, limit: int, lease: dt.timedelta) -> Sequence[OutboxMessage]:

@@ -89,6 +89,38 @@ def test_a_due_message_is_sent_once_and_marked_sent(
     assert mailer.attempts == 1
 
 
+def test_a_sent_message_keeps_what_an_operator_needs_and_drops_its_bodies(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    link = "https://app.example.com/portal/set-password?token=live-token"
+    original = attrs.evolve(message(), text=f"Set it: {link}\n", html=f'<a href="{link}">Set it</a>')
+    [mid] = enqueue(uow, clock, original)
+    relay.run_once()
+
+    assert mailer.sent == [original]  # delivered whole
+    item = stored(uow, mid)
+    assert item.redacted
+    assert "live-token" not in item.message.text + item.message.html
+    assert (item.message.id, item.message.to, item.message.subject, item.message.template) == (
+        original.id,
+        original.to,
+        original.subject,
+        original.template,
+    )
+    assert item.sent_at == clock.now()
+
+
+def test_a_failed_message_keeps_its_bodies_for_the_next_attempt(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    mailer.fail_next(1)
+    original = message()
+    [mid] = enqueue(uow, clock, original)
+    relay.run_once()
+    assert stored(uow, mid).status is OutboxStatus.PENDING
+    assert stored(uow, mid).message == original
+
+
 def test_nothing_due_sends_nothing(relay: OutboxRelay, mailer: FakeMailer) -> None:
     assert relay.run_once() == RelayReport()
     assert mailer.attempts == 0

@@ -140,7 +140,7 @@ class OutboxRelay:
             if outcome.error is None:
                 # Recorded even if another relay re-claimed it after our lease ran out: it is sent.
                 item.attempts += 1
-                item.status, item.sent_at, item.claimed_until = OutboxStatus.SENT, now, None
+                item.mark_sent(now)
                 result = RelayReport(sent=1)
             elif item.claimed_until != claimed.claimed_until:
                 # Another relay holds it now; its outcome is the one to keep.
