@@ -120,6 +120,7 @@ def bootstrap(
 ) -> Container:
     """Wire every service. Tests may hand in a clock, mailer or (fast) hasher."""
     settings = settings or load_settings()
+    settings.secure_data_dir()
     clock = clock or SystemClock()
     database = Database(settings.resolved_database_url)
     mailer = mailer or build_mailer(settings)

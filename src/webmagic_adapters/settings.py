@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webmagic_adapters.private_files import PRIVATE_FILE, private_dir, private_tree
+
 log = logging.getLogger(__name__)
+
+
+# The secrets generated once and kept in the data folder (see ``Settings._local_secret``).
+LOCAL_SECRETS = ("secret_key", "sandbox_webhook_secret")
 
 
 class SettingsError(Exception):
@@ -114,6 +120,31 @@ class Settings(BaseSettings):
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
 
+    @property
+    def uses_data_dir(self) -> bool:
+        """Whether anything is kept in the data folder (the embedded defaults are)."""
+        return (
+            self.database_url is None
+            or self.smtp_url is None
+            or self.secret_key is None
+            or self.payments is Payments.SANDBOX
+        )
+
+    def secure_data_dir(self) -> None:
+        """Create the data folder owner-only (0700) when it is used, and make the files the
+        app keeps there 0600 and its mail folder 0700, a folder of an earlier version
+        included. Only what the app made is touched: the data folder may be any folder.
+        (The database file is the ``Database``'s business: it may live anywhere.)"""
+        if not (self.uses_data_dir or self.data_dir.exists()):
+            return
+        private_dir(self.data_dir)
+        for name in LOCAL_SECRETS:
+            secret = self.data_dir / name
+            if secret.is_file() and not secret.is_symlink():
+                os.chmod(secret, PRIVATE_FILE)
+        if self.mail_dir.is_dir() and not self.mail_dir.is_symlink():
+            private_tree(self.mail_dir)
+
     def secret_key_value(self) -> str:
         """The configured secret key, or one generated once and kept in the data folder."""
         if self.secret_key is not None:
@@ -135,7 +166,7 @@ class Settings(BaseSettings):
         path = self.data_dir / name
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         value = make()
         # Written under a temporary name with owner-only permissions, then linked into place:
         # a second process starting at the same moment keeps whichever value won.

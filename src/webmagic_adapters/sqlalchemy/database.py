@@ -30,6 +30,7 @@ from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, pool, text
 from sqlalchemy import exc as sa_exc
 
+from webmagic_adapters.private_files import private_dir, private_sqlite_file
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, SQLITE_TRANSACTION_INFO
 from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
 
@@ -128,8 +129,14 @@ class Database:
                 # One shared connection, or every checkout would see a different empty database.
                 options.update(poolclass=pool.StaticPool, connect_args={"check_same_thread": False})
             else:
-                Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+                path = Path(url.database or "").expanduser()
+                if not path.parent.exists():
+                    private_dir(path.parent)
             engine = create_engine(url, **options)
+            if not _is_memory(url):
+                # Owner-only wherever the URL puts it (the file holds customers and mail),
+                # made so just before SQLite opens it: its -wal and -shm files follow suit.
+                event.listen(engine, "do_connect", lambda *_: private_sqlite_file(path))
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
