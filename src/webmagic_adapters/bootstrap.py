@@ -9,6 +9,7 @@ from __future__ import annotations
 import attrs
 
 from webmagic_adapters.emails import normalize_email
+from webmagic_adapters.keys import EMAIL_LINKS_LABEL, Keyring
 from webmagic_adapters.mail.folder import FolderMailer
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
@@ -44,6 +45,7 @@ from webmagic_core.services.webhooks import WebhookService
 @attrs.define
 class Container:
     settings: Settings
+    keys: Keyring
     database: Database
     clock: Clock
     sites: SiteService
@@ -125,7 +127,9 @@ def bootstrap(
     database = Database(settings.resolved_database_url)
     mailer = mailer or build_mailer(settings)
     hasher = hasher or BcryptPasswordHasher(settings.bcrypt_rounds)
-    signer = ItsDangerousTokenSigner(settings.secret_key_value(), clock=clock)
+    keys = settings.keyring()
+    current_link_key, *previous_link_keys = keys.verification_keys(EMAIL_LINKS_LABEL)
+    signer = ItsDangerousTokenSigner(current_link_key, previous=previous_link_keys, clock=clock)
     renderer = JinjaEmailRenderer()
     rate_limiter = build_rate_limiter(settings, clock)
     uow = database.unit_of_work
@@ -173,6 +177,7 @@ def bootstrap(
     )
     return Container(
         settings=settings,
+        keys=keys,
         database=database,
         clock=clock,
         sites=SiteService(uow=uow, clock=clock, directory=site_directory),

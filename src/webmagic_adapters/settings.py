@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webmagic_adapters.keys import MIN_SECRET_BYTES, Keyring, key_material_bytes
 from webmagic_adapters.private_files import PRIVATE_FILE, private_dir, private_tree
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("webmagic-data"), description="Local data folder (SQLite, key, mail)")
     database_url: str | None = None
     secret_key: SecretStr | None = None
+    secret_key_previous: SecretStr | None = Field(
+        default=None, description="The key being rotated out: still verifies, never signs"
+    )
     public_url: HttpUrl = "http://127.0.0.1:8000"
     sites_base_url: HttpUrl | None = None
     sites_domain: str | None = None
@@ -94,6 +98,21 @@ class Settings(BaseSettings):
             self.sites_domain = self.sites_domain.strip().lower().rstrip(".") or None
             if self.sites_domain and ("/" in self.sites_domain or " " in self.sites_domain):
                 raise ValueError("WEBMAGIC_SITES_DOMAIN must be a bare host name such as sites.example.com")
+        for name in ("secret_key", "secret_key_previous"):
+            value: SecretStr | None = getattr(self, name)
+            if value is None:
+                continue
+            size = key_material_bytes(value.get_secret_value())
+            if not value.get_secret_value().strip():
+                raise ValueError(f"WEBMAGIC_{name.upper()} is empty; leave it unset to use a generated key")
+            if size < MIN_SECRET_BYTES:
+                problem = (
+                    f"WEBMAGIC_{name.upper()} is {size} bytes long; it must be at least {MIN_SECRET_BYTES} "
+                    "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
+                if self.payments is Payments.RECURRENTE:
+                    raise ValueError(problem)
+                log.warning("%s (accepted with sandbox payments only)", problem)
         if self.payments is Payments.RECURRENTE:
             for name in ("recurrente_public_key", "recurrente_secret_key", "recurrente_webhook_secret"):
                 if getattr(self, name) is None:
@@ -149,7 +168,14 @@ class Settings(BaseSettings):
         """The configured secret key, or one generated once and kept in the data folder."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        return self._local_secret("secret_key", lambda: secrets.token_urlsafe(48), "WEBMAGIC_SECRET_KEY")
+        return self._local_secret(
+            "secret_key", lambda: secrets.token_urlsafe(MIN_SECRET_BYTES), "WEBMAGIC_SECRET_KEY"
+        )
+
+    def keyring(self) -> Keyring:
+        """The keys of every purpose, derived from the secret key (and the previous one)."""
+        previous = self.secret_key_previous
+        return Keyring(self.secret_key_value(), previous.get_secret_value() if previous else None)
 
     def webhook_secret_value(self) -> str:
         """The provider's webhook secret; with sandbox payments, one generated and kept locally

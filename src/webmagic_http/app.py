@@ -72,9 +72,9 @@ def create_app(
         price=str(price),
         purchase_base_url=settings.public_url,
     )
-    secret_key = settings.secret_key_value()
-    tokens = AccessTokens.from_secret(
-        secret_key, container.clock, dt.timedelta(minutes=settings.access_token_minutes)
+    keys = container.keys
+    tokens = AccessTokens.from_keyring(
+        keys, container.clock, dt.timedelta(minutes=settings.access_token_minutes)
     )
     lane = PasswordLane()
     secure_cookie = settings.public_url.startswith("https://")
@@ -85,16 +85,14 @@ def create_app(
     )
     sandbox = container.sandbox
     payment_pages = [
-        purchase_pages(
-            container.sites, container.purchases, offer, secret_key=secret_key, secure_cookie=secure_cookie
-        )
+        purchase_pages(container.sites, container.purchases, offer, keys=keys, secure_cookie=secure_cookie)
     ]
     if sandbox is not None:  # never with real payments: /sandbox is then a 404 like any unknown page
         payment_pages.append(
             sandbox_pages(
                 sandbox,
                 sandbox_delivery or HttpDelivery.to(settings.public_url),
-                secret_key=secret_key,
+                keys=keys,
                 secure_cookie=secure_cookie,
             )
         )
@@ -115,7 +113,7 @@ def create_app(
                 container.accounts,
                 container.signer,
                 lane,
-                secret_key=secret_key,
+                keys=keys,
                 secure_cookie=secure_cookie,
             ),
             *payment_pages,

@@ -37,6 +37,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
+from webmagic_adapters.keys import Keyring
 from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
 from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from webmagic_core.accounts.ports import TokenSigner
@@ -136,7 +137,7 @@ def portal_routes(
     signer: TokenSigner,
     lane: PasswordLane,
     *,
-    secret_key: str,
+    keys: Keyring,
     secure_cookie: bool,
 ) -> Router:
     def password_form(
@@ -312,9 +313,7 @@ def portal_routes(
         PREFIX,
         route_handlers=handlers,
         middleware=[
-            csrf_protection(
-                secret_key, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie
-            )
+            csrf_protection(keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie)
         ],
         exception_handlers={HTTPException: _page_error},
         request_max_body_size=MAX_FORM_BYTES,

@@ -15,8 +15,9 @@ import jwt
 import pytest
 from accounts_support import NEW_PASSWORD, PASSWORD, Accounts, bearer, open_accounts, problem, token_of
 
+from webmagic_adapters.keys import Keyring
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_http.auth import ALGORITHM, AUDIENCE, JWT_KEY_LABEL, derive_key
+from webmagic_http.auth import ALGORITHM, AUDIENCE, JWT_KEY_LABEL
 
 ME = "/api/v1/customer/me"
 
@@ -28,7 +29,7 @@ def accounts(tmp_path: Path) -> Iterator[Accounts]:
 
 
 def jwt_key(accounts: Accounts) -> str:
-    return derive_key(accounts.container.settings.secret_key_value(), JWT_KEY_LABEL)
+    return Keyring(accounts.container.settings.secret_key_value()).key(JWT_KEY_LABEL)
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -188,6 +189,24 @@ def test_refresh_token_reuse_revokes_every_access_token_of_that_login(accounts: 
     rejected(accounts, first["access_token"])
     rejected(accounts, second["access_token"])
     assert accounts.client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+
+
+OLD_KEY = "the-old-secret-key-" + "o" * 30
+NEW_KEY = "the-new-secret-key-" + "n" * 30
+
+
+def test_access_tokens_of_the_previous_key_hold_during_a_rotation_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with open_accounts(data, secret_key=OLD_KEY) as before:
+        old_session = before.signed_in("ana@example.com")
+    with open_accounts(data, secret_key=NEW_KEY, secret_key_previous=OLD_KEY) as rotating:
+        assert rotating.client.get(ME, headers=bearer(old_session["access_token"])).status_code == 200
+        new_session = rotating.login("ana@example.com")
+    with open_accounts(data, secret_key=OLD_KEY) as old_only:
+        rejected(old_only, new_session["access_token"])  # signed with the new key alone
+    with open_accounts(data, secret_key=NEW_KEY) as after:
+        rejected(after, old_session["access_token"])
+        assert after.client.get(ME, headers=bearer(new_session["access_token"])).status_code == 200
 
 
 # --- refresh tokens -----------------------------------------------------------------------
