@@ -42,9 +42,10 @@ from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
 from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from webmagic_core.accounts.ports import TokenSigner
 from webmagic_core.accounts.tokens import TokenPurpose, read_token
-from webmagic_core.errors import Throttled, ValidationError
+from webmagic_core.errors import ValidationError
 from webmagic_core.services.accounts import AccountService
 from webmagic_http.accounts import client_address
+from webmagic_http.after_answer import after_answer
 from webmagic_http.auth import csrf_protection
 from webmagic_http.lanes import PasswordLane
 
@@ -268,14 +269,13 @@ def portal_routes(
             if not email:
                 return form(400, email, "Enter your email address.")
             try:
-                send(email, client_address(request))
+                email = accounts.normalize_email(email)
             except ValidationError as error:
                 return form(400, email, error.detail)
-            except Throttled:
-                # Not reached today (mail requests past the limit are dropped silently), but
-                # a page is still the right answer here, never a JSON problem.
-                return form(429, email, "Too many requests; try again later.")
-            return page("message", title="Check your inbox", message=sent, next_step=None, ok=True)
+            answer = page("message", title="Check your inbox", message=sent, next_step=None, ok=True)
+            # Sent after the page, so its timing never tells a known address (see after_answer).
+            answer.background = after_answer(send, email, client_address(request))
+            return answer
 
         return show, submit
 
