@@ -33,6 +33,7 @@ from webmagic_http.problems import exception_handlers
 from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
 from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_info import site_info_routes
+from webmagic_http.slug_guard import refuse_impossible_slugs
 from webmagic_http.subscriptions import subscription_pages
 from webmagic_http.sweep_task import sweep_lifespan
 from webmagic_http.webhooks import webhook_routes
@@ -121,6 +122,7 @@ def create_app(
             *hosting_routes(hosting, offload=offload),
         ],
         exception_handlers=exception_handlers(settings.sites_domain),
+        before_request=refuse_impossible_slugs,
         middleware=middleware,
         openapi_config=OpenAPIConfig(
             title="WebMagic",
