@@ -104,7 +104,7 @@ def create_app(
     )
     app = Litestar(
         route_handlers=[
-            *health_routes(container.database.ping),
+            *health_routes(container.database.ready),
             *site_info_routes(container.sites, price, offload=offload),
             purchase_api_routes(container.purchases, container.accounts, tokens),
             *webhook_routes(container.verifier, container.webhooks),

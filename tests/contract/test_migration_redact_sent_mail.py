@@ -1,10 +1,13 @@
 """Revision 0006 on SQLite and PostgreSQL: messages sent before it lose their bodies (they
-held live links); pending and dead ones keep theirs, to be sent."""
+held live links), pending and dead ones keep theirs, to be sent; the readiness check's
+row exists; down to 0004 and up again."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+
+from sqlalchemy import inspect
 
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
@@ -54,7 +57,11 @@ def test_0006_drops_the_bodies_of_messages_already_sent(empty_database_url: str)
             )
             assert work.outbox.get(pending.id) == pending
             assert work.outbox.get(dead.id) == dead
-        database.downgrade("0004")  # nothing to undo, and no error
+        assert database.ready()  # the readiness row is there
+        database.downgrade("0004")  # the bodies stay gone; the readiness table goes
+        assert "health_checks" not in inspect(database.engine).get_table_names()
+        assert database.ready() is False
         database.upgrade()
+        assert database.ready()
     finally:
         database.dispose()

@@ -1,7 +1,10 @@
-"""Drop the bodies of outbox messages already sent: they held live single-use links.
+"""Security hardening: sent mail loses its bodies; a row for the readiness write check.
 
-From now on the relay drops them as it records a message sent; this revision does the same
-for the messages sent before it. Nothing to undo on the way down (the bodies are gone).
+- The bodies of outbox messages already sent are dropped: they held live single-use links.
+  From now on the relay drops them as it records a message sent; this revision does the
+  same for the messages sent before it. Nothing to undo on the way down (they are gone).
+- ``health_checks``: one row that ``/readyz`` updates, so "ready" means the database takes
+  a committed write, not only a read.
 
 Revision ID: 0006
 Revises: 0004
@@ -9,6 +12,8 @@ Create Date: 2026-12-04
 """
 
 from __future__ import annotations
+
+import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -28,7 +33,13 @@ def upgrade() -> None:
     op.execute(
         outbox.update().where(outbox.c.status == "sent").values(text=REDACTED_TEXT, html=REDACTED_HTML)
     )
+    health = op.create_table(
+        "health_checks",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.bulk_insert(health, [{"id": 1, "checked_at": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)}])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("health_checks")
