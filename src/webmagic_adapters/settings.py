@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         if value is None:
             return None
         domain = value.strip().lower().rstrip(".") or None
-        if domain and ("/" in domain or " " in domain or ":" in domain):
+        if domain and ("/" in domain or " " in domain):
             raise ValueError("must be a bare host name such as sites.example.com")
         return domain
 
