@@ -9,6 +9,7 @@ from __future__ import annotations
 import attrs
 
 from webmagic_adapters.emails import normalize_email
+from webmagic_adapters.keys import EMAIL_LINKS_LABEL, Keyring
 from webmagic_adapters.mail.folder import FolderMailer
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
@@ -46,6 +47,7 @@ from webmagic_core.services.webhooks import WebhookService
 @attrs.define
 class Container:
     settings: Settings
+    keys: Keyring
     database: Database
     clock: Clock
     sites: SiteService
@@ -123,11 +125,14 @@ def bootstrap(
 ) -> Container:
     """Wire every service. Tests may hand in a clock, mailer or (fast) hasher."""
     settings = settings or load_settings()
+    settings.secure_data_dir()
     clock = clock or SystemClock()
     database = Database(settings.resolved_database_url)
     mailer = mailer or build_mailer(settings)
     hasher = hasher or BcryptPasswordHasher(settings.bcrypt_rounds)
-    signer = ItsDangerousTokenSigner(settings.secret_key_value(), clock=clock)
+    keys = settings.keyring()
+    current_link_key, *previous_link_keys = keys.verification_keys(EMAIL_LINKS_LABEL)
+    signer = ItsDangerousTokenSigner(current_link_key, previous=previous_link_keys, clock=clock)
     renderer = JinjaEmailRenderer()
     rate_limiter = build_rate_limiter(settings, clock)
     uow = database.unit_of_work
@@ -175,6 +180,7 @@ def bootstrap(
     )
     return Container(
         settings=settings,
+        keys=keys,
         database=database,
         clock=clock,
         sites=SiteService(uow=uow, clock=clock, directory=site_directory),

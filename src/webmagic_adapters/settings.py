@@ -7,19 +7,38 @@ generated secret key in the local data folder, sandbox payments, mail written to
 from __future__ import annotations
 
 import base64
+import email.utils
 import enum
 import logging
 import os
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webmagic_adapters.keys import MIN_SECRET_BYTES, Keyring, key_material_bytes
+from webmagic_adapters.mail.smtp import SmtpMailer
+from webmagic_adapters.private_files import PRIVATE_FILE, private_dir, private_tree
+from webmagic_adapters.sqlalchemy.database import normalize_url
+
 log = logging.getLogger(__name__)
+
+
+# The secrets generated once and kept in the data folder (see ``Settings._local_secret``).
+LOCAL_SECRETS = ("secret_key", "sandbox_webhook_secret")
 
 
 class SettingsError(Exception):
@@ -56,6 +75,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("webmagic-data"), description="Local data folder (SQLite, key, mail)")
     database_url: str | None = None
     secret_key: SecretStr | None = None
+    secret_key_previous: SecretStr | None = Field(
+        default=None, description="The key being rotated out: still verifies, never signs"
+    )
     public_url: HttpUrl = "http://127.0.0.1:8000"
     sites_base_url: HttpUrl | None = None
     sites_domain: str | None = None
@@ -94,20 +116,126 @@ class Settings(BaseSettings):
         description="Bearer token for /metrics; unset: only direct requests from loopback may read it",
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if self.sites_domain is not None:
-            self.sites_domain = self.sites_domain.strip().lower().rstrip(".") or None
-            if self.sites_domain and ("/" in self.sites_domain or " " in self.sites_domain):
-                raise ValueError("WEBMAGIC_SITES_DOMAIN must be a bare host name such as sites.example.com")
-        if self.payments is Payments.RECURRENTE:
-            for name in ("recurrente_public_key", "recurrente_secret_key", "recurrente_webhook_secret"):
-                if getattr(self, name) is None:
-                    raise ValueError(f"WEBMAGIC_{name.upper()} is required when WEBMAGIC_PAYMENTS=recurrente")
-            secret = self.recurrente_webhook_secret
-            if secret is not None and not secret.get_secret_value().startswith("whsec_"):
-                raise ValueError("WEBMAGIC_RECURRENTE_WEBHOOK_SECRET must start with whsec_")
-        return self
+    # Each field is checked on its own (pydantic reports every failing field), the rules
+    # that tie fields together in ``_check_all``; all problems are reported at once.
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalize_url(value)  # DatabaseUrlError is a ValueError naming the problem
+        return value
+
+    @field_validator("secret_key", "secret_key_previous")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty; leave it unset to use a generated key")
+        return value
+
+    @field_validator("sites_domain")
+    @classmethod
+    def _sites_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        domain = value.strip().lower().rstrip(".") or None
+        if domain and ("/" in domain or " " in domain):
+            raise ValueError("must be a bare host name such as sites.example.com")
+        return domain
+
+    @field_validator("recurrente_public_key", "recurrente_secret_key")
+    @classmethod
+    def _recurrente_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _API_KEY.fullmatch(value.get_secret_value()):
+            raise ValueError("is empty or holds spaces or characters other than printable ASCII")
+        return value
+
+    @field_validator("recurrente_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if not secret.startswith("whsec_"):
+            raise ValueError("must start with whsec_")
+        try:
+            decoded = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            raise ValueError("must be whsec_ followed by base64 (as the provider shows it)") from None
+        if not decoded:
+            raise ValueError("holds no key after whsec_")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # SmtpUrlError (a ValueError) names the part that is wrong, never the password.
+            SmtpMailer.from_url(value.get_secret_value(), sender="check <check@example.com>")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        address = email.utils.parseaddr(value)[1]
+        if any(c in value for c in "\r\n") or not _looks_like_email(address):
+            raise ValueError(
+                "must be an address such as no-reply@example.com or 'Name <no-reply@example.com>'"
+            )
+        return value
+
+    @field_validator("admin_email")
+    @classmethod
+    def _admin_email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _looks_like_email(value.strip()):
+            raise ValueError("must be an email address such as ops@example.com")
+        return value.strip()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value().strip())
+            if parts.scheme not in ("redis", "rediss", "unix"):
+                raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            try:
+                parts.port  # noqa: B018 - parsing it is the check
+            except ValueError:
+                raise ValueError("has an invalid port") from None
+            if parts.scheme != "unix" and not parts.hostname:
+                raise ValueError("has no host name")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return level
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_all(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Every problem at once, one line each: the fields' own, then the rules tying
+        them together. Raises ``SettingsError`` (not a pydantic error) with those lines."""
+        problems = _combination_problems(data) if isinstance(data, Mapping) else []
+        try:
+            settings = handler(data)
+        except ValidationError as error:
+            raise SettingsError("\n".join([*_field_problems(error), *problems])) from None
+        if problems:
+            raise SettingsError("\n".join(problems))
+        settings._warn_about_weak_keys()
+        return settings
+
+    def _warn_about_weak_keys(self) -> None:
+        for name in ("secret_key", "secret_key_previous"):
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and key_material_bytes(value.get_secret_value()) < MIN_SECRET_BYTES:
+                log.warning("%s (accepted with sandbox payments only)", _short_key(name, value))
 
     @property
     def resolved_database_url(self) -> str:
@@ -126,11 +254,43 @@ class Settings(BaseSettings):
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
 
+    @property
+    def uses_data_dir(self) -> bool:
+        """Whether anything is kept in the data folder (the embedded defaults are)."""
+        return (
+            self.database_url is None
+            or self.smtp_url is None
+            or self.secret_key is None
+            or self.payments is Payments.SANDBOX
+        )
+
+    def secure_data_dir(self) -> None:
+        """Create the data folder owner-only (0700) when it is used, and make the files the
+        app keeps there 0600 and its mail folder 0700, a folder of an earlier version
+        included. Only what the app made is touched: the data folder may be any folder.
+        (The database file is the ``Database``'s business: it may live anywhere.)"""
+        if not (self.uses_data_dir or self.data_dir.exists()):
+            return
+        private_dir(self.data_dir)
+        for name in LOCAL_SECRETS:
+            secret = self.data_dir / name
+            if secret.is_file() and not secret.is_symlink():
+                os.chmod(secret, PRIVATE_FILE)
+        if self.mail_dir.is_dir() and not self.mail_dir.is_symlink():
+            private_tree(self.mail_dir)
+
     def secret_key_value(self) -> str:
         """The configured secret key, or one generated once and kept in the data folder."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        return self._local_secret("secret_key", lambda: secrets.token_urlsafe(48), "WEBMAGIC_SECRET_KEY")
+        return self._local_secret(
+            "secret_key", lambda: secrets.token_urlsafe(MIN_SECRET_BYTES), "WEBMAGIC_SECRET_KEY"
+        )
+
+    def keyring(self) -> Keyring:
+        """The keys of every purpose, derived from the secret key (and the previous one)."""
+        previous = self.secret_key_previous
+        return Keyring(self.secret_key_value(), previous.get_secret_value() if previous else None)
 
     def webhook_secret_value(self) -> str:
         """The provider's webhook secret; with sandbox payments, one generated and kept locally
@@ -147,7 +307,7 @@ class Settings(BaseSettings):
         path = self.data_dir / name
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         value = make()
         # Written under a temporary name with owner-only permissions, then linked into place:
         # a second process starting at the same moment keeps whichever value won.
@@ -167,12 +327,66 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning validation errors into one line naming the variable."""
+    """Read the settings. Every problem is reported at once in one ``SettingsError``, one
+    line each, naming the variable and never its value."""
     try:
         return Settings(**overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        name = f"WEBMAGIC_{loc.upper()}" if loc else ""
-        raise SettingsError(f"{name}: {message}" if name and name not in message else message) from None
+    except ValidationError as exc:  # raised outside the model's own checks (a settings source)
+        raise SettingsError("\n".join(_field_problems(exc))) from None
+
+
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_PAYMENT_KEYS = ("recurrente_public_key", "recurrente_secret_key", "recurrente_webhook_secret")
+
+
+def _looks_like_email(value: str) -> bool:
+    return bool(_EMAIL.fullmatch(value))
+
+
+def _variable(field: str) -> str:
+    return f"WEBMAGIC_{field.upper()}"
+
+
+def _field_problems(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        name = _variable(loc) if loc else ""
+        lines.append(f"{name}: {message}" if name and name not in message else message)
+    return lines
+
+
+def _short_key(name: str, value: SecretStr) -> str:
+    size = key_material_bytes(value.get_secret_value())
+    return (
+        f"{_variable(name)}: {size} bytes long; it must be at least {MIN_SECRET_BYTES} "
+        "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+
+
+def _combination_problems(data: Mapping[str, Any]) -> list[str]:
+    """The rules that tie settings together, checked on the raw values (so they are
+    reported along with any field's own problem)."""
+
+    def raw(name: str) -> str | None:
+        value = data.get(name)
+        if value is None:
+            return None
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+    payments = (raw("payments") or "").strip().lower()
+    if payments != Payments.RECURRENTE.value:
+        return []
+    problems = [
+        f"{_variable(name)} is required when WEBMAGIC_PAYMENTS=recurrente"
+        for name in _PAYMENT_KEYS
+        if raw(name) is None
+    ]
+    for name in ("secret_key", "secret_key_previous"):
+        value = raw(name)
+        if value and value.strip() and key_material_bytes(value) < MIN_SECRET_BYTES:
+            problems.append(f"{_short_key(name, SecretStr(value))}; required with real payments")
+    return problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
@@ -34,16 +34,20 @@ class _ClockedSigner(TimestampSigner):
 
 
 class ItsDangerousTokenSigner:
-    def __init__(self, secret_key: str, *, clock: Clock | None = None) -> None:
-        if not secret_key:
+    def __init__(self, secret_key: str, *, previous: Sequence[str] = (), clock: Clock | None = None) -> None:
+        """Signs with ``secret_key``; verifies with it and with each of ``previous`` (a key
+        being rotated out, newest first)."""
+        if not secret_key or not all(previous):
             raise ValueError("the token secret key is empty")
+        # itsdangerous takes the keys oldest first and signs with the last one.
+        keys = [*reversed(previous), secret_key]
         self._clock = clock or SystemClock()
         # SHA-384: its 48-byte MAC is exactly 64 base64 characters with no spare bits (with
         # SHA-1 or SHA-256 the last character carries unused bits and could be changed
         # without breaking the signature); see _SIGNATURE for the rest of that story.
         self._serializers = {
             purpose: URLSafeTimedSerializer(
-                secret_key,
+                keys,
                 salt=purpose.salt,
                 signer=_ClockedSigner,
                 signer_kwargs={"clock": self._clock, "digest_method": hashlib.sha384},

@@ -58,7 +58,8 @@ def user_errors() -> Iterator[None]:
     except UsageProblem as exc:
         fail(str(exc), code=EXIT_USAGE)
     except SettingsError as exc:
-        fail(f"configuration: {exc}", code=EXIT_USAGE)
+        # One line per problem, each naming its variable.
+        fail("\n".join(f"configuration: {line}" for line in str(exc).splitlines()), code=EXIT_USAGE)
     except DatabaseUrlError as exc:
         fail(f"bad database URL (--database-url / WEBMAGIC_DATABASE_URL): {exc}", code=EXIT_USAGE)
     except sa_exc.ArgumentError as exc:

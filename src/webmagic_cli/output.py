@@ -40,8 +40,9 @@ def say(message: str | Text, *, style: str | None = None) -> None:
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
-    """Print one red line to stderr and exit with ``code``."""
-    err_console().print(Text("Error: ", style="bold red") + Text(message, style="red"), soft_wrap=True)
+    """Print one red line per line of ``message`` to stderr and exit with ``code``."""
+    for line in message.splitlines() or [""]:
+        err_console().print(Text("Error: ", style="bold red") + Text(line, style="red"), soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -17,6 +17,13 @@ BASE_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=6)
 
 
+# What a sent message keeps of its bodies: they held live single-use links (set-password,
+# reset, verify), and a sent message is never sent again. Template, recipient, subject,
+# times and Message-ID (the id) stay for the operator.
+REDACTED_TEXT = "[body removed once sent: it held single-use links]"
+REDACTED_HTML = "<p>[body removed once sent: it held single-use links]</p>"
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -38,6 +45,15 @@ class OutboxMessage:
     @property
     def id(self) -> uuid.UUID:
         return self.message.id
+
+    @property
+    def redacted(self) -> bool:
+        return self.message.text == REDACTED_TEXT and self.message.html == REDACTED_HTML
+
+    def mark_sent(self, now: dt.datetime) -> None:
+        """Delivered: recorded as sent, and its bodies dropped (see ``REDACTED_TEXT``)."""
+        self.status, self.sent_at, self.claimed_until = OutboxStatus.SENT, now, None
+        self.message = attrs.evolve(self.message, text=REDACTED_TEXT, html=REDACTED_HTML)
 
     @classmethod
     def pending(cls, message: EmailMessage, now: dt.datetime) -> OutboxMessage:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -133,6 +133,11 @@ class RefreshSessionRepository(Protocol):
         """Revoke every not-yet-revoked token of every login of a customer."""
         ...
 
+    def login_live(self, family_id: uuid.UUID) -> bool:
+        """Whether the login (refresh-token family) exists and none of its tokens is revoked:
+        access tokens of that login are honoured only while it is."""
+        ...
+
 
 class OutboxRepository(Protocol):
     def add(self, message: OutboxMessage) -> None:
@@ -143,7 +148,8 @@ class OutboxRepository(Protocol):
 
     def save(self, message: OutboxMessage) -> None:
         """Write the delivery state (status, attempts, times, last error, claim) of a
-        message; its content never changes (``LookupError`` if never added)."""
+        message and its bodies (text, HTML: dropped once sent); recipient, subject,
+        template and headers never change (``LookupError`` if never added)."""
         ...
 
     def claim_due(self, now: dt.datetime, *, limit: int, lease: dt.timedelta) -> Sequence[OutboxMessage]:
@@ -420,6 +426,12 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction has committed (a log line about
+        what it wrote, say); dropped if it rolls back instead. A failing callback is
+        logged, never raised: the transaction is committed either way."""
+        ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -93,10 +93,18 @@ RULE = (
 )
 
 
+def shown(slug: str) -> str:
+    """``slug`` quoted for a message: whole when it could be a slug, else its start and its
+    length (an error must not echo a 3,000-character path segment)."""
+    if len(slug) <= MAX_LENGTH:
+        return repr(slug)
+    return f"{slug[:24]!r}… ({len(slug)} characters)"
+
+
 def validate_slug(slug: str) -> str:
     """Return ``slug`` if it may name a site, else raise ``ValidationError`` naming the rule."""
     if not (MIN_LENGTH <= len(slug) <= MAX_LENGTH) or not _SLUG.fullmatch(slug):
-        raise ValidationError(f"invalid slug {slug!r}: {RULE}", field="slug")
+        raise ValidationError(f"invalid slug {shown(slug)}: {RULE}", field="slug")
     if slug in RESERVED:
         raise ValidationError(f"slug {slug!r} is reserved for the application's own pages", field="slug")
     return slug

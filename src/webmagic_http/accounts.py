@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import attrs
-from litestar import Request, Router, get, patch, post
+from litestar import Request, Response, Router, get, patch, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import RawBody
 
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.services.accounts import UNSET, AccountService, LoginResult, Unset
+from webmagic_http.after_answer import after_answer
 from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
 from webmagic_http.boundary import json_body, parse
 from webmagic_http.lanes import PasswordLane
@@ -155,7 +156,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 def account_routes(accounts: AccountService, tokens: AccessTokens, lane: PasswordLane) -> Router:
     def session(result: LoginResult) -> Session:
         return Session(
-            access_token=tokens.issue(result.customer),
+            access_token=tokens.issue(result.customer, result.login_id),
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_in=tokens.expires_in,
             refresh_token=result.refresh_token,
@@ -201,9 +202,10 @@ def account_routes(accounts: AccountService, tokens: AccessTokens, lane: Passwor
         summary="Send a new verification link (the same answer for any address)",
         responses={400: invalid},
     )
-    def resend_verification(request: Request[Any, Any, Any], body: RawBody) -> Status:
-        accounts.resend_verification(parse(body, EmailRequest).email, client=client_address(request))
-        return RESEND_ACCEPTED
+    def resend_verification(request: Request[Any, Any, Any], body: RawBody) -> Response[Status]:
+        email = accounts.normalize_email(parse(body, EmailRequest).email)  # a bad address is a 400 now
+        work = after_answer(accounts.resend_verification, email, client=client_address(request))
+        return Response(RESEND_ACCEPTED, status_code=202, background=work)
 
     @post(
         "/login",
@@ -253,9 +255,10 @@ def account_routes(accounts: AccountService, tokens: AccessTokens, lane: Passwor
         summary="Mail a password-reset link (the same answer for any address)",
         responses={400: invalid},
     )
-    def forgot_password(request: Request[Any, Any, Any], body: RawBody) -> Status:
-        accounts.forgot_password(parse(body, EmailRequest).email, client=client_address(request))
-        return FORGOT_ACCEPTED
+    def forgot_password(request: Request[Any, Any, Any], body: RawBody) -> Response[Status]:
+        email = accounts.normalize_email(parse(body, EmailRequest).email)  # a bad address is a 400 now
+        work = after_answer(accounts.forgot_password, email, client=client_address(request))
+        return Response(FORGOT_ACCEPTED, status_code=202, background=work)
 
     @post(
         "/reset-password",
@@ -300,9 +303,17 @@ def account_routes(accounts: AccountService, tokens: AccessTokens, lane: Passwor
         summary="Change the password; every session, this one included, is signed out",
         responses={400: invalid, 401: unauthenticated, 429: throttled},
     )
-    async def change_password(customer: CurrentCustomer, body: RawBody) -> None:
+    async def change_password(
+        request: Request[Any, Any, Any], customer: CurrentCustomer, body: RawBody
+    ) -> None:
         data = parse(body, ChangePasswordRequest)
-        await lane.run(accounts.change_password, customer.id, data.current_password, data.new_password)
+        await lane.run(
+            accounts.change_password,
+            customer.id,
+            data.current_password,
+            data.new_password,
+            client=client_address(request),
+        )
 
     return Router(
         PREFIX,

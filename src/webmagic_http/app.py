@@ -33,6 +33,7 @@ from webmagic_http.problems import exception_handlers
 from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
 from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_info import site_info_routes
+from webmagic_http.slug_guard import refuse_impossible_slugs
 from webmagic_http.subscriptions import subscription_pages
 from webmagic_http.sweep_task import sweep_lifespan
 from webmagic_http.webhooks import webhook_routes
@@ -73,9 +74,9 @@ def create_app(
         price=str(price),
         purchase_base_url=settings.public_url,
     )
-    secret_key = settings.secret_key_value()
-    tokens = AccessTokens.from_secret(
-        secret_key, container.clock, dt.timedelta(minutes=settings.access_token_minutes)
+    keys = container.keys
+    tokens = AccessTokens.from_keyring(
+        keys, container.clock, dt.timedelta(minutes=settings.access_token_minutes)
     )
     lane = PasswordLane()
     secure_cookie = settings.public_url.startswith("https://")
@@ -86,16 +87,14 @@ def create_app(
     )
     sandbox = container.sandbox
     payment_pages = [
-        purchase_pages(
-            container.sites, container.purchases, offer, secret_key=secret_key, secure_cookie=secure_cookie
-        )
+        purchase_pages(container.sites, container.purchases, offer, keys=keys, secure_cookie=secure_cookie)
     ]
     if sandbox is not None:  # never with real payments: /sandbox is then a 404 like any unknown page
         payment_pages.append(
             sandbox_pages(
                 sandbox,
                 sandbox_delivery or HttpDelivery.to(settings.public_url),
-                secret_key=secret_key,
+                keys=keys,
                 secure_cookie=secure_cookie,
             )
         )
@@ -104,7 +103,7 @@ def create_app(
         middleware.append(DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain))
     app = WebMagicApp(
         route_handlers=[
-            *health_routes(container.database.ping),
+            *health_routes(container.database.ready),
             *well_known_routes(),
             metrics_route(
                 OperationsCollector(container.operations, container.clock),
@@ -120,7 +119,7 @@ def create_app(
                 container.accounts,
                 container.signer,
                 lane,
-                secret_key=secret_key,
+                keys=keys,
                 secure_cookie=secure_cookie,
             ),
             *payment_pages,
@@ -128,6 +127,7 @@ def create_app(
             *hosting_routes(hosting, offload=offload),
         ],
         exception_handlers=exception_handlers(settings.sites_domain),
+        before_request=refuse_impossible_slugs,
         middleware=middleware,
         openapi_config=openapi_config(_version()),
         template_config=template_config(),

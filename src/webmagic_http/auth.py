@@ -1,10 +1,12 @@
 """Access tokens (short-lived JWTs) and the guard of the authenticated endpoints.
 
 An access token is a litestar ``Token`` signed with HS256 under a key derived from the
-secret key (never the secret key itself, which also signs email links). It names the
-customer (``sub``) and carries their ``token_version`` (``ver``); every request re-reads
-the customer (``AccountService.authenticate``), so a password change or reset, which bumps
-the version, voids every access token at once, and a deleted account's too.
+secret key for this use alone (``webmagic_adapters.keys``). It names the
+customer (``sub``) and carries their ``token_version`` (``ver``) and the id of the login it
+belongs to (``sid``, the refresh-token family); every request re-reads the customer and
+that login (``AccountService.authenticate``), so a password change or reset, which bumps
+the version, voids every access token at once, a deleted account's too, and a logout or a
+replayed refresh token voids the access tokens of that login.
 
 Times come from the app's ``Clock`` (the system clock in production), not from the wall
 clock inside PyJWT: issue and expiry are checked against one source of time.
@@ -13,7 +15,6 @@ clock inside PyJWT: issue and expiry are checked against one source of time.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import uuid
 from collections.abc import Sequence
@@ -25,11 +26,13 @@ from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import ImproperlyConfiguredException, NotAuthorizedException
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.csrf import CSRF_SECRET_LENGTH, CSRFMiddleware, generate_csrf_hash
 from litestar.params import SkipValidation
 from litestar.security.jwt import Token
 from litestar.security.jwt.token import JWTDecodeOptions
+from litestar.types import ASGIApp
 
+from webmagic_adapters.keys import Keyring
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import Unauthenticated
 from webmagic_core.ports import Clock
@@ -38,6 +41,7 @@ from webmagic_core.services.accounts import AccountService
 ALGORITHM = "HS256"
 AUDIENCE = "webmagic:customer"
 VERSION_CLAIM = "ver"
+LOGIN_CLAIM = "sid"
 JWT_KEY_LABEL = "webmagic.jwt.access.v1"
 BEARER_REALM = 'Bearer realm="webmagic"'
 
@@ -50,10 +54,22 @@ class BearerTokenRejected(Unauthenticated):
     """An access token was presented and is not (or no longer) valid (RFC 6750 ``invalid_token``)."""
 
 
-def derive_key(secret: str, label: str) -> str:
-    """A key for one use, derived from the secret key, so that a token of one kind can
-    never be forged from a signature made for another."""
-    return hmac.new(secret.encode("utf-8"), label.encode("utf-8"), hashlib.sha256).hexdigest()
+class RotatingCSRFMiddleware(CSRFMiddleware):
+    """litestar's CSRF check, also accepting tokens signed with the previous secret key's
+    CSRF key while a key rotation is under way (forms opened before the switch still post)."""
+
+    def __init__(self, app: ASGIApp, config: CSRFConfig, previous_secrets: Sequence[str] = ()) -> None:
+        super().__init__(app, config)
+        self.previous_secrets = tuple(previous_secrets)
+
+    def _decode_csrf_token(self, token: str) -> str | None:
+        if len(token) <= CSRF_SECRET_LENGTH:
+            return None
+        token_secret, signature = token[:CSRF_SECRET_LENGTH], token[CSRF_SECRET_LENGTH:]
+        for secret in (self.config.secret, *self.previous_secrets):
+            if hmac.compare_digest(signature, generate_csrf_hash(token=token_secret, secret=secret)):
+                return token_secret
+        return None
 
 
 class AccessToken(Token):
@@ -94,44 +110,39 @@ class AccessTokens:
     key: str = attrs.field(repr=False)
     clock: Clock
     lifetime: dt.timedelta
+    # Keys that still verify (the previous secret key's, during a rotation); never used to sign.
+    previous_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
 
     @classmethod
-    def from_secret(cls, secret_key: str, clock: Clock, lifetime: dt.timedelta) -> AccessTokens:
-        return cls(derive_key(secret_key, JWT_KEY_LABEL), clock, lifetime)
+    def from_keyring(cls, keys: Keyring, clock: Clock, lifetime: dt.timedelta) -> AccessTokens:
+        current, *previous = keys.verification_keys(JWT_KEY_LABEL)
+        return cls(current, clock, lifetime, tuple(previous))
 
     @property
     def expires_in(self) -> int:
         """The lifetime in seconds (the login response's ``expires_in``)."""
         return int(self.lifetime.total_seconds())
 
-    def issue(self, customer: Customer) -> str:
+    def issue(self, customer: Customer, login_id: uuid.UUID) -> str:
         now = self.clock.now()
         token = AccessToken(
             sub=str(customer.id),
             iat=now,
             exp=now + self.lifetime,
             aud=AUDIENCE,
-            extras={VERSION_CLAIM: customer.token_version},
+            extras={VERSION_CLAIM: customer.token_version, LOGIN_CLAIM: str(login_id)},
         )
         return token.encode(self.key, ALGORITHM)
 
-    def read(self, encoded: str) -> tuple[uuid.UUID, int]:
-        """The customer id and token version of a genuine, unexpired token; otherwise
-        ``BearerTokenRejected``."""
+    def read(self, encoded: str) -> tuple[uuid.UUID, int, uuid.UUID]:
+        """The customer id, token version and login id of a genuine, unexpired token;
+        otherwise ``BearerTokenRejected``."""
+        token = self._decode(encoded)
+        version, login = token.extras.get(VERSION_CLAIM), token.extras.get(LOGIN_CLAIM)
+        if not isinstance(login, str):
+            raise BearerTokenRejected(INVALID)
         try:
-            token = AccessToken.decode(
-                encoded,
-                self.key,
-                ALGORITHM,
-                audience=AUDIENCE,
-                require_claims=["sub", "iat", "exp"],
-                strict_audience=True,
-            )
-        except NotAuthorizedException:
-            raise BearerTokenRejected(INVALID) from None
-        version = token.extras.get(VERSION_CLAIM)
-        try:
-            customer_id = uuid.UUID(token.sub)
+            customer_id, login_id = uuid.UUID(token.sub), uuid.UUID(login)
         except ValueError:
             raise BearerTokenRejected(INVALID) from None
         # bool is an int: a token saying "ver": true is not one we issued.
@@ -143,7 +154,22 @@ class AccessTokens:
         if token.iat > now + dt.timedelta(minutes=1) or token.exp - token.iat > self.lifetime:
             # From the future, or longer-lived than we issue: not one of ours.
             raise BearerTokenRejected(INVALID)
-        return customer_id, version
+        return customer_id, version, login_id
+
+    def _decode(self, encoded: str) -> AccessToken:
+        for key in (self.key, *self.previous_keys):
+            try:
+                return AccessToken.decode(
+                    encoded,
+                    key,
+                    ALGORITHM,
+                    audience=AUDIENCE,
+                    require_claims=["sub", "iat", "exp"],
+                    strict_audience=True,
+                )
+            except NotAuthorizedException:
+                continue
+        raise BearerTokenRejected(INVALID)
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
@@ -158,26 +184,27 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return value
 
 
-def csrf_protection(secret_key: str, *, label: str, cookie: str, path: str, secure: bool) -> DefineMiddleware:
-    """The CSRF check of the HTML forms under ``path``: a double-submit cookie signed with a
-    key derived from ``secret_key`` for ``label``."""
+def csrf_protection(keys: Keyring, *, label: str, cookie: str, path: str, secure: bool) -> DefineMiddleware:
+    """The CSRF check of the HTML forms under ``path``: a double-submit cookie signed with
+    the key derived for ``label`` (the previous secret key's still accepted)."""
+    current, *previous = keys.verification_keys(label)
     config = CSRFConfig(
-        secret=derive_key(secret_key, label),
+        secret=current,
         cookie_name=cookie,
         cookie_path=path,
         cookie_secure=secure,
         cookie_httponly=True,
         cookie_samesite="lax",
     )
-    return DefineMiddleware(CSRFMiddleware, config=config)
+    return DefineMiddleware(RotatingCSRFMiddleware, config=config, previous_secrets=previous)
 
 
 def signed_in(request: Request[Any, Any, Any], accounts: AccountService, tokens: AccessTokens) -> Customer:
     """The customer the request's bearer token names, re-read from the database (a blocking
     read), or ``Unauthenticated`` (401)."""
-    customer_id, version = tokens.read(bearer_token(request))
+    customer_id, version, login_id = tokens.read(bearer_token(request))
     try:
-        return accounts.authenticate(customer_id, version)
+        return accounts.authenticate(customer_id, version, login_id)
     except Unauthenticated as error:
         raise BearerTokenRejected(error.detail) from None
 

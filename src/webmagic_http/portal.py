@@ -37,13 +37,15 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
+from webmagic_adapters.keys import Keyring
 from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
 from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from webmagic_core.accounts.ports import TokenSigner
 from webmagic_core.accounts.tokens import TokenPurpose, read_token
-from webmagic_core.errors import Throttled, ValidationError
+from webmagic_core.errors import ValidationError
 from webmagic_core.services.accounts import AccountService
 from webmagic_http.accounts import client_address
+from webmagic_http.after_answer import after_answer
 from webmagic_http.auth import csrf_protection
 from webmagic_http.lanes import PasswordLane
 
@@ -136,7 +138,7 @@ def portal_routes(
     signer: TokenSigner,
     lane: PasswordLane,
     *,
-    secret_key: str,
+    keys: Keyring,
     secure_cookie: bool,
 ) -> Router:
     def password_form(
@@ -267,14 +269,13 @@ def portal_routes(
             if not email:
                 return form(400, email, "Enter your email address.")
             try:
-                send(email, client_address(request))
+                email = accounts.normalize_email(email)
             except ValidationError as error:
                 return form(400, email, error.detail)
-            except Throttled:
-                # Not reached today (mail requests past the limit are dropped silently), but
-                # a page is still the right answer here, never a JSON problem.
-                return form(429, email, "Too many requests; try again later.")
-            return page("message", title="Check your inbox", message=sent, next_step=None, ok=True)
+            answer = page("message", title="Check your inbox", message=sent, next_step=None, ok=True)
+            # Sent after the page, so its timing never tells a known address (see after_answer).
+            answer.background = after_answer(send, email, client_address(request))
+            return answer
 
         return show, submit
 
@@ -312,9 +313,7 @@ def portal_routes(
         PREFIX,
         route_handlers=handlers,
         middleware=[
-            csrf_protection(
-                secret_key, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie
-            )
+            csrf_protection(keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie)
         ],
         exception_handlers={HTTPException: _page_error},
         request_max_body_size=MAX_FORM_BYTES,

@@ -40,6 +40,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, RawBody, SkipValidation, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from webmagic_adapters.keys import Keyring
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import (
     Conflict,
@@ -235,7 +236,7 @@ def purchase_pages(
     purchases: PurchaseService,
     offer: PurchaseOffer,
     *,
-    secret_key: str,
+    keys: Keyring,
     secure_cookie: bool,
 ) -> Router:
     headers = page_headers(purchases.config.public_url)
@@ -430,7 +431,7 @@ def purchase_pages(
         route_handlers=[show, start, thanks, cancelled],
         middleware=[
             csrf_protection(
-                secret_key,
+                keys,
                 label=CSRF_KEY_LABEL,
                 cookie=CSRF_COOKIE,
                 path=PURCHASE_PAGES,

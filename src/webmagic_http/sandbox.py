@@ -32,6 +32,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from webmagic_adapters.keys import Keyring
 from webmagic_adapters.payments.sandbox import CHECKOUT_PATH, SandboxCheckout, SandboxGateway, SandboxWebhook
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.payments.gateway import CheckoutKind, CheckoutStatus, GatewayError, GatewayNotFound
@@ -93,7 +94,7 @@ async def _off_loop(fn: Callable[[str], T], checkout_id: str) -> T:
 
 
 def sandbox_pages(
-    sandbox: SandboxGateway, delivery: WebhookDelivery, *, secret_key: str, secure_cookie: bool
+    sandbox: SandboxGateway, delivery: WebhookDelivery, *, keys: Keyring, secure_cookie: bool
 ) -> Router:
     headers = page_headers(sandbox.public_url)
 
@@ -217,7 +218,7 @@ def sandbox_pages(
         route_handlers=[show, pay, decline],
         middleware=[
             csrf_protection(
-                secret_key, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=CHECKOUT_PATH, secure=secure_cookie
+                keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=CHECKOUT_PATH, secure=secure_cookie
             )
         ],
         exception_handlers={HTTPException: page_error},

@@ -13,7 +13,7 @@ from webmagic_core.errors import NotFound
 from webmagic_core.lifecycle import ServeMode, SiteStatus
 from webmagic_core.money import Money
 from webmagic_core.services.sites import SiteService
-from webmagic_core.slugs import is_valid_slug
+from webmagic_core.slugs import is_valid_slug, shown
 from webmagic_http.problems import problem_spec
 
 
@@ -43,7 +43,7 @@ def site_info_routes(sites: SiteService, price: Money, *, offload: bool) -> Sequ
     def site_info(slug: FromPath[str]) -> SiteInfo:
         resolution = sites.resolve(slug) if is_valid_slug(slug) else None
         if resolution is None or resolution.mode is ServeMode.NOT_FOUND or resolution.site is None:
-            raise NotFound(f"no site has the slug {slug!r}")
+            raise NotFound(f"no site has the slug {shown(slug)}")
         site = resolution.site
         return SiteInfo(
             slug=site.slug,

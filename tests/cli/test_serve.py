@@ -115,7 +115,16 @@ def test_serve_reload_watches_the_packages(invoke: Invoke, uvicorn_calls: list[d
     ("args", "env", "message"),
     [
         (("--reload", "--workers", "2"), {}, "--reload and --workers cannot be combined"),
-        ((), {"WEBMAGIC_PAYMENTS": "recurrente"}, "WEBMAGIC_RECURRENTE_PUBLIC_KEY is required"),
+        (
+            (),
+            {
+                "WEBMAGIC_PAYMENTS": "recurrente",
+                "WEBMAGIC_SECRET_KEY": "s" * 32,
+                "WEBMAGIC_RECURRENTE_SECRET_KEY": "sk_test_x",
+                "WEBMAGIC_RECURRENTE_WEBHOOK_SECRET": "whsec_a2V5",
+            },
+            "WEBMAGIC_RECURRENTE_PUBLIC_KEY is required",
+        ),
         (("--public-url", "not-a-url"), {}, "WEBMAGIC_PUBLIC_URL"),
         (("--database-url", "mongodb://x/y"), {}, "unsupported database 'mongodb'"),
     ],

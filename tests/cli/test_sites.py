@@ -179,7 +179,7 @@ def test_bad_database_url_is_one_line_without_the_password(
 
     assert result.exit_code == 2
     line = error_line(result)
-    assert "bad database URL" in line
+    assert "WEBMAGIC_DATABASE_URL" in line
     assert message in line
     assert "hunter2" not in result.output
 

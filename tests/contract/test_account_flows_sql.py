@@ -85,7 +85,10 @@ def test_register_verify_login_refresh_reset(app: Container) -> None:
 
     first = accounts.login("ROSA@example.com", PASSWORD, CLIENT)
     assert first.customer.id == customer.id
-    assert accounts.authenticate(customer.id, first.customer.token_version).full_name == "Rosa Díaz"
+    assert (
+        accounts.authenticate(customer.id, first.customer.token_version, first.login_id).full_name
+        == "Rosa Díaz"
+    )
     clock.advance(dt.timedelta(minutes=20))
     second = accounts.refresh(first.refresh_token)
     assert second.refresh_token != first.refresh_token
@@ -96,6 +99,8 @@ def test_register_verify_login_refresh_reset(app: Container) -> None:
         accounts.refresh(first.refresh_token)
     with pytest.raises(Unauthenticated):
         accounts.refresh(second.refresh_token)
+    with pytest.raises(Unauthenticated):  # and the access tokens of that login
+        accounts.authenticate(customer.id, customer.token_version, second.login_id)
 
     other_login = accounts.login("rosa@example.com", PASSWORD, CLIENT)
     accounts.logout(other_login.refresh_token)
@@ -114,7 +119,7 @@ def test_register_verify_login_refresh_reset(app: Container) -> None:
     with pytest.raises(Unauthenticated):
         accounts.refresh(kept_login.refresh_token)
     with pytest.raises(Unauthenticated):
-        accounts.authenticate(customer.id, customer.token_version)
+        accounts.authenticate(customer.id, customer.token_version, kept_login.login_id)
     with pytest.raises(Unauthenticated):
         accounts.login("rosa@example.com", PASSWORD, CLIENT)
     assert accounts.login("rosa@example.com", NEW_PASSWORD, CLIENT).customer.token_version == 2

@@ -106,11 +106,16 @@ def test_save_writes_the_delivery_state(uow: UnitOfWorkFactory) -> None:
         work.commit()
     with uow() as work:
         assert work.outbox.get(item.id) == loaded
-        loaded.status, loaded.sent_at, loaded.attempts = OutboxStatus.SENT, later, 2
+        loaded.attempts = 2
+        loaded.mark_sent(later)
         work.outbox.save(loaded)
         work.commit()
     with uow() as work:
-        assert work.outbox.get(item.id) == loaded
+        sent = work.outbox.get(item.id)
+        assert sent == loaded
+        assert sent is not None
+        assert sent.redacted
+        assert sent.message.subject == item.message.subject
         assert work.outbox.count_by_status() == {OutboxStatus.SENT: 1}
 
 

@@ -138,3 +138,25 @@ def test_revocations_without_commit_are_dropped(uow: UnitOfWorkFactory) -> None:
     with uow() as work:
         assert work.refresh_sessions.revoke_family(session.family_id, LATER) == 1
     assert revoked_at(uow, session) == [None]
+
+
+def test_a_login_is_live_until_any_of_its_tokens_is_revoked(uow: UnitOfWorkFactory) -> None:
+    rosa = customer(uow)
+    first = login(uow, rosa)
+    rotated = login(uow, rosa, family=first.family_id)
+    other = login(uow, rosa)
+    with uow() as work:
+        spent = work.refresh_sessions.get_by_token_hash(first.token_hash, for_update=True)
+        assert spent is not None
+        spent.used_at = LATER  # rotation spends a token; the login goes on
+        work.refresh_sessions.save(spent)
+        work.commit()
+    with uow() as work:
+        assert work.refresh_sessions.login_live(first.family_id)
+        assert work.refresh_sessions.login_live(other.family_id)
+        assert not work.refresh_sessions.login_live(uuid.uuid4())  # never issued
+        work.refresh_sessions.revoke_family(rotated.family_id, LATER)
+        work.commit()
+    with uow() as work:
+        assert not work.refresh_sessions.login_live(first.family_id)
+        assert work.refresh_sessions.login_live(other.family_id)

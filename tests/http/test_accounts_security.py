@@ -15,8 +15,9 @@ import jwt
 import pytest
 from accounts_support import NEW_PASSWORD, PASSWORD, Accounts, bearer, open_accounts, problem, token_of
 
+from webmagic_adapters.keys import Keyring
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_http.auth import ALGORITHM, AUDIENCE, JWT_KEY_LABEL, derive_key
+from webmagic_http.auth import ALGORITHM, AUDIENCE, JWT_KEY_LABEL
 
 ME = "/api/v1/customer/me"
 
@@ -28,7 +29,7 @@ def accounts(tmp_path: Path) -> Iterator[Accounts]:
 
 
 def jwt_key(accounts: Accounts) -> str:
-    return derive_key(accounts.container.settings.secret_key_value(), JWT_KEY_LABEL)
+    return Keyring(accounts.container.settings.secret_key_value()).key(JWT_KEY_LABEL)
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -58,7 +59,8 @@ def test_the_access_token_carries_the_customer_and_token_version(accounts: Accou
     claims = claims_of(session["access_token"])
 
     assert claims["sub"] == session["user"]["id"]
-    assert claims["extras"] == {"ver": 1}
+    assert claims["extras"] == {"ver": 1, "sid": claims["extras"]["sid"]}
+    uuid.UUID(claims["extras"]["sid"])  # the login (refresh-token family) it belongs to
     assert claims["aud"] == AUDIENCE
     assert claims["exp"] - claims["iat"] == 15 * 60
     assert claims["iat"] == int(accounts.clock.now().timestamp())
@@ -131,7 +133,10 @@ def test_tokens_not_made_by_us_are_401(accounts: Accounts) -> None:
     rejected(accounts, forge(accounts, claims, key="", algorithm="none"))
     rejected(accounts, forge(accounts, {**claims, "aud": "someone-else"}))
     rejected(accounts, forge(accounts, {k: v for k, v in claims.items() if k != "extras"}))
-    rejected(accounts, forge(accounts, {**claims, "extras": {"ver": True}}))
+    rejected(accounts, forge(accounts, {**claims, "extras": {**claims["extras"], "ver": True}}))
+    rejected(accounts, forge(accounts, {**claims, "extras": {"ver": claims["extras"]["ver"]}}))  # no login
+    rejected(accounts, forge(accounts, {**claims, "extras": {**claims["extras"], "sid": "not-a-uuid"}}))
+    rejected(accounts, forge(accounts, {**claims, "extras": {**claims["extras"], "sid": str(uuid.uuid4())}}))
     rejected(accounts, forge(accounts, {**claims, "sub": "not-a-uuid"}))
     rejected(accounts, forge(accounts, {**claims, "exp": claims["exp"] + 3600}))  # longer than we issue
     future = claims["iat"] + 3600
@@ -153,8 +158,55 @@ def test_a_revoked_access_token_is_401(accounts: Accounts) -> None:
     body = rejected(accounts, session["access_token"])
     assert "no longer valid" in body["detail"]
     fresh = accounts.login("ana@example.com", NEW_PASSWORD)
-    assert claims_of(fresh["access_token"])["extras"] == {"ver": 2}
+    assert claims_of(fresh["access_token"])["extras"]["ver"] == 2
     assert accounts.client.get(ME, headers=bearer(fresh["access_token"])).status_code == 200
+
+
+def test_logout_revokes_the_access_tokens_of_that_login_at_once(accounts: Accounts) -> None:
+    session = accounts.signed_in("ana@example.com")
+    other = accounts.login("ana@example.com")
+    assert accounts.client.get(ME, headers=bearer(session["access_token"])).status_code == 200
+
+    assert accounts.post("logout", {"refresh_token": session["refresh_token"]}).status_code == 204
+
+    body = rejected(accounts, session["access_token"])
+    assert "no longer valid" in body["detail"]
+    assert accounts.client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+
+
+def test_refresh_token_reuse_revokes_every_access_token_of_that_login(accounts: Accounts) -> None:
+    first = accounts.signed_in("ana@example.com")
+    other = accounts.login("ana@example.com")
+    second = accounts.post("refresh", {"refresh_token": first["refresh_token"]}).json()
+    assert (
+        claims_of(second["access_token"])["extras"]["sid"]
+        == claims_of(first["access_token"])["extras"]["sid"]
+    )
+    assert accounts.client.get(ME, headers=bearer(second["access_token"])).status_code == 200
+
+    problem(accounts.post("refresh", {"refresh_token": first["refresh_token"]}), 401)  # the thief's replay
+
+    rejected(accounts, first["access_token"])
+    rejected(accounts, second["access_token"])
+    assert accounts.client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+
+
+OLD_KEY = "the-old-secret-key-" + "o" * 30
+NEW_KEY = "the-new-secret-key-" + "n" * 30
+
+
+def test_access_tokens_of_the_previous_key_hold_during_a_rotation_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with open_accounts(data, secret_key=OLD_KEY) as before:
+        old_session = before.signed_in("ana@example.com")
+    with open_accounts(data, secret_key=NEW_KEY, secret_key_previous=OLD_KEY) as rotating:
+        assert rotating.client.get(ME, headers=bearer(old_session["access_token"])).status_code == 200
+        new_session = rotating.login("ana@example.com")
+    with open_accounts(data, secret_key=OLD_KEY) as old_only:
+        rejected(old_only, new_session["access_token"])  # signed with the new key alone
+    with open_accounts(data, secret_key=NEW_KEY) as after:
+        rejected(after, old_session["access_token"])
+        assert after.client.get(ME, headers=bearer(new_session["access_token"])).status_code == 200
 
 
 # --- refresh tokens -----------------------------------------------------------------------

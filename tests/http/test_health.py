@@ -61,3 +61,16 @@ def test_readyz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> 
         container.close()
     assert response.status_code == 503
     assert response.json()["status"] == 503
+
+
+def test_readyz_is_503_when_the_database_cannot_be_written(tmp_path: Path) -> None:
+    container = bootstrap(load_settings(data_dir=tmp_path))  # never migrated: reads work, writes cannot
+    try:
+        with TestClient(create_app(container)) as client:
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            assert "cannot be written" in response.json()["detail"]
+            container.database.upgrade()
+            assert client.get("/readyz").status_code == 200
+    finally:
+        container.close()

@@ -389,3 +389,37 @@ def test_tokens_are_never_logged(accounts: Accounts, caplog: pytest.LogCaptureFi
     secrets += [session["access_token"], NEW_PASSWORD, PASSWORD]
     for secret in secrets:
         assert secret not in logged
+
+
+# --- key rotation ---------------------------------------------------------------------------
+
+OLD_KEY = "the-old-secret-key-" + "o" * 30
+NEW_KEY = "the-new-secret-key-" + "n" * 30
+
+
+def test_a_form_and_a_link_made_before_a_key_rotation_still_work_during_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with open_accounts(data, secret_key=OLD_KEY) as before:
+        before.verified("ana@example.com")
+        link = path_of(reset_link(before))
+        form = html(before.client.get(link), 200)
+        cookie = before.client.cookies[CSRF_COOKIE]
+
+    with open_accounts(data, secret_key=NEW_KEY, secret_key_previous=OLD_KEY) as rotating:
+        rotating.client.cookies.set(CSRF_COOKIE, cookie, path="/portal")
+        response = submit_password(rotating, form, "reset-password", NEW_PASSWORD)
+        assert "password has been changed" in html(response, 200).lower()
+        rotating.login("ana@example.com", NEW_PASSWORD)
+
+
+def test_a_form_of_a_key_no_longer_kept_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with open_accounts(data, secret_key=OLD_KEY) as before:
+        before.verified("ana@example.com")
+        form = html(before.client.get(path_of(reset_link(before))), 200)
+        cookie = before.client.cookies[CSRF_COOKIE]
+
+    with open_accounts(data, secret_key=NEW_KEY) as after:
+        after.client.cookies.set(CSRF_COOKIE, cookie, path="/portal")
+        refused = submit_password(after, form, "reset-password", NEW_PASSWORD)
+        assert "This form could not be accepted" in html(refused, 403)

@@ -392,58 +392,35 @@ def test_login_rehashes_a_password_made_at_another_cost(world: World) -> None:
     assert stronger.calls["hash"] == 1
 
 
-def test_the_sixth_failed_login_in_15_minutes_is_throttled(world: World) -> None:
+def test_production_throttle_defaults_keep_owners_in_and_guessers_out() -> None:
+    # Pinned: the contract suite (tests/contract/test_login_throttling.py) runs the rules.
+    limits = ThrottleLimits()
+    assert limits.login_per_client_account == Limit(5, dt.timedelta(minutes=15))
+    assert limits.login_per_client == Limit(20, dt.timedelta(minutes=1))
+    assert limits.login_per_account == Limit(100, dt.timedelta(hours=1))
+    # The account's ceiling is far above what one client may try in its window.
+    per_client_in_account_window = limits.login_per_client_account.count * (
+        limits.login_per_account.window / limits.login_per_client_account.window
+    )
+    assert limits.login_per_account.count >= 5 * per_client_in_account_window
+
+
+def test_failed_logins_count_per_client_and_account_not_per_account(world: World) -> None:
     world.verified()
+    for n in range(5):
+        with pytest.raises(Unauthenticated):
+            world.service.login(EMAIL, "wrong password!", f"203.0.113.{n}")
+    world.service.login(EMAIL, PASSWORD, CLIENT)  # five failures from five clients lock nobody out
     for _ in range(5):
         with pytest.raises(Unauthenticated):
-            world.service.login(EMAIL, "wrong password!", CLIENT)
-        world.clock.advance(dt.timedelta(seconds=30))
-    world.hasher.calls.clear()
-    with pytest.raises(Throttled) as info:
-        world.service.login(EMAIL, PASSWORD, "198.51.100.1")  # right password, other client
-    assert info.value.retry_after == 15 * 60 - 5 * 30
-    assert world.hasher.calls == collections.Counter()  # no check while throttled
-    world.clock.advance(dt.timedelta(seconds=info.value.retry_after))
-    world.service.login(EMAIL, PASSWORD, CLIENT)
-
-
-def test_unknown_addresses_are_throttled_like_known_ones(world: World) -> None:
-    for _ in range(5):
-        with pytest.raises(Unauthenticated):
-            world.service.login("nobody@example.com", PASSWORD, f"client-{_}")
+            world.service.login(EMAIL, "wrong password!", "203.0.113.99")
     with pytest.raises(Throttled):
-        world.service.login("nobody@example.com", PASSWORD, "another client")
-
-
-def test_a_successful_login_resets_the_address_counter_only(world: World) -> None:
-    world.verified()
-    for _ in range(4):
-        with pytest.raises(Unauthenticated):
-            world.service.login(EMAIL, "wrong password!", CLIENT)
-    world.service.login(EMAIL, PASSWORD, CLIENT)
-    for _ in range(4):
-        with pytest.raises(Unauthenticated):
-            world.service.login(EMAIL, "wrong password!", CLIENT)
-    world.service.login(EMAIL, PASSWORD, CLIENT)
-    # The client's failures were not forgiven: 8 so far.
-    assert sum(1 for key, ok in world.limiter.hits if ok and "login-client" in key) == 8
-
-
-def test_one_client_failing_on_many_addresses_is_throttled_per_client(world: World) -> None:
-    world.verified()
-    for n in range(20):
-        with pytest.raises(Unauthenticated):
-            world.service.login(f"guess{n}@example.com", PASSWORD, CLIENT)
-    with pytest.raises(Throttled) as info:
-        world.service.login(EMAIL, PASSWORD, CLIENT)
-    assert info.value.retry_after == 60
-    world.service.login(EMAIL, PASSWORD, "198.51.100.1")  # another client is fine
-    world.clock.advance(dt.timedelta(minutes=1))
+        world.service.login(EMAIL, PASSWORD, "203.0.113.99")
     world.service.login(EMAIL, PASSWORD, CLIENT)
 
 
 def test_throttle_limits_are_configurable() -> None:
-    world = make_world(limits=ThrottleLimits(login_per_email=Limit(2, dt.timedelta(minutes=1))))
+    world = make_world(limits=ThrottleLimits(login_per_client_account=Limit(2, dt.timedelta(minutes=1))))
     for _ in range(2):
         with pytest.raises(Unauthenticated):
             world.service.login(EMAIL, PASSWORD, CLIENT)
@@ -531,11 +508,32 @@ def test_logout_revokes_the_login_and_is_idempotent(world: World) -> None:
 
 def test_authenticate_checks_the_token_version(world: World) -> None:
     customer = world.verified()
-    assert world.service.authenticate(customer.id, customer.token_version).id == customer.id
+    login = world.service.login(EMAIL, PASSWORD, CLIENT).login_id
+    assert world.service.authenticate(customer.id, customer.token_version, login).id == customer.id
     with pytest.raises(Unauthenticated):
-        world.service.authenticate(customer.id, customer.token_version - 1)
+        world.service.authenticate(customer.id, customer.token_version - 1, login)
     with pytest.raises(Unauthenticated):
-        world.service.authenticate(uuid.uuid4(), 1)
+        world.service.authenticate(uuid.uuid4(), 1, login)
+
+
+def test_authenticate_refuses_a_login_that_ended(world: World) -> None:
+    customer = world.verified()
+    first = world.service.login(EMAIL, PASSWORD, CLIENT)
+    other = world.service.login(EMAIL, PASSWORD, CLIENT)
+    rotated = world.service.refresh(first.refresh_token)
+    assert rotated.login_id == first.login_id != other.login_id
+    world.service.authenticate(customer.id, customer.token_version, first.login_id)  # rotation keeps it
+
+    with pytest.raises(Unauthenticated):
+        world.service.refresh(first.refresh_token)  # replayed: the login ends
+    with pytest.raises(Unauthenticated):
+        world.service.authenticate(customer.id, customer.token_version, first.login_id)
+    world.service.authenticate(customer.id, customer.token_version, other.login_id)
+    world.service.logout(other.refresh_token)
+    with pytest.raises(Unauthenticated):
+        world.service.authenticate(customer.id, customer.token_version, other.login_id)
+    with pytest.raises(Unauthenticated):
+        world.service.authenticate(customer.id, customer.token_version, uuid.uuid4())
 
 
 # --- forgot, reset, set password ----------------------------------------------------------
@@ -583,7 +581,7 @@ def test_reset_password_changes_it_once_and_signs_out_everywhere(world: World) -
     assert updated.token_version == customer.token_version + 1
     assert world.customer().token_version == updated.token_version
     with pytest.raises(Unauthenticated):
-        world.service.authenticate(customer.id, customer.token_version)
+        world.service.authenticate(customer.id, customer.token_version, session.login_id)
     with pytest.raises(Unauthenticated):
         world.service.refresh(session.refresh_token)
     assert all(s.revoked_at == world.clock.now() for s in world.uow.store.refresh_sessions.values())
@@ -779,9 +777,9 @@ def test_wrong_current_passwords_count_as_failed_logins(world: World) -> None:
     customer = world.verified()
     for _ in range(5):
         with pytest.raises(ValidationError):
-            world.service.change_password(customer.id, "not my password", NEW_PASSWORD)
+            world.service.change_password(customer.id, "not my password", NEW_PASSWORD, client=CLIENT)
     with pytest.raises(Throttled):
-        world.service.change_password(customer.id, PASSWORD, NEW_PASSWORD)
+        world.service.change_password(customer.id, PASSWORD, NEW_PASSWORD, client=CLIENT)
     with pytest.raises(Throttled):
         world.service.login(EMAIL, PASSWORD, CLIENT)
 

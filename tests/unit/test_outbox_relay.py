@@ -4,6 +4,7 @@ outcome; retries with backoff, dead letters, requeue, and leases that outlive a 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import uuid
 
@@ -87,6 +88,38 @@ def test_a_due_message_is_sent_once_and_marked_sent(
     assert [m.id for m in mailer.sent] == [mid]
     assert relay.run_once() == RelayReport()
     assert mailer.attempts == 1
+
+
+def test_a_sent_message_keeps_what_an_operator_needs_and_drops_its_bodies(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    link = "https://app.example.com/portal/set-password?token=live-token"
+    original = attrs.evolve(message(), text=f"Set it: {link}\n", html=f'<a href="{link}">Set it</a>')
+    [mid] = enqueue(uow, clock, original)
+    relay.run_once()
+
+    assert mailer.sent == [original]  # delivered whole
+    item = stored(uow, mid)
+    assert item.redacted
+    assert "live-token" not in item.message.text + item.message.html
+    assert (item.message.id, item.message.to, item.message.subject, item.message.template) == (
+        original.id,
+        original.to,
+        original.subject,
+        original.template,
+    )
+    assert item.sent_at == clock.now()
+
+
+def test_a_failed_message_keeps_its_bodies_for_the_next_attempt(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    mailer.fail_next(1)
+    original = message()
+    [mid] = enqueue(uow, clock, original)
+    relay.run_once()
+    assert stored(uow, mid).status is OutboxStatus.PENDING
+    assert stored(uow, mid).message == original
 
 
 def test_nothing_due_sends_nothing(relay: OutboxRelay, mailer: FakeMailer) -> None:
@@ -205,6 +238,42 @@ def test_an_unexpected_error_is_retried_and_its_text_keeps_no_credentials(
     assert relay.run_once() == RelayReport(retried=1)
     error = stored(uow, mid).last_error
     assert error == "OSError: cannot reach smtp://***@smtp.example.com:587 after 30 s"
+
+
+def test_each_failed_attempt_is_logged_in_one_line_without_credentials(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    @attrs.define
+    class FlakyMailer:
+        calls: int = 0
+
+        def send(self, message: EmailMessage) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise MailDeliveryError(
+                    "SMTP smtp://mailer:s3cret-pass@smtp.example.com:587 said 451 try later", transient=True
+                )
+            if self.calls == 2:
+                raise OSError("cannot reach smtp://mailer:s3cret-pass@smtp.example.com:587\nafter 30 s")
+            raise MailDeliveryError("550 no such user", transient=False)
+
+    relay = OutboxRelay(uow=uow, mailer=FlakyMailer(), clock=clock, rng=random.Random(1))
+    [mid] = enqueue(uow, clock, message("rosa@example.com"))
+    with caplog.at_level(logging.WARNING, logger="webmagic_core.services.outbox"):
+        for _ in range(3):
+            relay.run_once()
+            clock.advance(dt.timedelta(hours=7))
+
+    lines = [r.getMessage() for r in caplog.records if "(attempt" in r.getMessage()]
+    assert len(lines) == 3
+    assert all(str(mid) in line for line in lines)
+    assert "attempt 1, will retry" in lines[0]
+    assert "unexpected error" in lines[1]
+    assert "attempt 2, will retry" in lines[1]
+    assert "attempt 3, permanent" in lines[2]
+    assert all("\n" not in line and "rosa@example.com" in line for line in lines)
+    assert "s3cret-pass" not in caplog.text
+    assert all(record.exc_info is None for record in caplog.records)
 
 
 def test_failure_texts_are_one_line_and_capped() -> None:

@@ -273,3 +273,19 @@ def test_fingerprints_separate_their_inputs() -> None:
     assert password_fingerprint("a") != password_fingerprint("b")
     assert verification_fingerprint("a@x.co", False) != verification_fingerprint("a@x.co", True)
     assert len(password_fingerprint("anything")) == 24
+
+
+def test_links_signed_with_the_previous_key_still_load_during_a_rotation() -> None:
+    clock = FakeClock()
+    old_signer = ItsDangerousTokenSigner("old-" + KEY, clock=clock)
+    token = old_signer.sign(TokenPurpose.RESET_PASSWORD, {"uid": "1"})
+
+    rotating = ItsDangerousTokenSigner(KEY, previous=["old-" + KEY], clock=clock)
+    assert rotating.load(TokenPurpose.RESET_PASSWORD, token, dt.timedelta(hours=1)) == {"uid": "1"}
+    fresh = rotating.sign(TokenPurpose.RESET_PASSWORD, {"uid": "2"})
+    with pytest.raises(InvalidToken):  # new links are signed with the new key only
+        old_signer.load(TokenPurpose.RESET_PASSWORD, fresh, dt.timedelta(hours=1))
+    with pytest.raises(InvalidToken):  # and once the previous key is dropped, old links die
+        ItsDangerousTokenSigner(KEY, clock=clock).load(
+            TokenPurpose.RESET_PASSWORD, token, dt.timedelta(hours=1)
+        )

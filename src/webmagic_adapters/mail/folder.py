@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from webmagic_adapters.mail.mime import sender_address, to_mime
+from webmagic_adapters.private_files import private_dir
 from webmagic_core.accounts.emails import EmailMessage
 from webmagic_core.accounts.errors import MailDeliveryError
 
@@ -26,13 +27,16 @@ class FolderMailer:
         sender_address(sender)
         self.path = Path(path)
         self.sender = sender
+        self._ready = False
 
     def send(self, message: EmailMessage) -> None:
         data = to_mime(message, sender=self.sender).as_bytes()
         target = self.path / f"{message.id}.eml"
         tmp: str | None = None
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            if not self._ready:
+                private_dir(self.path)  # the files hold sign-in links (mkstemp makes them 0600)
+                self._ready = True
             fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{message.id}.", suffix=".tmp")
             with os.fdopen(fd, "wb") as file:
                 file.write(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ColumnElement, bindparam, exists, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, insert, select, update
 
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, Lookup, SqlAlchemyRepository
@@ -138,6 +138,15 @@ class SqlAlchemyRefreshSessionRepository(SqlAlchemyRepository):
 
     def revoke_customer(self, customer_id: uuid.UUID, at: dt.datetime) -> int:
         return self._revoke(_sessions.c.customer_id == customer_id, at)
+
+    def login_live(self, family_id: uuid.UUID) -> bool:
+        # One indexed read: how many tokens the login has, and how many of them are revoked.
+        query = select(
+            func.count(),
+            func.count(_sessions.c.revoked_at),
+        ).where(_sessions.c.family_id == family_id)
+        total, revoked = self._select(query, for_update=False).one()
+        return bool(total) and not revoked
 
     def _revoke(self, condition: ColumnElement[bool], at: dt.datetime) -> int:
         result = self._write(

@@ -17,6 +17,7 @@ PostgreSQL is reached through psycopg 3 whatever the URL spells (``postgres://``
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 import threading
@@ -27,9 +28,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, pool, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, pool, text, update
 from sqlalchemy import exc as sa_exc
 
+from webmagic_adapters.private_files import private_dir, private_sqlite_file
+from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, SQLITE_TRANSACTION_INFO
 from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
 
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long /readyz waits for the write lock before saying "not ready".
+READY_WRITE_TIMEOUT_S = 2.0
 POSTGRES_CONNECT_TIMEOUT_S = 10
 
 
@@ -68,6 +73,13 @@ def normalize_url(url: str) -> URL:
 
 def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or (url.database or "").startswith("file::memory:")
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of a database error, without its SQL or parameters (never the URL)."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return f"{type(original).__name__}: {text}" if text else type(original).__name__
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -128,8 +140,14 @@ class Database:
                 # One shared connection, or every checkout would see a different empty database.
                 options.update(poolclass=pool.StaticPool, connect_args={"check_same_thread": False})
             else:
-                Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+                path = Path(url.database or "").expanduser()
+                if not path.parent.exists():
+                    private_dir(path.parent)
             engine = create_engine(url, **options)
+            if not _is_memory(url):
+                # Owner-only wherever the URL puts it (the file holds customers and mail),
+                # made so just before SQLite opens it: its -wal and -shm files follow suit.
+                event.listen(engine, "do_connect", lambda *_: private_sqlite_file(path))
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
@@ -166,6 +184,44 @@ class Database:
                 connection.rollback()
         except (sa_exc.SQLAlchemyError, OSError) as error:
             log.warning("database ping failed: %s", error.__class__.__name__)
+            return False
+        return True
+
+    def ready(self, *, write_timeout: float = READY_WRITE_TIMEOUT_S) -> bool:
+        """Whether the database answers a read *and* takes a committed write within
+        ``write_timeout`` seconds: false when it is unreachable, read-only, out of space,
+        locked by a writer for longer, or not migrated. Logs why, never the URL."""
+        if not self.ping():
+            return False
+        milliseconds = int(write_timeout * 1000)
+        checks = tables.health_checks
+        try:
+            with self._engine.connect() as connection:
+                try:
+                    if self.dialect_name == "sqlite":
+                        # Not through the process's write gate: a stuck writer must make this
+                        # fail after the bound, not wait behind it.
+                        connection.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
+                    else:
+                        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{milliseconds}ms'")
+                        connection.exec_driver_sql(f"SET LOCAL statement_timeout = '{milliseconds}ms'")
+                    stamp = dt.datetime.now(dt.UTC)
+                    written = connection.execute(
+                        update(checks).where(checks.c.id == 1).values(checked_at=stamp)
+                    ).rowcount
+                    connection.commit()
+                finally:
+                    if self.dialect_name == "sqlite" and not _is_memory(self._url):
+                        connection.invalidate()  # never hand the short busy timeout back to the pool
+                    elif self.dialect_name == "sqlite":  # the one shared connection: restore it
+                        connection.rollback()
+                        connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                        connection.rollback()
+        except (sa_exc.SQLAlchemyError, OSError) as error:
+            log.warning("database write check failed: %s", _reason(error))
+            return False
+        if written != 1:
+            log.warning("database write check failed: the health_checks row is missing (run the migrations)")
             return False
         return True
 

@@ -74,6 +74,8 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             update(_outbox)
             .where(_outbox.c.id == item.id)
             .values(
+                text=item.message.text,
+                html=item.message.html,
                 status=item.status.value,
                 attempts=item.attempts,
                 next_attempt_at=item.next_attempt_at,

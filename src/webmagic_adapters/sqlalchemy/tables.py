@@ -388,3 +388,12 @@ notices = Table(
     UniqueConstraint("key"),
     Index("ix_notices_site_id", "site_id"),
 )
+
+# One row, written by every readiness check (revision 0006): "ready" means the database
+# takes a committed write (not read-only, not full, not locked for long), not only a read.
+health_checks = Table(
+    "health_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("checked_at", UTCDateTime(), nullable=False),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -31,6 +32,7 @@ from webmagic_adapters.sqlalchemy.subscriptions_repositories import (
     SqlAlchemyNoticeRepository,
     SqlAlchemySubscriptionRepository,
 )
+from webmagic_core.commit_hooks import run_after_commit
 from webmagic_core.ports import SiteRepository
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class SqlAlchemyUnitOfWork:
         self._engine = engine
         self._connection: Connection | None = None
         self._gate = WriteGate(write_lock, lock_timeout) if write_lock is not None else None
+        self._after_commit: list[Callable[[], None]] = []
         self.sites = SqlAlchemySiteRepository(self.connection)
         self._customers = SqlAlchemyCustomerRepository(self.connection)
         self._refresh_sessions = SqlAlchemyRefreshSessionRepository(self.connection)
@@ -117,6 +120,7 @@ class SqlAlchemyUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         connection, self._connection = self._connection, None
+        self._after_commit = []
         if connection is None:
             return
         try:
@@ -139,19 +143,25 @@ class SqlAlchemyUnitOfWork:
 
     def commit(self) -> None:
         connection = self.connection()
+        callbacks, self._after_commit = self._after_commit, []
         try:
             with translating_errors():
                 connection.commit()
         finally:
             self._transaction_ended(connection)
+        run_after_commit(callbacks)
 
     def rollback(self) -> None:
         connection = self.connection()
+        self._after_commit = []
         try:
             with translating_errors():
                 connection.rollback()
         finally:
             self._transaction_ended(connection)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
 
     def _transaction_ended(self, connection: Connection) -> None:
         if self._gate is not None and self._gate.held:

@@ -161,9 +161,19 @@ class Limit:
 
 @attrs.frozen
 class ThrottleLimits:
-    # Failed logins (and wrong current passwords on a password change).
-    login_per_email: Limit = Limit(5, dt.timedelta(minutes=15))
+    """How many failures and mail requests are let through (OWASP ASVS 5 V6).
+
+    Failed logins (and wrong current passwords on a password change) are throttled per
+    (client, account) and per client, never per account alone: failures from elsewhere
+    never keep the rightful owner, on a client that has not failed, from signing in.
+    ``login_per_account`` is a ceiling on one account's failures from everywhere, far above
+    what one client may try: past it, a client that has already failed on the account must
+    wait until its failures age out, so a botnet gets one guess per address, not five.
+    A successful login clears the account's counters; a password reset starts new ones."""
+
+    login_per_client_account: Limit = Limit(5, dt.timedelta(minutes=15))
     login_per_client: Limit = Limit(20, dt.timedelta(minutes=1))
+    login_per_account: Limit = Limit(100, dt.timedelta(hours=1))
     # Mail a caller can make us send to an address: register (existing account),
     # resend-verification, forgot-password; each counted on its own.
     mail_per_email: Limit = Limit(3, dt.timedelta(hours=1))
@@ -176,13 +186,34 @@ def _key(kind: str, value: str) -> str:
 
 
 @attrs.frozen
+class _LoginKeys:
+    """The counters one login attempt touches. The account's are bound to its
+    ``token_version``, so a password reset or change starts them afresh everywhere."""
+
+    pair: str
+    client: str
+    account: str
+
+    @classmethod
+    def of(cls, email: str, customer: Customer | None, client: str) -> _LoginKeys:
+        account = f"{email}\x1f{customer.token_version if customer is not None else 0}"
+        return cls(
+            pair=_key("login-pair", f"{client}\x1f{account}"),
+            client=_key("login-client", client),
+            account=_key("login-account", account),
+        )
+
+
+@attrs.frozen
 class LoginResult:
     """A signed-in customer and the refresh token to hand out (plain; stored only hashed).
-    The HTTP layer makes the access token from ``customer.id`` and ``customer.token_version``."""
+    The HTTP layer makes the access token from ``customer.id``, ``customer.token_version``
+    and ``login_id`` (the refresh-token family: ending the login voids its access tokens)."""
 
     customer: Customer
     refresh_token: str = attrs.field(repr=False)
     refresh_expires_at: dt.datetime
+    login_id: uuid.UUID
 
 
 def _customer_id(claims: TokenClaims) -> uuid.UUID:
@@ -295,30 +326,27 @@ class AccountService:
         Unknown address, wrong password and an account without a password all raise
         ``Unauthenticated(BAD_CREDENTIALS)`` after one hash check; a correct password on
         an unverified account raises ``PermissionDenied``. Failures count against the
-        address and the client; past the limits, ``Throttled`` before any check."""
+        (client, address) pair, the client and the address (see ``ThrottleLimits``); past
+        the limits, ``Throttled`` before any check."""
         try:
             email = self.normalize_email(email)
             known_shape = True
         except ValidationError:
             # No account can have this address; still one hash check and one failure counted.
             email, known_shape = " ".join(email.split()).lower(), False
-        email_key, client_key = _key("login-email", email), _key("login-client", client)
-        self._refuse_if_throttled(
-            (email_key, self.limits.login_per_email), (client_key, self.limits.login_per_client)
-        )
-
         customer = None
         if known_shape:
             with self.uow() as uow:
                 customer = uow.customers.get_by_email(email)
+        keys = _LoginKeys.of(email, customer, client)
+        self._refuse_login_if_throttled(keys)
+
         stored = customer.password_hash if customer is not None else None
         matches = self.hasher.verify(password, stored if stored is not None else self._dummy())
         if customer is None or stored is None or not matches:
-            self._hit(email_key, self.limits.login_per_email)
-            self._hit(client_key, self.limits.login_per_client)
+            self._count_failed_login(keys)
             raise Unauthenticated(BAD_CREDENTIALS)
-        # Only the address's counter: one good account must not unlock a guessing client.
-        self.rate_limiter.reset(email_key)
+        self._forgive_account(keys)
         if not customer.email_verified:
             raise PermissionDenied("verify your email first: follow the link we sent you")
 
@@ -338,7 +366,12 @@ class AccountService:
             session, token = RefreshSession.issue(customer_id=current.id, now=now)
             uow.refresh_sessions.add(session)
             uow.commit()
-        return LoginResult(customer=current, refresh_token=token, refresh_expires_at=session.expires_at)
+        return LoginResult(
+            customer=current,
+            refresh_token=token,
+            refresh_expires_at=session.expires_at,
+            login_id=session.family_id,
+        )
 
     def refresh(self, refresh_token: str) -> LoginResult:
         """Rotate: the token is spent and a new one of the same login is issued. A spent or
@@ -371,7 +404,12 @@ class AccountService:
             )
             uow.refresh_sessions.add(new_session)
             uow.commit()
-        return LoginResult(customer=customer, refresh_token=token, refresh_expires_at=new_session.expires_at)
+        return LoginResult(
+            customer=customer,
+            refresh_token=token,
+            refresh_expires_at=new_session.expires_at,
+            login_id=new_session.family_id,
+        )
 
     def logout(self, refresh_token: str) -> None:
         """End the login the token belongs to; an unknown or spent token is fine."""
@@ -384,11 +422,14 @@ class AccountService:
                 uow.refresh_sessions.revoke_family(session.family_id, now)
                 uow.commit()
 
-    def authenticate(self, customer_id: uuid.UUID, token_version: int) -> Customer:
-        """The customer an access token names, if the token's version is still current."""
+    def authenticate(self, customer_id: uuid.UUID, token_version: int, login_id: uuid.UUID) -> Customer:
+        """The customer an access token names, if the token's version is still current and
+        its login has not ended (logout, refresh-token reuse, password change). Read from
+        the database on every request, so a revocation holds at once on every instance."""
         with self.uow() as uow:
             customer = uow.customers.get(customer_id)
-        if customer is None or customer.token_version != token_version:
+            live = customer is not None and uow.refresh_sessions.login_live(login_id)
+        if customer is None or customer.token_version != token_version or not live:
             raise Unauthenticated(ACCESS_REVOKED)
         return customer
 
@@ -438,25 +479,27 @@ class AccountService:
         """The welcome link's page: like ``reset_password`` with a set-password token only."""
         return self.reset_password(token, new_password, purpose=TokenPurpose.SET_PASSWORD)
 
-    def change_password(self, customer_id: uuid.UUID, current_password: str, new_password: str) -> None:
+    def change_password(
+        self, customer_id: uuid.UUID, current_password: str, new_password: str, *, client: str = "unknown"
+    ) -> None:
         """Change the password of a signed-in customer.
 
         A wrong current password is ``ValidationError(field="current_password")`` (400:
         the caller is authenticated, the input is wrong) and counts as a failed login of
-        the address, so a stolen access token cannot be used to guess the password faster
-        than the login form allows. Success ends every login and access token, the
+        the address from ``client``, so a stolen access token cannot be used to guess the
+        password faster than the login form allows. Success ends every login and access token, the
         caller's too (the API answers 204 with no new tokens: sign in again)."""
         self.policy.check(new_password, field="new_password")
         with self.uow() as uow:
             customer = uow.customers.get(customer_id)
         if customer is None:
             raise Unauthenticated(ACCESS_REVOKED)
-        email_key = _key("login-email", customer.email)
-        self._refuse_if_throttled((email_key, self.limits.login_per_email))
+        keys = _LoginKeys.of(customer.email, customer, client)
+        self._refuse_login_if_throttled(keys)
         stored = customer.password_hash
         matches = self.hasher.verify(current_password, stored if stored is not None else self._dummy())
         if stored is None or not matches:
-            self._hit(email_key, self.limits.login_per_email)
+            self._count_failed_login(keys)
             raise ValidationError("the current password is incorrect", field="current_password")
         new_hash = self.hasher.hash(new_password)
         now = self.clock.now()
@@ -554,10 +597,29 @@ class AccountService:
     def _peek(self, key: str, limit: Limit) -> int | None:
         return self.rate_limiter.peek(key, limit=limit.count, window=limit.window)
 
-    def _refuse_if_throttled(self, *checks: tuple[str, Limit]) -> None:
-        waits = [wait for key, limit in checks if (wait := self._peek(key, limit)) is not None]
-        if waits:
-            raise Throttled("too many failed attempts; try again later", retry_after=max(waits))
+    def _refuse_login_if_throttled(self, keys: _LoginKeys) -> None:
+        limits = self.limits
+        waits = [
+            self._peek(keys.pair, limits.login_per_client_account),
+            self._peek(keys.client, limits.login_per_client),
+        ]
+        if self._peek(keys.account, limits.login_per_account) is not None:
+            # Past the account's ceiling: only clients with no recent failure on it may try.
+            waits.append(self._peek(keys.pair, Limit(1, limits.login_per_client_account.window)))
+        counted = [wait for wait in waits if wait is not None]
+        if counted:
+            raise Throttled("too many failed attempts; try again later", retry_after=max(counted))
+
+    def _count_failed_login(self, keys: _LoginKeys) -> None:
+        self._hit(keys.pair, self.limits.login_per_client_account)
+        self._hit(keys.client, self.limits.login_per_client)
+        self._hit(keys.account, self.limits.login_per_account)
+
+    def _forgive_account(self, keys: _LoginKeys) -> None:
+        """The right password: the account's counters start again. Not the client's: one
+        good account must not unlock a client guessing at others."""
+        self.rate_limiter.reset(keys.pair)
+        self.rate_limiter.reset(keys.account)
 
     def _mail_allowed(self, kind: str, email: str, client: str | None) -> bool:
         """Count a mail request; False (send nothing, answer the same) past a limit. A

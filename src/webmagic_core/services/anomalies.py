@@ -48,7 +48,8 @@ class AnomalyReporter:
         if existing is not None:
             return existing
         uow.anomalies.add(anomaly)
-        log.warning("payment anomaly (%s): %s", anomaly.kind.value, anomaly.summary)
+        # Only once it is recorded: a rolled-back webhook is retried and reports it again.
+        uow.after_commit(lambda: log.warning("payment anomaly (%s): %s", anomaly.kind.value, anomaly.summary))
         if self.admin_email is not None:
             queue_email(
                 uow,

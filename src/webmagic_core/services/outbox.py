@@ -122,12 +122,30 @@ class OutboxRelay:
         try:
             self.mailer.send(item.message)
         except MailDeliveryError as error:
-            return _Outcome(describe_failure(error), transient=error.transient)
+            outcome = _Outcome(describe_failure(error), transient=error.transient)
+            # One line per failed attempt; describe_failure masks credentials in URLs.
+            log.warning(
+                "sending outbox message %s to %s failed (attempt %d, %s): %s",
+                item.id,
+                item.message.to,
+                item.attempts + 1,
+                "will retry" if error.transient else "permanent",
+                outcome.error,
+            )
+            return outcome
         except Exception as error:
             # An adapter bug or an unexpected network error: retried like a transient
-            # failure, so it ends up dead (and visible) rather than silently lost.
-            log.exception("unexpected error sending outbox message %s", item.id)
-            return _Outcome(describe_failure(error), transient=True)
+            # failure, so it ends up dead (and visible) rather than silently lost. One
+            # masked line, no traceback: the exception's text may hold a URL's password.
+            outcome = _Outcome(describe_failure(error), transient=True)
+            log.error(
+                "unexpected error sending outbox message %s to %s (attempt %d, will retry): %s",
+                item.id,
+                item.message.to,
+                item.attempts + 1,
+                outcome.error,
+            )
+            return outcome
         return _Outcome()
 
     def _record(self, claimed: OutboxMessage, outcome: _Outcome) -> RelayReport:
@@ -140,7 +158,7 @@ class OutboxRelay:
             if outcome.error is None:
                 # Recorded even if another relay re-claimed it after our lease ran out: it is sent.
                 item.attempts += 1
-                item.status, item.sent_at, item.claimed_until = OutboxStatus.SENT, now, None
+                item.mark_sent(now)
                 result = RelayReport(sent=1)
             elif item.claimed_until != claimed.claimed_until:
                 # Another relay holds it now; its outcome is the one to keep.

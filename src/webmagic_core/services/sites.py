@@ -19,7 +19,7 @@ from webmagic_core.sites import (
     SiteVersionSummary,
     validate_business_name,
 )
-from webmagic_core.slugs import validate_slug
+from webmagic_core.slugs import shown, validate_slug
 
 
 @attrs.frozen
@@ -176,9 +176,9 @@ class SiteService:
     @staticmethod
     def _live_site(site: Site | None, slug: str) -> Site:
         if site is None or site.status is SiteStatus.ARCHIVED:
-            raise NotFound(f"no live site has the slug {slug!r}")
+            raise NotFound(f"no live site has the slug {shown(slug)}")
         return site
 
 
 def _unknown(slug: str) -> str:
-    return f"no site has the slug {slug!r}"
+    return f"no site has the slug {shown(slug)}"

@@ -20,6 +20,7 @@ from webmagic_core.payments.subscriptions import Notice, Subscription, Subscript
 from webmagic_core.payments.webhook_log import WebhookEvent
 from webmagic_core.ports import UnitOfWork, UnitOfWorkFactory
 from webmagic_core.sites import SiteEvent
+from webmagic_core.slugs import shown
 
 
 class TimelineKind(enum.StrEnum):
@@ -50,7 +51,7 @@ class TimelineService:
         with self.uow() as uow:
             site = uow.sites.get_by_slug(slug)
             if site is None:
-                raise NotFound(f"no site has the slug {slug!r}")
+                raise NotFound(f"no site has the slug {shown(slug)}")
             entries = list(self._collect(uow, site.id))
         # Stable: entries of the same instant keep the order they are collected in.
         return sorted(entries, key=lambda e: e.at)

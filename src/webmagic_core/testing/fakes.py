@@ -17,6 +17,7 @@ from typing import Self
 import attrs
 
 from webmagic_core.accounts.customers import Customer, RefreshSession
+from webmagic_core.commit_hooks import run_after_commit
 from webmagic_core.errors import Conflict
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
@@ -206,6 +207,10 @@ class FakeRefreshSessionRepository:
         return self._revoke(
             [s for s in self.store.refresh_sessions.values() if s.customer_id == customer_id], at
         )
+
+    def login_live(self, family_id: uuid.UUID) -> bool:
+        family = [s for s in self.store.refresh_sessions.values() if s.family_id == family_id]
+        return bool(family) and all(s.revoked_at is None for s in family)
 
     @staticmethod
     def _revoke(sessions: Sequence[RefreshSession], at: dt.datetime) -> int:
@@ -582,6 +587,7 @@ class FakeUnitOfWork:
     subscriptions: FakeSubscriptionRepository = attrs.field(init=False)
     notices: FakeNoticeRepository = attrs.field(init=False)
     _snapshot: _Store | None = attrs.field(default=None, init=False)
+    _after_commit: list[Callable[[], None]] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.sites = FakeSiteRepository(self.store)
@@ -604,6 +610,7 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._after_commit = []
         if self._snapshot is not None:
             self._restore(self._snapshot)
             self._snapshot = None
@@ -614,11 +621,17 @@ class FakeUnitOfWork:
         if self._snapshot is not None:
             self._snapshot = copy.deepcopy(self.store)
         self.committed += 1
+        callbacks, self._after_commit = self._after_commit, []
+        run_after_commit(callbacks)
 
     def rollback(self) -> None:
         if self._snapshot is not None:
             self._restore(self._snapshot)
             self._snapshot = copy.deepcopy(self.store)
+        self._after_commit = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
 
     def _restore(self, snapshot: _Store) -> None:
         for field in attrs.fields(_Store):
