@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webmagic_adapters.dns_resolver import parse_nameservers
+
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +82,17 @@ class Settings(BaseSettings):
     owned_hosting_days: int = Field(default=30, ge=0)
 
     page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+
+    # Custom domains (phase 5).
+    dns_nameservers: str | None = Field(
+        default=None, description="ip[:port],... answering the TXT lookups; unset: the system resolver"
+    )
+    dns_timeout_seconds: float = Field(default=5, gt=0, le=60, allow_inf_nan=False)
+    domain_grace_hours: int = Field(default=168, ge=0, description="A failing domain lapses after this")
+    domain_check_interval_seconds: float = Field(
+        default=3600, ge=0, allow_inf_nan=False, description="In-process domain re-verification period; 0 disables it"
+    )
+    tls_probe_port: int = Field(default=443, gt=0, lt=65536)
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -88,6 +101,11 @@ class Settings(BaseSettings):
             self.sites_domain = self.sites_domain.strip().lower().rstrip(".") or None
             if self.sites_domain and ("/" in self.sites_domain or " " in self.sites_domain):
                 raise ValueError("WEBMAGIC_SITES_DOMAIN must be a bare host name such as sites.example.com")
+        if self.dns_nameservers is not None:
+            try:
+                parse_nameservers(self.dns_nameservers)
+            except ValueError as error:
+                raise ValueError(f"WEBMAGIC_DNS_NAMESERVERS: {error}") from None
         if self.payments is Payments.RECURRENTE:
             for name in ("recurrente_public_key", "recurrente_secret_key", "recurrente_webhook_secret"):
                 if getattr(self, name) is None:

@@ -44,6 +44,7 @@ from webmagic_core.lifecycle import SiteStatus, policy
 from webmagic_core.ports import Clock
 from webmagic_core.services.outbox import queue_email
 from webmagic_core.services.sites import NOT_FOUND, Resolution
+from webmagic_core.services.timeline import TimelineEntry, TimelineKind
 from webmagic_core.sites import Site
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class DomainConfig:
     site_url: Callable[[str], str]  # slug -> where the site is served by path
     manage_url: Callable[[str], str]  # slug -> the owner's page for the site
     admin_email: str | None = None
+    # WebMagic's own host names (public URL, sites URL, sites domain): never custom domains.
+    own_hosts: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -268,11 +271,12 @@ class DomainService:
             slug = self._slug(uow, domain.site_id)
         return DomainHistory(domain, slug, [e for e in events if e.at >= domain.created_at])
 
-    def timeline_events(self, site_id: uuid.UUID) -> Sequence[DomainEvent]:
-        """A site's domain history for its timeline, routine DNS checks left out."""
+    def timeline(self, site_id: uuid.UUID) -> list[TimelineEntry]:
+        """A site's domain history for its timeline (``TimelineSource``), routine DNS
+        checks left out (``webmagic domains show`` lists them)."""
         with self.uow() as uow:
             events = uow.domains.events(site_id=site_id)
-        return [e for e in events if e.kind is not DomainEventKind.CHECKED]
+        return timeline_entries(e for e in events if e.kind is not DomainEventKind.CHECKED)
 
     def due(self, name: str | None = None) -> Sequence[CustomDomain]:
         """What a check round looks at: every verified or failing domain, or one by name."""
@@ -422,6 +426,12 @@ class DomainService:
         return site
 
 
-def timeline_summaries(events: Iterable[DomainEvent]) -> Iterable[tuple[dt.datetime, str]]:
-    for event in events:
-        yield event.at, f"domain {event.domain}: {event.kind.value} ({event.detail})"
+def timeline_entries(events: Iterable[DomainEvent]) -> list[TimelineEntry]:
+    return [
+        TimelineEntry(
+            at=event.at,
+            kind=TimelineKind.DOMAIN,
+            summary=f"domain {event.domain}: {event.kind.value.replace('_', ' ')} ({event.detail})",
+        )
+        for event in events
+    ]
