@@ -10,6 +10,7 @@ import typer
 from webmagic_cli import (
     db,
     demo,
+    domains,
     lifecycle,
     outbox,
     payments,
@@ -42,6 +43,7 @@ app.add_typer(sites.app, rich_help_panel="Manage")
 app.add_typer(db.app, rich_help_panel="Manage")
 app.add_typer(outbox.app, rich_help_panel="Manage")
 app.add_typer(lifecycle.app, rich_help_panel="Manage")
+app.add_typer(domains.app, rich_help_panel="Manage")
 app.add_typer(payments.app, rich_help_panel="Payments")
 app.add_typer(webhooks.app, rich_help_panel="Payments")
 app.add_typer(subscriptions.app, rich_help_panel="Payments")

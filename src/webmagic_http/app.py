@@ -24,6 +24,7 @@ from webmagic_http.auth import AccessTokens
 from webmagic_http.custom_domains import custom_domain_routes
 from webmagic_http.customer_sites import customer_site_routes
 from webmagic_http.domain_hosting import CustomDomainHosts, tls_ask_route
+from webmagic_http.domain_task import domain_check_lifespan
 from webmagic_http.health import health_routes
 from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
@@ -146,6 +147,7 @@ def create_app(
         lifespan=[
             relay_lifespan(container.relay, settings.outbox_interval_seconds),
             sweep_lifespan(container.sweep, settings.sweep_interval_seconds),
+            domain_check_lifespan(container.domains, settings.domain_check_interval_seconds),
         ]
         if owned
         else [],
