@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
-from dnslib import QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import QTYPE, RCODE, RR, TXT, A
 from dnslib.server import BaseResolver, DNSError, DNSLogger, DNSServer
 
 # The zone: TXT records (each a list of strings), names without TXT, failing names.
@@ -27,7 +27,9 @@ ZONE_TIMEOUT = {"_webmagic-challenge.timeout.test"}
 
 @attrs.define
 class Zone:
-    txt: dict[str, list[list[str]]] = attrs.field(factory=lambda: {k: [list(s) for s in v] for k, v in ZONE_TXT.items()})
+    txt: dict[str, list[list[str]]] = attrs.field(
+        factory=lambda: {k: [list(s) for s in v] for k, v in ZONE_TXT.items()}
+    )
     names: set[str] = attrs.field(factory=lambda: set(ZONE_NAMES))
     servfail: set[str] = attrs.field(factory=lambda: set(ZONE_SERVFAIL))
     timeout: set[str] = attrs.field(factory=lambda: set(ZONE_TIMEOUT))

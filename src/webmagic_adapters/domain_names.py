@@ -64,7 +64,9 @@ def normalize_domain(raw: str, *, reserved: Iterable[str] = ()) -> str:
     name = ascii_name.lower()
     labels = name.split(".")
     if len(labels) < 2:
-        raise _refuse("a domain needs at least two labels, such as example.com (single names cannot be served)")
+        raise _refuse(
+            "a domain needs at least two labels, such as example.com (single names cannot be served)"
+        )
     if any(not label for label in labels):
         raise _refuse(f"{raw.strip()!r} is not a valid domain name (empty label)")
     if any(len(label) > MAX_LABEL_LENGTH for label in labels):

@@ -90,7 +90,10 @@ class Settings(BaseSettings):
     dns_timeout_seconds: float = Field(default=5, gt=0, le=60, allow_inf_nan=False)
     domain_grace_hours: int = Field(default=168, ge=0, description="A failing domain lapses after this")
     domain_check_interval_seconds: float = Field(
-        default=3600, ge=0, allow_inf_nan=False, description="In-process domain re-verification period; 0 disables it"
+        default=3600,
+        ge=0,
+        allow_inf_nan=False,
+        description="In-process domain re-verification period; 0 disables it",
     )
     tls_probe_port: int = Field(default=443, gt=0, lt=65536)
     log_level: str = "INFO"

@@ -45,7 +45,9 @@ class SocketCertificateProbe:
     """``connect_to`` (tests only) connects to that address instead of resolving the domain;
     the SNI is always the domain."""
 
-    def __init__(self, port: int = 443, *, timeout: float = DEFAULT_TIMEOUT_S, connect_to: str | None = None) -> None:
+    def __init__(
+        self, port: int = 443, *, timeout: float = DEFAULT_TIMEOUT_S, connect_to: str | None = None
+    ) -> None:
         self.port = port
         self.timeout = timeout
         self.connect_to = connect_to
@@ -55,9 +57,11 @@ class SocketCertificateProbe:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         try:
-            with socket.create_connection((self.connect_to or domain, self.port), timeout=self.timeout) as raw:
-                with context.wrap_socket(raw, server_hostname=domain) as tls:
-                    der = tls.getpeercert(binary_form=True)
+            with (
+                socket.create_connection((self.connect_to or domain, self.port), timeout=self.timeout) as raw,
+                context.wrap_socket(raw, server_hostname=domain) as tls,
+            ):
+                der = tls.getpeercert(binary_form=True)
         except (OSError, ssl.SSLError) as error:
             return Probe(None, error=f"no TLS handshake with {domain}:{self.port} ({_describe(error)})")
         if not der:
@@ -68,7 +72,9 @@ class SocketCertificateProbe:
             return Probe(None, error=f"{domain}:{self.port} presented an unreadable certificate")
         not_after = certificate.not_valid_after_utc.astimezone(dt.UTC)
         matches = any(covers(pattern, domain) for pattern in names_of(certificate))
-        return Probe(SeenCertificate(not_after=not_after, matches=matches, fingerprint=hashlib.sha256(der).hexdigest()))
+        return Probe(
+            SeenCertificate(not_after=not_after, matches=matches, fingerprint=hashlib.sha256(der).hexdigest())
+        )
 
 
 def _describe(error: BaseException) -> str:
@@ -80,6 +86,4 @@ def _describe(error: BaseException) -> str:
         return "connection refused"
     if isinstance(error, ssl.SSLError):
         return f"TLS error: {error.reason or type(error).__name__}"
-    return error.strerror or type(error).__name__
-
-
+    return (error.strerror if isinstance(error, OSError) else None) or type(error).__name__

@@ -40,7 +40,9 @@ def domain_json(domain: CustomDomain, slug: str, cnames_to: str) -> dict[str, An
         "domain": domain.domain,
         "site": slug,
         "status": domain.status.value,
-        "dns_records": [{"type": r.type, "name": r.name, "value": r.value} for r in dns_records(domain, cnames_to)],
+        "dns_records": [
+            {"type": r.type, "name": r.name, "value": r.value} for r in dns_records(domain, cnames_to)
+        ],
         "verified_at": _iso(domain.verified_at),
         "last_checked_at": _iso(domain.last_checked_at),
         "grace_ends_at": _iso(domain.grace_ends_at),
@@ -73,7 +75,9 @@ def list_domains(as_json: Json = False, database_url: DatabaseUrl = None, data_d
     if not views:
         output.say("No custom domains yet.", style="dim")
         return
-    grid = output.table("Domain", "Site", "Status", "Last checked", "Grace ends", "Certificate", no_wrap=("Domain",))
+    grid = output.table(
+        "Domain", "Site", "Status", "Last checked", "Grace ends", "Certificate", no_wrap=("Domain",)
+    )
     for view in views:
         d = view.domain
         cert = d.certificate
@@ -126,7 +130,9 @@ def show(
     grid.add_row("Grace ends", _when(d.grace_ends_at))
     grid.add_row("Detail", d.detail or "-")
     cert = d.certificate
-    grid.add_row("Certificate", f"{cert.status.value}, until {_when(cert.not_after)}, checked {_when(cert.checked_at)}")
+    grid.add_row(
+        "Certificate", f"{cert.status.value}, until {_when(cert.not_after)}, checked {_when(cert.checked_at)}"
+    )
     output.print_table(grid)
     records = output.table("Type", "Name", "Value", title="DNS records", no_wrap=("Type",))
     for record in dns_records(d, cnames_to):
@@ -186,7 +192,7 @@ def check(
                 progress.update(task, description=f"Checking {item.domain}")
                 try:
                     container.domains.check_one(item, report)
-                except Exception as error:  # noqa: BLE001 - one domain never stops the round
+                except Exception as error:
                     report.errors.append(f"{item.domain}: {error}")
                 progress.advance(task)
     if as_json:
@@ -194,13 +200,15 @@ def check(
     else:
         output.say(
             f"{output.plural(report.checked, 'domain')} checked: {report.verified} verified, "
-            f"{report.failing} failing, {report.lapsed} lapsed, {report.inconclusive} without a usable DNS answer"
+            f"{report.failing} failing, {report.lapsed} lapsed, "
+            f"{report.inconclusive} without a usable DNS answer"
         )
         if report.certificates:
             output.say(
-                "Certificates: " + ", ".join(f"{count} {status}" for status, count in sorted(report.certificates.items()))
+                "Certificates: "
+                + ", ".join(f"{count} {status}" for status, count in sorted(report.certificates.items()))
             )
-        for error in report.errors:
-            output.say(f"  ✗ {error}", style="red")
+        for problem in report.errors:
+            output.say(f"  ✗ {problem}", style="red")
     if report.errors:
         raise typer.Exit(EXIT_REFUSED)

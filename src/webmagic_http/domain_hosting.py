@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection
-from typing import Any, cast
+from typing import Any
 
 import anyio.to_thread
 from litestar import Response, get
+from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromQuery
@@ -68,7 +69,7 @@ class CustomDomainHosts:
         self.offload = offload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == ScopeType.HTTP:
             host = request_host(scope)
             if host is not None and host not in self.own_hosts and not _is_ip(host):
                 if self.offload:
@@ -76,7 +77,7 @@ class CustomDomainHosts:
                 else:
                     resolution = resolve_head_for_host(self.directory, host)
                 if resolution.mode is not ServeMode.NOT_FOUND:
-                    await self._respond(cast("HTTPScope", scope), resolution)(scope, receive, send)
+                    await self._respond(scope, resolution)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 

@@ -32,12 +32,18 @@ class BackgroundDomainCheck(PeriodicTask[CheckReport]):
     def handle(self, report: CheckReport) -> bool:
         self.last_report = report
         if report.errors:
-            log.warning("the custom-domain check could not check %d domain(s): %s", len(report.errors), "; ".join(report.errors))
+            log.warning(
+                "the custom-domain check could not check %d domain(s): %s",
+                len(report.errors),
+                "; ".join(report.errors),
+            )
         log.debug("custom-domain check done: %s", report)
         return False
 
 
-def domain_check_lifespan(domains: DomainService, interval: float) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+def domain_check_lifespan(
+    domains: DomainService, interval: float
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     return periodic_lifespan(
         lambda: BackgroundDomainCheck(domains, interval),
         interval,

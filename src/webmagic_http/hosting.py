@@ -148,7 +148,9 @@ class Hosting:
             return _NOT_FOUND_HEAD if head else _NOT_FOUND
         return self.serve(scope, asset, self.sites.resolve(slug))
 
-    def serve(self, scope: HTTPScope, asset: Asset, resolution: Resolution, *, prefix: str | None = None) -> RawResponse:
+    def serve(
+        self, scope: HTTPScope, asset: Asset, resolution: Resolution, *, prefix: str | None = None
+    ) -> RawResponse:
         """The response for a resolved site; ``prefix`` is where its assets are linked
         from (default ``/{slug}/``; ``/`` on a custom domain, see ``domain_hosting``)."""
         head = scope["method"] == "HEAD"
@@ -160,7 +162,12 @@ class Hosting:
 
         prefix = prefix or f"/{site.slug}/"
         key: CacheKey = (
-            site.id, site.current_version, mode, asset, site.business_name, prefix if asset is Asset.PAGE else None
+            site.id,
+            site.current_version,
+            mode,
+            asset,
+            site.business_name,
+            prefix if asset is Asset.PAGE else None,
         )
         page = self.cache.get(key)
         if page is None:

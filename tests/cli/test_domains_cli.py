@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from cli_payments_support import Shop
-from dns_support import Zone, running_dns_server
 
+from dns_support import Zone, running_dns_server
 from webmagic_core.domains.model import DomainStatus
 
 NAME = "shop.example"
@@ -47,26 +47,33 @@ def test_list_json(invoke: object, verified: str) -> None:
     result = invoke("domains", "list", "--json")  # type: ignore[operator]
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.stdout)
-    assert row["domain"] == NAME and row["site"] == "casa-rosa" and row["status"] == "verified"
+    assert row["domain"] == NAME
+    assert row["site"] == "casa-rosa"
+    assert row["status"] == "verified"
     assert row["dns_records"][0] == {"type": "TXT", "name": CHALLENGE, "value": verified}
 
 
 def test_list_table_and_empty(invoke: object, zone: Zone, shop: Shop) -> None:
     result = invoke("domains", "list")  # type: ignore[operator]
-    assert result.exit_code == 0 and "No custom domains yet." in result.stdout
+    assert result.exit_code == 0
+    assert "No custom domains yet." in result.stdout
 
 
 def test_show_prints_records_and_history(invoke: object, verified: str) -> None:
     result = invoke("domains", "show", "SHOP.example.")  # type: ignore[operator]
     assert result.exit_code == 0, result.output
-    assert verified in result.stdout and CHALLENGE in result.stdout
-    assert "attached" in result.stdout and "verified" in result.stdout and "checked" in result.stdout
+    assert verified in result.stdout
+    assert CHALLENGE in result.stdout
+    assert "attached" in result.stdout
+    assert "verified" in result.stdout
+    assert "checked" in result.stdout
 
 
 def test_show_of_an_unknown_domain_is_one_line_and_exit_1(invoke: object, zone: Zone, shop: Shop) -> None:
     result = invoke("domains", "show", "nowhere.example")  # type: ignore[operator]
     assert result.exit_code == 1
-    assert "nowhere.example" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "nowhere.example" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_check_moves_a_lost_record_to_failing_then_lapsed(

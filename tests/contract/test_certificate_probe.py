@@ -42,9 +42,7 @@ CASES = {
 @contextmanager
 def tls_server(ca: trustme.CA, case: Case) -> Iterator[tuple[int, bytes]]:
     """A TLS server on 127.0.0.1 presenting one certificate to every handshake."""
-    leaf = ca.issue_cert(
-        *case.identities, not_before=NOW - dt.timedelta(days=30), not_after=case.not_after
-    )
+    leaf = ca.issue_cert(*case.identities, not_before=NOW - dt.timedelta(days=30), not_after=case.not_after)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(context)
     listener = socket.create_server(("127.0.0.1", 0))
@@ -86,7 +84,13 @@ def servers() -> Iterator[dict[str, tuple[int, bytes]]]:
         tls_server(ca, CASES["expired"]) as expired,
         tls_server(ca, CASES["mismatch"]) as mismatch,
     ):
-        yield {"valid": valid, "wildcard": wildcard, "expiring": expiring, "expired": expired, "mismatch": mismatch}
+        yield {
+            "valid": valid,
+            "wildcard": wildcard,
+            "expiring": expiring,
+            "expired": expired,
+            "mismatch": mismatch,
+        }
 
 
 def closed_port() -> int:
@@ -135,7 +139,8 @@ def test_the_certificate_presented_for_the_name(
 def test_nothing_listening_is_reported_not_raised(probe_for: object) -> None:
     result: Probe = probe_for(None).probe(DOMAIN)  # type: ignore[operator]
     assert result.certificate is None
-    assert result.error is not None and DOMAIN in result.error
+    assert result.error is not None
+    assert DOMAIN in result.error
 
 
 @pytest.mark.parametrize(

@@ -78,5 +78,5 @@ def test_parse_nameservers() -> None:
         ("::1", 53),
     )
     for bad in ("dns.example.com", "10.0.0.2:0", "10.0.0.2:x", "[::1]x", " , "):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"\S"):
             parse_nameservers(bad)

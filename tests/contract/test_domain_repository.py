@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -46,14 +46,15 @@ class Domains:
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def domains(request: pytest.FixtureRequest, tmp_path: Path) -> Domains:
+def domains(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Domains]:
     if request.param == "fake":
         fake = FakeDomainUnitOfWorkFactory()
-        return Domains(fake, FakeHostDirectory(fake))
+        yield Domains(fake, FakeHostDirectory(fake))
+        return
     database = open_database(request, request.param, tmp_path)
     directory = SqlHostDirectory(database.engine)
-    request.addfinalizer(directory.close)
-    return Domains(domain_units_of_work(database), directory)
+    yield Domains(domain_units_of_work(database), directory)
+    directory.close()
 
 
 def add_site(uow: Factory, slug: str, status: SiteStatus = SiteStatus.OWNED) -> Site:
@@ -93,7 +94,10 @@ def test_save_writes_status_times_and_certificate(domains: Domains) -> None:
     later = T0 + dt.timedelta(hours=1)
     domain.record_proof(Proof.FOUND, "found", now=later, grace=GRACE)
     domain.record_certificate(
-        status=CertificateStatus.EXPIRING, not_after=later + dt.timedelta(days=3), fingerprint="ab" * 32, now=later,
+        status=CertificateStatus.EXPIRING,
+        not_after=later + dt.timedelta(days=3),
+        fingerprint="ab" * 32,
+        now=later,
         detail="soon",
     )
     with domains.uow() as u:
@@ -102,7 +106,8 @@ def test_save_writes_status_times_and_certificate(domains: Domains) -> None:
     with domains.uow() as u:
         got = u.domains.for_site(site.id, for_update=True)
         assert got == domain
-        assert got is not None and got.certificate.expiry_mailed_for == "ab" * 32
+        assert got is not None
+        assert got.certificate.expiry_mailed_for == "ab" * 32
         kinds = [e.kind for e in u.domains.events(domain="www.bakery.test")]
     assert kinds == [
         DomainEventKind.ATTACHED,

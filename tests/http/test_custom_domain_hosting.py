@@ -68,7 +68,8 @@ def test_a_verified_domain_serves_the_site_at_its_root(shop: DomainShop, rosa: s
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "Sunrise Bakery" in page.text
     # Assets are linked from the domain's root, not from /{slug}/.
-    assert 'href="/styles.css"' in page.text and 'src="/app.js"' in page.text
+    assert 'href="/styles.css"' in page.text
+    assert 'src="/app.js"' in page.text
     assert "/sunrise-bakery/" not in page.text
     assert page.text.replace('"/', '"/sunrise-bakery/') == by_slug.text
     css = shop.client.get("/styles.css", headers={"host": HOST})
@@ -86,9 +87,11 @@ def test_etags_and_304_as_on_the_slug_route(shop: DomainShop, rosa: str) -> None
 
     again = shop.client.get("/", headers={"host": HOST, "if-none-match": etag})
 
-    assert again.status_code == 304 and again.content == b""
+    assert again.status_code == 304
+    assert again.content == b""
     head = shop.client.head("/", headers={"host": HOST})
-    assert head.status_code == 200 and head.headers["etag"] == etag
+    assert head.status_code == 200
+    assert head.headers["etag"] == etag
 
 
 def test_a_new_version_shows_on_the_next_request(shop: DomainShop, rosa: str) -> None:
@@ -98,7 +101,8 @@ def test_a_new_version_shows_on_the_next_request(shop: DomainShop, rosa: str) ->
 
     after = shop.client.get("/", headers={"host": HOST})
 
-    assert "Fresh bread" in after.text and after.headers["etag"] != before.headers["etag"]
+    assert "Fresh bread" in after.text
+    assert after.headers["etag"] != before.headers["etag"]
 
 
 def test_nothing_else_answers_on_a_custom_domain(shop: DomainShop, rosa: str) -> None:
@@ -116,7 +120,8 @@ def test_a_suspended_site_is_a_503_page_and_archived_is_gone(shop: DomainShop, r
     assert shop.site().status is SiteStatus.SUSPENDED
 
     suspended = shop.client.get("/", headers={"host": HOST})
-    assert suspended.status_code == 503 and "retry-after" in suspended.headers
+    assert suspended.status_code == 503
+    assert "retry-after" in suspended.headers
     assert shop.client.get(f"{ASK}?domain={HOST}").status_code == 200  # still ours: 503 over HTTPS
 
     move(shop, Trigger.ARCHIVED)

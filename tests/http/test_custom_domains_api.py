@@ -38,10 +38,12 @@ def test_put_attaches_a_pending_domain_with_the_records_to_create(shop: DomainSh
     assert body["domain"] == "www.sunrise-bakery.example"
     assert body["status"] == "pending"
     txt, cname = body["dns_records"]
-    assert txt["type"] == "TXT" and txt["name"] == "_webmagic-challenge.www.sunrise-bakery.example"
+    assert txt["type"] == "TXT"
+    assert txt["name"] == "_webmagic-challenge.www.sunrise-bakery.example"
     assert len(txt["value"]) >= 22  # >= 128 bits of randomness, URL-safe
     assert cname == {"type": "CNAME", "name": "www.sunrise-bakery.example", "value": SITES_DOMAIN}
-    assert body["verified_at"] is None and body["grace_ends_at"] is None
+    assert body["verified_at"] is None
+    assert body["grace_ends_at"] is None
     assert body["certificate"] == {"status": "unknown", "not_after": None, "checked_at": None}
     assert shop.client.get(URL, headers=bearer(rosa)).json() == body
     detail = shop.client.get(f"{API}/sunrise-bakery", headers=bearer(rosa)).json()
@@ -68,7 +70,9 @@ def test_international_names_are_stored_as_a_labels(shop: DomainShop, rosa: str)
         ("shop." + SITES_DOMAIN, "WebMagic's own"),
     ],
 )
-def test_unusable_names_are_400_naming_the_reason(shop: DomainShop, rosa: str, name: str, reason: str) -> None:
+def test_unusable_names_are_400_naming_the_reason(
+    shop: DomainShop, rosa: str, name: str, reason: str
+) -> None:
     response = shop.put_domain(rosa, name)
 
     body = problem(response, 400)

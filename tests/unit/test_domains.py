@@ -9,7 +9,7 @@ import uuid
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from webmagic_adapters.domain_names import domain_normalizer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
@@ -61,7 +61,9 @@ class World:
         self.site = self.add_site("sunrise-bakery", self.owner)
 
     def add_site(self, slug: str, owner: Customer, status: SiteStatus = SiteStatus.OWNED) -> Site:
-        site = Site.new_preview(slug=slug, business_name="Sunrise Bakery", now=self.clock.now(), actor=Actor.ADMIN, cause="t")
+        site = Site.new_preview(
+            slug=slug, business_name="Sunrise Bakery", now=self.clock.now(), actor=Actor.ADMIN, cause="t"
+        )
         site.apply(Trigger.PURCHASE_PAID, cause="t", actor=Actor.SYSTEM, at=self.clock.now())
         site.owner_id = owner.id
         with self.uow() as uow:
@@ -153,7 +155,8 @@ def test_a_record_back_during_the_grace_verifies_again() -> None:
     world.clock.advance(dt.timedelta(hours=1))
     world.service.check()
     domain = world.service.get(world.owner.id, world.site.slug)
-    assert domain.status is DomainStatus.VERIFIED and domain.grace_ends_at is None
+    assert domain.status is DomainStatus.VERIFIED
+    assert domain.grace_ends_at is None
 
 
 def test_a_lapsed_domain_is_not_rechecked_but_the_owner_can_verify_again() -> None:
@@ -358,7 +361,11 @@ def test_owner_mail_for_failing_names_the_record() -> None:
     world.dns.clear(CHALLENGE)
     world.service.check()
     with world.uow() as uow:
-        [message] = [m.message for m in uow.outbox.list() if m.message.template is EmailTemplate.DOMAIN_FAILING]
-    assert CHALLENGE in message.text and token in message.text and NAME in message.subject
+        [message] = [
+            m.message for m in uow.outbox.list() if m.message.template is EmailTemplate.DOMAIN_FAILING
+        ]
+    assert CHALLENGE in message.text
+    assert token in message.text
+    assert NAME in message.subject
     assert message.site_id == world.site.id
     assert uuid.UUID(str(message.id))

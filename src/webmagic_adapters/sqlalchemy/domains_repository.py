@@ -29,7 +29,6 @@ from webmagic_core.domains.model import (
     DomainEventKind,
     DomainStatus,
 )
-from webmagic_core.errors import Conflict
 from webmagic_core.ports import SiteHead
 
 _d = t.custom_domains
@@ -82,7 +81,12 @@ def _domain(row: AnyRow) -> CustomDomain:
 
 def _event(row: AnyRow) -> DomainEvent:
     return DomainEvent(
-        id=row.id, site_id=row.site_id, domain=row.domain, kind=DomainEventKind(row.kind), detail=row.detail, at=row.at
+        id=row.id,
+        site_id=row.site_id,
+        domain=row.domain,
+        kind=DomainEventKind(row.kind),
+        detail=row.detail,
+        at=row.at,
     )
 
 
@@ -91,8 +95,14 @@ class SqlAlchemyDomainRepository(SqlAlchemyRepository):
         self._insert_unique(
             _INSERT,
             lambda: self._clash(domain),
-            {"id": domain.id, "site_id": domain.site_id, "domain": domain.domain, "token": domain.token,
-             "created_at": domain.created_at, **self._changeable(domain)},
+            {
+                "id": domain.id,
+                "site_id": domain.site_id,
+                "domain": domain.domain,
+                "token": domain.token,
+                "created_at": domain.created_at,
+                **self._changeable(domain),
+            },
         )
         self._flush(domain)
 
@@ -119,8 +129,14 @@ class SqlAlchemyDomainRepository(SqlAlchemyRepository):
             self._write(
                 _INSERT_EVENT.plain,
                 [
-                    {"id": e.id, "site_id": e.site_id, "domain": e.domain, "kind": e.kind.value,
-                     "detail": e.detail, "at": e.at}
+                    {
+                        "id": e.id,
+                        "site_id": e.site_id,
+                        "domain": e.domain,
+                        "kind": e.kind.value,
+                        "detail": e.detail,
+                        "at": e.at,
+                    }
                     for e in domain.pending_events
                 ],
             )

@@ -140,7 +140,9 @@ class CustomDomain:
 
     def record(self, kind: DomainEventKind, detail: str, at: dt.datetime) -> None:
         self.pending_events.append(
-            DomainEvent(id=uuid.uuid4(), site_id=self.site_id, domain=self.domain, kind=kind, detail=detail, at=at)
+            DomainEvent(
+                id=uuid.uuid4(), site_id=self.site_id, domain=self.domain, kind=kind, detail=detail, at=at
+            )
         )
 
     def record_proof(
@@ -171,7 +173,13 @@ class CustomDomain:
         return self.status
 
     def record_certificate(
-        self, *, status: CertificateStatus, not_after: dt.datetime | None, fingerprint: str | None, now: dt.datetime, detail: str
+        self,
+        *,
+        status: CertificateStatus,
+        not_after: dt.datetime | None,
+        fingerprint: str | None,
+        now: dt.datetime,
+        detail: str,
     ) -> bool:
         """Store a probe's outcome; True when the owner and admin should be mailed about
         an expiring certificate (once per certificate)."""
@@ -184,9 +192,9 @@ class CustomDomain:
         self.updated_at = now
         if status is not before:
             self.record(DomainEventKind.CERTIFICATE, f"{before.value} -> {status.value}: {detail}", now)
-        if status is CertificateStatus.EXPIRING and fingerprint is not None:
-            if self.certificate.expiry_mailed_for != fingerprint:
-                self.certificate.expiry_mailed_for = fingerprint
-                self.record(DomainEventKind.CERTIFICATE_EXPIRING, detail, now)
-                return True
+        expiring = status is CertificateStatus.EXPIRING and fingerprint is not None
+        if expiring and self.certificate.expiry_mailed_for != fingerprint:
+            self.certificate.expiry_mailed_for = fingerprint
+            self.record(DomainEventKind.CERTIFICATE_EXPIRING, detail, now)
+            return True
         return False

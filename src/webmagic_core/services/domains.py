@@ -20,13 +20,13 @@ import attrs
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.domains.model import (
+    SERVED_STATUSES,
     CertificateStatus,
     CustomDomain,
     DomainEvent,
     DomainEventKind,
     DomainStatus,
     Proof,
-    SERVED_STATUSES,
     certificate_status,
 )
 from webmagic_core.domains.ports import (
@@ -263,7 +263,7 @@ class DomainService:
             if domain is None:
                 try:
                     domain = uow.domains.by_name(self.normalize(raw_name))
-                except Exception:  # noqa: BLE001 - an unusable name is simply not found
+                except Exception:
                     domain = None
             if domain is None:
                 raise NotFound(f"no site has the custom domain {raw_name!r}")
@@ -297,7 +297,7 @@ class DomainService:
         for domain in self.due(name):
             try:
                 self.check_one(domain, report)
-            except Exception as error:  # noqa: BLE001 - reported, retried next round
+            except Exception as error:
                 log.warning("checking %s failed: %s", domain.domain, type(error).__name__)
                 report.errors.append(f"{domain.domain}: {error}")
             if progress is not None:
@@ -366,7 +366,9 @@ class DomainService:
             uow.commit()
         return domain
 
-    def _mail_owner(self, uow: DomainUnitOfWork, domain: CustomDomain, status: DomainStatus, now: dt.datetime) -> None:
+    def _mail_owner(
+        self, uow: DomainUnitOfWork, domain: CustomDomain, status: DomainStatus, now: dt.datetime
+    ) -> None:
         site = uow.sites.get(domain.site_id)
         owner = uow.customers.get(site.owner_id) if site is not None and site.owner_id else None
         if site is None or owner is None:
@@ -388,19 +390,27 @@ class DomainService:
             data["site_url"] = self.config.site_url(site.slug)
         queue_email(uow, self.renderer, template, owner.email, data, now, site_id=site.id)
 
-    def _mail_expiring(self, uow: DomainUnitOfWork, domain: CustomDomain, not_after: dt.datetime, now: dt.datetime) -> None:
+    def _mail_expiring(
+        self, uow: DomainUnitOfWork, domain: CustomDomain, not_after: dt.datetime, now: dt.datetime
+    ) -> None:
         site = uow.sites.get(domain.site_id)
         if site is None:
             return
         owner = uow.customers.get(site.owner_id) if site.owner_id else None
-        data: dict[str, object] = {"business_name": site.business_name, "domain": domain.domain, "not_after": not_after}
+        data: dict[str, object] = {
+            "business_name": site.business_name,
+            "domain": domain.domain,
+            "not_after": not_after,
+        }
         recipients: list[tuple[str, dict[str, object]]] = []
         if owner is not None:
             recipients.append((owner.email, {**data, "full_name": owner.full_name}))
         if self.config.admin_email:
             recipients.append((self.config.admin_email, data))
         for to, values in recipients:
-            queue_email(uow, self.renderer, EmailTemplate.CERTIFICATE_EXPIRING, to, values, now, site_id=site.id)
+            queue_email(
+                uow, self.renderer, EmailTemplate.CERTIFICATE_EXPIRING, to, values, now, site_id=site.id
+            )
 
     @staticmethod
     def _slug(uow: DomainUnitOfWork, site_id: uuid.UUID) -> str:
@@ -421,7 +431,8 @@ class DomainService:
             raise NotFound(f"no site has the slug {slug!r}")
         if not allow_any_status and site.status not in DOMAIN_STATUSES:
             raise Conflict(
-                f"a custom domain needs a site that is owned, active or past due; this one is {site.status.value}"
+                "a custom domain needs a site that is owned, active or past due; "
+                f"this one is {site.status.value}"
             )
         return site
 
