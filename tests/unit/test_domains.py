@@ -91,7 +91,7 @@ class World:
 def test_verify_needs_the_exact_token_among_the_records() -> None:
     world = World()
     token = world.attach()
-    world.dns.set_txt(CHALLENGE, "v=spf1 -all", token[:-1])
+    world.dns.set_txt(CHALLENGE, "v=spf1 -all", token[:-1], f"x{token}", f"{token} other")
     assert world.service.verify(world.owner.id, world.site.slug).status is DomainStatus.PENDING
     world.dns.set_txt(CHALLENGE, "v=spf1 -all", f" {token} ")
     verified = world.service.verify(world.owner.id, world.site.slug)
