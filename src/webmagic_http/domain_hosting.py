@@ -26,19 +26,33 @@ from litestar.params import FromQuery
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from webmagic_core.domains.ports import HostDirectory
+from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import ServeMode
 from webmagic_core.services.domains import DomainService, resolve_head_for_host
-from webmagic_core.services.sites import Resolution
+from webmagic_core.services.sites import NOT_FOUND, Resolution
 from webmagic_http.hosting import Asset, Hosting, RawResponse
-from webmagic_http.hosts import ANY_HOST, AREA, request_host
+from webmagic_http.hosts import ANY_HOST, AREA, is_api_path, request_host
+from webmagic_http.problems import ERROR_PAGE_HEADERS
+from webmagic_http.render import UNAVAILABLE_PAGE
 
 TLS_ASK_PATH = "/internal/tls/ask"
+# Probes of the process and the database answer on any host, without a domain lookup.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 ASSETS = {"/": Asset.PAGE, "/index.html": Asset.PAGE, "/styles.css": Asset.CSS, "/app.js": Asset.JS}
 _METHOD_NOT_ALLOWED = RawResponse(
     405,
     [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"18")],
     b"Method Not Allowed",
 )
+
+_BUSY_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(UNAVAILABLE_PAGE)).encode()),
+    *((name.encode(), value.encode()) for name, value in ERROR_PAGE_HEADERS.items()),
+    (b"retry-after", b"30"),
+]
+_BUSY = RawResponse(503, _BUSY_HEADERS, UNAVAILABLE_PAGE)
+_BUSY_HEAD = RawResponse(503, _BUSY_HEADERS, b"")
 
 
 def _is_ip(host: str) -> bool:
@@ -69,19 +83,29 @@ class CustomDomainHosts:
         self.offload = offload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
+        if scope["type"] == ScopeType.HTTP and scope["path"] not in HEALTH_PATHS:
             host = request_host(scope)
             if host is not None and host not in self.own_hosts and not _is_ip(host):
-                if self.offload:
-                    resolution = await anyio.to_thread.run_sync(resolve_head_for_host, self.directory, host)
-                else:
-                    resolution = resolve_head_for_host(self.directory, host)
+                try:
+                    if self.offload:
+                        resolution = await anyio.to_thread.run_sync(
+                            resolve_head_for_host, self.directory, host
+                        )
+                    else:
+                        resolution = resolve_head_for_host(self.directory, host)
+                except TransientError:
+                    if is_api_path(scope["path"]):
+                        resolution = NOT_FOUND  # the app answers (and reports the fault) itself
+                    else:  # a visitor of a site: the page a suspended site shows, 503 + Retry-After
+                        resolution = Resolution(ServeMode.UNAVAILABLE)
                 if resolution.mode is not ServeMode.NOT_FOUND:
                     await self._respond(scope, resolution)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
     def _respond(self, scope: HTTPScope, resolution: Resolution) -> RawResponse:
+        if resolution.site is None:  # the database could not say
+            return _BUSY_HEAD if scope["method"] == "HEAD" else _BUSY
         if scope["method"] not in ("GET", "HEAD"):
             return _METHOD_NOT_ALLOWED
         asset = ASSETS.get(scope["path"])

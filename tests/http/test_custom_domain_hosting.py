@@ -9,6 +9,7 @@ import pytest
 from domains_support import SITES_DOMAIN, DomainShop, open_domain_shop
 from subscriptions_support import API, bearer
 
+from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.sites import Actor, SiteContent
 
@@ -155,3 +156,19 @@ def test_tls_ask_answers_only_for_served_domains(shop: DomainShop, rosa: str) ->
 def test_the_api_still_answers_on_the_app_host(shop: DomainShop, rosa: str) -> None:
     shop.prove(rosa)
     assert shop.client.get(f"{API}/sunrise-bakery/domain", headers=bearer(rosa)).status_code == 200
+
+
+def test_a_database_fault_is_a_503_page_for_visitors_and_leaves_the_app_alone(
+    shop: DomainShop, rosa: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(host: str) -> None:
+        raise TransientError("the database is unavailable or busy, try again")
+
+    monkeypatch.setattr(shop.container.host_directory, "head_by_host", unavailable)
+
+    page = shop.client.get("/", headers={"host": HOST})
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "30"
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert shop.client.get("/healthz", headers={"host": HOST}).status_code == 200
+    assert shop.client.get("/readyz", headers={"host": HOST}).status_code == 200
