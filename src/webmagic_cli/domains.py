@@ -18,7 +18,7 @@ from webmagic_core.services.domains import CheckReport, dns_records
 
 app = typer.Typer(
     name="domains",
-    help="Custom domains: list them, show one with its DNS records and checks, re-verify now.",
+    help="Custom domains: list them, show one with its DNS records and checks, re-verify now, remove one.",
     no_args_is_help=True,
 )
 
@@ -142,6 +142,24 @@ def show(
     for event in history.events:
         events.add_row(output.when(event.at), event.kind.value, event.detail)
     output.print_table(events)
+
+
+@app.command()
+def remove(
+    domain: Annotated[str, typer.Argument(help="The domain name, e.g. www.example.com")],
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove a custom domain from its site (any site, archived ones too, which frees the
+    name for another site). It stops being served, and gets no certificate, at once; its
+    history is kept.
+
+    Example: `webmagic domains remove www.example.com`
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        slug = container.domains.remove_by_name(domain)
+    output.say(f"Removed {domain.strip().lower().rstrip('.')} from {slug}.")
 
 
 def check_json(report: CheckReport) -> dict[str, Any]:

@@ -98,3 +98,17 @@ def test_check_moves_a_lost_record_to_failing_then_lapsed(
     assert "No DNS record named" in shown["detail"]
     timeline = invoke("sites", "show", "casa-rosa")  # type: ignore[operator]
     assert "domain shop.example: lapsed" in timeline.stdout
+
+
+def test_remove_frees_the_name_and_keeps_the_history(invoke: object, verified: str, shop: Shop) -> None:
+    result = invoke("domains", "remove", "Shop.Example.")  # type: ignore[operator]
+    assert result.exit_code == 0, result.output
+    assert "Removed shop.example from casa-rosa." in result.stdout
+    listed = invoke("domains", "list", "--json")  # type: ignore[operator]
+    assert json.loads(listed.stdout) == []
+    assert not shop.container.domains.may_have_certificate(NAME)
+    again = invoke("domains", "remove", NAME)  # type: ignore[operator]
+    assert again.exit_code == 1
+    assert NAME in again.stderr
+    timeline = invoke("sites", "show", "casa-rosa")  # type: ignore[operator]
+    assert "removed by an operator" in timeline.stdout

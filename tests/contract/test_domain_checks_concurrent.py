@@ -1,14 +1,11 @@
 """Several checkers at once (server instances, ``webmagic domains check`` from cron) on
-SQLite and PostgreSQL: a lost record moves the domain to failing once, and its owner gets
+SQLite and PostgreSQL (conftest's ``database``): a lost record moves the domain to failing once, and its owner gets
 one mail, however many checkers saw it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from pathlib import Path
-
-import pytest
 
 from webmagic_adapters.domain_names import domain_normalizer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
@@ -24,18 +21,6 @@ from webmagic_core.testing import FakeClock
 from webmagic_core.testing.domains import FakeCertificateProbe, FakeDnsResolver
 
 CHECKERS = 4
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    if request.param == "sqlite":
-        url = f"sqlite:///{(tmp_path / 'data' / 'webmagic.db').as_posix()}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
-    request.addfinalizer(database.dispose)
-    database.upgrade()
-    return database
 
 
 def test_concurrent_checks_fail_a_domain_once_and_mail_once(database: Database) -> None:
@@ -55,7 +40,9 @@ def test_concurrent_checks_fail_a_domain_once_and_mail_once(database: Database) 
         ),
     )
     owner = Customer.new(email="rosa@example.com", now=clock.now())
-    site = Site.new_preview(slug="bakery", business_name="Bakery", now=clock.now(), actor=Actor.ADMIN, cause="t")
+    site = Site.new_preview(
+        slug="bakery", business_name="Bakery", now=clock.now(), actor=Actor.ADMIN, cause="t"
+    )
     site.apply(Trigger.PURCHASE_PAID, cause="t", actor=Actor.SYSTEM, at=clock.now())
     site.owner_id = owner.id
     with database.unit_of_work() as uow:
@@ -76,7 +63,7 @@ def test_concurrent_checks_fail_a_domain_once_and_mail_once(database: Database) 
         try:
             for item in seen:
                 service.check_one(item)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=checker) for _ in range(CHECKERS)]

@@ -230,6 +230,21 @@ class DomainService:
             uow.domains.delete(domain)
             uow.commit()
 
+    def remove_by_name(self, raw_name: str, *, reason: str = "removed by an operator") -> str:
+        """An operator's removal (any site, archived ones included: their names are freed);
+        returns the site's slug."""
+        name = raw_name.strip().lower().rstrip(".")
+        now = self.clock.now()
+        with self.uow() as uow:
+            domain = uow.domains.by_name(name, for_update=True)
+            if domain is None:
+                raise NotFound(f"no site has the custom domain {raw_name!r}")
+            slug = self._slug(uow, domain.site_id)
+            domain.record(DomainEventKind.REMOVED, reason, now)
+            uow.domains.delete(domain)
+            uow.commit()
+        return slug
+
     # The TLS front and hosting ---------------------------------------------------
 
     def may_have_certificate(self, name: str) -> bool:
