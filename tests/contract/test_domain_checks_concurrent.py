@@ -1,6 +1,6 @@
 """Several checkers at once (server instances, ``webmagic domains check`` from cron) on
-SQLite and PostgreSQL (conftest's ``database``): a lost record moves the domain to failing once, and its owner gets
-one mail, however many checkers saw it."""
+SQLite and PostgreSQL (conftest's ``database``): a lost record moves the domain to failing
+once, and its owner gets one mail, however many checkers saw it."""
 
 from __future__ import annotations
 
