@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dns_support import Zone, running_dns_server
 from litestar.testing import TestClient
 
+from dns_support import Zone, running_dns_server
 from webmagic_adapters.bootstrap import Container
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.domains.model import DomainStatus
