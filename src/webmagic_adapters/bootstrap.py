@@ -6,8 +6,13 @@ and every adapter, and ``Container.close()`` releases them.
 
 from __future__ import annotations
 
+import datetime as dt
+from urllib.parse import urlsplit
+
 import attrs
 
+from webmagic_adapters.dns_resolver import DnsPythonResolver, parse_nameservers
+from webmagic_adapters.domain_names import domain_normalizer, own_hosts
 from webmagic_adapters.emails import normalize_email
 from webmagic_adapters.keys import EMAIL_LINKS_LABEL, Keyring
 from webmagic_adapters.mail.folder import FolderMailer
@@ -19,13 +24,16 @@ from webmagic_adapters.payments.sandbox import SandboxGateway
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
 from webmagic_adapters.settings import Payments, Settings, load_settings
 from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_adapters.sqlalchemy.domains_repository import SqlHostDirectory, domain_units_of_work
 from webmagic_adapters.sqlalchemy.monitoring import SqlOperationsQuery
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
 from webmagic_adapters.sqlalchemy.stats import SqlStatsQuery
+from webmagic_adapters.tls_probe import SocketCertificateProbe
 from webmagic_adapters.tokens import ItsDangerousTokenSigner
 from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.accounts.ports import EmailRenderer, Mailer, PasswordHasher, TokenSigner
 from webmagic_core.clock import SystemClock
+from webmagic_core.domains.ports import CertificateProbe, DnsResolver
 from webmagic_core.money import Money
 from webmagic_core.monitoring import OperationsQuery
 from webmagic_core.payments.gateway import PaymentGateway
@@ -34,6 +42,7 @@ from webmagic_core.ports import Clock, RateLimiter
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService
 from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
+from webmagic_core.services.domains import DomainConfig, DomainService
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
 from webmagic_core.services.sites import SiteService
@@ -69,6 +78,9 @@ class Container:
     subscriptions: SubscriptionService
     sweep: LifecycleSweep
     operations: OperationsQuery
+    # Custom domains (phase 5).
+    domains: DomainService
+    host_directory: SqlHostDirectory
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -80,6 +92,7 @@ class Container:
         if close_gateway is not None:
             close_gateway()
         self.site_directory.close()
+        self.host_directory.close()
         self.database.dispose()
 
 
@@ -122,8 +135,11 @@ def bootstrap(
     mailer: Mailer | None = None,
     hasher: PasswordHasher | None = None,
     gateway: PaymentGateway | None = None,
+    resolver: DnsResolver | None = None,
+    probe: CertificateProbe | None = None,
 ) -> Container:
-    """Wire every service. Tests may hand in a clock, mailer or (fast) hasher."""
+    """Wire every service. Tests may hand in a clock, mailer, (fast) hasher, payment
+    gateway, DNS resolver or certificate probe."""
     settings = settings or load_settings()
     settings.secure_data_dir()
     clock = clock or SystemClock()
@@ -178,6 +194,8 @@ def bootstrap(
             owned_hosting_days=settings.owned_hosting_days,
         ),
     )
+    host_directory = SqlHostDirectory(database.engine)
+    domains = build_domains(settings, database, clock, renderer, host_directory, resolver, probe)
     return Container(
         settings=settings,
         keys=keys,
@@ -200,8 +218,52 @@ def bootstrap(
         ),
         anomalies=AnomalyService(uow=uow, clock=clock),
         stats=StatsService(SqlStatsQuery(database)),
-        timeline=TimelineService(uow=uow),
+        timeline=TimelineService(uow=uow, sources=[domains.timeline]),
         subscriptions=subscriptions,
         sweep=LifecycleSweep(subscriptions),
         operations=SqlOperationsQuery(database),
+        domains=domains,
+        host_directory=host_directory,
+    )
+
+
+def build_domains(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    renderer: EmailRenderer,
+    directory: SqlHostDirectory,
+    resolver: DnsResolver | None = None,
+    probe: CertificateProbe | None = None,
+) -> DomainService:
+    """Custom domains: DNS through WEBMAGIC_DNS_NAMESERVERS (else the system resolver),
+    certificates probed on WEBMAGIC_TLS_PROBE_PORT; our own host names are refused."""
+    nameservers = parse_nameservers(settings.dns_nameservers) if settings.dns_nameservers else None
+    sites_base = settings.resolved_sites_base_url
+    cnames_to = settings.sites_domain or urlsplit(sites_base).hostname or sites_base
+    public_url = settings.public_url
+    reserved = own_hosts(public_url, settings.sites_base_url, settings.sites_domain)
+
+    def site_url(slug: str) -> str:
+        return f"{sites_base}/{slug}"
+
+    def manage_url(slug: str) -> str:
+        return f"{public_url}/portal/sites/{slug}"
+
+    return DomainService(
+        uow=domain_units_of_work(database),
+        clock=clock,
+        resolver=resolver or DnsPythonResolver(nameservers, timeout=settings.dns_timeout_seconds),
+        probe=probe or SocketCertificateProbe(settings.tls_probe_port, timeout=settings.dns_timeout_seconds),
+        renderer=renderer,
+        normalize=domain_normalizer(reserved),
+        config=DomainConfig(
+            cnames_to=cnames_to,
+            grace=dt.timedelta(hours=settings.domain_grace_hours),
+            site_url=site_url,
+            manage_url=manage_url,
+            admin_email=settings.admin_email,
+            own_hosts=reserved,
+        ),
+        directory=directory,
     )

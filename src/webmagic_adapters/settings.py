@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webmagic_adapters.dns_resolver import parse_nameservers
 from webmagic_adapters.keys import MIN_SECRET_BYTES, Keyring, key_material_bytes
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.private_files import PRIVATE_FILE, private_dir, private_tree
@@ -107,6 +108,20 @@ class Settings(BaseSettings):
     owned_hosting_days: int = Field(default=30, ge=0)
 
     page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+
+    # Custom domains (phase 5).
+    dns_nameservers: str | None = Field(
+        default=None, description="ip[:port],... answering the TXT lookups; unset: the system resolver"
+    )
+    dns_timeout_seconds: float = Field(default=5, gt=0, le=60, allow_inf_nan=False)
+    domain_grace_hours: int = Field(default=168, ge=0, description="A failing domain lapses after this")
+    domain_check_interval_seconds: float = Field(
+        default=3600,
+        ge=0,
+        allow_inf_nan=False,
+        description="In-process domain re-verification period; 0 disables it",
+    )
+    tls_probe_port: int = Field(default=443, gt=0, lt=65536)
     log_level: str = "INFO"
     log_format: LogFormat = Field(
         default=LogFormat.TEXT, description="text: lines for people; json: one JSON object per line"
@@ -206,6 +221,13 @@ class Settings(BaseSettings):
                 raise ValueError("has an invalid port") from None
             if parts.scheme != "unix" and not parts.hostname:
                 raise ValueError("has no host name")
+        return value
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _dns_nameservers(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_nameservers(value)  # a ValueError naming the bad entry
         return value
 
     @field_validator("log_level")

@@ -50,6 +50,9 @@ MEANINGS: dict[str, str] = {
     "subscription_price_cents": "Monthly hosting price, in cents.",
     "currency": "ISO currency code of the prices.",
     "owned_hosting_days": "Days of hosting included with a purchase before the subscription is needed.",
+    "dns_timeout_seconds": "How long a DNS lookup or a certificate probe of a custom domain may take.",
+    "tls_probe_port": "The port certificates of custom domains are checked on (443 unless a test or a "
+    "front listens elsewhere).",
     "log_level": "Log level of the server and workers (debug, info, warning, error).",
 }
 

@@ -11,6 +11,7 @@ from webmagic_cli import (
     config,
     db,
     demo,
+    domains,
     lifecycle,
     outbox,
     payments,
@@ -44,6 +45,7 @@ app.add_typer(db.app, rich_help_panel="Manage")
 app.add_typer(outbox.app, rich_help_panel="Manage")
 app.add_typer(lifecycle.app, rich_help_panel="Manage")
 app.command(rich_help_panel="Manage")(config.config)
+app.add_typer(domains.app, rich_help_panel="Manage")
 app.add_typer(payments.app, rich_help_panel="Payments")
 app.add_typer(webhooks.app, rich_help_panel="Payments")
 app.add_typer(subscriptions.app, rich_help_panel="Payments")

@@ -261,6 +261,7 @@ TIMELINE_STYLES: dict[TimelineKind, str] = {
     TimelineKind.WEBHOOK: "magenta",
     TimelineKind.ANOMALY: "bold red",
     TimelineKind.EMAIL: "blue",
+    TimelineKind.DOMAIN: "bold blue",
 }
 
 

@@ -18,8 +18,11 @@ from webmagic_adapters.settings import load_settings
 from webmagic_core.money import Money
 from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
+from webmagic_http.custom_domains import custom_domain_routes
 from webmagic_http.customer_sites import customer_site_routes
 from webmagic_http.docs_ui import docs_assets_router, openapi_config
+from webmagic_http.domain_hosting import CustomDomainHosts, tls_ask_route
+from webmagic_http.domain_task import domain_check_lifespan
 from webmagic_http.head import WebMagicApp
 from webmagic_http.health import health_routes
 from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
@@ -114,7 +117,9 @@ def create_app(
             purchase_api_routes(container.purchases, container.accounts, tokens),
             *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),
-            customer_site_routes(container.sites, container.subscriptions, container.accounts, tokens),
+            customer_site_routes(
+                container.sites, container.subscriptions, container.accounts, tokens, container.domains
+            ),
             portal_routes(
                 container.accounts,
                 container.signer,
@@ -125,6 +130,9 @@ def create_app(
             *payment_pages,
             subscription_pages(container.sites, container.subscriptions),
             *hosting_routes(hosting, offload=offload),
+            # Custom domains (phase 5).
+            custom_domain_routes(container.domains, container.accounts, tokens),
+            tls_ask_route(container.domains, offload=offload),
         ],
         exception_handlers=exception_handlers(settings.sites_domain),
         before_request=refuse_impossible_slugs,
@@ -134,12 +142,21 @@ def create_app(
         lifespan=[
             relay_lifespan(container.relay, settings.outbox_interval_seconds),
             sweep_lifespan(container.sweep, settings.sweep_interval_seconds),
+            domain_check_lifespan(container.domains, settings.domain_check_interval_seconds),
         ]
         if owned
         else [],
         on_shutdown=[container.close] if owned else [],
         # Logging stays the host process's business (the CLI or the ASGI server configures it).
         logging_config=None,
+    )
+    # Custom domains: requests by an owner's domain are answered in front of the routing.
+    app.asgi_handler = CustomDomainHosts(
+        app.asgi_handler,
+        directory=container.host_directory,
+        hosting=hosting,
+        own_hosts=container.domains.config.own_hosts,
+        offload=offload,
     )
     app.state.container = container
     app.state.page_cache = hosting.cache

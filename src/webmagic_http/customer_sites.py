@@ -4,8 +4,8 @@
   by slug: ``slug``, ``business_name``, ``status``, ``url``, ``current_version``;
 - ``GET /api/v1/customer/sites/{slug}`` → 200 the site in detail: the same, plus when it
   was bought, its current subscription in short (or ``null``), when its included hosting
-  ends (an owned site without a subscription), and ``domain`` (``null`` until custom domains
-  exist);
+  ends (an owned site without a subscription), and ``domain`` (its custom domain as in
+  ``webmagic_http.custom_domains``, ``null`` when it has none);
 - ``GET /api/v1/customer/sites/{slug}/versions`` → 200 its versions, newest first
   (``number``, ``created_at``, ``cause``, ``current``);
 - the subscription endpoints of ``webmagic_http.subscriptions``.
@@ -28,11 +28,13 @@ from litestar.params import FromPath
 from webmagic_core.errors import NotFound
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.accounts import AccountService
+from webmagic_core.services.domains import DomainService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService
 from webmagic_core.sites import Site
 from webmagic_http.accounts import BEARER_SECURITY, MAX_BODY_BYTES
 from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
+from webmagic_http.custom_domains import DomainBody, domain_body
 from webmagic_http.problems import problem_spec
 from webmagic_http.subscriptions import SubscriptionSummary, iso, subscription_handlers
 
@@ -61,7 +63,7 @@ class SiteDetail:
     # An owned site without a subscription is served until then (null otherwise).
     included_hosting_ends_at: str | None
     subscription: SubscriptionSummary | None
-    domain: None  # custom domains are not offered yet
+    domain: DomainBody | None  # the custom domain (null when none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,11 @@ class VersionSummary:
 
 
 def customer_site_routes(
-    sites: SiteService, subscriptions: SubscriptionService, accounts: AccountService, tokens: AccessTokens
+    sites: SiteService,
+    subscriptions: SubscriptionService,
+    accounts: AccountService,
+    tokens: AccessTokens,
+    domains: DomainService | None = None,
 ) -> Router:
     config = subscriptions.config
     unauthenticated = problem_spec("The access token is missing, expired, tampered with or revoked")
@@ -121,6 +127,7 @@ def customer_site_routes(
                 raise  # the site went away meanwhile
             current = None
         base = summary(site)
+        custom = domains.for_site(site.id) if domains is not None else None
         return SiteDetail(
             slug=base.slug,
             business_name=base.business_name,
@@ -130,7 +137,7 @@ def customer_site_routes(
             purchased_at=iso(site.purchased_at),
             included_hosting_ends_at=iso(included_hosting_end(site)),
             subscription=current,
-            domain=None,
+            domain=domain_body(custom, domains.config.cnames_to) if custom is not None and domains else None,
         )
 
     @get(

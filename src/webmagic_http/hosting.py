@@ -32,7 +32,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from webmagic_core.lifecycle import ServeMode
-from webmagic_core.services.sites import SiteService
+from webmagic_core.services.sites import Resolution, SiteService
 from webmagic_core.slugs import is_valid_slug
 from webmagic_http.hosts import AREA, SITES
 from webmagic_http.page_cache import PageCache
@@ -146,17 +146,32 @@ class Hosting:
         head = scope["method"] == "HEAD"
         if not is_valid_slug(slug):  # also refuses reserved words, without asking the database
             return _NOT_FOUND_HEAD if head else _NOT_FOUND
-        resolution = self.sites.resolve(slug)
+        return self.serve(scope, asset, self.sites.resolve(slug))
+
+    def serve(
+        self, scope: HTTPScope, asset: Asset, resolution: Resolution, *, prefix: str | None = None
+    ) -> RawResponse:
+        """The response for a resolved site; ``prefix`` is where its assets are linked
+        from (default ``/{slug}/``; ``/`` on a custom domain, see ``domain_hosting``)."""
+        head = scope["method"] == "HEAD"
         mode, site = resolution.mode, resolution.site
         if mode is ServeMode.NOT_FOUND or site is None:
             return _NOT_FOUND_HEAD if head else _NOT_FOUND
         if mode is ServeMode.UNAVAILABLE:
             return _UNAVAILABLE_HEAD if head else _UNAVAILABLE
 
-        key: CacheKey = (site.id, site.current_version, mode, asset, site.business_name)
+        prefix = prefix or f"/{site.slug}/"
+        key: CacheKey = (
+            site.id,
+            site.current_version,
+            mode,
+            asset,
+            site.business_name,
+            prefix if asset is Asset.PAGE else None,
+        )
         page = self.cache.get(key)
         if page is None:
-            page = self._render(site, mode, asset)
+            page = self._render(site, mode, asset, prefix)
             self.cache.put(key, page)
 
         for name, value in scope["headers"]:
@@ -166,7 +181,7 @@ class Hosting:
                 break
         return page.ok_head if head else page.ok
 
-    def _render(self, site: SiteHead, mode: ServeMode, asset: Asset) -> RenderedPage:
+    def _render(self, site: SiteHead, mode: ServeMode, asset: Asset, prefix: str) -> RenderedPage:
         content = self.sites.version(site.id, site.current_version).content
         banner = mode is ServeMode.WITH_BANNER
         if asset is Asset.CSS:
@@ -176,7 +191,7 @@ class Hosting:
         else:
             body = render_page(
                 content.html,
-                prefix=f"/{site.slug}/",
+                prefix=prefix,
                 has_css=bool(content.css.strip()),
                 has_js=bool(content.js.strip()),
                 banner=banner_html(

@@ -39,6 +39,9 @@ SUBJECTS: Mapping[EmailTemplate, str] = {
     _E.EDIT_READY: "Your change to the website for {{ business_name }} is ready to review",
     _E.ANOMALY_ALERT: "[WebMagic alert] {{ summary }}",
     _E.DOUBLE_SALE_REFUND: "Refund: the website for {{ business_name }} was already sold",
+    _E.DOMAIN_FAILING: "Action needed: {{ domain }} lost its WebMagic DNS record",
+    _E.DOMAIN_LAPSED: "{{ domain }} no longer shows the website for {{ business_name }}",
+    _E.CERTIFICATE_EXPIRING: "The HTTPS certificate of {{ domain }} expires on {{ not_after | date }}",
 }
 
 # C0/C1 controls other than tab and newline, and the bidi embedding/override/isolate marks

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -35,6 +35,8 @@ from webmagic_adapters.private_files import private_dir, private_sqlite_file
 from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, SQLITE_TRANSACTION_INFO
 from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
+
+UoW = TypeVar("UoW", bound=SqlAlchemyUnitOfWork)
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,10 @@ class Database:
         return SqlAlchemyUnitOfWork(
             self._engine, write_lock=self._write_lock, lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
         )
+
+    def unit_of_work_of(self, kind: type[UoW]) -> UoW:
+        """``unit_of_work`` for a subclass adding repositories (custom domains)."""
+        return kind(self._engine, write_lock=self._write_lock, lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     def ping(self) -> bool:
         try:

@@ -397,3 +397,46 @@ health_checks = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("checked_at", UTCDateTime(), nullable=False),
 )
+
+# Custom domains (revision 0008). One per site; a name belongs to one site. Both are unique
+# constraints, so two sites racing for a name end in one Conflict, never in two owners.
+# Rows are deleted on removal; their history (``domain_events``) stays.
+custom_domains = Table(
+    "custom_domains",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("site_id", Uuid(), ForeignKey("sites.id"), nullable=False),
+    Column("domain", String(253), nullable=False),
+    Column("token", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("verified_at", UTCDateTime(), nullable=True),
+    Column("last_checked_at", UTCDateTime(), nullable=True),
+    Column("grace_ends_at", UTCDateTime(), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("cert_status", String(20), nullable=False),
+    Column("cert_not_after", UTCDateTime(), nullable=True),
+    Column("cert_checked_at", UTCDateTime(), nullable=True),
+    Column("cert_fingerprint", String(64), nullable=True),
+    Column("cert_expiry_mailed_for", String(64), nullable=True),
+    UniqueConstraint("domain"),
+    UniqueConstraint("site_id"),
+    UniqueConstraint("token"),
+    Index("ix_custom_domains_status", "status"),
+)
+
+domain_events = Table(
+    "domain_events",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("site_id", Uuid(), ForeignKey("sites.id"), nullable=False),
+    Column("domain", String(253), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    UniqueConstraint("id"),
+    Index("ix_domain_events_site_id", "site_id"),
+    Index("ix_domain_events_domain", "domain"),
+)

@@ -40,6 +40,10 @@ class EmailTemplate(enum.StrEnum):
     EDIT_READY = "edit_ready"
     ANOMALY_ALERT = "anomaly_alert"
     DOUBLE_SALE_REFUND = "double_sale_refund"
+    # Custom domains (phase 5).
+    DOMAIN_FAILING = "domain_failing"
+    DOMAIN_LAPSED = "domain_lapsed"
+    CERTIFICATE_EXPIRING = "certificate_expiring"
 
 
 class FieldKind(enum.Enum):
@@ -112,6 +116,33 @@ TEMPLATE_FIELDS: Mapping[EmailTemplate, TemplateFields] = {
     ),
     EmailTemplate.DOUBLE_SALE_REFUND: TemplateFields(
         {"business_name": T, "amount": MONEY, "reference": T}, _GREETING
+    ),
+    # Custom domains (phase 5).
+    EmailTemplate.DOMAIN_FAILING: TemplateFields(
+        {
+            "business_name": T,
+            "domain": T,
+            "record_name": T,
+            "record_value": T,
+            "grace_ends_at": DATETIME,
+            "manage_url": URL,
+        },
+        _GREETING,
+    ),
+    EmailTemplate.DOMAIN_LAPSED: TemplateFields(
+        {
+            "business_name": T,
+            "domain": T,
+            "record_name": T,
+            "record_value": T,
+            "site_url": URL,
+            "manage_url": URL,
+        },
+        _GREETING,
+    ),
+    # To the owner (greeted) and to WEBMAGIC_ADMIN_EMAIL.
+    EmailTemplate.CERTIFICATE_EXPIRING: TemplateFields(
+        {"business_name": T, "domain": T, "not_after": DATETIME}, _GREETING
     ),
 }
 

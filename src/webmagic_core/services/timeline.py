@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -32,6 +32,7 @@ class TimelineKind(enum.StrEnum):
     WEBHOOK = "webhook"
     ANOMALY = "anomaly"
     EMAIL = "email"
+    DOMAIN = "domain"
 
 
 @attrs.frozen
@@ -42,9 +43,14 @@ class TimelineEntry:
     reference: str | None = None  # a webhook id, checkout id, purchase id, message id...
 
 
+# More entries for a site, read by another service (custom domains): site id -> entries.
+TimelineSource = Callable[[uuid.UUID], Iterable["TimelineEntry"]]
+
+
 @attrs.define
 class TimelineService:
     uow: UnitOfWorkFactory
+    sources: Sequence[TimelineSource] = ()
 
     def for_site(self, slug: str) -> Sequence[TimelineEntry]:
         """Oldest first. A site in any status (archived too); ``NotFound`` otherwise."""
@@ -53,6 +59,8 @@ class TimelineService:
             if site is None:
                 raise NotFound(f"no site has the slug {shown(slug)}")
             entries = list(self._collect(uow, site.id))
+        for source in self.sources:
+            entries.extend(source(site.id))
         # Stable: entries of the same instant keep the order they are collected in.
         return sorted(entries, key=lambda e: e.at)
 

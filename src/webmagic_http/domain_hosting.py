@@ -1,0 +1,134 @@
+"""Serving by ``Host``: a verified or failing custom domain serves its site at ``/``,
+``/styles.css`` and ``/app.js``; and ``GET /internal/tls/ask`` for Caddy's on-demand TLS.
+
+``CustomDomainHosts`` wraps the application's ASGI handler (in front of routing, so ``/``
+reaches it): for a ``Host`` that is none of our own names and not an IP address, it asks
+the ``HostDirectory`` -- one lookup, the same kind as hosting's slug lookup, so a request
+by custom domain costs no more database work than one by path -- and, when the name is a
+served domain, answers through ``Hosting.serve`` exactly as ``/{slug}`` would (lifecycle
+table, page cache, ETag / 304), with the assets linked from ``/``. Every other path on a
+custom domain is 404: the API never answers on an owner's domain, whose scripts must not
+share an origin with it. A host that is not a served custom domain goes on to the app.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection
+from typing import Any
+
+import anyio.to_thread
+from litestar import Response, get
+from litestar.enums import ScopeType
+from litestar.exceptions import NotFoundException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromQuery
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
+
+from webmagic_core.domains.ports import HostDirectory
+from webmagic_core.errors import TransientError
+from webmagic_core.lifecycle import ServeMode
+from webmagic_core.services.domains import DomainService, resolve_head_for_host
+from webmagic_core.services.sites import NOT_FOUND, Resolution
+from webmagic_http.hosting import Asset, Hosting, RawResponse
+from webmagic_http.hosts import ANY_HOST, AREA, is_api_path, request_host
+from webmagic_http.problems import ERROR_PAGE_HEADERS
+from webmagic_http.render import UNAVAILABLE_PAGE
+
+TLS_ASK_PATH = "/internal/tls/ask"
+# Probes of the process and the database answer on any host, without a domain lookup.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+ASSETS = {"/": Asset.PAGE, "/index.html": Asset.PAGE, "/styles.css": Asset.CSS, "/app.js": Asset.JS}
+_METHOD_NOT_ALLOWED = RawResponse(
+    405,
+    [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"18")],
+    b"Method Not Allowed",
+)
+
+_BUSY_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(UNAVAILABLE_PAGE)).encode()),
+    *((name.encode(), value.encode()) for name, value in ERROR_PAGE_HEADERS.items()),
+    (b"retry-after", b"30"),
+]
+_BUSY = RawResponse(503, _BUSY_HEADERS, UNAVAILABLE_PAGE)
+_BUSY_HEAD = RawResponse(503, _BUSY_HEADERS, b"")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class CustomDomainHosts:
+    """ASGI wrapper answering requests whose ``Host`` is a served custom domain."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        directory: HostDirectory,
+        hosting: Hosting,
+        own_hosts: Collection[str],
+        offload: bool,
+    ) -> None:
+        self.app = app
+        self.directory = directory
+        self.hosting = hosting
+        # localhost: health checks and the TLS front's ``ask`` come from the machine itself.
+        self.own_hosts = frozenset({*own_hosts, "localhost"})
+        self.offload = offload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["path"] not in HEALTH_PATHS:
+            host = request_host(scope)
+            if host is not None and host not in self.own_hosts and not _is_ip(host):
+                try:
+                    if self.offload:
+                        resolution = await anyio.to_thread.run_sync(
+                            resolve_head_for_host, self.directory, host
+                        )
+                    else:
+                        resolution = resolve_head_for_host(self.directory, host)
+                except TransientError:
+                    if is_api_path(scope["path"]):
+                        resolution = NOT_FOUND  # the app answers (and reports the fault) itself
+                    else:  # a visitor of a site: the page a suspended site shows, 503 + Retry-After
+                        resolution = Resolution(ServeMode.UNAVAILABLE)
+                if resolution.mode is not ServeMode.NOT_FOUND:
+                    await self._respond(scope, resolution)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    def _respond(self, scope: HTTPScope, resolution: Resolution) -> RawResponse:
+        if resolution.site is None:  # the database could not say
+            return _BUSY_HEAD if scope["method"] == "HEAD" else _BUSY
+        if scope["method"] not in ("GET", "HEAD"):
+            return _METHOD_NOT_ALLOWED
+        asset = ASSETS.get(scope["path"])
+        if asset is None:
+            # Not one of the site's files: the same 404 page as an unknown slug.
+            return self.hosting.serve(scope, Asset.PAGE, Resolution(ServeMode.NOT_FOUND))
+        return self.hosting.serve(scope, asset, resolution, prefix="/")
+
+
+def tls_ask_route(domains: DomainService, *, offload: bool) -> HTTPRouteHandler:
+    """``GET /internal/tls/ask?domain=NAME``: 200 only for a verified or failing domain of
+    a site that is not archived, 404 otherwise; no DNS lookup, one directory read."""
+
+    @get(
+        TLS_ASK_PATH,
+        sync_to_thread=offload,
+        include_in_schema=False,
+        opt={AREA: ANY_HOST},
+        name="tls-ask",
+    )
+    def tls_ask(domain: FromQuery[str | None] = None) -> Response[Any]:
+        if domain is None or not domains.may_have_certificate(domain):
+            raise NotFoundException(detail="not a verified custom domain of a live site")
+        return Response({"domain": domain, "allowed": True}, headers={"cache-control": "no-store"})
+
+    return tls_ask
