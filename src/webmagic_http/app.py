@@ -21,7 +21,7 @@ from webmagic_http.auth import AccessTokens
 from webmagic_http.custom_domains import custom_domain_routes
 from webmagic_http.customer_sites import customer_site_routes
 from webmagic_http.docs_ui import docs_assets_router, openapi_config
-from webmagic_http.domain_hosting import CustomDomainHosts, tls_ask_route
+from webmagic_http.domain_hosting import CustomDomainHosts, is_loopback_url, tls_ask_route
 from webmagic_http.domain_task import domain_check_lifespan
 from webmagic_http.head import WebMagicApp
 from webmagic_http.health import health_routes
@@ -157,6 +157,7 @@ def create_app(
         hosting=hosting,
         own_hosts=container.domains.config.own_hosts,
         offload=offload,
+        strict=not is_loopback_url(settings.public_url),
     )
     app.state.container = container
     app.state.page_cache = hosting.cache

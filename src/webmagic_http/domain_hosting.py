@@ -8,14 +8,23 @@ by custom domain costs no more database work than one by path -- and, when the n
 served domain, answers through ``Hosting.serve`` exactly as ``/{slug}`` would (lifecycle
 table, page cache, ETag / 304), with the assets linked from ``/``. Every other path on a
 custom domain is 404: the API never answers on an owner's domain, whose scripts must not
-share an origin with it. A host that is not a served custom domain goes on to the app.
+share an origin with it.
+
+A host that is neither ours nor a served custom domain is answered 404 (an HTML page, or a
+problem document on API paths) when the app runs under a real public name: a name someone
+else points at our address must not show our sites or API under it. Only the health probes
+answer on any name, and a bare IP address is let through (probes and the TLS front's
+``ask`` come from the machine itself). While the public URL is a loopback address (a
+developer's machine, the tests) any host name goes on to the app.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Collection
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from litestar import Response, get
@@ -29,7 +38,7 @@ from webmagic_core.domains.ports import HostDirectory
 from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import ServeMode
 from webmagic_core.services.domains import DomainService, resolve_head_for_host
-from webmagic_core.services.sites import NOT_FOUND, Resolution
+from webmagic_core.services.sites import Resolution
 from webmagic_http.hosting import Asset, Hosting, RawResponse
 from webmagic_http.hosts import ANY_HOST, AREA, is_api_path, request_host
 from webmagic_http.problems import ERROR_PAGE_HEADERS
@@ -55,6 +64,24 @@ _BUSY = RawResponse(503, _BUSY_HEADERS, UNAVAILABLE_PAGE)
 _BUSY_HEAD = RawResponse(503, _BUSY_HEADERS, b"")
 
 
+_UNKNOWN_HOST_BODY = json.dumps(
+    {"title": "Not Found", "status": 404, "detail": "this host name is not served here"}
+).encode()
+_UNKNOWN_HOST_HEADERS = [
+    (b"content-type", b"application/problem+json"),
+    (b"content-length", str(len(_UNKNOWN_HOST_BODY)).encode()),
+    (b"cache-control", b"no-store"),
+]
+_UNKNOWN_HOST = RawResponse(404, _UNKNOWN_HOST_HEADERS, _UNKNOWN_HOST_BODY)
+_UNKNOWN_HOST_HEAD = RawResponse(404, _UNKNOWN_HOST_HEADERS, b"")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine (a developer's or a test's server)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host.strip("[]")).is_loopback)
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -74,6 +101,7 @@ class CustomDomainHosts:
         hosting: Hosting,
         own_hosts: Collection[str],
         offload: bool,
+        strict: bool = False,
     ) -> None:
         self.app = app
         self.directory = directory
@@ -81,6 +109,7 @@ class CustomDomainHosts:
         # localhost: health checks and the TLS front's ``ask`` come from the machine itself.
         self.own_hosts = frozenset({*own_hosts, "localhost"})
         self.offload = offload
+        self.strict = strict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and scope["path"] not in HEALTH_PATHS:
@@ -95,13 +124,23 @@ class CustomDomainHosts:
                         resolution = resolve_head_for_host(self.directory, host)
                 except TransientError:
                     if is_api_path(scope["path"]):
-                        resolution = NOT_FOUND  # the app answers (and reports the fault) itself
-                    else:  # a visitor of a site: the page a suspended site shows, 503 + Retry-After
-                        resolution = Resolution(ServeMode.UNAVAILABLE)
+                        # The app answers (and reports the fault) itself.
+                        await self.app(scope, receive, send)
+                        return
+                    # A visitor of a site: the page a suspended site shows, 503 + Retry-After.
+                    resolution = Resolution(ServeMode.UNAVAILABLE)
                 if resolution.mode is not ServeMode.NOT_FOUND:
                     await self._respond(scope, resolution)(scope, receive, send)
                     return
+                if self.strict:
+                    await self._unknown_host(scope)(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+    def _unknown_host(self, scope: HTTPScope) -> RawResponse:
+        if is_api_path(scope["path"]):
+            return _UNKNOWN_HOST_HEAD if scope["method"] == "HEAD" else _UNKNOWN_HOST
+        return self.hosting.serve(scope, Asset.PAGE, Resolution(ServeMode.NOT_FOUND))
 
     def _respond(self, scope: HTTPScope, resolution: Resolution) -> RawResponse:
         if resolution.site is None:  # the database could not say

@@ -129,7 +129,9 @@ def accounts_container(
 def open_accounts(data_dir: Path, **overrides: Any) -> Iterator[Accounts]:
     container, mailer, clock = accounts_container(data_dir, **overrides)
     try:
-        with TestClient(create_app(container)) as client:
+        # Under a real public name the app refuses unknown host names: talk to it by that name.
+        base_url = overrides.get("public_url", "http://testserver.local")
+        with TestClient(create_app(container), base_url=base_url) as client:
             yield Accounts(client, container, mailer, clock)
     finally:
         container.close()

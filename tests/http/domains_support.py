@@ -68,7 +68,8 @@ def open_domain_shop(data_dir: Path, **settings: Any) -> Iterator[DomainShop]:
     container.database.upgrade()
     try:
         app = create_app(container, sandbox_delivery=InProcessDelivery())
-        with TestClient(app) as client:
+        # Under a real public name the app refuses unknown host names: talk to it by that name.
+        with TestClient(app, base_url=settings.get("public_url", "http://testserver.local")) as client:
             yield DomainShop(client, container, clock, mailer, fake, dns, probe)
     finally:
         container.close()

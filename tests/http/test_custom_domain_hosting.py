@@ -172,3 +172,55 @@ def test_a_database_fault_is_a_503_page_for_visitors_and_leaves_the_app_alone(
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert shop.client.get("/healthz", headers={"host": HOST}).status_code == 200
     assert shop.client.get("/readyz", headers={"host": HOST}).status_code == 200
+
+
+# --- host names that are neither ours nor a served domain --------------------------------
+
+PUBLIC = "app.webmagic.test"
+
+
+@pytest.fixture
+def public_shop(tmp_path: Path) -> Iterator[DomainShop]:
+    """An app under a real public name (strict about host names), sites on their own domain,
+    one owned site."""
+    with open_domain_shop(
+        tmp_path / "data", public_url=f"https://{PUBLIC}", sites_domain=SITES_DOMAIN
+    ) as running:
+        running.owner(ROSA)
+        yield running
+
+
+@pytest.mark.parametrize("path", ["/", "/sunrise-bakery", "/sunrise-bakery/styles.css", "/portal/login"])
+def test_an_unknown_host_name_is_a_404_page(public_shop: DomainShop, path: str) -> None:
+    assert public_shop.client.get("/sunrise-bakery", headers={"host": SITES_DOMAIN}).status_code == 200
+    response = public_shop.client.get(path, headers={"host": "evil.example"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Sunrise" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sites/sunrise-bakery", "/schema/openapi.json"])
+def test_an_unknown_host_name_on_the_api_is_a_404_problem(public_shop: DomainShop, path: str) -> None:
+    response = public_shop.client.get(path, headers={"host": "evil.example"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "sunrise" not in response.text
+    assert public_shop.client.head(path, headers={"host": "evil.example"}).content == b""
+
+
+def test_our_own_names_ip_addresses_and_probes_still_answer(public_shop: DomainShop) -> None:
+    api = public_shop.client.get("/api/v1/sites/sunrise-bakery", headers={"host": f"{PUBLIC}:443"})
+    assert api.status_code == 200
+    assert public_shop.client.get("/sunrise-bakery", headers={"host": SITES_DOMAIN}).status_code == 200
+    assert public_shop.client.get("/healthz", headers={"host": "evil.example"}).status_code == 200
+    by_ip = public_shop.client.get("/api/v1/sites/sunrise-bakery", headers={"host": "127.0.0.1:8000"})
+    assert by_ip.status_code == 200
+    ask = public_shop.client.get(f"{ASK}?domain=nothing.example", headers={"host": "127.0.0.1:8000"})
+    assert ask.status_code == 404  # answered by the route (not a verified domain), not refused by host
+    assert ask.json()["detail"].startswith("not a verified custom domain")
+
+
+def test_a_developer_machine_takes_any_host_name(shop: DomainShop, rosa: str) -> None:
+    # The default public URL is a loopback address: any name reaches the app.
+    page = shop.client.get("/api/v1/sites/sunrise-bakery", headers={"host": "my-laptop.local"})
+    assert page.status_code == 200

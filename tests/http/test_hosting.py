@@ -52,7 +52,7 @@ def test_preview_is_served_with_the_purchase_banner_and_noindex(
 def test_banner_uses_public_url_and_price_from_settings(make_app: MakeApp, create_site: CreateSite) -> None:
     app, container = make_app(public_url="https://shop.example.test/", site_price_cents=12345, currency="EUR")
     create_site(container, "sunrise-bakery")
-    with TestClient(app) as client:
+    with TestClient(app, base_url="https://shop.example.test") as client:
         body = client.get("/sunrise-bakery").text
     assert 'href="https://shop.example.test/purchase/sunrise-bakery"' in body
     assert "123.45 EUR" in body
