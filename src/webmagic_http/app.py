@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.settings import load_settings
 from webmagic_core.money import Money
+from webmagic_core.services.owner_history import OwnerHistoryService
 from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
 from webmagic_http.customer_sites import customer_site_routes
@@ -115,6 +116,10 @@ def create_app(
                 container.accounts,
                 container.signer,
                 lane,
+                tokens=tokens,
+                sites=container.sites,
+                subscriptions=container.subscriptions,
+                histories=OwnerHistoryService(container.timeline.uow),
                 secret_key=secret_key,
                 secure_cookie=secure_cookie,
             ),
