@@ -119,7 +119,7 @@ def create_app(
                 tokens=tokens,
                 sites=container.sites,
                 subscriptions=container.subscriptions,
-                histories=OwnerHistoryService(container.timeline.uow),
+                histories=OwnerHistoryService(container.timeline.uow, container.clock),
                 secret_key=secret_key,
                 secure_cookie=secure_cookie,
             ),

@@ -153,8 +153,7 @@ def owner_handlers(
         error: str | None = None,
     ) -> Template:
         found = histories.for_owner(customer.id, slug)  # NotFound for anyone else's site
-        site = found.site
-        view = current(customer, slug)
+        site, view = found.site, found.subscription
         sub = view.subscription if view is not None else None
         live = sub is not None and sub.is_live
         cancelled = sub is not None and sub.status is SubscriptionState.CANCELLED

@@ -107,6 +107,7 @@ def test_the_history_is_in_words_newest_first() -> None:
         ],
         subscriptions=[sub],
         payments=[payment],
+        subscription=None,
     )
 
     texts = [moment.text for moment in history(found)]

@@ -44,7 +44,7 @@ def uow() -> FakeUnitOfWorkFactory:
 def test_the_owner_gets_transitions_versions_and_subscriptions_of_the_site(
     uow: FakeUnitOfWorkFactory,
 ) -> None:
-    found = OwnerHistoryService(uow).for_owner(ROSA, "sunrise-bakery")
+    found = OwnerHistoryService(uow, FakeClock()).for_owner(ROSA, "sunrise-bakery")
     assert found.site.slug == "sunrise-bakery"
     assert [(e.from_status, e.to_status) for e in found.events] == [
         (None, SiteStatus.PREVIEW),
@@ -52,6 +52,9 @@ def test_the_owner_gets_transitions_versions_and_subscriptions_of_the_site(
     ]
     assert [v.number for v in found.versions] == [1]
     assert [s.site_id for s in found.subscriptions] == [found.site.id]
+    # The current subscription, as the subscription service picks it (an open checkout here).
+    assert found.subscription is not None
+    assert found.subscription.subscription == found.subscriptions[0]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +65,7 @@ def test_anyone_elses_or_nobodys_site_is_not_found(
     uow: FakeUnitOfWorkFactory, customer: uuid.UUID, slug: str
 ) -> None:
     with pytest.raises(NotFound) as info:
-        OwnerHistoryService(uow).for_owner(customer, slug)
+        OwnerHistoryService(uow, FakeClock()).for_owner(customer, slug)
     assert info.value.detail == f"no site has the slug {slug!r}"
 
 
@@ -74,4 +77,4 @@ def test_an_archived_site_is_not_found(uow: FakeUnitOfWorkFactory) -> None:
         work.sites.save(site)
         work.commit()
     with pytest.raises(NotFound):
-        OwnerHistoryService(uow).for_owner(ROSA, "sunrise-bakery")
+        OwnerHistoryService(uow, FakeClock()).for_owner(ROSA, "sunrise-bakery")
