@@ -140,8 +140,11 @@ def renewed_session_cookies(app: ASGIApp) -> ASGIApp:
             renewed = cast("MutableMapping[str, Any]", scope).get(_RENEWED)
             if message["type"] == "http.response.start" and renewed:
                 headers = MutableScopeHeaders.from_message(message)
+                # A handler that set the session itself (a new login, a sign-out) has the last word.
+                already = {value.split("=", 1)[0].strip() for value in headers.getall("set-cookie", [])}
                 for cookie in renewed:
-                    headers.add("set-cookie", cookie.to_header(header=""))
+                    if cookie.key not in already:
+                        headers.add("set-cookie", cookie.to_header(header=""))
             await send(message)
 
         await app(scope, receive, send_with_cookies)

@@ -102,7 +102,9 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it keeps an event loop
+# running in this thread, and every later test of the worker calling asyncio.run() fails.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

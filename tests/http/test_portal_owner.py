@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from payments_support import PASSWORD, Shop, html, open_shop, path_of, portal_link, query_of
+from payments_support import PASSWORD, Shop, csrf_token, html, open_shop, path_of, portal_link, query_of
 from portal_support import location, portal_form, portal_login, set_cookies, signed_in_portal
 from subscriptions_support import API, bearer, own_site, subscribe
 
@@ -462,3 +462,30 @@ def test_the_welcome_link_sets_the_password_then_offers_to_sign_in(shop: Shop) -
     assert page
     signed_in_portal(shop, ANA, NEW_PASSWORD)
     assert "Sunrise Bakery" in get(shop, "/portal")
+
+
+def test_a_password_change_on_an_expired_access_cookie_leaves_the_new_session(shop: Shop, rosa: str) -> None:
+    fields = {
+        "current_password": PASSWORD,
+        "new_password": NEW_PASSWORD,
+        "new_password_confirmation": NEW_PASSWORD,
+        "_csrf_token": csrf_token(get(shop, "/portal/account")),
+    }
+    shop.clock.advance(dt.timedelta(minutes=16))  # the form's post refreshes the login first
+
+    response = shop.client.post("/portal/account/password", data=fields, follow_redirects=False)
+
+    assert location(response) == "/portal/account?notice=password_changed"
+    assert [name for name in set_cookies(response) if name in (SESSION_COOKIE, REFRESH_COOKIE)]
+    assert len(response.headers.get_list("set-cookie")) == len(set_cookies(response))  # one of each
+    html(shop.client.get("/portal/account", follow_redirects=False), 200)
+
+
+def test_signing_out_on_an_expired_access_cookie_clears_the_cookies(shop: Shop, rosa: str) -> None:
+    token = csrf_token(get(shop, "/portal/logout"))
+    shop.clock.advance(dt.timedelta(minutes=16))
+    response = shop.client.post("/portal/logout", data={"_csrf_token": token}, follow_redirects=False)
+    session = [h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "=")]
+    assert len(session) == 1
+    assert "max-age=0" in session[0].lower()
+    assert location(shop.client.get("/portal", follow_redirects=False)) == "/portal/login"
