@@ -16,6 +16,7 @@ from litestar.middleware import DefineMiddleware
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.settings import load_settings
 from webmagic_core.money import Money
+from webmagic_core.services.owner_history import OwnerHistoryService
 from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
 from webmagic_http.custom_domains import custom_domain_routes
@@ -125,6 +126,10 @@ def create_app(
                 container.signer,
                 lane,
                 keys=keys,
+                tokens=tokens,
+                sites=container.sites,
+                subscriptions=container.subscriptions,
+                histories=OwnerHistoryService(container.timeline.uow, container.clock),
                 secure_cookie=secure_cookie,
             ),
             *payment_pages,

@@ -1,25 +1,27 @@
-"""The pages email links open (``/portal/...`` on the API host): plain server-rendered HTML.
+"""The customer portal (``/portal/...`` on the API host): server-rendered HTML for people.
 
-- ``GET /portal/verify-email?token=...`` verifies the address and says so, or explains why
-  the link cannot be used and offers to send a new one.
-- ``GET /portal/reset-password?token=...`` and ``/portal/set-password?token=...`` show a
-  small form (new password twice) that posts back to the same address and then says what
-  to do next, or shows what was wrong in the form.
-- ``/portal/resend-verification`` and ``/portal/forgot-password`` ask for a new link.
+- Email-link pages (no sign-in needed): ``GET /portal/verify-email?token=...`` verifies the
+  address; ``/portal/reset-password?token=...`` and ``/portal/set-password?token=...`` show a
+  small form (new password twice) that posts back to the same address;
+  ``/portal/resend-verification`` and ``/portal/forgot-password`` ask for a new link.
+- Signing in and out (``portal_signin``) and the owner's pages (``portal_owner``): my
+  sites, one site, the account. The session is a cookie over the API's token service
+  (``portal_session``).
 
-No JavaScript. Forms are protected against cross-site posting by Litestar's CSRF
-middleware, installed on this router only (a signed token in a cookie scoped to
-``/portal`` and the same token in a hidden field): the JSON API, which takes no cookies,
-needs none. Setting a password hashes it (bcrypt), in the ``PasswordLane`` like the API's,
-off the event loop. Pages are rendered by Jinja with autoescaping; they carry ``no-store`` (a
-page with a token must not be cached), ``Referrer-Policy: no-referrer`` (the token in the
-address never leaks to another site) and a CSP that allows nothing but the page itself.
+JavaScript is never needed. Every form is protected against cross-site posting by
+Litestar's CSRF middleware, installed on this router only (a signed token in a cookie scoped
+to ``/portal`` and the same token in a hidden field): the JSON API, which takes no cookies,
+needs none. Passwords are hashed (bcrypt) in the ``PasswordLane`` like the API's, off the
+event loop. Pages are rendered by Jinja with autoescaping from one layout; they carry
+``no-store`` (a page with a token or personal data must not be cached),
+``Referrer-Policy: no-referrer`` (a token in the address never leaks to another site) and a
+CSP that allows nothing but the page itself.
 
-Tokens are never logged by this code. The link itself is a GET with the token in the
-query string, so the ASGI server's access log (uvicorn's, when enabled) records it: the
-token is single-use and short-lived, but such logs deserve the care given to secrets
-(or run the server with ``--no-access-log``). The password form moves the token into the
-POST body, so the submission does not repeat it in a log line.
+Tokens are never logged by this code. An email link is a GET with the token in the query
+string, so the ASGI server's access log (uvicorn's, when enabled) records it: the token is
+single-use and short-lived, but such logs deserve the care given to secrets (or run the
+server with ``--no-access-log``). The password form moves the token into the POST body, so
+the submission does not repeat it in a log line.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from webmagic_adapters.keys import Keyring
@@ -42,12 +44,18 @@ from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
 from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from webmagic_core.accounts.ports import TokenSigner
 from webmagic_core.accounts.tokens import TokenPurpose, read_token
-from webmagic_core.errors import ValidationError
+from webmagic_core.errors import NotFound, ValidationError
 from webmagic_core.services.accounts import AccountService
+from webmagic_core.services.owner_history import OwnerHistoryService
+from webmagic_core.services.sites import SiteService
+from webmagic_core.services.subscriptions import SubscriptionService
 from webmagic_http.accounts import client_address
 from webmagic_http.after_answer import after_answer
-from webmagic_http.auth import csrf_protection
+from webmagic_http.auth import AccessTokens, csrf_protection
 from webmagic_http.lanes import PasswordLane
+from webmagic_http.portal_owner import owner_handlers
+from webmagic_http.portal_session import PortalSessions, SignInRequired, login_url, renewed_session_cookies
+from webmagic_http.portal_signin import signin_handlers
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +70,11 @@ PAGE_HEADERS: Mapping[str, str] = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "x-robots-tag": "noindex",
-    "content-security-policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
 }
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 Form = URLEncodedBody[dict[str, str]]
 
@@ -85,12 +93,15 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
-def page(name: str, status: int = 200, **context: Any) -> Template:
+def page(name: str, status: int = 200, *, csp_form_action: str = "'self'", **context: Any) -> Template:
+    """A portal page. ``csp_form_action`` widens where its forms may lead: a form that starts
+    a checkout is redirected to the payment provider's page, which the CSP must allow."""
+    context.setdefault("customer", None)
     return Template(
         template_name=f"portal/{name}.html",
         context=context,
         status_code=status,
-        headers=dict(PAGE_HEADERS),
+        headers={**PAGE_HEADERS, "content-security-policy": CSP.format(form_action=csp_form_action)},
         media_type="text/html",
     )
 
@@ -111,7 +122,7 @@ def _page_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
             title="This form could not be accepted",
             message="Its security token is missing or does not match. This happens when cookies "
             "are blocked or the form was sent from another site.",
-            next_step="Go back to the link in the email, reload the page and try again.",
+            next_step="Go back, reload the page and try again.",
             ok=False,
         )
     status = exc.status_code if 400 <= exc.status_code < 500 else 500
@@ -133,14 +144,45 @@ def _page_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
+def _sign_in_first(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
+    """A page that needs a session: to the sign-in form, then back here. A form posted
+    without one goes back to the page it belongs to."""
+    path = request.url.path
+    if request.method != "GET":
+        parts = path.split("/")
+        # /portal/sites/{slug}/... → /portal/sites/{slug}; /portal/account/... → /portal/account
+        path = "/".join(parts[:4]) if path.startswith("/portal/sites/") else "/".join(parts[:3])
+    elif request.url.query:
+        path = f"{path}?{request.url.query}"
+    return Redirect(login_url(path), status_code=303)
+
+
+def _unknown_site(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
+    return page(
+        "message",
+        404,
+        title="This page cannot be found",
+        message="None of your websites is at this address.",
+        next_step=None,
+        ok=False,
+        home=True,
+    )
+
+
 def portal_routes(
     accounts: AccountService,
     signer: TokenSigner,
     lane: PasswordLane,
     *,
     keys: Keyring,
+    tokens: AccessTokens,
+    sites: SiteService,
+    subscriptions: SubscriptionService,
+    histories: OwnerHistoryService,
     secure_cookie: bool,
 ) -> Router:
+    sessions = PortalSessions(accounts, tokens, secure_cookie)
+
     def password_form(
         purpose: TokenPurpose, *, title: str, intro: str, button: str, done: str
     ) -> tuple[Callable[..., Template], Callable[..., Awaitable[Template]]]:
@@ -197,7 +239,14 @@ def portal_routes(
                 return bad_link(_link_problem(error))
             except ValidationError as error:
                 return form(token, 400, {"password": error.detail})
-            return page("message", title=done, message=done + ".", next_step=NEXT_SIGN_IN, ok=True)
+            return page(
+                "message",
+                title=done,
+                message=done + ".",
+                next_step=NEXT_SIGN_IN,
+                ok=True,
+                sign_in=True,
+            )
 
         return show, submit
 
@@ -308,14 +357,29 @@ def portal_routes(
         post("/resend-verification", status_code=200, sync_to_thread=True)(submit_resend),
         get("/forgot-password", sync_to_thread=False)(show_forgot),
         post("/forgot-password", status_code=200, sync_to_thread=True)(submit_forgot),
+        *signin_handlers(accounts, sessions, lane, page),
+        *owner_handlers(
+            accounts=accounts,
+            sites=sites,
+            subscriptions=subscriptions,
+            histories=histories,
+            sessions=sessions,
+            lane=lane,
+            page=page,
+        ),
     ]
     return Router(
         PREFIX,
         route_handlers=handlers,
         middleware=[
+            renewed_session_cookies,
             csrf_protection(keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie)
         ],
-        exception_handlers={HTTPException: _page_error},
+        exception_handlers={
+            HTTPException: _page_error,
+            SignInRequired: _sign_in_first,
+            NotFound: _unknown_site,
+        },
         request_max_body_size=MAX_FORM_BYTES,
         include_in_schema=False,
     )

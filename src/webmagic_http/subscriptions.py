@@ -21,7 +21,8 @@ The page (``GET /portal/sites/{slug}/subscription``) is where the checkout retur
 (``?checkout=done|cancelled&subscription=<id>``) and where the subscription emails link.
 It needs no sign-in, so it shows only what the unguessable subscription id in its address
 names: the outcome of that checkout, the subscription's status and dates, and whether the
-site is online. Without those parameters it says how the subscription is managed.
+site is online. Without those parameters (the emails' links) it redirects to the site's
+page in the portal, where the subscription is managed after signing in.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, RawBody
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from webmagic_core.errors import NotFound
 from webmagic_core.lifecycle import SiteStatus
@@ -269,7 +270,7 @@ def subscription_pages(sites: SiteService, subscriptions: SubscriptionService) -
         slug: FromPath[str],
         checkout: FromQuery[str | None] = None,
         subscription: FromQuery[str | None] = None,
-    ) -> Template:
+    ) -> Template | Redirect:
         site = sites.resolve(slug).site if is_valid_slug(slug) else None
         if site is None or site.status is SiteStatus.ARCHIVED:
             return message(404, "This site cannot be found", "There is no site at this address.")
@@ -278,15 +279,11 @@ def subscription_pages(sites: SiteService, subscriptions: SubscriptionService) -
             "site_url": config.site_url(site.slug),
             "monthly": money_text(config.price),
             "online": site.status is not SiteStatus.SUSPENDED,
-            "api_path": f"/api/v1/customer/sites/{site.slug}/subscription",
+            "portal_path": f"{PORTAL_SITES}/{site.slug}",
         }
         if checkout is None and subscription is None:
-            return html_page(
-                "subscription/manage.html",
-                headers,
-                title=f"Hosting of {site.business_name}",
-                **common,
-            )
+            # The emails' "manage" links: the site's page in the portal (signing in first).
+            return Redirect(f"{PORTAL_SITES}/{site.slug}#subscription", status_code=303)
         if checkout not in ("done", "cancelled"):
             return unknown()
         found = subscription_of(site.id, subscription)

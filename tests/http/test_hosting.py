@@ -113,7 +113,7 @@ def test_unknown_archived_reserved_and_invalid_slugs_look_the_same(
     paths = [
         "/no-such-site",  # unknown
         "/old-bakery",  # archived
-        "/portal",  # reserved
+        "/pricing",  # reserved (/portal is the customer portal's page now)
         "/static",  # reserved
         "/www",  # reserved
         "/ab",  # too short
@@ -123,7 +123,7 @@ def test_unknown_archived_reserved_and_invalid_slugs_look_the_same(
         "/" + "a" * 64,  # too long
         "/old-bakery/styles.css",
         "/no-such-site/app.js",
-        "/portal/app.js",
+        "/pricing/app.js",
     ]
     fingerprints = {path: _not_found_fingerprint(client.get(path)) for path in paths}
 
@@ -143,7 +143,7 @@ def test_invalid_and_reserved_slugs_never_reach_the_database(
 
     monkeypatch.setattr(SiteService, "resolve", fail)
 
-    for path in ["/portal", "/api-", "/ab", "/UPPER", "/schema/styles.css", "/under_score/app.js"]:
+    for path in ["/pricing", "/api-", "/ab", "/UPPER", "/schema/styles.css", "/under_score/app.js"]:
         assert client.get(path).status_code == 404, path
 
 

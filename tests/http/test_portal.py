@@ -75,6 +75,7 @@ def test_the_verify_link_verifies_and_says_so(accounts: Accounts) -> None:
     page = html(accounts.client.get(path_of(link)), 200)
 
     assert "Email address verified" in page
+    assert 'href="/portal/login"' in page  # the next step is one click away
     assert accounts.login("ana@example.com")["user"]["email_verified"] is True
 
 
@@ -152,7 +153,7 @@ def test_the_reset_link_opens_a_form_that_sets_the_password(accounts: Accounts) 
     done = html(submit_password(accounts, form, "reset-password", NEW_PASSWORD), 200)
 
     assert "Your password has been changed" in done
-    assert "Sign in" in done
+    assert 'href="/portal/login">Sign in</a>' in done
     accounts.login("ana@example.com", NEW_PASSWORD)
     problem(accounts.post("login", {"email": "ana@example.com", "password": PASSWORD}), 401)
     assert accounts.mail_to("ana@example.com")[-1].template is EmailTemplate.PASSWORD_CHANGED

@@ -512,6 +512,20 @@ class AccountService:
             self._apply_new_password(uow, current, new_hash, now)
             uow.commit()
 
+    def sign_out_everywhere(self, customer_id: uuid.UUID) -> None:
+        """End every login of the customer and void every access token (API and portal
+        alike), without changing the password."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            customer = uow.customers.get(customer_id, for_update=True)
+            if customer is None:
+                raise Unauthenticated(ACCESS_REVOKED)
+            customer.token_version += 1
+            customer.updated_at = now
+            uow.customers.save(customer)
+            uow.refresh_sessions.revoke_customer(customer.id, now)
+            uow.commit()
+
     # profile
 
     def me(self, customer_id: uuid.UUID) -> Customer:
