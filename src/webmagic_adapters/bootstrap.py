@@ -17,6 +17,7 @@ from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.sandbox import SandboxGateway
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
 from webmagic_adapters.settings import Payments, Settings, load_settings
+from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
 from webmagic_adapters.sqlalchemy.stats import SqlStatsQuery
@@ -64,6 +65,7 @@ class Container:
     timeline: TimelineService
     subscriptions: SubscriptionService
     sweep: LifecycleSweep
+    rewriter: ParserSiteRewriter
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -129,6 +131,7 @@ def bootstrap(
     rate_limiter = build_rate_limiter(settings, clock)
     uow = database.unit_of_work
     site_directory = SqlSiteDirectory(database.engine)
+    rewriter = ParserSiteRewriter()
     accounts = AccountService(
         uow=uow,
         clock=clock,
@@ -174,7 +177,9 @@ def bootstrap(
         settings=settings,
         database=database,
         clock=clock,
-        sites=SiteService(uow=uow, clock=clock, directory=site_directory),
+        sites=SiteService(
+            uow=uow, clock=clock, directory=site_directory, rewriter=rewriter, limits=settings.file_limits
+        ),
         site_directory=site_directory,
         accounts=accounts,
         relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock),
@@ -194,4 +199,5 @@ def bootstrap(
         timeline=TimelineService(uow=uow),
         subscriptions=subscriptions,
         sweep=LifecycleSweep(subscriptions),
+        rewriter=rewriter,
     )

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webmagic_core.site_files import FileLimits
+
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +43,12 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").rstrip("."), parts.port or (443 if scheme == "https" else 80)
 
 
 class Settings(BaseSettings):
@@ -79,6 +87,12 @@ class Settings(BaseSettings):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     owned_hosting_days: int = Field(default=30, ge=0)
 
+    max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest file of a site version")
+    max_version_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="Largest site version, all files"
+    )
+    max_version_files: int = Field(default=500, gt=0, description="Most files in one site version")
+
     page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
     log_level: str = "INFO"
 
@@ -109,6 +123,32 @@ class Settings(BaseSettings):
             scheme = urlsplit(self.public_url).scheme
             return f"{scheme}://{self.sites_domain}"
         return self.public_url
+
+    @property
+    def sites_host(self) -> str | None:
+        """The host name sites are served on when it is not the public URL's: the app then
+        serves sites only there and everything else only on the other host names."""
+        if self.sites_domain:
+            return self.sites_domain
+        if self.sites_base_url:
+            host = (urlsplit(self.sites_base_url).hostname or "").rstrip(".")
+            if host and host != (urlsplit(self.public_url).hostname or "").rstrip("."):
+                return host
+        return None
+
+    @property
+    def sites_share_public_origin(self) -> bool:
+        """Whether a hosted site's pages have the portal's and the API's origin (scheme,
+        host and port): then they are served sandboxed (see webmagic_http.hosting)."""
+        return _origin(self.resolved_sites_base_url) == _origin(self.public_url)
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return FileLimits(
+            max_file_bytes=self.max_file_bytes,
+            max_version_bytes=self.max_version_bytes,
+            max_files=self.max_version_files,
+        )
 
     @property
     def mail_dir(self) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import metadata
+from typing import Any
 
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
@@ -23,7 +24,7 @@ from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
 from webmagic_http.customer_sites import customer_site_routes
 from webmagic_http.health import health_routes
-from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
+from webmagic_http.hosting import Hosting, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.outbox_task import relay_lifespan
@@ -68,9 +69,11 @@ def create_app(
 
     hosting = Hosting(
         container.sites,
-        PageCache[RenderedPage](settings.page_cache_bytes),
+        PageCache[Any](settings.page_cache_bytes),
         price=str(price),
         purchase_base_url=settings.public_url,
+        rewriter=container.rewriter,
+        sandboxed=settings.sites_share_public_origin,
     )
     secret_key = settings.secret_key_value()
     tokens = AccessTokens.from_secret(
@@ -98,11 +101,9 @@ def create_app(
                 secure_cookie=secure_cookie,
             )
         )
-    middleware = (
-        [DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain)]
-        if settings.sites_domain
-        else []
-    )
+    # Sites on a host of their own: each route answers only on its side (webmagic_http.hosts).
+    sites_host = settings.sites_host
+    middleware = [DefineMiddleware(HostSplitMiddleware, sites_domain=sites_host)] if sites_host else []
     app = Litestar(
         route_handlers=[
             *health_routes(container.database.ping),
@@ -122,7 +123,7 @@ def create_app(
             subscription_pages(container.sites, container.subscriptions),
             *hosting_routes(hosting, offload=offload),
         ],
-        exception_handlers=exception_handlers(settings.sites_domain),
+        exception_handlers=exception_handlers(sites_host),
         middleware=middleware,
         openapi_config=OpenAPIConfig(
             title="WebMagic",
