@@ -16,18 +16,17 @@ version of the file is a new URL. A reference that already has a query keeps it 
 not fingerprinted.
 
 HTML is parsed with Lexbor (selectolax), a conforming HTML5 parser, and serialised again
-only when something changed; CSS with tinycss2's tokenizer, which round-trips untouched
-text (comments, whitespace) exactly. The preview banner is inserted by the same parser
-(``insert_banner``).
+only when something changed; CSS is scanned token by token for its comments, strings,
+``url()`` and ``@import`` (``rewrite_css``), so untouched text is kept byte for byte.
+The preview banner is inserted by the same HTML parser (``insert_banner``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
-import tinycss2
-import tinycss2.ast
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from webmagic_core.site_files import INDEX, SiteFiles, digest_of, extension, resolve_reference
@@ -139,69 +138,70 @@ def _join(path: str, query: str, fragment: str) -> str:
 
 # -- CSS ----------------------------------------------------------------------------
 
+# One left-to-right scan over CSS, per CSS Syntax Level 3's tokens: a comment or a string
+# is consumed whole (so nothing inside one is ever taken for a reference), then the two
+# tokens that hold references: ``url(...)`` (unquoted, or with a string) and ``@import``
+# followed by a string. Other text is passed over at C speed (a full tokenizer in Python,
+# tinycss2, took ~60 ms for a 4 KB stylesheet: 30 times the rest of writing a version).
+_CSS_TOKENS = re.compile(
+    r"""
+      (?P<comment>/\*[\s\S]*?(?:\*/|$))
+    | (?<![\w\\-])(?P<url>[uU][rR][lL]\(\s*)
+        (?: (?P<url_string>"(?:[^"\\\n]|\\[\s\S])*"|'(?:[^'\\\n]|\\[\s\S])*')
+          | (?P<url_bare>[^\s()"'\\]*) )
+        (?P<url_end>\s*\))
+    | (?P<import>@[iI][mM][pP][oO][rR][tT]\s+)
+        (?P<import_string>"(?:[^"\\\n]|\\[\s\S])*"|'(?:[^'\\\n]|\\[\s\S])*')
+    | (?P<string>"(?:[^"\\\n]|\\[\s\S])*"?|'(?:[^'\\\n]|\\[\s\S])*'?)
+    """,
+    re.VERBOSE,
+)
+
 
 def rewrite_css(css: str, rewrite: Rewrite) -> str | None:
-    """``css`` with its ``url()`` and ``@import`` references rewritten, or None if none changed."""
-    nodes = tinycss2.parse_component_value_list(css, skip_comments=False)
-    if not _rewrite_tokens(nodes, rewrite):
+    """``css`` with its ``url()`` and ``@import`` references rewritten, or None if none
+    changed. Everything else (comments, spacing, other strings) is kept byte for byte."""
+    if "url(" not in css.lower() and "@import" not in css.lower():
         return None
-    return str(tinycss2.serialize(nodes))
-
-
-def _rewrite_tokens(nodes: list[tinycss2.ast.Node], rewrite: Rewrite) -> bool:
+    out: list[str] = []
+    position = 0
     changed = False
-    after_import = False
-    for index, node in enumerate(nodes):
-        if isinstance(node, tinycss2.ast.URLToken):
-            new = rewrite(node.value)
-            if new is not None:
-                nodes[index] = tinycss2.ast.URLToken(node.source_line, node.source_column, new, _css_url(new))
-                changed = True
-        elif isinstance(node, tinycss2.ast.FunctionBlock):
-            if node.lower_name == "url":
-                changed |= _rewrite_first_string(node.arguments, rewrite)
-            else:
-                changed |= _rewrite_tokens(node.arguments, rewrite)
-        elif isinstance(
-            node,
-            tinycss2.ast.CurlyBracketsBlock
-            | tinycss2.ast.SquareBracketsBlock
-            | tinycss2.ast.ParenthesesBlock,
-        ):
-            changed |= _rewrite_tokens(node.content, rewrite)
-        elif isinstance(node, tinycss2.ast.StringToken) and after_import:
-            new = rewrite(node.value)
-            if new is not None:
-                nodes[index] = _string_token(node, new)
-                changed = True
-        if isinstance(node, tinycss2.ast.AtKeywordToken):
-            after_import = node.lower_value == "import"
-        elif not isinstance(node, tinycss2.ast.WhitespaceToken | tinycss2.ast.Comment):
-            after_import = False
-    return changed
-
-
-def _rewrite_first_string(arguments: list[tinycss2.ast.Node], rewrite: Rewrite) -> bool:
-    for index, node in enumerate(arguments):
-        if isinstance(node, tinycss2.ast.StringToken):
-            new = rewrite(node.value)
+    for match in _CSS_TOKENS.finditer(css):
+        if match["url"] is not None:
+            quoted = match["url_string"]
+            value = _unquote_css(quoted) if quoted is not None else match["url_bare"]
+            new = rewrite(value) if value is not None else None
             if new is None:
-                return False
-            arguments[index] = _string_token(node, new)
-            return True
-    return False
+                continue
+            out.append(css[position : match.start()])
+            out.append(f"{match['url']}{_css_string(new)}{match['url_end']}")
+        elif match["import"] is not None:
+            value = _unquote_css(match["import_string"])
+            new = rewrite(value) if value is not None else None
+            if new is None:
+                continue
+            out.append(css[position : match.start()])
+            out.append(match["import"] + _css_string(new))
+        else:
+            continue  # a comment or another string: kept as it is
+        position = match.end()
+        changed = True
+    if not changed:
+        return None
+    out.append(css[position:])
+    return "".join(out)
 
 
-def _string_token(old: tinycss2.ast.StringToken, value: str) -> tinycss2.ast.StringToken:
-    return tinycss2.ast.StringToken(old.source_line, old.source_column, value, '"' + _css_escape(value) + '"')
+def _unquote_css(token: str) -> str | None:
+    """A CSS string token's value; None for one with escapes (left untouched: rare, and
+    rewriting it would need the whole escape grammar)."""
+    body = token[1:-1]
+    return None if "\\" in body else body
 
 
-def _css_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ")
-
-
-def _css_url(value: str) -> str:
-    return 'url("' + _css_escape(value) + '")'
+def _css_string(value: str) -> str:
+    # The rewritten URL is percent-encoded (no quote, backslash or newline left in it).
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # -- HTML ---------------------------------------------------------------------------

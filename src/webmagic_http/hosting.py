@@ -34,8 +34,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
-from litestar import HttpMethod, Litestar, Request
+from litestar import HttpMethod, Litestar, Request, route
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from webmagic_core.errors import ValidationError
@@ -352,9 +354,32 @@ class HostingRoute(HTTPRouteHandler):
         return self._hosting.respond(request.scope, data)
 
 
+WRITE_METHODS = [HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE]
+
+
+def _refuse_writes(slug: str) -> None:
+    """Sites are read-only: 405 at a site's address; at an address that can never be a
+    site (``/sandbox/...`` when payments are real, a reserved word), 404 as if unrouted."""
+    if not is_valid_slug(slug):
+        raise NotFoundException()
+    raise MethodNotAllowedException(headers={"Allow": "GET, HEAD"})
+
+
 def hosting_routes(hosting: Hosting, *, offload: bool) -> Sequence[HTTPRouteHandler]:
     """The hosting routes; ``offload`` answers them in the thread pool (see module doc)."""
+    options: dict[str, Any] = {"include_in_schema": False, "opt": {AREA: SITES}, "sync_to_thread": False}
+
+    def page_writes(slug: FromPath[str]) -> None:
+        _refuse_writes(slug)
+
+    def file_writes(slug: FromPath[str], path: FromPath[str]) -> None:
+        _refuse_writes(slug)
+
     return [
         HostingRoute("/{slug:str}", Kind.PAGE, hosting, offload=offload),
         HostingRoute("/{slug:str}/{path:path}", Kind.FILE, hosting, offload=offload),
+        route("/{slug:str}", http_method=WRITE_METHODS, name="hosting-page-writes", **options)(page_writes),
+        route("/{slug:str}/{path:path}", http_method=WRITE_METHODS, name="hosting-file-writes", **options)(
+            file_writes
+        ),
     ]

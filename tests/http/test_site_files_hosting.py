@@ -378,3 +378,14 @@ def test_fingerprints_in_served_pages_match_what_the_files_serve(shop: tuple[Cli
         response = client.get(ref)
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable", ref
         assert response.headers["etag"].strip('"').startswith(ref.rsplit("v=", 1)[1]), ref
+
+
+def test_sites_are_read_only_and_reserved_words_stay_unrouted(shop: tuple[Client, Container]) -> None:
+    client, container = shop
+    folder_site(container)
+    for path in ("/rosas-bakery", "/rosas-bakery/img/logo.png"):
+        refused = client.post(path)
+        assert refused.status_code == 405, path
+        assert refused.headers["allow"] == "GET, HEAD"
+    for path in ("/sandbox/checkout/x/pay", "/internal/anything", "/api/v1/nope/nope"):
+        assert client.post(path).status_code == 404, path

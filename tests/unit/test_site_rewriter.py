@@ -131,7 +131,7 @@ def test_css_urls_in_files_style_elements_and_style_attributes_are_rewritten() -
     )
     out = served(files, "/s", "css/main.css")
     assert out.startswith('/* keep me */ @import "/s/css/parts/base.css";\n')  # untouched text kept
-    assert f'url("/s/img/bg.png?{v(LOGO)}") no-repeat' in out
+    assert f'url( "/s/img/bg.png?{v(LOGO)}" ) no-repeat' in out  # spacing kept
     assert f'url("/s/fonts/f.woff2?{v(FONT)}") format("woff2")' in out
     html = served(files, "/s")
     assert f'url("/s/img/bg.png?{v(LOGO)}")' in LexborHTMLParser(html).css_first("style").text()
@@ -210,3 +210,42 @@ def test_every_relative_reference_to_a_file_resolves_to_that_file_under_both_bas
             path = unquote(re.sub(r"^https://h\.test", "", url).split("?")[0])
             assert normalize_path(name) in files
             assert path == f"{base}/{normalize_path(name)}"
+
+
+@pytest.mark.parametrize(
+    ("css", "expected"),
+    [
+        ("a{background:url(x.png)}", 'a{background:url("/s/x.png?V")}'),
+        ("a{background:URL( 'x.png' )}", 'a{background:URL( "/s/x.png?V" )}'),
+        ('@import "x.css";', '@import "/s/x.css";'),
+        ("@import url(x.css) screen;", '@import url("/s/x.css") screen;'),
+        # Nothing inside a comment or another string is a reference.
+        ("/* url(x.png) */ a{content:'url(x.png)'}", None),
+        ('a{content:"@import \\"x.css\\""}', None),
+        ("/* unterminated url(x.png)", None),
+        # Only the url() function, not one whose name ends in url.
+        ("a{b:myurl(x.png); c:my-url(x.png)}", None),
+        # Escapes are left as they are (rewriting them needs the whole escape grammar).
+        (r"a{background:url('x\'.png')}", None),
+        ("a{background:url(data:image/png;base64,AAAA)}", None),
+        ("a{background:url(#svg-filter)}", None),
+    ],
+)
+def test_css_references_are_found_as_css_tokens(css: str, expected: str | None) -> None:
+    from webmagic_adapters.site_rewriter import rewrite_css
+
+    def rewrite(url: str) -> str | None:
+        return {"x.png": "/s/x.png?V", "x.css": "/s/x.css"}.get(url)
+
+    assert rewrite_css(css, rewrite) == expected
+
+
+@given(st.text(alphabet=st.sampled_from(list("a{}:;()/*'\"\\ @url.xpng\n")), max_size=40))
+def test_css_without_references_to_site_files_is_never_changed(css: str) -> None:
+    """Whatever the text, the scanner only ever replaces a reference it was asked about."""
+    from webmagic_adapters.site_rewriter import rewrite_css
+
+    assert rewrite_css(css, lambda url: None) is None
+    out = rewrite_css(css, lambda url: "/Z" if url == "x.png" else None)
+    if out is not None:
+        assert out.replace('"/Z"', "").count("x.png") < css.count("x.png")
