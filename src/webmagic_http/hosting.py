@@ -358,8 +358,10 @@ WRITE_METHODS = [HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.D
 
 
 def _refuse_writes(slug: str) -> None:
-    """Sites are read-only: 405 at a site's address; at an address that can never be a
-    site (``/sandbox/...`` when payments are real, a reserved word), 404 as if unrouted."""
+    """Sites are read-only: 405 at a site's file; under a name that can never be a site
+    (``/sandbox/...`` when payments are real, a reserved word), 404 as if unrouted. (At
+    ``/{slug}`` itself Litestar answers 405 for any method but GET and HEAD, as always:
+    a second handler there would cost every page view a method dispatch.)"""
     if not is_valid_slug(slug):
         raise NotFoundException()
     raise MethodNotAllowedException(headers={"Allow": "GET, HEAD"})
@@ -369,16 +371,12 @@ def hosting_routes(hosting: Hosting, *, offload: bool) -> Sequence[HTTPRouteHand
     """The hosting routes; ``offload`` answers them in the thread pool (see module doc)."""
     options: dict[str, Any] = {"include_in_schema": False, "opt": {AREA: SITES}, "sync_to_thread": False}
 
-    def page_writes(slug: FromPath[str]) -> None:
-        _refuse_writes(slug)
-
     def file_writes(slug: FromPath[str], path: FromPath[str]) -> None:
         _refuse_writes(slug)
 
     return [
         HostingRoute("/{slug:str}", Kind.PAGE, hosting, offload=offload),
         HostingRoute("/{slug:str}/{path:path}", Kind.FILE, hosting, offload=offload),
-        route("/{slug:str}", http_method=WRITE_METHODS, name="hosting-page-writes", **options)(page_writes),
         route("/{slug:str}/{path:path}", http_method=WRITE_METHODS, name="hosting-file-writes", **options)(
             file_writes
         ),

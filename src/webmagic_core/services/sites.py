@@ -10,6 +10,7 @@ import attrs
 from webmagic_core.errors import Conflict, NotFound
 from webmagic_core.lifecycle import ServeMode, SiteStatus, Trigger, policy
 from webmagic_core.ports import BlobUsage, Clock, SiteDirectory, SiteHead, SiteRewriter, UnitOfWorkFactory
+from webmagic_core.site_diff import VersionDiff, diff_files
 from webmagic_core.site_files import FileLimits, PreparedFiles, SiteFiles, is_text, prepare_files
 from webmagic_core.sites import (
     Actor,
@@ -224,6 +225,28 @@ class SiteService:
         images and fonts are not text and stay as they are)."""
         _, files = self.version_files(site_id, number)
         return {path: files.text(path) for path in files.bodies if is_text(path)}
+
+    def version_diff(self, site_id: uuid.UUID, number: int) -> VersionDiff:
+        """What version ``number`` changed against the one before it (every file, text
+        files line by line); version 1 against nothing."""
+        with self.uow() as uow:
+            after = uow.sites.get_version(site_id, number)
+            if after is None:
+                raise NotFound(f"there is no version {number}")
+            before = uow.sites.get_version(site_id, number - 1) if number > 1 else None
+
+            def body(digest: str) -> bytes:
+                data = uow.sites.get_body(digest)
+                if data is None:
+                    raise NotFound(f"no stored file has the digest {digest}")
+                return data
+
+            files = diff_files(before.files if before else (), after.files, body)
+        return VersionDiff(from_number=before.number if before else None, to_number=number, files=files)
+
+    def owned_version_diff(self, customer_id: uuid.UUID, slug: str, number: int) -> VersionDiff:
+        """``version_diff`` of one of the customer's live sites (``NotFound`` otherwise)."""
+        return self.version_diff(self.owned_site(customer_id, slug).id, number)
 
     def files_of(self, slug: str, number: int | None = None) -> tuple[Site, SiteVersion]:
         """A site (any status) and one of its versions' file lists (the current one by default)."""
