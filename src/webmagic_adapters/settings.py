@@ -45,12 +45,6 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").rstrip("."), parts.port or (443 if scheme == "https" else 80)
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="WEBMAGIC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -135,12 +129,6 @@ class Settings(BaseSettings):
             if host and host != (urlsplit(self.public_url).hostname or "").rstrip("."):
                 return host
         return None
-
-    @property
-    def sites_share_public_origin(self) -> bool:
-        """Whether a hosted site's pages have the portal's and the API's origin (scheme,
-        host and port): then they are served sandboxed (see webmagic_http.hosting)."""
-        return _origin(self.resolved_sites_base_url) == _origin(self.public_url)
 
     @property
     def file_limits(self) -> FileLimits:

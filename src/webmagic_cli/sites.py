@@ -332,9 +332,10 @@ def show(
     transition, purchase and checkout, each webhook that touched the site, each anomaly
     about it, and each email queued and sent for it.
 
-    With `--json`, prints the fields of `sites list --json` plus `updated_at`, `versions`,
-    `events` (the transitions: `from_status`, `to_status`, `cause`, `actor`, `reference`,
-    `occurred_at`) and `timeline` (`at`, `kind`: site, purchase, checkout,
+    With `--json`, prints the fields of `sites list --json` plus `updated_at`, `versions`
+    (`number`, `created_at`, `cause`, `created_by`, `files`, `bytes`), `events` (the
+    transitions: `from_status`, `to_status`, `cause`, `actor`, `reference`, `occurred_at`)
+    and `timeline` (`at`, `kind`: site, purchase, checkout,
     subscription, notice, webhook, anomaly or email, `summary`, `reference`), oldest first.
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
@@ -353,6 +354,8 @@ def show(
                         "created_at": output.iso(v.created_at),
                         "cause": v.cause,
                         "created_by": v.created_by.value,
+                        "files": len(v.files),
+                        "bytes": v.size,
                     }
                     for v in details.versions
                 ],

@@ -67,13 +67,17 @@ def create_app(
     # anything over a network goes to the thread pool (see webmagic_http.hosting).
     offload = container.database.dialect_name != "sqlite"
 
+    # Sites on a host of their own (WEBMAGIC_SITES_BASE_URL or _DOMAIN): each route
+    # answers only on its side (webmagic_http.hosts). Otherwise sites share the portal's
+    # host, and so its origin: they are served sandboxed (webmagic_http.hosting).
+    sites_host = settings.sites_host
     hosting = Hosting(
         container.sites,
         PageCache[Any](settings.page_cache_bytes),
         price=str(price),
         purchase_base_url=settings.public_url,
         rewriter=container.rewriter,
-        sandboxed=settings.sites_share_public_origin,
+        sandboxed=sites_host is None,
     )
     secret_key = settings.secret_key_value()
     tokens = AccessTokens.from_secret(
@@ -101,8 +105,6 @@ def create_app(
                 secure_cookie=secure_cookie,
             )
         )
-    # Sites on a host of their own: each route answers only on its side (webmagic_http.hosts).
-    sites_host = settings.sites_host
     middleware = [DefineMiddleware(HostSplitMiddleware, sites_domain=sites_host)] if sites_host else []
     app = Litestar(
         route_handlers=[

@@ -55,6 +55,11 @@ def test_create_from_a_folder_keeps_every_file(invoke: Invoke, tmp_path: Path, s
     ]
     site = service.details("rosas-bakery").site
     assert service.version_files(site.id, 1)[1].bodies["img/logo.png"] == LOGO
+    shown = json.loads(invoke("sites", "show", "rosas-bakery", "--json").stdout)["versions"][0]
+    assert (shown["files"], shown["bytes"]) == (
+        4,
+        sum(f.size for f in service.files_of("rosas-bakery")[1].files),
+    )
 
 
 def test_a_folder_with_bad_files_is_refused_one_line_per_file(

@@ -252,7 +252,7 @@ def test_import_creates_every_good_folder_and_reports_the_bad_ones(
         "taken-slug": "already taken",
         "odd-keys": "unknown key(s) 'colour'",
         "broken-toml": "site.toml is not valid TOML",
-        "no-index": "index.html is missing",
+        "no-index": "index.html: is missing",
     }
     failed_lines = [line for line in out.splitlines() if line.strip().startswith("✗")]
     assert len(failed_lines) == len(expected_failures)

@@ -390,3 +390,14 @@ def test_sites_are_read_only_and_reserved_words_stay_unrouted(shop: tuple[Client
         assert "POST" not in refused.headers["allow"]
     for path in ("/static/x/y", "/internal/anything", "/api/v1/nope/nope", "/healthz/x"):
         assert client.post(path).status_code == 404, path
+
+
+def test_a_sites_url_on_the_public_host_but_another_port_is_still_sandboxed(make_app: MakeApp) -> None:
+    """The host split goes by host name: on one host name, whatever the port, a site is
+    also reachable on the portal's origin, so it is sandboxed there."""
+    app, container = make_app(public_url="http://127.0.0.1:8000", sites_base_url="http://127.0.0.1:8001")
+    folder_site(container)
+    with TestClient(app) as client:
+        for host in ("127.0.0.1:8000", "127.0.0.1:8001"):
+            response = client.get("/rosas-bakery", headers={"Host": host})
+            assert response.headers["content-security-policy"] == SANDBOX, host
