@@ -70,8 +70,9 @@ class SiteRewriter(Protocol):
         site served under ``base``: ``"/{slug}"`` (path hosting) or ``""`` (a domain root)."""
         ...
 
-    def insert_banner(self, page: bytes, banner: str) -> bytes:
-        """``page`` with the ``banner`` HTML added at the end of its body."""
+    def insert_banner(self, page: bytes, banner: str, *, rewritten: bool = False) -> bytes:
+        """``page`` with the ``banner`` HTML added at the end of its body; ``rewritten``
+        says ``page`` is what ``rewrite`` made of a page (not the uploaded bytes)."""
         ...
 
 

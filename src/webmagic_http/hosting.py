@@ -286,6 +286,7 @@ class Hosting:
                     price=self.price,
                     purchase_url=f"{self.purchase_base_url}/purchase/{site.slug}",
                 ),
+                rewritten=file.slug_digest != file.digest,
             )
             digest = None  # the bytes sent are not the stored ones
         else:

@@ -401,3 +401,18 @@ def test_a_sites_url_on_the_public_host_but_another_port_is_still_sandboxed(make
         for host in ("127.0.0.1:8000", "127.0.0.1:8001"):
             response = client.get("/rosas-bakery", headers={"Host": host})
             assert response.headers["content-security-policy"] == SANDBOX, host
+
+
+def test_the_banner_of_a_page_served_as_uploaded_goes_where_the_parser_puts_it(
+    shop: tuple[Client, Container],
+) -> None:
+    client, container = shop
+    tricky = b"<body><p>hi</p><script>document.write('</body></html>"  # nothing to rewrite
+    container.sites.create_preview(
+        "tricky-site", "Tricky", SiteFiles.build({"index.html": tricky}, FileLimits())
+    )
+    page = client.get("/tricky-site").text
+    body = LexborHTMLParser(page).body
+    assert body is not None
+    assert [n.tag for n in body.iter()] == ["p", "script", "div"]  # the banner, outside the script
+    assert body.css_first("div[data-webmagic-banner]") is not None

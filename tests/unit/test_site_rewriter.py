@@ -249,3 +249,48 @@ def test_css_without_references_to_site_files_is_never_changed(css: str) -> None
     out = rewrite_css(css, lambda url: "/Z" if url == "x.png" else None)
     if out is not None:
         assert out.replace('"/Z"', "").count("x.png") < css.count("x.png")
+
+
+html_piece = st.sampled_from(
+    [
+        "<p>text</p>",
+        "<script>var s = '</body></html>';</script>",
+        "<!-- </body></html> -->",
+        "<style>a{}</style>",
+        "<div><span>unclosed",
+        "<table><tr><td>cell",
+        "<textarea>raw </body> text</textarea>",
+        '<img src="a.png">',
+        "<template><p>t</p></template>",
+        "plain & text",
+    ]
+)
+
+
+@given(
+    pieces=st.lists(html_piece, max_size=6),
+    trailer=st.sampled_from(["", "</body></html>", "\n<!-- after -->"]),
+)
+def test_the_banner_lands_at_the_end_of_the_body_whether_spliced_or_parsed(
+    pieces: list[str], trailer: str
+) -> None:
+    """On a page the rewriter serialised, the banner is spliced in before the final
+    ``</body></html>`` without parsing: the document is the one the parser would make."""
+    page_source = '<!doctype html><html><head></head><body><img src="a.png">' + "".join(pieces) + trailer
+    files = site(page_source, a_DOT_png=b"png")
+    page = REWRITER.rewrite(files, "/s")["index.html"]  # serialised: the img makes it change
+    banner = '<aside id="banner">Buy</aside>'
+    spliced = REWRITER.insert_banner(page, banner, rewritten=True)
+    parsed = REWRITER.insert_banner(page, banner)
+    assert LexborHTMLParser(spliced.decode()).html == LexborHTMLParser(parsed.decode()).html
+    body = LexborHTMLParser(spliced.decode()).body
+    assert body is not None
+    assert [n.tag for n in body.iter()][-1] == "aside"
+
+
+def test_a_page_as_uploaded_is_always_parsed_for_the_banner() -> None:
+    page = b"<body><script>document.write('</body></html>"  # the script runs to the end of the file
+    out = REWRITER.insert_banner(page, "<aside>B</aside>", rewritten=False).decode()
+    body = LexborHTMLParser(out).body
+    assert body is not None
+    assert [n.tag for n in body.iter()] == ["script", "aside"]
