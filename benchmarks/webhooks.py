@@ -67,8 +67,9 @@ from webmagic_core.money import Money
 from webmagic_core.payments.events import ONE_TIME_PAYMENTABLE
 from webmagic_core.payments.gateway import CheckoutInfo, CheckoutStatus
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
-from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion
+from webmagic_core.sites import Actor, Site, SiteContent
 from webmagic_core.testing.payments import payment_payload
+from webmagic_core.testing.sites import new_version
 
 ROUTE = "/api/v1/webhooks/recurrente"
 TARGET_SQLITE = 300.0
@@ -139,13 +140,8 @@ def prepare(settings: Settings, purchases: int) -> list[tuple[str, bytes]]:
                     )
                     uow.sites.add(site)
                     uow.sites.add_version(
-                        SiteVersion(
-                            site_id=site.id,
-                            number=1,
-                            content=SiteContent(PAGE.format(name=name)),
-                            cause="bench",
-                            created_by=Actor.ADMIN,
-                            created_at=now,
+                        *new_version(
+                            site.id, 1, SiteContent(PAGE.format(name=name)), cause="bench", created_at=now
                         )
                     )
                     buyer = f"buyer{index}@example.com"

@@ -23,6 +23,7 @@ from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.sandbox import SandboxGateway
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
 from webmagic_adapters.settings import Payments, Settings, load_settings
+from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.domains_repository import SqlHostDirectory, domain_units_of_work
 from webmagic_adapters.sqlalchemy.monitoring import SqlOperationsQuery
@@ -81,6 +82,7 @@ class Container:
     # Custom domains (phase 5).
     domains: DomainService
     host_directory: SqlHostDirectory
+    rewriter: ParserSiteRewriter
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -153,6 +155,7 @@ def bootstrap(
     rate_limiter = build_rate_limiter(settings, clock)
     uow = database.unit_of_work
     site_directory = SqlSiteDirectory(database.engine)
+    rewriter = ParserSiteRewriter()
     accounts = AccountService(
         uow=uow,
         clock=clock,
@@ -201,7 +204,9 @@ def bootstrap(
         keys=keys,
         database=database,
         clock=clock,
-        sites=SiteService(uow=uow, clock=clock, directory=site_directory),
+        sites=SiteService(
+            uow=uow, clock=clock, directory=site_directory, rewriter=rewriter, limits=settings.file_limits
+        ),
         site_directory=site_directory,
         accounts=accounts,
         relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock),
@@ -222,6 +227,7 @@ def bootstrap(
         subscriptions=subscriptions,
         sweep=LifecycleSweep(subscriptions),
         operations=SqlOperationsQuery(database),
+        rewriter=rewriter,
         domains=domains,
         host_directory=host_directory,
     )

@@ -34,6 +34,7 @@ from webmagic_adapters.keys import MIN_SECRET_BYTES, Keyring, key_material_bytes
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.private_files import PRIVATE_FILE, private_dir, private_tree
 from webmagic_adapters.sqlalchemy.database import normalize_url
+from webmagic_core.site_files import FileLimits
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,12 @@ class Settings(BaseSettings):
     subscription_price_cents: int = Field(default=9500, gt=0)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     owned_hosting_days: int = Field(default=30, ge=0)
+
+    max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest file of a site version")
+    max_version_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="Largest site version, all files"
+    )
+    max_version_files: int = Field(default=500, gt=0, description="Most files in one site version")
 
     page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
 
@@ -271,6 +278,26 @@ class Settings(BaseSettings):
             scheme = urlsplit(self.public_url).scheme
             return f"{scheme}://{self.sites_domain}"
         return self.public_url
+
+    @property
+    def sites_host(self) -> str | None:
+        """The host name sites are served on when it is not the public URL's: the app then
+        serves sites only there and everything else only on the other host names."""
+        if self.sites_domain:
+            return self.sites_domain
+        if self.sites_base_url:
+            host = (urlsplit(self.sites_base_url).hostname or "").rstrip(".")
+            if host and host != (urlsplit(self.public_url).hostname or "").rstrip("."):
+                return host
+        return None
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return FileLimits(
+            max_file_bytes=self.max_file_bytes,
+            max_version_bytes=self.max_version_bytes,
+            max_files=self.max_version_files,
+        )
 
     @property
     def mail_dir(self) -> Path:

@@ -4,9 +4,13 @@ One folder is one site::
 
     sunrise-bakery/          the folder name is the slug
         index.html           required
-        styles.css           optional
-        app.js               optional
-        site.json|site.toml  optional: {"business_name": "..."}
+        styles.css, app.js   optional (linked from the page even when it forgets to)
+        img/logo.png ...     any other files, in any sub-folders (see webmagic_core.site_files)
+        site.json|site.toml  optional: {"business_name": "..."}; not a file of the site
+
+Hidden files and folders (``.DS_Store``, ``.git/``) and symbolic links are skipped, each
+with a warning; a file of a type that is not allowed, or over a size limit, fails the site
+with one problem per file.
 
 Without a ``business_name`` the HTML ``<title>`` names the business (up to the first
 separator such as `` | ``), else the slug in title case. Both the CLI's ``sites import``
@@ -18,7 +22,9 @@ from __future__ import annotations
 import enum
 import html
 import json
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,12 +34,11 @@ import attrs
 
 from webmagic_core.errors import Conflict, ValidationError, WebMagicError
 from webmagic_core.services.sites import SiteService
-from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent, validate_business_name
+from webmagic_core.site_files import FileLimits, FileProblem, FilesRejected, SiteFiles
+from webmagic_core.sites import Site, validate_business_name
 from webmagic_core.slugs import validate_slug
 
 HTML_FILE = "index.html"
-CSS_FILE = "styles.css"
-JS_FILE = "app.js"
 META_FILES = ("site.json", "site.toml")
 META_KEYS = frozenset({"business_name"})
 
@@ -59,41 +64,108 @@ def read_limited(path: Path, limit: int, label: str) -> bytes:
 
 
 @attrs.frozen
+class FolderFiles:
+    """The files read from a folder tree, and what was skipped (one line each)."""
+
+    files: SiteFiles
+    skipped: tuple[str, ...] = ()
+
+
+def read_folder_files(folder: Path, limits: FileLimits, *, ignore: Iterable[str] = ()) -> FolderFiles:
+    """Every file under ``folder`` as a version's files; ``ignore`` names root files that
+    are not part of the site (its metadata). Raises ``FilesRejected`` listing every file
+    that breaks a rule; a file over the size limit is never read into memory."""
+    ignored = set(ignore)
+    skipped: list[str] = []
+    problems: list[FileProblem] = []
+    found: list[tuple[str, bytes]] = []
+    for directory, subdirectories, names in os.walk(folder, onerror=_raise, followlinks=False):
+        here = Path(directory)
+        relative = here.relative_to(folder).as_posix()
+        prefix = "" if relative == "." else relative + "/"
+        for name in sorted(subdirectories):
+            path = here / name
+            if name.startswith(".") or path.is_symlink():
+                skipped.append(f"{prefix}{name}/: {_why_skipped(name, path)}")
+                subdirectories.remove(name)
+        subdirectories.sort()
+        for name in sorted(names):
+            relative_path = prefix + name
+            if not prefix and name in ignored:
+                continue
+            path = here / name
+            try:
+                info = path.lstat()
+            except OSError as exc:
+                problems.append(FileProblem(relative_path, f"cannot be read: {exc.strerror or exc}"))
+                continue
+            if name.startswith(".") or not stat.S_ISREG(info.st_mode):
+                skipped.append(f"{relative_path}: {_why_skipped(name, path)}")
+                continue
+            if info.st_size > limits.max_file_bytes:
+                problems.append(
+                    FileProblem(
+                        relative_path,
+                        f"is {info.st_size:,} bytes; the limit is {limits.max_file_bytes:,} per file",
+                    )
+                )
+                continue
+            try:
+                found.append((relative_path, read_limited(path, limits.max_file_bytes, relative_path)))
+            except ValidationError as exc:
+                problems.append(FileProblem(relative_path, exc.detail))
+            except OSError as exc:
+                problems.append(FileProblem(relative_path, f"cannot be read: {exc.strerror or exc}"))
+    try:
+        files = SiteFiles.build(found, limits)
+    except FilesRejected as exc:
+        raise FilesRejected([*problems, *exc.problems]) from None
+    if problems:
+        raise FilesRejected(problems)
+    return FolderFiles(files=files, skipped=tuple(skipped))
+
+
+def _raise(error: OSError) -> None:
+    raise ValidationError(f"cannot read the folder {error.filename!r}: {error.strerror or error}")
+
+
+def _why_skipped(name: str, path: Path) -> str:
+    if path.is_symlink():
+        return "skipped: symbolic links are not followed"
+    if name.startswith("."):
+        return "skipped: hidden files and folders are not part of a site"
+    return "skipped: not a regular file"
+
+
+@attrs.frozen
 class SiteFolder:
     path: Path
     slug: str
     business_name: str
-    content: SiteContent
+    files: SiteFiles
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def page(self) -> str:
+        return self.files.text(HTML_FILE)
 
 
-def read_site_folder(folder: Path) -> SiteFolder:
-    """Read and validate one site folder; every problem is a ``ValidationError`` naming it."""
+def read_site_folder(folder: Path, limits: FileLimits | None = None) -> SiteFolder:
+    """Read and validate one site folder; every problem is a ``ValidationError`` naming it
+    (``FilesRejected``, one problem per file, for the files)."""
     slug = validate_slug(folder.name)
-    files: dict[str, bytes] = {}
-    for name, limit, label, required in (
-        (HTML_FILE, MAX_HTML_BYTES, "HTML", True),
-        (CSS_FILE, MAX_ASSET_BYTES, "CSS", False),
-        (JS_FILE, MAX_ASSET_BYTES, "JS", False),
-    ):
-        path = folder / name
-        if not path.exists():
-            if required:
-                raise ValidationError(f"{HTML_FILE} is missing", field="html")
-            continue
-        try:
-            files[name] = read_limited(path, limit, label)
-        except OSError as exc:
-            raise ValidationError(f"cannot read {name}: {exc.strerror or exc}", field=label.lower()) from None
-    content = SiteContent.from_bytes(files[HTML_FILE], files.get(CSS_FILE, b""), files.get(JS_FILE, b""))
     meta = _read_meta(folder)
+    read = read_folder_files(folder, limits or FileLimits(), ignore=META_FILES)
     given = meta.get("business_name")
     if given is not None:
         if not isinstance(given, str):
             raise ValidationError("business_name in the site file must be a string", field="business_name")
         business_name = validate_business_name(given)
     else:
-        business_name = default_business_name(slug, content.html)
-    return SiteFolder(path=folder, slug=slug, business_name=business_name, content=content)
+        business_name = default_business_name(slug, read.files.text(HTML_FILE))
+    return SiteFolder(
+        path=folder, slug=slug, business_name=business_name, files=read.files, skipped=read.skipped
+    )
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
@@ -159,6 +231,9 @@ class ImportResult:
     outcome: Outcome
     site: Site | None = None
     error: str | None = None
+    # One line per file that failed the site (``error`` sums them up), and per file skipped.
+    problems: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -173,16 +248,29 @@ def import_site_folder(
     Errors caused by the folder or the slug are returned, not raised, so that a batch goes
     on; with ``skip_existing`` a taken slug counts as already imported.
     """
+    skipped: tuple[str, ...] = ()
     try:
-        found = read_site_folder(folder)
-        site = sites.create_preview(found.slug, found.business_name, found.content, cause=cause)
+        found = read_site_folder(folder, sites.limits)
+        skipped = found.skipped
+        site = sites.create_preview(found.slug, found.business_name, found.files, cause=cause)
     except Conflict as exc:
         if skip_existing:
-            return ImportResult(folder=folder, outcome=Outcome.EXISTS, error=exc.detail)
-        return ImportResult(folder=folder, outcome=Outcome.FAILED, error=exc.detail)
+            return ImportResult(folder=folder, outcome=Outcome.EXISTS, error=exc.detail, skipped=skipped)
+        return ImportResult(folder=folder, outcome=Outcome.FAILED, error=exc.detail, skipped=skipped)
+    except FilesRejected as exc:
+        lines = tuple(str(p) for p in exc.problems)
+        if len(lines) == 1:
+            return ImportResult(folder=folder, outcome=Outcome.FAILED, error=lines[0], skipped=skipped)
+        return ImportResult(
+            folder=folder,
+            outcome=Outcome.FAILED,
+            error=f"{len(lines)} file problems:",
+            problems=lines,
+            skipped=skipped,
+        )
     except WebMagicError as exc:
-        return ImportResult(folder=folder, outcome=Outcome.FAILED, error=exc.detail)
-    return ImportResult(folder=folder, outcome=Outcome.CREATED, site=site)
+        return ImportResult(folder=folder, outcome=Outcome.FAILED, error=exc.detail, skipped=skipped)
+    return ImportResult(folder=folder, outcome=Outcome.CREATED, site=site, skipped=skipped)
 
 
 def import_site_folders(

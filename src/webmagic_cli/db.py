@@ -51,6 +51,25 @@ def upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
         output.say(f"Upgraded from {before or 'an empty database'} to revision {after}.", style="green")
 
 
+@app.command()
+def gc(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Delete stored file bodies that no site version uses any more.
+
+    Bodies are shared by every version and site with the same bytes and are never
+    deleted otherwise (versions are all kept, so garbage only comes from operators
+    deleting rows by hand or from an interrupted import). Safe while the server runs.
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    with services(settings) as container:
+        freed = container.sites.collect_garbage()
+        kept = container.sites.blob_usage()
+    output.say(
+        f"Deleted {output.plural(freed.blobs, 'unused file body', 'unused file bodies')} "
+        f"({freed.bytes:,} bytes); {kept.blobs:,} kept ({kept.bytes:,} bytes).",
+        style="green",
+    )
+
+
 def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
     bar = Progress(
         TextColumn(label),

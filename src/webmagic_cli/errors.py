@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from sqlalchemy import exc as sa_exc
 from typer.core import TyperGroup
 
 from webmagic_adapters.settings import SettingsError
 from webmagic_adapters.sqlalchemy.backup import BackupError
 from webmagic_adapters.sqlalchemy.database import DatabaseUrlError
-from webmagic_cli.output import fail
+from webmagic_cli.output import err_console, fail
 from webmagic_core.errors import WebMagicError
+from webmagic_core.site_files import FilesRejected
 
 if TYPE_CHECKING:
     # The click that Typer vendors; only the type checker needs the name.
@@ -67,6 +69,13 @@ def user_errors() -> Iterator[None]:
         fail(f"bad database URL (--database-url / WEBMAGIC_DATABASE_URL): {exc}", code=EXIT_USAGE)
     except BackupError as exc:
         fail(str(exc), code=EXIT_REFUSED)
+    except FilesRejected as exc:
+        # One line per file, then the verdict: a long list stays readable and greppable.
+        for problem in exc.problems[:-1]:
+            err_console().print(
+                Text("Error: ", style="bold red") + Text(str(problem), style="red"), soft_wrap=True
+            )
+        fail(str(exc.problems[-1]), code=EXIT_REFUSED)
     except WebMagicError as exc:
         fail(exc.detail, code=EXIT_REFUSED)
 

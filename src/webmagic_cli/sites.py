@@ -16,6 +16,7 @@ from webmagic_adapters.site_folders import (
     ImportResult,
     Outcome,
     import_site_folder,
+    read_folder_files,
     read_limited,
     site_folders,
 )
@@ -26,6 +27,7 @@ from webmagic_core.errors import Conflict, ValidationError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.sites import SiteDetails, SiteService
 from webmagic_core.services.timeline import TimelineKind
+from webmagic_core.site_files import FileLimits, SiteFiles
 from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent
 from webmagic_core.slugs import validate_slug
 
@@ -39,7 +41,16 @@ Slug = Annotated[
     str, typer.Argument(help="The site's slug: its address is /SLUG.", metavar="SLUG", show_default=False)
 ]
 HtmlFile = Annotated[
-    Path, typer.Option("--html", help="The page's HTML file (UTF-8, at most 5 MB).", show_default=False)
+    Path | None,
+    typer.Option("--html", help="The page's HTML file (UTF-8, at most 5 MB).", show_default=False),
+]
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="A folder holding the whole site: index.html and any files below it (images, fonts...).",
+        show_default=False,
+    ),
 ]
 
 
@@ -54,16 +65,50 @@ def _read(path: Path | None, option: str, limit: int, label: str) -> bytes | Non
         raise UsageProblem(f"cannot read the {option} file {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def _content(
-    html: Path, css: Path | None, js: Path | None, *, current: SiteContent | None = None
-) -> SiteContent:
-    """Read the files; CSS or JS left out is taken from ``current`` when given."""
+def _folder_files(directory: Path, limits: FileLimits) -> SiteFiles:
+    """The whole site from ``--dir``; skipped files are warned about, one line each."""
+    if not directory.is_dir():
+        raise UsageProblem(f"--dir {str(directory)!r} is not a folder")
+    read = read_folder_files(directory, limits)
+    for line in read.skipped:
+        output.warn(line)
+    return read.files
+
+
+def _chosen_files(
+    directory: Path | None,
+    html: Path | None,
+    css: Path | None,
+    js: Path | None,
+    limits: FileLimits,
+    *,
+    current: SiteFiles | None = None,
+) -> SiteFiles:
+    """``--dir``, or the ``--html/--css/--js`` shortcut (over ``current``'s other files)."""
+    if directory is not None:
+        if html or css or js:
+            raise UsageProblem("give either --dir or --html/--css/--js, not both")
+        return _folder_files(directory, limits)
+    if html is None:
+        raise UsageProblem("give the site's files: --dir FOLDER, or --html FILE [--css FILE] [--js FILE]")
+    content = _content(html, css, js)
+    bodies = dict(current.bodies) if current is not None else {}
+    bodies["index.html"] = content.html.encode()
+    for name, given, text in (("styles.css", css, content.css), ("app.js", js, content.js)):
+        if given is None:
+            continue  # kept from ``current`` (or absent)
+        if text:
+            bodies[name] = text.encode()
+        else:
+            bodies.pop(name, None)  # an empty file drops it
+    return SiteFiles.build(bodies, limits)
+
+
+def _content(html: Path, css: Path | None, js: Path | None) -> SiteContent:
+    """Read the shortcut's files."""
     html_bytes = _read(html, "--html", MAX_HTML_BYTES, "HTML") or b""
     css_bytes = _read(css, "--css", MAX_ASSET_BYTES, "CSS")
     js_bytes = _read(js, "--js", MAX_ASSET_BYTES, "JS")
-    if current is not None:
-        css_bytes = current.css.encode() if css_bytes is None else css_bytes
-        js_bytes = current.js.encode() if js_bytes is None else js_bytes
     try:
         return SiteContent.from_bytes(html_bytes, css_bytes or b"", js_bytes or b"")
     except ValidationError as exc:
@@ -85,7 +130,8 @@ def _live_details(sites: SiteService, slug: str, *, if_archived: str) -> SiteDet
 def create(
     slug: Slug,
     name: Annotated[str, typer.Option("--name", "-n", help="The business's name.", show_default=False)],
-    html: HtmlFile,
+    directory: DirOption = None,
+    html: HtmlFile = None,
     css: Annotated[
         Path | None, typer.Option("--css", help="A stylesheet, served as /SLUG/styles.css.")
     ] = None,
@@ -93,17 +139,18 @@ def create(
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create a preview site from an HTML file (and optional CSS and JS).
+    """Create a preview site from a folder (`--dir`), or from an HTML file (and optional CSS and JS).
 
-    The site is served at `/SLUG` with a purchase banner until someone buys it.
+    The site is served at `/SLUG` with a purchase banner until someone buys it; a file
+    `img/logo.png` of the folder at `/SLUG/img/logo.png`.
 
-    Example: `webmagic sites create rosas-bakery --name "Rosa's Bakery" --html index.html --css styles.css`
+    Example: `webmagic sites create rosas-bakery --name "Rosa's Bakery" --dir ./rosas-bakery`
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     validate_slug(slug)
-    content = _content(html, css, js)
+    files = _chosen_files(directory, html, css, js, settings.file_limits)
     with services(settings) as container:
-        site = container.sites.create_preview(slug, name, content, cause="created from the CLI")
+        site = container.sites.create_preview(slug, name, files, cause="created from the CLI")
     output.say(
         Text("Created ") + Text(site.slug, style="bold") + Text(f" ({site.business_name}), version 1.")
     )
@@ -125,12 +172,15 @@ def import_(
 ) -> None:
     """Import many sites at once, one sub-folder per site.
 
-    Each sub-folder is named after the site's slug and holds `index.html`, optionally
-    `styles.css` and `app.js`, and optionally `site.json` or `site.toml` with the business
-    name (`business_name = "..."`); without one, the page's `<title>` names the business.
+    Each sub-folder is named after the site's slug and holds `index.html` and any other
+    files of the site in any sub-folders (stylesheets, scripts, images, fonts...), and
+    optionally `site.json` or `site.toml` with the business name (`business_name = "..."`);
+    without one, the page's `<title>` names the business. Hidden files and symbolic links
+    are skipped with a warning.
 
-    Every site is created in its own transaction: a broken folder is reported and skipped,
-    the others are imported. The exit code is 1 if any site failed.
+    Every site is created in its own transaction: a broken folder is reported (one line
+    per file at fault) and skipped, the others are imported. The exit code is 1 if any
+    site failed.
 
     Example: `webmagic sites import ./generated-sites`
     """
@@ -169,6 +219,9 @@ def import_(
 
     for result in results:
         _print_import_result(settings, result)
+    for result in results:
+        for line in result.skipped:
+            output.warn(f"{result.slug}/{line}")
     counts = {outcome: sum(r.outcome is outcome for r in results) for outcome in Outcome}
     summary = [f"{output.plural(counts[Outcome.CREATED], 'site')} imported"]
     if counts[Outcome.EXISTS]:
@@ -193,6 +246,8 @@ def _print_import_result(settings: Settings, result: ImportResult) -> None:
             + Text(f"  {result.error}", style="red")
         )
     output.say(line)
+    for problem in result.problems:
+        output.say(Text(f"      {result.slug}/{problem}", style="red"))
 
 
 @app.command("list")
@@ -278,9 +333,10 @@ def show(
     transition, purchase and checkout, each webhook that touched the site, each anomaly
     about it, and each email queued and sent for it.
 
-    With `--json`, prints the fields of `sites list --json` plus `updated_at`, `versions`,
-    `events` (the transitions: `from_status`, `to_status`, `cause`, `actor`, `reference`,
-    `occurred_at`) and `timeline` (`at`, `kind`: site, purchase, checkout,
+    With `--json`, prints the fields of `sites list --json` plus `updated_at`, `versions`
+    (`number`, `created_at`, `cause`, `created_by`, `files`, `bytes`), `events` (the
+    transitions: `from_status`, `to_status`, `cause`, `actor`, `reference`, `occurred_at`)
+    and `timeline` (`at`, `kind`: site, purchase, checkout,
     subscription, notice, webhook, anomaly or email, `summary`, `reference`), oldest first.
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
@@ -299,6 +355,8 @@ def show(
                         "created_at": output.iso(v.created_at),
                         "cause": v.cause,
                         "created_by": v.created_by.value,
+                        "files": len(v.files),
+                        "bytes": v.size,
                     }
                     for v in details.versions
                 ],
@@ -364,7 +422,8 @@ def show(
 @app.command()
 def publish(
     slug: Slug,
-    html: HtmlFile,
+    directory: DirOption = None,
+    html: HtmlFile = None,
     css: Annotated[
         Path | None, typer.Option("--css", help="A new stylesheet.", show_default="keep the current one")
     ] = None,
@@ -379,19 +438,63 @@ def publish(
 ) -> None:
     """Publish a new version of a site; it is served from the next request on.
 
-    CSS and JS you leave out are carried over from the current version (pass an empty
-    file to drop one). Earlier versions are all kept.
+    With `--dir`, the folder is the whole new version. With `--html` (and `--css`,
+    `--js`), every other file is carried over from the current version: CSS and JS you
+    leave out are kept (pass an empty file to drop one), and so are images and fonts.
+    Earlier versions are all kept.
 
-    Example: `webmagic sites publish rosas-bakery --html index.html --cause "new opening hours"`
+    Example: `webmagic sites publish rosas-bakery --dir ./rosas-bakery --cause "new opening hours"`
+    """
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    if directory is not None:
+        files = _chosen_files(directory, html, css, js, settings.file_limits)
+    with services(settings) as container:
+        details = _live_details(container.sites, slug, if_archived="")
+        if directory is None:
+            _, current = container.sites.version_files(details.site.id, details.site.current_version)
+            files = _chosen_files(None, html, css, js, settings.file_limits, current=current)
+        version = container.sites.publish(slug, files, cause=cause)
+    output.say(Text("Published version ") + Text(str(version.number), style="bold") + Text(f" of {slug}."))
+    output.say(f"  {site_url(settings, slug)}")
+
+
+@app.command()
+def files(
+    slug: Slug,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", "-v", min=1, help="Which version.", show_default="the current one"),
+    ] = None,
+    as_json: Json = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List the files of a site's version: path, size, type.
+
+    With `--json`, prints an object with `slug`, `version` and `files`: an array of
+    `path`, `size` (bytes), `content_type` and `digest` (SHA-256 of the file as uploaded).
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:
-        details = _live_details(container.sites, slug, if_archived="")
-        current = container.sites.version(details.site.id, details.site.current_version)
-        content = _content(html, css, js, current=current.content)
-        version = container.sites.publish(slug, content, cause=cause)
-    output.say(Text("Published version ") + Text(str(version.number), style="bold") + Text(f" of {slug}."))
-    output.say(f"  {site_url(settings, slug)}")
+        site, found = container.sites.files_of(slug, version)
+    if as_json:
+        output.print_json(
+            {
+                "slug": site.slug,
+                "version": found.number,
+                "files": [
+                    {"path": f.path, "size": f.size, "content_type": f.content_type, "digest": f.digest}
+                    for f in found.files
+                ],
+            }
+        )
+        return
+    grid = output.table("Path", "Size", "Type", "Digest", title=f"{site.slug}, version {found.number}")
+    grid.columns[1].justify = "right"
+    for f in found.files:
+        grid.add_row(Text(f.path), f"{f.size:,}", f.content_type.split(";")[0], f.digest[:12])
+    output.print_table(grid)
+    output.say(f"{output.plural(len(found.files), 'file')}, {found.size:,} bytes", style="dim")
 
 
 @app.command()

@@ -21,6 +21,7 @@ from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
+from webmagic_core.site_files import SiteFiles
 from webmagic_core.sites import Site, SiteEvent, SiteVersion, SiteVersionSummary
 
 
@@ -55,6 +56,26 @@ class SiteDirectory(Protocol):
         ...
 
 
+@attrs.frozen
+class BlobUsage:
+    blobs: int
+    bytes: int
+
+
+class SiteRewriter(Protocol):
+    """Computes, when a version is written, what its files are served as."""
+
+    def rewrite(self, files: SiteFiles, base: str) -> Mapping[str, bytes]:
+        """The served bytes of each file whose bytes differ from the uploaded ones, for a
+        site served under ``base``: ``"/{slug}"`` (path hosting) or ``""`` (a domain root)."""
+        ...
+
+    def insert_banner(self, page: bytes, banner: str, *, rewritten: bool = False) -> bytes:
+        """``page`` with the ``banner`` HTML added at the end of its body; ``rewritten``
+        says ``page`` is what ``rewrite`` made of a page (not the uploaded bytes)."""
+        ...
+
+
 class SiteRepository(Protocol):
     def add(self, site: Site) -> None:
         """Insert a new site and its pending events. Raises ``Conflict`` if the slug is taken."""
@@ -78,14 +99,31 @@ class SiteRepository(Protocol):
 
     def count_by_status(self) -> dict[SiteStatus, int]: ...
 
-    def add_version(self, version: SiteVersion) -> None:
-        """Insert a version. Raises ``Conflict`` if that number exists for the site."""
+    def add_version(self, version: SiteVersion, bodies: Mapping[str, bytes]) -> None:
+        """Insert a version and its file list. ``bodies`` maps digest -> bytes for every
+        digest the files name (uploaded and served); a body already stored is not stored
+        again. Raises ``Conflict`` if that number exists for the site, ``ValueError`` if
+        a file names a digest neither in ``bodies`` nor stored."""
         ...
 
     def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None: ...
 
     def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
-        """Versions newest first, with their files."""
+        """Versions newest first, with their file lists."""
+        ...
+
+    def get_body(self, digest: str) -> bytes | None:
+        """The stored bytes with this SHA-256 digest."""
+        ...
+
+    def collect_garbage(self) -> BlobUsage:
+        """Delete every stored body no version file names; returns what was deleted.
+        Safe while versions are written (a body is never deleted under a version that
+        is being added)."""
+        ...
+
+    def blob_usage(self) -> BlobUsage:
+        """How many bodies are stored, and their bytes."""
         ...
 
     def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:

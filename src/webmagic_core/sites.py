@@ -11,6 +11,7 @@ import attrs
 from webmagic_core import lifecycle
 from webmagic_core.errors import ValidationError
 from webmagic_core.lifecycle import SiteStatus, Trigger
+from webmagic_core.site_files import FileLimits, SiteFiles, VersionFile
 
 MAX_HTML_BYTES = 5 * 1024 * 1024
 MAX_ASSET_BYTES = 5 * 1024 * 1024
@@ -41,7 +42,9 @@ class SiteEvent:
 
 @attrs.frozen
 class SiteContent:
-    """The three files of one version, validated."""
+    """The three-file shortcut of a version (a page, a stylesheet, a script), validated;
+    ``files()`` turns it into the version's files (``index.html``, ``styles.css``,
+    ``app.js``; an empty stylesheet or script is left out)."""
 
     html: str
     css: str = ""
@@ -83,17 +86,36 @@ class SiteContent:
                 ) from None
         return cls(html=texts[0].removeprefix("\ufeff"), css=texts[1], js=texts[2])
 
+    def files(self, limits: FileLimits | None = None) -> SiteFiles:
+        bodies = {"index.html": self.html.encode()}
+        if self.css:
+            bodies["styles.css"] = self.css.encode()
+        if self.js:
+            bodies["app.js"] = self.js.encode()
+        return SiteFiles.build(bodies, limits or FileLimits())
+
 
 @attrs.frozen
 class SiteVersion:
-    """An immutable snapshot of a site's files; ``number`` counts from 1."""
+    """An immutable snapshot of a site's files (sorted by path; their bodies are stored
+    by digest); ``number`` counts from 1."""
 
     site_id: uuid.UUID
     number: int
-    content: SiteContent
+    files: tuple[VersionFile, ...]
     cause: str
     created_by: Actor
     created_at: dt.datetime
+
+    def file(self, path: str) -> VersionFile | None:
+        for file in self.files:
+            if file.path == path:
+                return file
+        return None
+
+    @property
+    def size(self) -> int:
+        return sum(file.size for file in self.files)
 
 
 @attrs.frozen

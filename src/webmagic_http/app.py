@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import metadata
+from typing import Any
 
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
@@ -26,7 +27,7 @@ from webmagic_http.domain_hosting import CustomDomainHosts, is_loopback_url, tls
 from webmagic_http.domain_task import domain_check_lifespan
 from webmagic_http.head import WebMagicApp
 from webmagic_http.health import health_routes
-from webmagic_http.hosting import Hosting, RenderedPage, hosting_routes
+from webmagic_http.hosting import Hosting, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.metrics import OperationsCollector, metrics_route, prometheus_config
@@ -72,11 +73,17 @@ def create_app(
     # anything over a network goes to the thread pool (see webmagic_http.hosting).
     offload = container.database.dialect_name != "sqlite"
 
+    # Sites on a host of their own (WEBMAGIC_SITES_BASE_URL or _DOMAIN): each route
+    # answers only on its side (webmagic_http.hosts). Otherwise sites share the portal's
+    # host, and so its origin: they are served sandboxed (webmagic_http.hosting).
+    sites_host = settings.sites_host
     hosting = Hosting(
         container.sites,
-        PageCache[RenderedPage](settings.page_cache_bytes),
+        PageCache[Any](settings.page_cache_bytes),
         price=str(price),
         purchase_base_url=settings.public_url,
+        rewriter=container.rewriter,
+        sandboxed=sites_host is None,
     )
     keys = container.keys
     tokens = AccessTokens.from_keyring(
@@ -103,8 +110,8 @@ def create_app(
             )
         )
     middleware = [prometheus_config().middleware]
-    if settings.sites_domain:
-        middleware.append(DefineMiddleware(HostSplitMiddleware, sites_domain=settings.sites_domain))
+    if sites_host:
+        middleware.append(DefineMiddleware(HostSplitMiddleware, sites_domain=sites_host))
     app = WebMagicApp(
         route_handlers=[
             *health_routes(container.database.ready),
@@ -139,7 +146,7 @@ def create_app(
             custom_domain_routes(container.domains, container.accounts, tokens),
             tls_ask_route(container.domains, offload=offload),
         ],
-        exception_handlers=exception_handlers(settings.sites_domain),
+        exception_handlers=exception_handlers(sites_host),
         before_request=refuse_impossible_slugs,
         middleware=middleware,
         openapi_config=openapi_config(_version()),

@@ -8,6 +8,10 @@
   ``webmagic_http.custom_domains``, ``null`` when it has none);
 - ``GET /api/v1/customer/sites/{slug}/versions`` → 200 its versions, newest first
   (``number``, ``created_at``, ``cause``, ``current``);
+- ``GET /api/v1/customer/sites/{slug}/versions/{number}/diff`` → 200 what that version
+  changed against the one before it: ``from``, ``to`` and ``files`` (every file that
+  differs: text files with their unified diff and line counts, images and fonts as
+  added, removed or changed with their sizes); an unknown number → 404;
 - the subscription endpoints of ``webmagic_http.subscriptions``.
 
 A site is the customer's when ``Site.owner_id`` names them. Another customer's site, a
@@ -21,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import msgspec
 from litestar import Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
@@ -41,6 +46,24 @@ from webmagic_http.subscriptions import SubscriptionSummary, iso, subscription_h
 PREFIX = "/api/v1/customer/sites"
 TAGS = ["the owner's sites"]
 NO_STORE = CacheControlHeader(no_store=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FileDiffBody:
+    name: str  # the file's path in the site
+    change: str  # added | removed | changed
+    binary: bool  # not text: no line counts, no unified diff, sizes only
+    added: int  # lines
+    removed: int
+    unified_diff: str
+    size_before: int | None  # bytes; null when the file was added
+    size_after: int | None  # null when it was removed
+
+
+class VersionDiffBody(msgspec.Struct, frozen=True, rename={"from_": "from"}):
+    from_: int | None  # "from" in JSON: the version before (null for version 1)
+    to: int
+    files: list[FileDiffBody]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +184,45 @@ def customer_site_routes(
             for version in history.versions
         ]
 
+    @get(
+        "/{slug:str}/versions/{number:int}/diff",
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        security=BEARER_SECURITY,
+        summary="What a version changed against the one before it, file by file",
+        responses={401: unauthenticated, 404: not_found},
+    )
+    def version_diff(
+        customer: CurrentCustomer, slug: FromPath[str], number: FromPath[int]
+    ) -> VersionDiffBody:
+        diff = sites.owned_version_diff(customer.id, slug, number)  # NotFound for anyone else's site
+        return VersionDiffBody(
+            from_=diff.from_number,
+            to=diff.to_number,
+            files=[
+                FileDiffBody(
+                    name=f.name,
+                    change=f.change.value,
+                    binary=f.binary,
+                    added=f.added,
+                    removed=f.removed,
+                    unified_diff=f.unified_diff,
+                    size_before=f.size_before,
+                    size_after=f.size_after,
+                )
+                for f in diff.files
+            ],
+        )
+
     return Router(
         PREFIX,
-        route_handlers=[list_sites, site_detail, versions, *subscription_handlers(subscriptions)],
+        route_handlers=[
+            list_sites,
+            site_detail,
+            versions,
+            version_diff,
+            *subscription_handlers(subscriptions),
+        ],
         dependencies={"customer": customer_guard(accounts, tokens)},
         request_max_body_size=MAX_BODY_BYTES,
         tags=TAGS,

@@ -1,14 +1,15 @@
-"""Serving by ``Host``: a verified or failing custom domain serves its site at ``/``,
-``/styles.css`` and ``/app.js``; and ``GET /internal/tls/ask`` for Caddy's on-demand TLS.
+"""Serving by ``Host``: a verified or failing custom domain serves its site at ``/`` and
+every file of its current version at ``/{path}``; and ``GET /internal/tls/ask`` for Caddy's
+on-demand TLS.
 
 ``CustomDomainHosts`` wraps the application's ASGI handler (in front of routing, so ``/``
 reaches it): for a ``Host`` that is none of our own names and not an IP address, it asks
 the ``HostDirectory`` -- one lookup, the same kind as hosting's slug lookup, so a request
 by custom domain costs no more database work than one by path -- and, when the name is a
 served domain, answers through ``Hosting.serve`` exactly as ``/{slug}`` would (lifecycle
-table, page cache, ETag / 304), with the assets linked from ``/``. Every other path on a
-custom domain is 404: the API never answers on an owner's domain, whose scripts must not
-share an origin with it.
+table, page cache, ETag / 304), with the files as the rewriter prepared them for a domain's
+root (references linked from ``/``). A path that is not a file of the site is 404: the API
+never answers on an owner's domain, whose scripts must not share an origin with it.
 
 A host that is neither ours nor a served custom domain is answered 404 (an HTML page, or a
 problem document on API paths) when the app runs under a real public name: a name someone
@@ -39,7 +40,7 @@ from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import ServeMode
 from webmagic_core.services.domains import DomainService, resolve_head_for_host
 from webmagic_core.services.sites import Resolution
-from webmagic_http.hosting import Asset, Hosting, RawResponse
+from webmagic_http.hosting import Hosting, RawResponse, request_path
 from webmagic_http.hosts import ANY_HOST, AREA, is_api_path, request_host
 from webmagic_http.problems import ERROR_PAGE_HEADERS
 from webmagic_http.render import UNAVAILABLE_PAGE
@@ -47,7 +48,6 @@ from webmagic_http.render import UNAVAILABLE_PAGE
 TLS_ASK_PATH = "/internal/tls/ask"
 # Probes of the process and the database answer on any host, without a domain lookup.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
-ASSETS = {"/": Asset.PAGE, "/index.html": Asset.PAGE, "/styles.css": Asset.CSS, "/app.js": Asset.JS}
 _METHOD_NOT_ALLOWED = RawResponse(
     405,
     [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"18")],
@@ -140,18 +140,15 @@ class CustomDomainHosts:
     def _unknown_host(self, scope: HTTPScope) -> RawResponse:
         if is_api_path(scope["path"]):
             return _UNKNOWN_HOST_HEAD if scope["method"] == "HEAD" else _UNKNOWN_HOST
-        return self.hosting.serve(scope, Asset.PAGE, Resolution(ServeMode.NOT_FOUND))
+        return self.hosting.serve(scope, None, Resolution(ServeMode.NOT_FOUND))
 
     def _respond(self, scope: HTTPScope, resolution: Resolution) -> RawResponse:
         if resolution.site is None:  # the database could not say
             return _BUSY_HEAD if scope["method"] == "HEAD" else _BUSY
         if scope["method"] not in ("GET", "HEAD"):
             return _METHOD_NOT_ALLOWED
-        asset = ASSETS.get(scope["path"])
-        if asset is None:
-            # Not one of the site's files: the same 404 page as an unknown slug.
-            return self.hosting.serve(scope, Asset.PAGE, Resolution(ServeMode.NOT_FOUND))
-        return self.hosting.serve(scope, asset, resolution, prefix="/")
+        # Files only: a path that names none (the API, the portal...) is the 404 page.
+        return self.hosting.serve(scope, request_path(scope["path"]), resolution, root=True)
 
 
 def tls_ask_route(domains: DomainService, *, offload: bool) -> HTTPRouteHandler:

@@ -1,4 +1,11 @@
-"""Hosting: ``GET /{slug}``, ``/{slug}/styles.css`` and ``/{slug}/app.js``.
+"""Hosting: ``GET /{slug}`` (the page, ``index.html``) and ``/{slug}/{path}`` (any file).
+
+What is served was computed when the version was written (references rewritten for
+``/{slug}``, see ``webmagic_adapters.site_rewriter``); per request, nothing is parsed.
+Only the preview banner is added here, once per version and status (the page cache).
+Every response has a strong ETag (the SHA-256 of its bytes); HTML is ``no-cache``, and a
+file asked for with the fingerprint the rewriter put in its URL (``?v=``) is cacheable
+for a year.
 
 What a site's status means for hosting comes from the core (``SiteService.resolve``
 asks the lifecycle policy); this module only turns the answer into bytes and headers.
@@ -23,38 +30,55 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
-from litestar import HttpMethod, Litestar, Request
+from litestar import HttpMethod, Litestar, Request, route
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
+from webmagic_core.errors import ValidationError
 from webmagic_core.lifecycle import ServeMode
 from webmagic_core.services.sites import Resolution, SiteService
+from webmagic_core.site_files import INDEX, normalize_path
 from webmagic_core.slugs import is_valid_slug
 from webmagic_http.hosts import AREA, SITES
 from webmagic_http.page_cache import PageCache
 from webmagic_http.problems import ERROR_PAGE_HEADERS
-from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE, banner_html, render_page
+from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE, banner_html
 
 if TYPE_CHECKING:
-    from webmagic_core.ports import SiteHead
+    from webmagic_core.ports import SiteHead, SiteRewriter
+    from webmagic_core.site_files import VersionFile
+
+# As written by the rewriter in ``?v=`` (webmagic_adapters.site_rewriter).
+FINGERPRINT_CHARS = 16
 
 Headers = list[tuple[bytes, bytes]]
 
 # Pages change when a version is published, so browsers must revalidate (cheap: 304).
 CACHE_CONTROL = b"no-cache"
+# A file asked for with its digest in the URL (``?v=``, written by the rewriter) never
+# changes at that URL.
+IMMUTABLE = b"public, max-age=31536000, immutable"
 RETRY_AFTER_SECONDS = 3600
+# When sites share the portal's origin: each page runs in an opaque origin of its own,
+# so its scripts cannot read the portal's cookies, CSRF tokens or storage, nor another
+# site's (no allow-same-origin). Fonts and module scripts are then cross-origin requests
+# from that opaque origin, hence ``Access-Control-Allow-Origin: *`` on the files (public
+# bytes, never sent with credentials).
+SANDBOX = b"sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"
+REFERRER_POLICY = b"strict-origin-when-cross-origin"
 
 
-class Asset(enum.Enum):
-    """What a hosting route serves; the value is its content type."""
+class Kind(enum.Enum):
+    """What a hosting route serves: the site's page (``/{slug}``) or one of its files."""
 
-    PAGE = b"text/html; charset=utf-8"
-    CSS = b"text/css; charset=utf-8"
-    JS = b"text/javascript; charset=utf-8"
+    PAGE = "page"
+    FILE = "file"
 
 
 class RawResponse:
@@ -73,27 +97,72 @@ class RawResponse:
 
 
 class RenderedPage:
-    """One cached rendering: its bytes, strong ETag and pre-encoded response headers."""
+    """One cached rendering of a file: its bytes, strong ETag (the SHA-256 of the bytes
+    sent) and pre-encoded responses (the ``immutable`` ones for a URL carrying the
+    fingerprint ``fingerprint``)."""
 
-    __slots__ = ("body", "etag", "not_modified", "not_modified_headers", "ok", "ok_head", "size")
+    __slots__ = (
+        "body",
+        "etag",
+        "fingerprint",
+        "immutable",
+        "immutable_head",
+        "immutable_not_modified",
+        "not_modified",
+        "ok",
+        "ok_head",
+        "size",
+    )
 
-    def __init__(self, body: bytes, content_type: bytes, *, noindex: bool) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        content_type: bytes,
+        *,
+        noindex: bool,
+        digest: str | None = None,
+        cacheable: bool = False,
+        extra: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
         self.body = body
-        self.etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
-        common: Headers = [(b"etag", self.etag), (b"cache-control", CACHE_CONTROL)]
+        digest = digest or hashlib.sha256(body).hexdigest()
+        self.etag = b'"' + digest.encode() + b'"'
+        self.fingerprint = digest[:FINGERPRINT_CHARS].encode() if cacheable else None
+        self.ok, self.ok_head, self.not_modified = self._responses(
+            CACHE_CONTROL, content_type, noindex, extra
+        )
+        self.immutable, self.immutable_head, self.immutable_not_modified = self._responses(
+            IMMUTABLE, content_type, noindex, extra
+        )
+        self.size = len(body) + 512  # a rough allowance for the entry's own objects
+
+    def _responses(
+        self, cache_control: bytes, content_type: bytes, noindex: bool, extra: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[RawResponse, RawResponse, RawResponse]:
+        common: Headers = [(b"etag", self.etag), (b"cache-control", cache_control), *extra]
         if noindex:
             common.append((b"x-robots-tag", b"noindex"))
-        self.not_modified_headers = common
         ok_headers = [
             (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
+            (b"content-length", str(len(self.body)).encode()),
             (b"x-content-type-options", b"nosniff"),
             *common,
         ]
-        self.ok = RawResponse(200, ok_headers, body)
-        self.ok_head = RawResponse(200, ok_headers, b"")
-        self.not_modified = RawResponse(304, common, b"")
-        self.size = len(body) + 256  # a rough allowance for the entry's own objects
+        return (
+            RawResponse(200, ok_headers, self.body),
+            RawResponse(200, ok_headers, b""),
+            RawResponse(304, common, b""),
+        )
+
+
+class FileListing:
+    """A version's files by path, cached so that a miss (404) costs no database read."""
+
+    __slots__ = ("files", "size")
+
+    def __init__(self, files: Mapping[str, VersionFile]) -> None:
+        self.files = files
+        self.size = 256 + 200 * len(files)
 
 
 def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
@@ -111,104 +180,160 @@ def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
     return False
 
 
-def _error_pair(status: int, body: bytes, extra: Headers) -> tuple[RawResponse, RawResponse]:
+def _error_pair(status: int, body: bytes, extra: list[tuple[str, str]]) -> tuple[RawResponse, RawResponse]:
     headers: Headers = [
         (b"content-type", b"text/html; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
-        *((name.encode(), value.encode()) for name, value in ERROR_PAGE_HEADERS.items()),
-        *extra,
+        *((name.encode(), value.encode()) for name, value in (*ERROR_PAGE_HEADERS.items(), *extra)),
     ]
     return RawResponse(status, headers, body), RawResponse(status, headers, b"")
 
-
-_NOT_FOUND, _NOT_FOUND_HEAD = _error_pair(404, NOT_FOUND_PAGE, [])
-_UNAVAILABLE, _UNAVAILABLE_HEAD = _error_pair(
-    503, UNAVAILABLE_PAGE, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
-)
 
 CacheKey = tuple[object, ...]
 
 
 class Hosting:
-    """Decides the response for one hosting request."""
+    """Decides the response for one hosting request.
+
+    ``sandboxed``: sites share the portal's origin, so every hosting response carries the
+    CSP sandbox (see ``SANDBOX``)."""
 
     def __init__(
-        self, sites: SiteService, cache: PageCache[RenderedPage], *, price: str, purchase_base_url: str
+        self,
+        sites: SiteService,
+        cache: PageCache[Any],
+        *,
+        price: str,
+        purchase_base_url: str,
+        rewriter: SiteRewriter,
+        sandboxed: bool = False,
     ) -> None:
         self.sites = sites
         self.cache = cache
         self.price = price
         self.purchase_base_url = purchase_base_url.rstrip("/")
+        self.rewriter = rewriter
+        self.sandboxed = sandboxed
+        security: Headers = [(b"referrer-policy", REFERRER_POLICY)]
+        if sandboxed:
+            security.append((b"content-security-policy", SANDBOX))
+        self._page_headers = security
+        self._file_headers = [*security, (b"access-control-allow-origin", b"*")] if sandboxed else security
+        # The 404 and 503 pages (no script, no site content) stay byte for byte those of
+        # any other unknown address (webmagic_http.problems).
+        self._not_found, self._not_found_head = _error_pair(404, NOT_FOUND_PAGE, [])
+        self._unavailable, self._unavailable_head = _error_pair(
+            503, UNAVAILABLE_PAGE, [("retry-after", str(RETRY_AFTER_SECONDS))]
+        )
 
-    def respond(self, scope: Scope, asset: Asset) -> RawResponse:
+    def respond(self, scope: Scope, kind: Kind) -> RawResponse:
         scope = cast("HTTPScope", scope)
-        slug: str = scope["path_params"]["slug"]
+        params = scope["path_params"]
+        slug: str = params["slug"]
         head = scope["method"] == "HEAD"
         if not is_valid_slug(slug):  # also refuses reserved words, without asking the database
-            return _NOT_FOUND_HEAD if head else _NOT_FOUND
-        return self.serve(scope, asset, self.sites.resolve(slug))
+            return self._not_found_head if head else self._not_found
+        path = INDEX if kind is Kind.PAGE else request_path(params["path"])
+        return self.serve(scope, path, self.sites.resolve(slug))
 
     def serve(
-        self, scope: HTTPScope, asset: Asset, resolution: Resolution, *, prefix: str | None = None
+        self, scope: HTTPScope, path: str | None, resolution: Resolution, *, root: bool = False
     ) -> RawResponse:
-        """The response for a resolved site; ``prefix`` is where its assets are linked
-        from (default ``/{slug}/``; ``/`` on a custom domain, see ``domain_hosting``)."""
+        """The response for the file at ``path`` (None: one that cannot exist) of a resolved
+        site; ``root``: as served at a custom domain's root rather than under ``/{slug}``
+        (see ``domain_hosting``)."""
         head = scope["method"] == "HEAD"
         mode, site = resolution.mode, resolution.site
         if mode is ServeMode.NOT_FOUND or site is None:
-            return _NOT_FOUND_HEAD if head else _NOT_FOUND
+            return self._not_found_head if head else self._not_found
         if mode is ServeMode.UNAVAILABLE:
-            return _UNAVAILABLE_HEAD if head else _UNAVAILABLE
+            return self._unavailable_head if head else self._unavailable
 
-        prefix = prefix or f"/{site.slug}/"
-        key: CacheKey = (
-            site.id,
-            site.current_version,
-            mode,
-            asset,
-            site.business_name,
-            prefix if asset is Asset.PAGE else None,
-        )
+        key: CacheKey = (site.id, site.current_version, mode, path, site.business_name, root)
         page = self.cache.get(key)
         if page is None:
-            page = self._render(site, mode, asset, prefix)
+            page = self._render(site, mode, path, root)
+            if page is None:
+                return self._not_found_head if head else self._not_found
             self.cache.put(key, page)
 
+        immutable = (
+            page.fingerprint is not None and _query_fingerprint(scope["query_string"]) == page.fingerprint
+        )
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if etag_matches(value, page.etag):
-                    return page.not_modified
+                    return page.immutable_not_modified if immutable else page.not_modified
                 break
+        if immutable:
+            return page.immutable_head if head else page.immutable
         return page.ok_head if head else page.ok
 
-    def _render(self, site: SiteHead, mode: ServeMode, asset: Asset, prefix: str) -> RenderedPage:
-        content = self.sites.version(site.id, site.current_version).content
+    def _listing(self, site: SiteHead) -> FileListing:
+        key: CacheKey = (site.id, site.current_version, "files")
+        listing = self.cache.get(key)
+        if listing is None:
+            version = self.sites.version(site.id, site.current_version)
+            listing = FileListing({file.path: file for file in version.files})
+            self.cache.put(key, listing)
+        return cast("FileListing", listing)
+
+    def _render(self, site: SiteHead, mode: ServeMode, path: str | None, root: bool) -> RenderedPage | None:
+        """The file at ``path`` as served under ``/{slug}`` (or at a domain's root), or None
+        when there is none."""
+        file = self._listing(site).files.get(path) if path is not None else None
+        if file is None:
+            return None
+        served = file.root_digest if root else file.slug_digest
+        body = self.sites.body(served)
         banner = mode is ServeMode.WITH_BANNER
-        if asset is Asset.CSS:
-            body = content.css.encode()
-        elif asset is Asset.JS:
-            body = content.js.encode()
-        else:
-            body = render_page(
-                content.html,
-                prefix=prefix,
-                has_css=bool(content.css.strip()),
-                has_js=bool(content.js.strip()),
-                banner=banner_html(
+        html = file.content_type.startswith("text/html")
+        if html and banner:
+            body = self.rewriter.insert_banner(
+                body,
+                banner_html(
                     business_name=site.business_name,
                     price=self.price,
                     purchase_url=f"{self.purchase_base_url}/purchase/{site.slug}",
-                )
-                if banner
-                else None,
+                ),
+                rewritten=served != file.digest,
             )
-        return RenderedPage(body, asset.value, noindex=banner)
+            digest = None  # the bytes sent are not the stored ones
+        else:
+            digest = served
+        return RenderedPage(
+            body,
+            file.content_type.encode(),
+            noindex=banner,
+            digest=digest,
+            cacheable=not html,
+            extra=self._page_headers if html else self._file_headers,
+        )
+
+
+def request_path(raw: str) -> str | None:
+    """The version path a request names (``/{slug}/`` names the page), or None when it
+    cannot name a file (``..``, a hidden file...): such a request is a 404, never an error."""
+    raw = raw.lstrip("/")
+    if not raw:
+        return INDEX
+    try:
+        return normalize_path(raw)
+    except ValidationError:
+        return None
+
+
+def _query_fingerprint(query: bytes) -> bytes | None:
+    for pair in query.split(b"&"):
+        if pair.startswith(b"v="):
+            return pair[2:]
+    return None
 
 
 class HostingRoute(HTTPRouteHandler):
-    """``GET``/``HEAD`` of one asset kind, answered from the request's scope alone.
+    """``GET``/``HEAD`` of the page or a file, answered from the request's scope alone.
 
-    The handler function takes no arguments and only names the asset: Litestar then skips
+    The handler function takes no arguments and only names the kind: Litestar then skips
     its per-request signature parsing (~5 µs for a handler taking ``scope``, measured), and
     ``to_response`` -- Litestar's hook turning a handler's result into the ASGI response,
     which receives the request -- asks ``Hosting``. Middleware, the host split and the
@@ -217,22 +342,22 @@ class HostingRoute(HTTPRouteHandler):
 
     __slots__ = ("_hosting", "_offload")
 
-    def __init__(self, path: str, asset: Asset, hosting: Hosting, *, offload: bool) -> None:
+    def __init__(self, path: str, kind: Kind, hosting: Hosting, *, offload: bool) -> None:
         super().__init__(
             path,
             http_method=[HttpMethod.GET, HttpMethod.HEAD],
             sync_to_thread=False,
             include_in_schema=False,
             opt={AREA: SITES},
-            name=f"hosting-{asset.name.lower()}",
+            name=f"hosting-{kind.value}",
         )
         self._hosting = hosting
         self._offload = offload
 
-        def name_the_asset() -> Asset:
-            return asset
+        def name_the_kind() -> Kind:
+            return kind
 
-        self(name_the_asset)
+        self(name_the_kind)
 
     async def to_response(self, app: Litestar, data: Any, request: Request[Any, Any, Any]) -> ASGIApp:
         if self._offload:
@@ -240,10 +365,30 @@ class HostingRoute(HTTPRouteHandler):
         return self._hosting.respond(request.scope, data)
 
 
+WRITE_METHODS = [HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE]
+
+
+def _refuse_writes(slug: str) -> None:
+    """Sites are read-only: 405 at a site's file; under a name that can never be a site
+    (``/sandbox/...`` when payments are real, a reserved word), 404 as if unrouted. (At
+    ``/{slug}`` itself Litestar answers 405 for any method but GET and HEAD, as always:
+    a second handler there would cost every page view a method dispatch.)"""
+    if not is_valid_slug(slug):
+        raise NotFoundException()
+    raise MethodNotAllowedException(headers={"Allow": "GET, HEAD"})
+
+
 def hosting_routes(hosting: Hosting, *, offload: bool) -> Sequence[HTTPRouteHandler]:
-    """The three hosting routes; ``offload`` answers them in the thread pool (see module doc)."""
+    """The hosting routes; ``offload`` answers them in the thread pool (see module doc)."""
+    options: dict[str, Any] = {"include_in_schema": False, "opt": {AREA: SITES}, "sync_to_thread": False}
+
+    def file_writes(slug: FromPath[str], path: FromPath[str]) -> None:
+        _refuse_writes(slug)
+
     return [
-        HostingRoute("/{slug:str}", Asset.PAGE, hosting, offload=offload),
-        HostingRoute("/{slug:str}/styles.css", Asset.CSS, hosting, offload=offload),
-        HostingRoute("/{slug:str}/app.js", Asset.JS, hosting, offload=offload),
+        HostingRoute("/{slug:str}", Kind.PAGE, hosting, offload=offload),
+        HostingRoute("/{slug:str}/{path:path}", Kind.FILE, hosting, offload=offload),
+        route("/{slug:str}/{path:path}", http_method=WRITE_METHODS, name="hosting-file-writes", **options)(
+            file_writes
+        ),
     ]

@@ -1,49 +1,13 @@
-"""Turning a stored site version into the bytes hosting serves, and the neutral pages.
+"""The preview banner and the neutral pages hosting serves.
 
-Sites are stored as the generator wrote them: one HTML file that refers to
-``styles.css`` and ``app.js`` next to it. Hosting serves the page at ``/{slug}`` (no
-trailing slash, per API.md), where a relative ``styles.css`` would resolve to
-``/styles.css``. Instead of a ``<base>`` element (which would also re-target in-page
-links such as ``href="#contact"``) or a redirect (an extra round trip on every first
-visit), the two asset references are rewritten to absolute paths under the site's
-prefix, so ``/{slug}`` and ``/{slug}/`` serve the same bytes and both work.
+What a version's files are served as is computed when the version is written
+(``webmagic_adapters.site_rewriter``); the banner is added to a preview's pages by the
+same HTML parser, once per version and status (``webmagic_http.hosting``).
 """
 
 from __future__ import annotations
 
 import html
-import re
-
-# href="styles.css", src='./app.js', href=/styles.css?v=2 ... inside a tag's attribute.
-_ASSET_REF = re.compile(
-    r"""(?P<attr>\b(?i:href|src)\s*=\s*)"""
-    r"""(?P<q>["']?)(?:\.?/)?(?P<name>styles\.css|app\.js)(?P<rest>[?#][^"'\s>]*)?(?P=q)"""
-    r"""(?=[\s/>])"""
-)
-
-
-def rewrite_asset_urls(page: str, prefix: str) -> tuple[str, set[str]]:
-    """Point relative references to ``styles.css``/``app.js`` at ``{prefix}styles.css``...
-
-    Returns the new HTML and the asset names it refers to.
-    """
-    found: set[str] = set()
-
-    def replace(match: re.Match[str]) -> str:
-        found.add(match["name"])
-        quote = match["q"] or '"'
-        return f"{match['attr']}{quote}{prefix}{match['name']}{match['rest'] or ''}{quote}"
-
-    return _ASSET_REF.sub(replace, page), found
-
-
-def _insert_before_closing(page: str, tag: str, snippet: str, *, last: bool) -> str:
-    """Insert ``snippet`` before ``</tag>`` (case-insensitive), or at the end if there is none."""
-    lowered = page.lower()
-    at = lowered.rfind(f"</{tag}") if last else lowered.find(f"</{tag}")
-    if at < 0:
-        return page + snippet
-    return page[:at] + snippet + page[at:]
 
 
 def banner_html(*, business_name: str, price: str, purchase_url: str) -> str:
@@ -77,32 +41,6 @@ def banner_html(*, business_name: str, price: str, purchase_url: str) -> str:
         f'{font}font-size:22px;line-height:32px;cursor:pointer">&times;</button>'
         "</div>\n"
     )
-
-
-def render_page(
-    source: str,
-    *,
-    prefix: str,
-    has_css: bool,
-    has_js: bool,
-    banner: str | None = None,
-) -> bytes:
-    """The HTML to serve: asset URLs under ``prefix``, missing asset links added, banner injected."""
-    page, referenced = rewrite_asset_urls(source, prefix)
-    head_extra = ""
-    if has_css and "styles.css" not in referenced:
-        head_extra += f'<link rel="stylesheet" href="{prefix}styles.css">'
-    if has_js and "app.js" not in referenced:
-        head_extra += f'<script src="{prefix}app.js" defer></script>'
-    if head_extra:
-        lowered = page.lower()
-        if "</head" in lowered:
-            page = _insert_before_closing(page, "head", head_extra, last=False)
-        else:
-            page = head_extra + page
-    if banner is not None:
-        page = _insert_before_closing(page, "body", banner, last=True)
-    return page.encode("utf-8")
 
 
 def _neutral_page(title: str, message: str) -> bytes:

@@ -34,7 +34,7 @@ DEMO_NAMES = {
         (("db",), "The database: schema, backups"),
         (("db", "upgrade"), "Apply the database migrations"),
         (("sites",), "Create, import, list"),
-        (("sites", "create"), "Create a preview site from an HTML file"),
+        (("sites", "create"), "Create a preview site from a folder"),
         (("sites", "import"), "one sub-folder per site"),
         (("sites", "list"), "List sites"),
         (("sites", "show"), "timeline"),
@@ -140,12 +140,12 @@ def test_demo_sites_have_working_assets(invoke: Invoke) -> None:
     try:
         for slug in DEMO_SLUGS:
             site = container.sites.details(slug).site
-            content = container.sites.version(site.id, 1).content
+            texts = container.sites.text_files(site.id, 1)
             # Relative links, so that the pages work wherever hosting mounts them.
-            assert 'href="styles.css"' in content.html
-            assert 'src="app.js"' in content.html
-            assert len(content.css) > 1000
-            assert "addEventListener" in content.js
+            assert 'href="styles.css"' in texts["index.html"]
+            assert 'src="app.js"' in texts["index.html"]
+            assert len(texts["styles.css"]) > 1000
+            assert "addEventListener" in texts["app.js"]
     finally:
         container.close()
 

@@ -60,7 +60,7 @@ def test_site_file_names_the_business(tmp_path: Path) -> None:
     found = read_site_folder(folder)
 
     assert (found.slug, found.business_name) == ("corner-shop", "The Corner Shop")
-    assert (found.content.css, found.content.js) == ("", "")
+    assert list(found.files.bodies) == ["index.html"]  # the site file is not one of the site's files
 
 
 @pytest.mark.parametrize(
@@ -71,8 +71,8 @@ def test_site_file_names_the_business(tmp_path: Path) -> None:
         ({"site.json": '{"business_name": 7}'}, "must be a string"),
         ({"site.json": '{"business_name": "  "}'}, "the business name is empty"),
         ({"site.json": "{nope"}, "site.json is not valid JSON"),
-        ({"styles.css": b"\xff\xfe"}, "the CSS is not valid UTF-8"),
-        ({"app.js": b"\xc3\x28"}, "the JS is not valid UTF-8"),
+        ({"styles.css": b"\xff\xfe"}, "styles.css: is not valid UTF-8 text"),
+        ({"app.js": b"\xc3\x28"}, "app.js: is not valid UTF-8 text"),
     ],
 )
 def test_bad_folders_are_refused(tmp_path: Path, files: dict[str, str | bytes], message: str) -> None:

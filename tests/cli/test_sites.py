@@ -67,10 +67,10 @@ def test_create_stores_the_files_and_prints_the_url(
     assert "http://127.0.0.1:8000/rosas-bakery" in result.stdout
     site = service.details("rosas-bakery").site
     assert (site.business_name, site.status.value, site.current_version) == ("Rosa's Bakery", "preview", 1)
-    content = service.version(site.id, 1).content
-    assert "<h1>Rosa's Bakery</h1>" in content.html
-    assert content.css == "body { color: brown; }"
-    assert content.js == "console.log('hi');"
+    texts = service.text_files(site.id, 1)
+    assert "<h1>Rosa's Bakery</h1>" in texts["index.html"]
+    assert texts["styles.css"] == "body { color: brown; }"
+    assert texts["app.js"] == "console.log('hi');"
 
 
 def test_create_with_html_only(invoke: Invoke, files: Path, service: SiteService) -> None:
@@ -78,7 +78,7 @@ def test_create_with_html_only(invoke: Invoke, files: Path, service: SiteService
 
     assert result.exit_code == 0, result.output
     site = service.details("joes-plumbing").site
-    assert service.version(site.id, 1).content.css == ""
+    assert [f.path for f in service.version(site.id, 1).files] == ["index.html"]
 
 
 def test_settings_given_as_options_win_over_the_environment(
@@ -247,12 +247,12 @@ def test_import_creates_every_good_folder_and_reports_the_bad_ones(
     expected_failures = {
         "Bad_Name": RULE,
         "api": "reserved",
-        "latin-one": "the HTML is not valid UTF-8",
-        "empty-page": "the HTML is empty",
+        "latin-one": "index.html: is not valid UTF-8 text",
+        "empty-page": "index.html: is empty",
         "taken-slug": "already taken",
         "odd-keys": "unknown key(s) 'colour'",
         "broken-toml": "site.toml is not valid TOML",
-        "no-index": "index.html is missing",
+        "no-index": "index.html: is missing",
     }
     failed_lines = [line for line in out.splitlines() if line.strip().startswith("✗")]
     assert len(failed_lines) == len(expected_failures)
@@ -265,8 +265,8 @@ def test_import_creates_every_good_folder_and_reports_the_bad_ones(
     assert names["gamma-garage"] == "Gamma Garage & Tyres"
     assert names["delta-deli"] == "Delta Deli"
     alpha = service.details("alpha-cafe").site
-    content = service.version(alpha.id, 1).content
-    assert (content.css, content.js) == ("a{}", "1;")
+    texts = service.text_files(alpha.id, 1)
+    assert (texts["styles.css"], texts["app.js"]) == ("a{}", "1;")
 
 
 def test_import_again_fails_on_taken_slugs_unless_told_to_skip(
@@ -490,16 +490,18 @@ def test_publish_adds_a_version_and_keeps_css_and_js_left_out(
     assert site.current_version == 2
     v2 = service.version(site.id, 2)
     assert "new hours" in v2.cause
-    assert "Rosa's Bakery, new hours" in v2.content.html
-    assert (v2.content.css, v2.content.js) == ("body { color: brown; }", "console.log('hi');")
-    assert "<h1>Rosa's Bakery</h1>" in service.version(site.id, 1).content.html
+    texts = service.text_files(site.id, 2)
+    assert "Rosa's Bakery, new hours" in texts["index.html"]
+    assert (texts["styles.css"], texts["app.js"]) == ("body { color: brown; }", "console.log('hi');")
+    assert "<h1>Rosa's Bakery</h1>" in service.text_files(site.id, 1)["index.html"]
 
     replaced = invoke(
         "sites", "publish", "rosas-bakery", "--html", str(files / "v2.html"), "--css", str(files / "new.css")
     )
     assert replaced.exit_code == 0
     v3 = service.version(site.id, 3)
-    assert (v3.content.css, v3.content.js, v3.cause) == (
+    texts = service.text_files(site.id, 3)
+    assert (texts["styles.css"], texts["app.js"], v3.cause) == (
         "body { color: green; }",
         "console.log('hi');",
         "published from the CLI",

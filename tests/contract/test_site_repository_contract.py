@@ -11,6 +11,7 @@ from webmagic_core.errors import Conflict
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.ports import SiteHead, UnitOfWorkFactory
 from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion, SiteVersionSummary
+from webmagic_core.testing.sites import new_version, page_of
 
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -21,13 +22,14 @@ def new_site(slug: str, *, at: dt.datetime = T0, name: str | None = None) -> Sit
     )
 
 
-def version(site: Site, number: int, html: str = "<h1>hello</h1>", *, at: dt.datetime = T0) -> SiteVersion:
-    return SiteVersion(
-        site_id=site.id,
-        number=number,
-        content=SiteContent(html=html, css="h1{color:red}", js="console.log(1)"),
+def version(
+    site: Site, number: int, html: str = "<h1>hello</h1>", *, at: dt.datetime = T0
+) -> tuple[SiteVersion, dict[str, bytes]]:
+    return new_version(
+        site.id,
+        number,
+        SiteContent(html=html, css="h1{color:red}", js="console.log(1)"),
         cause=f"version {number}",
-        created_by=Actor.ADMIN,
         created_at=at,
     )
 
@@ -36,7 +38,7 @@ def store(uow: UnitOfWorkFactory, *sites: Site) -> None:
     with uow() as work:
         for site in sites:
             work.sites.add(site)
-            work.sites.add_version(version(site, 1, at=site.created_at))
+            work.sites.add_version(*version(site, 1, at=site.created_at))
         work.commit()
 
 
@@ -85,7 +87,7 @@ def test_save_writes_changes_and_new_events(uow: UnitOfWorkFactory) -> None:
         )
         loaded.business_name = "Alpha & Sons"
         loaded.current_version = 2
-        work.sites.add_version(version(loaded, 2, at=later))
+        work.sites.add_version(*version(loaded, 2, at=later))
         work.sites.save(loaded)
         assert loaded.pending_events == []
         work.commit()
@@ -144,13 +146,13 @@ def test_duplicate_version_is_a_conflict_and_keeps_the_first(uow: UnitOfWorkFact
     store(uow, site)
     with uow() as work:
         with pytest.raises(Conflict):
-            work.sites.add_version(version(site, 1, "<p>impostor</p>"))
-        work.sites.add_version(version(site, 2, "<p>two</p>"))
+            work.sites.add_version(*version(site, 1, "<p>impostor</p>"))
+        work.sites.add_version(*version(site, 2, "<p>two</p>"))
         work.commit()
     with uow() as work:
         first = work.sites.get_version(site.id, 1)
         assert first is not None
-        assert first.content.html == "<h1>hello</h1>"
+        assert page_of(work, first) == "<h1>hello</h1>"
         assert [v.number for v in work.sites.list_versions(site.id)] == [2, 1]
 
 
@@ -160,10 +162,10 @@ def test_version_summaries_list_newest_first_without_files(uow: UnitOfWorkFactor
     later = T0 + dt.timedelta(hours=2, microseconds=5)
     with uow() as work:
         work.sites.add_version(
-            SiteVersion(
-                site_id=site.id,
-                number=2,
-                content=SiteContent(html="<p>two</p>"),
+            *new_version(
+                site.id,
+                2,
+                SiteContent(html="<p>two</p>"),
                 cause="edited by the owner",
                 created_by=Actor.CUSTOMER,
                 created_at=later,
@@ -190,7 +192,7 @@ def test_leaving_without_commit_rolls_back(uow: UnitOfWorkFactory) -> None:
         assert loaded is not None
         loaded.apply(Trigger.ARCHIVED, cause="archived", actor=Actor.ADMIN, at=T0)
         work.sites.save(loaded)
-        work.sites.add_version(version(loaded, 2))
+        work.sites.add_version(*version(loaded, 2))
         assert work.sites.get_by_slug("dropped") is not None  # visible inside its own transaction
     with uow() as work:
         assert work.sites.get_by_slug("dropped") is None
@@ -296,16 +298,18 @@ def test_versions_are_listed_newest_first_and_read_back_whole(uow: UnitOfWorkFac
     with uow() as work:
         for number in (2, 3, 4):
             work.sites.add_version(
-                version(site, number, f"<p>{number}</p>", at=T0 + dt.timedelta(hours=number))
+                *version(site, number, f"<p>{number}</p>", at=T0 + dt.timedelta(hours=number))
             )
         work.commit()
     with uow() as work:
         versions = work.sites.list_versions(site.id)
         assert [v.number for v in versions] == [4, 3, 2, 1]
-        assert versions[0] == version(site, 4, "<p>4</p>", at=T0 + dt.timedelta(hours=4))
-        assert work.sites.get_version(site.id, 3) == version(
-            site, 3, "<p>3</p>", at=T0 + dt.timedelta(hours=3)
+        assert versions[0] == version(site, 4, "<p>4</p>", at=T0 + dt.timedelta(hours=4))[0]
+        assert (
+            work.sites.get_version(site.id, 3)
+            == version(site, 3, "<p>3</p>", at=T0 + dt.timedelta(hours=3))[0]
         )
+        assert page_of(work, versions[0]) == "<p>4</p>"
         assert work.sites.get_version(site.id, 5) is None
         assert [v.number for v in work.sites.list_versions(other.id)] == [1]
 
@@ -360,20 +364,21 @@ def test_unicode_and_large_files_round_trip(uow: UnitOfWorkFactory) -> None:
     block = "<p>Olá, wörld — 東京 🍜 \u2028 \t 'quotes' \"double\" \\ backslash</p>\n"
     html = "<!doctype html>" + block * (1_000_000 // len(block.encode()))
     assert len(html.encode()) > 990_000
-    big = SiteVersion(
-        site_id=site.id,
-        number=2,
-        content=SiteContent(html=html, css="body::after{content:'✓ ünïcode'}", js="alert('ひらがな');"),
+    big, bodies = new_version(
+        site.id,
+        2,
+        SiteContent(html=html, css="body::after{content:'✓ ünïcode'}", js="alert('ひらがな');"),
         cause="big edit — ✓",
         created_by=Actor.CUSTOMER,
         created_at=T0,
     )
     store(uow, site)
     with uow() as work:
-        work.sites.add_version(big)
+        work.sites.add_version(big, bodies)
         work.commit()
     with uow() as work:
         assert work.sites.get_version(site.id, 2) == big
+        assert page_of(work, big) == html
         head = work.sites.head_by_slug("cafe")
         assert head is not None
         assert head.business_name == name

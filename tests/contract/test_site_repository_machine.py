@@ -19,6 +19,7 @@ from webmagic_core.errors import Conflict, InvalidTransition
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.ports import SiteHead, UnitOfWorkFactory
 from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion
+from webmagic_core.testing.sites import new_version, page_of
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 # Hyphenated look-alikes: any collation that ignores punctuation would order them wrongly.
@@ -68,13 +69,12 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
         self.model: dict[str, Expected] = {}
         self.now = T0
 
-    def version(self, site_id: uuid.UUID, number: int, html: str) -> SiteVersion:
-        return SiteVersion(
-            site_id=site_id,
-            number=number,
-            content=SiteContent(html=f"<p>{html}</p>"),
+    def version(self, site_id: uuid.UUID, number: int, html: str) -> tuple[SiteVersion, dict[str, bytes]]:
+        return new_version(
+            site_id,
+            number,
+            SiteContent(html=f"<p>{html}</p>"),
             cause=f"version {number}",
-            created_by=Actor.ADMIN,
             created_at=self.now,
         )
 
@@ -93,7 +93,7 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
                     work.sites.add(site)
                 return
             work.sites.add(site)
-            work.sites.add_version(self.version(site.id, 1, html))
+            work.sites.add_version(*self.version(site.id, 1, html))
             if not commit:
                 return
             work.commit()
@@ -118,7 +118,7 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
                 return
             assert site is not None
             number = site.current_version + 1
-            work.sites.add_version(self.version(site.id, number, html))
+            work.sites.add_version(*self.version(site.id, number, html))
             site.current_version = number
             site.updated_at = self.now
             work.sites.save(site)
@@ -162,7 +162,7 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
         expected = self.model[slug]
         with self.uow() as work:
             with pytest.raises(Conflict):
-                work.sites.add_version(self.version(expected.id, expected.current_version, "clash"))
+                work.sites.add_version(*self.version(expected.id, expected.current_version, "clash"))
             site = work.sites.get_by_slug(slug)
             assert site is not None
             site.business_name = name
@@ -183,7 +183,7 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
                     site.apply(Trigger.ARCHIVED, cause="doomed", actor=Actor.ADMIN, at=self.now)
                 site.current_version += 1
                 site.business_name = "doomed"
-                work.sites.add_version(self.version(site.id, site.current_version, "doomed"))
+                work.sites.add_version(*self.version(site.id, site.current_version, "doomed"))
                 work.sites.save(site)
                 raise Boom
 
@@ -217,7 +217,7 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
                     current_version=expected.current_version,
                 )
                 versions = work.sites.list_versions(expected.id)
-                assert [(v.number, v.content.html) for v in versions] == sorted(
+                assert [(v.number, page_of(work, v)) for v in versions] == sorted(
                     expected.versions.items(), reverse=True
                 )
                 events = work.sites.events(expected.id)

@@ -17,7 +17,8 @@ from webmagic_adapters.sqlalchemy import database as database_module
 from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.database import MIGRATIONS_DIR, Database, DatabaseUrlError
 from webmagic_core.errors import TransientError
-from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion
+from webmagic_core.sites import Actor, Site, SiteContent
+from webmagic_core.testing.sites import new_version
 
 T0 = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 TABLES = {"sites", "site_versions", "site_events"}
@@ -212,16 +213,9 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Pa
 
 
 def test_foreign_keys_are_enforced(database: Database) -> None:
-    orphan = SiteVersion(
-        site_id=new_site("nobody").id,
-        number=1,
-        content=SiteContent("<p>orphan</p>"),
-        cause="test",
-        created_by=Actor.ADMIN,
-        created_at=T0,
-    )
+    orphan = new_version(new_site("nobody").id, 1, SiteContent("<p>orphan</p>"), created_at=T0)
     with database.unit_of_work() as work, pytest.raises(sa_exc.IntegrityError):
-        work.sites.add_version(orphan)
+        work.sites.add_version(*orphan)
 
 
 def test_uncommitted_changes_are_invisible_to_other_units_of_work(database: Database) -> None:

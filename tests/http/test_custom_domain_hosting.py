@@ -68,13 +68,16 @@ def test_a_verified_domain_serves_the_site_at_its_root(shop: DomainShop, rosa: s
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "Sunrise Bakery" in page.text
-    # Assets are linked from the domain's root, not from /{slug}/.
-    assert 'href="/styles.css"' in page.text
-    assert 'src="/app.js"' in page.text
+    # Files are linked from the domain's root (fingerprinted), not from /{slug}/.
+    assert 'href="/styles.css?v=' in page.text
+    assert 'src="/app.js?v=' in page.text
     assert "/sunrise-bakery/" not in page.text
     assert page.text.replace('"/', '"/sunrise-bakery/') == by_slug.text
     css = shop.client.get("/styles.css", headers={"host": HOST})
     js = shop.client.get("/app.js", headers={"host": HOST})
+    # Any file of the version answers at the root, and nothing else does.
+    assert shop.client.get("/index.html", headers={"host": HOST}).text == page.text
+    assert shop.client.get("/logo.png", headers={"host": HOST}).status_code == 404
     assert css.status_code == js.status_code == 200
     assert css.text == shop.client.get("/sunrise-bakery/styles.css", headers={"host": SITES_DOMAIN}).text
     assert js.headers["content-type"] == "text/javascript; charset=utf-8"
@@ -224,3 +227,23 @@ def test_a_developer_machine_takes_any_host_name(shop: DomainShop, rosa: str) ->
     # The default public URL is a loopback address: any name reaches the app.
     page = shop.client.get("/api/v1/sites/sunrise-bakery", headers={"host": "my-laptop.local"})
     assert page.status_code == 200
+
+
+def test_every_file_of_a_folder_site_answers_at_the_domain_root(shop: DomainShop, rosa: str) -> None:
+    from webmagic_core.site_files import SiteFiles
+
+    logo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    page = b'<!doctype html><html><head><title>Sunrise</title></head><body><img src="img/logo.png"></body>'
+    shop.container.sites.publish(
+        "sunrise-bakery",
+        SiteFiles.build({"index.html": page, "img/logo.png": logo}, shop.container.settings.file_limits),
+    )
+    shop.prove(rosa)
+
+    html = shop.client.get("/", headers={"host": HOST}).text
+    assert 'src="/img/logo.png?v=' in html
+    image = shop.client.get("/img/logo.png", headers={"host": HOST})
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert image.content == logo
+    assert shop.client.get("/img/missing.png", headers={"host": HOST}).status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 
@@ -182,7 +183,8 @@ def test_the_page_refers_to_assets_that_work_with_and_without_trailing_slash(
     assert bare.status_code == slashed.status_code == 200
     assert bare.content == slashed.content
     refs = re.findall(r'(?:href|src)="([^"#]+)"', bare.text)
-    assert refs == ["/sunrise-bakery/styles.css", "/sunrise-bakery/app.js"]
+    assert [ref.split("?")[0] for ref in refs] == ["/sunrise-bakery/styles.css", "/sunrise-bakery/app.js"]
+    assert all(re.fullmatch(r"v=[0-9a-f]{16}", ref.split("?")[1]) for ref in refs)  # fingerprinted
     assert client.get(refs[0]).text == site_content.css
     assert client.get(refs[1]).text == site_content.js
     assert 'href="#contact"' in bare.text  # in-page links are left alone (no <base>)
@@ -196,15 +198,16 @@ def test_a_page_that_does_not_link_its_assets_gets_them_linked(container: Contai
     )
     body = client.get("/plain-site").text
     head = body[: body.index("</head>")]
-    assert '<link rel="stylesheet" href="/plain-site/styles.css">' in head
-    assert '<script src="/plain-site/app.js" defer></script>' in head
+    assert re.search(r'<link rel="stylesheet" href="/plain-site/styles\.css\?v=[0-9a-f]{16}">', head)
+    assert re.search(r'<script src="/plain-site/app\.js\?v=[0-9a-f]{16}" defer=""></script>', head)
 
 
 def test_etag_and_conditional_requests(container: Container, client: Client, create_site: CreateSite) -> None:
     create_site(container, "sunrise-bakery")
     first = client.get("/sunrise-bakery")
     etag = first.headers["etag"]
-    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)  # strong
+    assert re.fullmatch(r'"[0-9a-f]{64}"', etag)  # strong: the SHA-256 of the bytes sent
+    assert etag == '"' + hashlib.sha256(first.content).hexdigest() + '"'
     assert first.headers["cache-control"] == "no-cache"
 
     for header in (etag, f'"other", {etag}', f"W/{etag}", f'W/"x" ,  W/{etag}', "*"):

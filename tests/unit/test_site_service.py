@@ -41,7 +41,8 @@ def test_create_preview_stores_site_version_and_event(service: SiteService, cloc
     assert details.site.business_name == "Rosa's Bakery"
     assert details.site.status is SiteStatus.PREVIEW
     assert [v.number for v in details.versions] == [1]
-    assert details.versions[0].content == HTML
+    assert [f.path for f in details.versions[0].files] == ["app.js", "index.html", "styles.css"]
+    assert service.version_files(site.id, 1)[1].bodies == HTML.files().bodies
     [event] = details.events
     assert (event.from_status, event.to_status, event.actor) == (None, SiteStatus.PREVIEW, Actor.ADMIN)
     assert event.occurred_at == clock.now()
@@ -99,7 +100,8 @@ def test_publish_adds_a_version_and_keeps_the_old(service: SiteService, clock: F
     assert details.site.current_version == 2
     assert [v.number for v in details.versions] == [2, 1]
     assert details.versions[0].cause == "new menu"
-    assert details.versions[1].content == HTML
+    assert service.version_files(details.site.id, 1)[1].bodies == HTML.files().bodies
+    assert service.version_files(details.site.id, 2)[1].bodies == {"index.html": b"<h1>v2</h1>"}
     assert details.site.updated_at == clock.now()
 
 

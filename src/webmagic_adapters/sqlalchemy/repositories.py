@@ -26,20 +26,23 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    delete,
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.errors import is_unique_violation, translating_errors
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.lifecycle import SiteStatus
-from webmagic_core.ports import SiteHead
-from webmagic_core.sites import Actor, Site, SiteContent, SiteEvent, SiteVersion, SiteVersionSummary
+from webmagic_core.ports import BlobUsage, SiteHead
+from webmagic_core.site_files import VersionFile
+from webmagic_core.sites import Actor, Site, SiteEvent, SiteVersion, SiteVersionSummary
 
 # Option read by the SQLite "begin" hook in database.py: which BEGIN to emit.
 SQLITE_BEGIN_OPTION = "webmagic_sqlite_begin"
@@ -296,14 +299,25 @@ def _site(row: AnyRow) -> Site:
     )
 
 
-def _version(row: AnyRow) -> SiteVersion:
+def _version(row: AnyRow, files: Sequence[VersionFile]) -> SiteVersion:
     return SiteVersion(
         site_id=row.site_id,
         number=row.number,
-        content=SiteContent(html=row.html, css=row.css, js=row.js),
+        files=tuple(files),
         cause=row.cause,
         created_by=Actor(row.created_by),
         created_at=row.created_at,
+    )
+
+
+def _file(row: AnyRow) -> VersionFile:
+    return VersionFile(
+        path=row.path,
+        digest=row.digest,
+        size=row.size,
+        content_type=row.content_type,
+        slug_digest=row.slug_digest,
+        root_digest=row.root_digest,
     )
 
 
@@ -321,6 +335,29 @@ def _event(row: AnyRow) -> SiteEvent:
 
 
 _sites, _versions, _events = t.sites, t.site_versions, t.site_events
+_files, _blobs = t.site_version_files, t.blobs
+_FILE_COLUMNS = tuple(c for c in _files.c if c.name not in ("site_id", "number"))
+_INSERT_FILES = insert(_files)
+_FILES_OF_VERSION = (
+    select(*_FILE_COLUMNS)
+    .where(_files.c.site_id == bindparam("site_id"), _files.c.number == bindparam("n"))
+    .order_by(_files.c.path)
+)
+_BODY = select(_blobs.c.data).where(_blobs.c.digest == bindparam("digest"))
+_STORED_DIGESTS = select(_blobs.c.digest).where(_blobs.c.digest.in_(bindparam("digests", expanding=True)))
+_INSERT_BLOB = {
+    "sqlite": sqlite.insert(_blobs).on_conflict_do_nothing(index_elements=["digest"]),
+    "postgresql": postgresql.insert(_blobs).on_conflict_do_nothing(index_elements=["digest"]),
+}
+_UNREFERENCED = (
+    ~select(1)
+    .where(
+        (_files.c.digest == _blobs.c.digest)
+        | (_files.c.slug_digest == _blobs.c.digest)
+        | (_files.c.root_digest == _blobs.c.digest)
+    )
+    .exists()
+)
 _INSERT_SITE = Insertion(_sites)
 _UPDATE_SITE = updating(
     _sites,
@@ -422,29 +459,96 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
         query = select(_sites.c.status, func.count()).group_by(_sites.c.status)
         return {SiteStatus(row[0]): int(row[1]) for row in self._execute(query)}
 
-    def add_version(self, version: SiteVersion) -> None:
+    def add_version(self, version: SiteVersion, bodies: Mapping[str, bytes]) -> None:
         self._insert_unique(
             _INSERT_VERSION,
             f"version {version.number} of site {version.site_id} exists",
             {
                 "site_id": version.site_id,
                 "number": version.number,
-                "html": version.content.html,
-                "css": version.content.css,
-                "js": version.content.js,
                 "cause": version.cause,
                 "created_by": version.created_by.value,
                 "created_at": version.created_at,
             },
         )
+        named = {d for file in version.files for d in (file.digest, file.slug_digest, file.root_digest)}
+        connection = self._connection()
+        if connection.dialect.name == "postgresql":
+            # Conflicts only with ``collect_garbage``'s lock: it waits for this transaction,
+            # and this one for it, so a body is never deleted under a version being added.
+            self._execute(text("LOCK TABLE blobs IN ROW EXCLUSIVE MODE"))
+        stored: set[str] = set()
+        wanted = sorted(named)
+        for start in range(0, len(wanted), 500):
+            stored.update(self._execute(_STORED_DIGESTS, {"digests": wanted[start : start + 500]}).scalars())
+        missing = sorted(named - stored)
+        absent = [digest for digest in missing if digest not in bodies]
+        if absent:
+            raise ValueError(f"no body given or stored for digest(s) {', '.join(absent)}")
+        if missing:
+            # A concurrent writer may store the same body first: that is the same bytes.
+            self._write(
+                _INSERT_BLOB[connection.dialect.name],
+                [{"digest": d, "size": len(bodies[d]), "data": bodies[d]} for d in missing],
+            )
+        if version.files:
+            self._write(
+                _INSERT_FILES,
+                [
+                    {
+                        "site_id": version.site_id,
+                        "number": version.number,
+                        "path": file.path,
+                        "digest": file.digest,
+                        "size": file.size,
+                        "content_type": file.content_type,
+                        "slug_digest": file.slug_digest,
+                        "root_digest": file.root_digest,
+                    }
+                    for file in version.files
+                ],
+            )
 
     def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None:
         row = self._execute(_VERSION, {"site_id": site_id, "n": number}).first()
-        return _version(row) if row is not None else None
+        if row is None:
+            return None
+        files = [_file(f) for f in self._execute(_FILES_OF_VERSION, {"site_id": site_id, "n": number})]
+        return _version(row, files)
 
     def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
         query = select(_versions).where(_versions.c.site_id == site_id).order_by(_versions.c.number.desc())
-        return [_version(row) for row in self._execute(query)]
+        rows = self._execute(query).all()
+        files: dict[int, list[VersionFile]] = {}
+        file_query = (
+            select(_files.c.number, *_FILE_COLUMNS)
+            .where(_files.c.site_id == site_id)
+            .order_by(_files.c.number, _files.c.path)
+        )
+        for f in self._execute(file_query):
+            files.setdefault(f.number, []).append(_file(f))
+        return [_version(row, files.get(row.number, [])) for row in rows]
+
+    def get_body(self, digest: str) -> bytes | None:
+        data = self._execute(_BODY, {"digest": digest}).scalar()
+        return bytes(data) if data is not None else None
+
+    def collect_garbage(self) -> BlobUsage:
+        connection = self._connection()
+        self._begin_for_write()  # SQLite: the write lock keeps every writer out meanwhile
+        if connection.dialect.name == "postgresql":
+            # Waits for every transaction adding a version (see add_version), and holds
+            # new ones off until this one ends.
+            self._execute(text("LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE"))
+        count, size = self._execute(
+            select(func.count(), func.coalesce(func.sum(_blobs.c.size), 0)).where(_UNREFERENCED)
+        ).one()
+        self._execute(delete(_blobs).where(_UNREFERENCED))
+        return BlobUsage(blobs=int(count), bytes=int(size))
+
+    def blob_usage(self) -> BlobUsage:
+        count, size = self._execute(select(func.count(), func.coalesce(func.sum(_blobs.c.size), 0))).one()
+        return BlobUsage(blobs=int(count), bytes=int(size))
 
     def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:
         query = (

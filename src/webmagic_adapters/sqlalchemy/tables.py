@@ -18,8 +18,10 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -98,12 +100,45 @@ site_versions = Table(
     metadata,
     Column("site_id", Uuid(), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
     Column("number", Integer, primary_key=True),
-    Column("html", Text, nullable=False),
-    Column("css", Text, nullable=False),
-    Column("js", Text, nullable=False),
     Column("cause", Text, nullable=False),
     Column("created_by", String(20), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+
+def _path_type() -> Any:
+    # Byte-order collation on PostgreSQL, so files list in the same order as on SQLite.
+    return String(255).with_variant(postgresql.VARCHAR(255, collation="C"), "postgresql")
+
+
+# File bodies, stored once by SHA-256 and shared by every version and site (revision 0007).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# The files of a version: the uploaded body, and what is served under /{slug} and at a
+# domain root (the same digest when nothing was rewritten).
+site_version_files = Table(
+    "site_version_files",
+    metadata,
+    Column("site_id", Uuid(), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("path", _path_type(), primary_key=True),
+    Column("digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("slug_digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("root_digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    ForeignKeyConstraint(
+        ["site_id", "number"], ["site_versions.site_id", "site_versions.number"], ondelete="CASCADE"
+    ),
+    Index("ix_site_version_files_digest", "digest"),
+    Index("ix_site_version_files_slug_digest", "slug_digest"),
+    Index("ix_site_version_files_root_digest", "root_digest"),
 )
 
 site_events = Table(

@@ -9,7 +9,9 @@ import attrs
 
 from webmagic_core.errors import Conflict, NotFound
 from webmagic_core.lifecycle import ServeMode, SiteStatus, Trigger, policy
-from webmagic_core.ports import Clock, SiteDirectory, SiteHead, UnitOfWorkFactory
+from webmagic_core.ports import BlobUsage, Clock, SiteDirectory, SiteHead, SiteRewriter, UnitOfWorkFactory
+from webmagic_core.site_diff import VersionDiff, diff_files
+from webmagic_core.site_files import FileLimits, PreparedFiles, SiteFiles, is_text, prepare_files
 from webmagic_core.sites import (
     Actor,
     Site,
@@ -49,23 +51,30 @@ NOT_FOUND = Resolution(ServeMode.NOT_FOUND)
 @attrs.define
 class SiteService:
     """``directory``, when given, answers ``resolve`` without a unit of work (the hosting
-    hot path); without it ``resolve`` reads through a unit of work like everything else."""
+    hot path); without it ``resolve`` reads through a unit of work like everything else.
+
+    ``rewriter`` computes, when a version is written, what each file is served as under
+    ``/{slug}`` and at a domain root (see ``SiteRewriter``); without one (some tests),
+    files are served as uploaded. ``limits`` bound what one version may hold."""
 
     uow: UnitOfWorkFactory
     clock: Clock
     directory: SiteDirectory | None = None
+    rewriter: SiteRewriter | None = None
+    limits: FileLimits = attrs.field(factory=FileLimits)
 
     def create_preview(
         self,
         slug: str,
         business_name: str,
-        content: SiteContent,
+        content: SiteContent | SiteFiles,
         *,
         actor: Actor = Actor.ADMIN,
         cause: str = "created",
     ) -> Site:
         slug = validate_slug(slug)
         business_name = validate_business_name(business_name)
+        prepared = self.prepare(slug, content)  # parsing and hashing before any lock is taken
         now = self.clock.now()
         with self.uow() as uow:
             if uow.sites.get_by_slug(slug) is not None:
@@ -74,33 +83,54 @@ class SiteService:
             uow.sites.add(site)
             uow.sites.add_version(
                 SiteVersion(
-                    site_id=site.id, number=1, content=content, cause=cause, created_by=actor, created_at=now
-                )
+                    site_id=site.id,
+                    number=1,
+                    files=prepared.files,
+                    cause=cause,
+                    created_by=actor,
+                    created_at=now,
+                ),
+                prepared.bodies,
             )
             uow.commit()
         return site
 
+    def prepare(self, slug: str, content: SiteContent | SiteFiles) -> PreparedFiles:
+        """Validate the files and compute, once, what each is served as."""
+        # SiteFiles built elsewhere are checked again against this service's limits.
+        files = (
+            SiteFiles.build(content.bodies, self.limits)
+            if isinstance(content, SiteFiles)
+            else content.files(self.limits)
+        )
+        if self.rewriter is None:
+            return prepare_files(files)
+        return prepare_files(
+            files, self.rewriter.rewrite(files, f"/{slug}"), self.rewriter.rewrite(files, "")
+        )
+
     def publish(
         self,
         slug: str,
-        content: SiteContent,
+        content: SiteContent | SiteFiles,
         *,
         actor: Actor = Actor.ADMIN,
         cause: str = "published",
     ) -> SiteVersion:
         """Add a new version and make it current; every earlier version is kept."""
+        prepared = self.prepare(slug, content)
         now = self.clock.now()
         with self.uow() as uow:
             site = self._live_site(uow.sites.get_by_slug(slug, for_update=True), slug)
             version = SiteVersion(
                 site_id=site.id,
                 number=site.current_version + 1,
-                content=content,
+                files=prepared.files,
                 cause=cause,
                 created_by=actor,
                 created_at=now,
             )
-            uow.sites.add_version(version)
+            uow.sites.add_version(version, prepared.bodies)
             site.current_version = version.number
             site.updated_at = now
             uow.sites.save(site)
@@ -161,11 +191,85 @@ class SiteService:
         return Resolution(mode=policy(head.status).serve, site=head)
 
     def version(self, site_id: uuid.UUID, number: int) -> SiteVersion:
+        """A version's file list (no bodies)."""
         with self.uow() as uow:
             version = uow.sites.get_version(site_id, number)
         if version is None:
             raise NotFound(f"site {site_id} has no version {number}")
         return version
+
+    def body(self, digest: str) -> bytes:
+        """The stored bytes of a digest that a version names."""
+        with self.uow() as uow:
+            data = uow.sites.get_body(digest)
+        if data is None:
+            raise NotFound(f"no stored file has the digest {digest}")
+        return data
+
+    def version_files(self, site_id: uuid.UUID, number: int) -> tuple[SiteVersion, SiteFiles]:
+        """A version and its files as uploaded (what an edit or a new version starts from)."""
+        with self.uow() as uow:
+            version = uow.sites.get_version(site_id, number)
+            if version is None:
+                raise NotFound(f"site {site_id} has no version {number}")
+            bodies = {}
+            for file in version.files:
+                data = uow.sites.get_body(file.digest)
+                if data is None:
+                    raise NotFound(f"{file.path} of version {number} has no stored body")
+                bodies[file.path] = data
+        return version, SiteFiles(bodies)
+
+    def text_files(self, site_id: uuid.UUID, number: int) -> dict[str, str]:
+        """A version's text files as uploaded, by path (what edit engines read and return;
+        images and fonts are not text and stay as they are)."""
+        _, files = self.version_files(site_id, number)
+        return {path: files.text(path) for path in files.bodies if is_text(path)}
+
+    def version_diff(self, site_id: uuid.UUID, number: int) -> VersionDiff:
+        """What version ``number`` changed against the one before it (every file, text
+        files line by line); version 1 against nothing."""
+        with self.uow() as uow:
+            after = uow.sites.get_version(site_id, number)
+            if after is None:
+                raise NotFound(f"there is no version {number}")
+            before = uow.sites.get_version(site_id, number - 1) if number > 1 else None
+
+            def body(digest: str) -> bytes:
+                data = uow.sites.get_body(digest)
+                if data is None:
+                    raise NotFound(f"no stored file has the digest {digest}")
+                return data
+
+            files = diff_files(before.files if before else (), after.files, body)
+        return VersionDiff(from_number=before.number if before else None, to_number=number, files=files)
+
+    def owned_version_diff(self, customer_id: uuid.UUID, slug: str, number: int) -> VersionDiff:
+        """``version_diff`` of one of the customer's live sites (``NotFound`` otherwise)."""
+        return self.version_diff(self.owned_site(customer_id, slug).id, number)
+
+    def files_of(self, slug: str, number: int | None = None) -> tuple[Site, SiteVersion]:
+        """A site (any status) and one of its versions' file lists (the current one by default)."""
+        with self.uow() as uow:
+            site = uow.sites.get_by_slug(slug)
+            if site is None:
+                raise NotFound(_unknown(slug))
+            wanted = site.current_version if number is None else number
+            version = uow.sites.get_version(site.id, wanted)
+        if version is None:
+            raise NotFound(f"the site {slug!r} has no version {wanted}")
+        return site, version
+
+    def collect_garbage(self) -> BlobUsage:
+        """Delete stored bodies that no version names (``webmagic db gc``)."""
+        with self.uow() as uow:
+            freed = uow.sites.collect_garbage()
+            uow.commit()
+        return freed
+
+    def blob_usage(self) -> BlobUsage:
+        with self.uow() as uow:
+            return uow.sites.blob_usage()
 
     @staticmethod
     def _owned(site: Site | None, customer_id: uuid.UUID, slug: str) -> Site:

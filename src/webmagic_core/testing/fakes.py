@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -25,7 +25,7 @@ from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
-from webmagic_core.ports import SalesFigures, SiteHead, SubscriptionFigures
+from webmagic_core.ports import BlobUsage, SalesFigures, SiteHead, SubscriptionFigures
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.sites import Site, SiteEvent, SiteVersion, SiteVersionSummary
 
@@ -46,6 +46,7 @@ class FakeClock:
 class _Store:
     sites: dict[uuid.UUID, Site] = attrs.field(factory=dict)
     versions: dict[tuple[uuid.UUID, int], SiteVersion] = attrs.field(factory=dict)
+    blobs: dict[str, bytes] = attrs.field(factory=dict)
     events: list[SiteEvent] = attrs.field(factory=list)
     customers: dict[uuid.UUID, Customer] = attrs.field(factory=dict)
     refresh_sessions: dict[uuid.UUID, RefreshSession] = attrs.field(factory=dict)
@@ -119,11 +120,36 @@ class FakeSiteRepository:
             counts[site.status] = counts.get(site.status, 0) + 1
         return counts
 
-    def add_version(self, version: SiteVersion) -> None:
+    def add_version(self, version: SiteVersion, bodies: Mapping[str, bytes]) -> None:
         key = (version.site_id, version.number)
         if key in self.store.versions:
             raise Conflict(f"version {version.number} of site {version.site_id} exists")
+        for file in version.files:
+            for digest in (file.digest, file.slug_digest, file.root_digest):
+                if digest not in bodies and digest not in self.store.blobs:
+                    raise ValueError(f"{file.path}: no body for digest {digest}")
+        for file in version.files:
+            for digest in (file.digest, file.slug_digest, file.root_digest):
+                if digest not in self.store.blobs:
+                    self.store.blobs[digest] = bytes(bodies[digest])
         self.store.versions[key] = version
+
+    def get_body(self, digest: str) -> bytes | None:
+        return self.store.blobs.get(digest)
+
+    def collect_garbage(self) -> BlobUsage:
+        used = {
+            digest
+            for version in self.store.versions.values()
+            for file in version.files
+            for digest in (file.digest, file.slug_digest, file.root_digest)
+        }
+        unused = [digest for digest in self.store.blobs if digest not in used]
+        freed = sum(len(self.store.blobs.pop(digest)) for digest in unused)
+        return BlobUsage(blobs=len(unused), bytes=freed)
+
+    def blob_usage(self) -> BlobUsage:
+        return BlobUsage(blobs=len(self.store.blobs), bytes=sum(map(len, self.store.blobs.values())))
 
     def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None:
         return self.store.versions.get((site_id, number))
