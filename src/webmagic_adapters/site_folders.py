@@ -234,6 +234,7 @@ class ImportResult:
     # One line per file that failed the site (``error`` sums them up), and per file skipped.
     problems: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    slug_taken: bool = False  # failed only because a site already has the folder's slug
 
     @property
     def slug(self) -> str:
@@ -256,7 +257,9 @@ def import_site_folder(
     except Conflict as exc:
         if skip_existing:
             return ImportResult(folder=folder, outcome=Outcome.EXISTS, error=exc.detail, skipped=skipped)
-        return ImportResult(folder=folder, outcome=Outcome.FAILED, error=exc.detail, skipped=skipped)
+        return ImportResult(
+            folder=folder, outcome=Outcome.FAILED, error=exc.detail, skipped=skipped, slug_taken=True
+        )
     except FilesRejected as exc:
         lines = tuple(str(p) for p in exc.problems)
         if len(lines) == 1:

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from webmagic_adapters.bootstrap import Container
 from webmagic_adapters.settings import Settings
 from webmagic_adapters.site_folders import (
     HTML_FILE,
@@ -23,7 +24,7 @@ from webmagic_adapters.site_folders import (
 from webmagic_cli import output
 from webmagic_cli.errors import UsageProblem
 from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from, site_url
-from webmagic_core.errors import Conflict, ValidationError
+from webmagic_core.errors import Conflict, Unauthenticated, ValidationError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.sites import SiteDetails, SiteService
 from webmagic_core.services.timeline import TimelineKind
@@ -229,8 +230,23 @@ def import_(
     if counts[Outcome.FAILED]:
         summary.append(f"{counts[Outcome.FAILED]} failed")
     output.say(", ".join(summary) + ".", style="bold red" if counts[Outcome.FAILED] else "bold")
+    taken = sum(r.slug_taken for r in results)
+    if taken:
+        output.say(
+            f"{output.plural(taken, 'slug')} already taken: to import the others again without "
+            "counting those as failures, run the same command with --skip-existing."
+        )
     if counts[Outcome.FAILED]:
         raise typer.Exit(1)
+
+
+def _owner_email(container: Container, site: Site) -> str | None:
+    if site.owner_id is None:
+        return None
+    try:
+        return container.accounts.me(site.owner_id).email
+    except Unauthenticated:  # the account is gone; the site keeps its owner id
+        return None
 
 
 def _print_import_result(settings: Settings, result: ImportResult) -> None:
@@ -343,11 +359,13 @@ def show(
     with services(settings) as container:
         details = container.sites.details(slug)
         timeline = container.timeline.for_site(slug)
+        owner_email = _owner_email(container, details.site)
     site = details.site
     if as_json:
         output.print_json(
             {
                 **_site_json(settings, site),
+                "owner_email": owner_email,
                 "updated_at": output.iso(site.updated_at),
                 "versions": [
                     {
@@ -389,6 +407,7 @@ def show(
     facts.add_column()
     facts.add_row("Site", Text(site.slug, style="bold") + Text(f"  {site.business_name}"))
     facts.add_row("Status", output.status_text(site.status))
+    facts.add_row("Owner", Text(owner_email or "— (not sold)", style="" if owner_email else "dim"))
     facts.add_row("URL", Text(_url(settings, site) or "— (archived sites are not served)"))
     facts.add_row("Version", f"{site.current_version} (current) of {len(details.versions)}")
     facts.add_row("Created", output.when(site.created_at))

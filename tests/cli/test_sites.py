@@ -281,6 +281,8 @@ def test_import_again_fails_on_taken_slugs_unless_told_to_skip(
     again = invoke("sites", "import", str(root))
     assert again.exit_code == 1
     assert "1 site imported, 2 failed." in again.stdout
+    assert "2 slugs already taken" in again.stdout
+    assert "--skip-existing" in again.stdout
 
     write_site(root, "delta-deli")
     skipping = invoke("sites", "import", "--skip-existing", str(root))
@@ -396,6 +398,7 @@ def test_show_json(invoke: Invoke, files: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["status"] == "archived"
+    assert data["owner_email"] is None  # never sold
     assert data["current_version"] == 2
     assert data["url"] is None
     assert [(v["number"], v["cause"]) for v in data["versions"]] == [
@@ -455,9 +458,11 @@ def test_show_timeline_tells_the_whole_purchase_in_time_order(invoke: Invoke, sh
         "email welcome_set_password to buyer@example.com sent",
     ]
 
+    assert data["owner_email"] == "buyer@example.com"
     result = invoke("sites", "show", "casa-rosa")
 
     assert result.exit_code == 0, result.output
+    assert "Owner    buyer@example.com" in result.stdout
     table = result.stdout[result.stdout.index("Timeline") :].splitlines()
     header = [cell.strip() for cell in table[1].split("┃")]
     assert header == ["When", "Kind", "What", "Reference"]
