@@ -36,13 +36,24 @@ def upgrade_schema(database: Database) -> tuple[str | None, str | None]:
 
 
 @app.command()
-def upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+def upgrade(
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create", help="Create the SQLite file WEBMAGIC_DATABASE_URL names if it does not exist."
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
     """Apply the database migrations (safe to run again; `webmagic serve` also does it).
 
     With no settings this creates the SQLite file in the data folder (`./webmagic-data`).
+    A SQLite file named by WEBMAGIC_DATABASE_URL / --database-url is only created with
+    --create, so a mistyped path is an error rather than a new empty database.
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    with services(settings, require_schema=False) as container:
+    with services(settings, require_schema=False, create=create) as container:
         output.say(Text("Database: ") + Text(container.database.url_for_display, style="bold"))
         before, after = upgrade_schema(container.database)
     if before == after:
@@ -144,7 +155,7 @@ def restore(
     what it cached before the restore.
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    with services(settings, require_schema=False) as container:
+    with services(settings, require_schema=False, create=True) as container:
         database_file = sqlite_path(container.database)
         if database_file is None:
             raise UsageProblem("`db restore` restores SQLite databases; for PostgreSQL use pg_restore")

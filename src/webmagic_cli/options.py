@@ -13,6 +13,7 @@ import typer
 
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.settings import Settings, load_settings
+from webmagic_adapters.sqlalchemy.database import sqlite_file_problem
 from webmagic_adapters.sqlalchemy.errors import translating_errors
 from webmagic_cli.errors import UsageProblem
 
@@ -68,8 +69,17 @@ def settings_from(*, database_url: str | None, data_dir: Path | None, **more: An
 
 
 @contextmanager
-def services(settings: Settings, *, require_schema: bool = True) -> Iterator[Container]:
-    """The wired services for one command; the engine is disposed of on the way out."""
+def services(
+    settings: Settings, *, require_schema: bool = True, create: bool = False
+) -> Iterator[Container]:
+    """The wired services for one command; the engine is disposed of on the way out.
+
+    A database URL that was given (not the default file in the data folder) must name an
+    existing SQLite file unless ``create``: see ``sqlite_file_problem``."""
+    if settings.database_url is not None:
+        problem = sqlite_file_problem(settings.database_url, create=create)
+        if problem is not None:
+            raise UsageProblem(problem)
     container = bootstrap(settings)
     try:
         if require_schema and _current_revision(container) is None:

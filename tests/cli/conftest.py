@@ -60,7 +60,7 @@ def invoke() -> Invoke:
 
 @pytest.fixture
 def migrated(invoke: Invoke) -> None:
-    result = invoke("db", "upgrade")
+    result = invoke("db", "upgrade", "--create")
     assert result.exit_code == 0, result.output
 
 

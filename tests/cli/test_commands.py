@@ -80,7 +80,7 @@ def test_unknown_command_is_a_usage_error(invoke: Invoke) -> None:
 
 
 def test_db_upgrade_is_repeatable(invoke: Invoke, tmp_path: Path) -> None:
-    first = invoke("db", "upgrade")
+    first = invoke("db", "upgrade", "--create")
     assert first.exit_code == 0, first.output
     assert f"sqlite+pysqlite:///{tmp_path.as_posix()}/cli.db" in first.stdout
     assert "Upgraded from an empty database to revision" in first.stdout
@@ -110,14 +110,61 @@ def test_db_upgrade_hides_the_password(invoke: Invoke, error_line: ErrorLine) ->
     assert "hunter2" not in result.output
 
 
-def test_commands_need_the_schema_first(invoke: Invoke, error_line: ErrorLine) -> None:
+def test_commands_need_the_schema_first(invoke: Invoke, error_line: ErrorLine, tmp_path: Path) -> None:
     result = invoke("sites", "list")
 
+    assert result.exit_code == 2
+    assert "`webmagic db upgrade --create`" in error_line(result)
+    assert not (tmp_path / "cli.db").exists()  # a mistyped path never becomes an empty database
+
+    (tmp_path / "cli.db").touch()  # a file, but not a WebMagic database yet
+    result = invoke("sites", "list")
     assert result.exit_code == 2
     assert "run `webmagic db upgrade` first" in error_line(result)
 
 
-def test_demo_loads_the_sites_once(invoke: Invoke, listed: Listed) -> None:
+@pytest.mark.parametrize("command", [("sites", "list"), ("serve",), ("demo",), ("db", "upgrade")])
+def test_a_mistyped_sqlite_path_creates_nothing(
+    invoke: Invoke, error_line: ErrorLine, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    typo = tmp_path / "no-such-folder" / "webmagic.db"
+
+    result = invoke(*command, "--database-url", f"sqlite:///{typo.as_posix()}")
+
+    assert result.exit_code == 2
+    assert f"the folder {typo.parent} of the SQLite database does not exist" in error_line(result)
+    assert not typo.parent.exists()
+    missing = tmp_path / "webmagc.db"
+    result = invoke(*command, "--database-url", f"sqlite:///{missing.as_posix()}")
+    assert result.exit_code == 2
+    assert f"there is no SQLite database at {missing}" in error_line(result)
+    assert not missing.exists()
+
+
+def test_db_upgrade_create_starts_a_new_database(invoke: Invoke, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.db"
+    result = invoke("db", "upgrade", "--create", "--database-url", f"sqlite:///{fresh.as_posix()}")
+    assert result.exit_code == 0, result.output
+    assert fresh.is_file()
+    assert invoke("sites", "list", "--database-url", f"sqlite:///{fresh.as_posix()}").exit_code == 0
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_that_does_not_exist_says_so(
+    invoke: Invoke, error_line: ErrorLine, postgres_server: str
+) -> None:
+    from sqlalchemy import make_url
+
+    missing = make_url(postgres_server).set(database="no_such_database_here")
+    url = missing.render_as_string(hide_password=False)
+    result = invoke("db", "upgrade", "--database-url", url)
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "the PostgreSQL database 'no_such_database_here' does not exist" in line
+    assert "try again" not in line
+
+
+def test_demo_loads_the_sites_once(invoke: Invoke, listed: Listed, migrated: None) -> None:
     first = invoke("demo")
     assert first.exit_code == 0, first.output
     for slug in DEMO_SLUGS:
@@ -134,7 +181,7 @@ def test_demo_loads_the_sites_once(invoke: Invoke, listed: Listed) -> None:
     assert {s["current_version"] for s in sites} == {1}
 
 
-def test_demo_sites_have_working_assets(invoke: Invoke) -> None:
+def test_demo_sites_have_working_assets(invoke: Invoke, migrated: None) -> None:
     assert invoke("demo").exit_code == 0
     container = bootstrap(load_settings())
     try:
@@ -151,7 +198,7 @@ def test_demo_sites_have_working_assets(invoke: Invoke) -> None:
 
 
 def test_unexpected_errors_keep_their_traceback(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    invoke("db", "upgrade")
+    invoke("db", "upgrade", "--create")
 
     def broken(self: SiteService, **_: object) -> None:
         raise RuntimeError("a bug")

@@ -82,7 +82,7 @@ def test_help_documents_the_json_keys(invoke: Invoke) -> None:
 def test_needs_a_migrated_database(invoke: Invoke, error_line: ErrorLine) -> None:
     result = invoke("lifecycle", "sweep")
     assert result.exit_code == 2, result.output
-    assert "run `webmagic db upgrade` first" in error_line(result)
+    assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 def test_nothing_to_do(invoke: Invoke, shop: Shop) -> None:

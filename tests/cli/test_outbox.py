@@ -192,7 +192,7 @@ def test_commands_need_a_migrated_database(invoke: Invoke, error_line: ErrorLine
     for args in (("list",), ("retry", str(uuid.uuid4())), ("relay", "--once")):
         result = invoke("outbox", *args)
         assert result.exit_code == 2, result.output
-        assert "run `webmagic db upgrade` first" in error_line(result)
+        assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 # --- retry --------------------------------------------------------------------------------------

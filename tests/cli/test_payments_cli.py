@@ -97,7 +97,7 @@ def test_commands_need_a_migrated_database(
 ) -> None:
     result = invoke("payments", *args)
     assert result.exit_code == 2, result.output
-    assert "run `webmagic db upgrade` first" in error_line(result)
+    assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 # --- list ---------------------------------------------------------------------------------------

@@ -150,7 +150,7 @@ def test_refused_with_real_payments(
 def test_needs_a_migrated_database(invoke: Invoke, error_line: ErrorLine) -> None:
     result = invoke("sandbox", "renew", "su_123", "--direct")
     assert result.exit_code == 2, result.output
-    assert "run `webmagic db upgrade` first" in error_line(result)
+    assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 # --- the whole lifecycle, delivered in-process ----------------------------------------------------

@@ -55,6 +55,7 @@ def test_serve_migrates_loads_the_demo_and_hands_settings_to_the_app(
     monkeypatch.delenv("WEBMAGIC_DATA_DIR")
     monkeypatch.delenv("WEBMAGIC_DATABASE_URL")
     other_db = f"sqlite:///{(tmp_path / 'served.db').as_posix()}"
+    (tmp_path / "served.db").touch()  # an empty SQLite database: serve migrates it
 
     result = invoke(
         "serve", "--port", "8123", "--demo", "--database-url", other_db, "--data-dir", "relative-data"
@@ -78,7 +79,9 @@ def test_serve_migrates_loads_the_demo_and_hands_settings_to_the_app(
     }
 
 
-def test_serve_again_finds_everything_in_place(invoke: Invoke, uvicorn_calls: list[dict[str, Any]]) -> None:
+def test_serve_again_finds_everything_in_place(
+    invoke: Invoke, uvicorn_calls: list[dict[str, Any]], migrated: None
+) -> None:
     assert invoke("serve", "--demo").exit_code == 0
 
     result = invoke("serve", "--demo", "--host", "0.0.0.0", "--workers", "3")
@@ -90,7 +93,7 @@ def test_serve_again_finds_everything_in_place(invoke: Invoke, uvicorn_calls: li
 
 
 def test_serve_keeps_a_configured_public_url(
-    invoke: Invoke, uvicorn_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke, uvicorn_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, migrated: None
 ) -> None:
     monkeypatch.setenv("WEBMAGIC_PUBLIC_URL", "https://sites.example.com")
 
@@ -101,7 +104,9 @@ def test_serve_keeps_a_configured_public_url(
     assert uvicorn_calls[0]["env"]["WEBMAGIC_PUBLIC_URL"] == "https://sites.example.com"
 
 
-def test_serve_reload_watches_the_packages(invoke: Invoke, uvicorn_calls: list[dict[str, Any]]) -> None:
+def test_serve_reload_watches_the_packages(
+    invoke: Invoke, uvicorn_calls: list[dict[str, Any]], migrated: None
+) -> None:
     result = invoke("serve", "--reload")
 
     assert result.exit_code == 0, result.output

@@ -85,7 +85,7 @@ def test_settings_given_as_options_win_over_the_environment(
     invoke: Invoke, files: Path, tmp_path: Path, listed: Listed
 ) -> None:
     other = f"sqlite:///{(tmp_path / 'other.db').as_posix()}"
-    assert invoke("db", "upgrade", "--database-url", other).exit_code == 0
+    assert invoke("db", "upgrade", "--create", "--database-url", other).exit_code == 0
 
     create(invoke, files, "rosas-bakery", "--database-url", other)
 

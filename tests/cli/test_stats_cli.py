@@ -55,7 +55,7 @@ def test_help_documents_the_json_keys(invoke: Invoke) -> None:
 def test_needs_a_migrated_database(invoke: Invoke, error_line: ErrorLine) -> None:
     result = invoke("stats")
     assert result.exit_code == 2, result.output
-    assert "run `webmagic db upgrade` first" in error_line(result)
+    assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 def test_on_an_empty_database(invoke: Invoke, shop: Shop) -> None:

@@ -65,7 +65,7 @@ def test_commands_need_a_migrated_database(
 ) -> None:
     result = invoke("subscriptions", *args)
     assert result.exit_code == 2, result.output
-    assert "run `webmagic db upgrade` first" in error_line(result)
+    assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 # --- list ---------------------------------------------------------------------------------------

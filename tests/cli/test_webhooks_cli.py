@@ -61,7 +61,7 @@ def test_commands_need_a_migrated_database(
 ) -> None:
     result = invoke("webhooks", *args)
     assert result.exit_code == 2, result.output
-    assert "run `webmagic db upgrade` first" in error_line(result)
+    assert "`webmagic db upgrade --create`" in error_line(result)
 
 
 def test_list_shows_webhooks_newest_first_and_filters(invoke: Invoke, shop: Shop) -> None:

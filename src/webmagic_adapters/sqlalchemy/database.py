@@ -51,6 +51,26 @@ class DatabaseUrlError(ValueError):
     """The database URL cannot be used; the message never repeats a password."""
 
 
+def sqlite_file_problem(url: str, *, create: bool) -> str | None:
+    """Why a command must not open the SQLite database ``url`` names, or None.
+
+    A mistyped path must not quietly become a new empty database that the server then
+    serves (no sites, no customers): the folder must exist, and a missing file is only
+    created when asked (``webmagic db upgrade --create``)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or _is_memory(parsed):
+        return None
+    path = Path(parsed.database or "").expanduser()
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} of the SQLite database does not exist"
+    if not create and not path.exists():
+        return (
+            f"there is no SQLite database at {path}: check the path, or run "
+            "`webmagic db upgrade --create` to start a new one there"
+        )
+    return None
+
+
 def normalize_url(url: str) -> URL:
     """Parse ``url`` and pin the driver: psycopg 3 for PostgreSQL, sqlite3 for SQLite."""
     try:

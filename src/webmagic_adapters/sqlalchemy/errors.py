@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import TracebackType
 
 from sqlalchemy import exc as sa_exc
@@ -24,7 +25,19 @@ def describe(error: BaseException) -> str:
     return text[0] if text else type(original).__name__
 
 
+# The server's words when the URL names a database it does not have (no SQLSTATE reaches
+# the client for a refused connection, so the message is all there is).
+_MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+
+
 def transient_error(error: BaseException) -> TransientError:
+    missing = _MISSING_DATABASE.search(describe(error))
+    if missing:
+        # Not busy: retrying will not help. Still a TransientError, so HTTP answers 503.
+        return TransientError(
+            f"the PostgreSQL database {missing[1]!r} does not exist: create it "
+            f"(createdb {missing[1]}) or fix WEBMAGIC_DATABASE_URL"
+        )
     return TransientError(f"the database is unavailable or busy, try again ({describe(error)})")
 
 
