@@ -26,7 +26,7 @@ def test_0004_goes_down_to_0003_keeping_sites_and_accounts_and_up_again(empty_da
     database = Database(empty_database_url)
     try:
         database.upgrade()
-        assert database.current_revision() == "0004"
+        assert database.current_revision() >= "0004"
         assert table_names(database) >= NEW_TABLES
         site = Site.new_preview(slug="kept", business_name="Kept", now=T0, actor=Actor.ADMIN, cause="t")
         customer = Customer.new(email="rosa@example.com", now=T0)
