@@ -332,6 +332,36 @@ def test_a_signed_in_customer_buys_with_their_account(world: PaymentsWorld) -> N
         world.purchases.start("casa-rosa", customer_id=uuid.uuid4())
 
 
+def test_a_pre_registered_unverified_account_cannot_capture_the_bought_site(world: PaymentsWorld) -> None:
+    # Someone registers the buyer's address with their own password and never verifies it.
+    world.accounts.register(BUYER, PASSWORD, "Squatter")
+    squatter = next(iter(world.store.customers.values()))
+    version = squatter.token_version
+    started = start(world)
+    assert pay(world, started) is WebhookOutcome.PROCESSED
+
+    owner = world.store.customers[squatter.id]
+    assert world.site().owner_id == owner.id
+    # The password the buyer did not set is gone, and every token issued before is void.
+    assert owner.password_hash is None
+    assert owner.token_version > version
+    with pytest.raises(Unauthenticated):
+        world.accounts.login(BUYER, PASSWORD, "203.0.113.9")
+    # The buyer gets the set-password link (the mailbox proves who they are).
+    assert EmailTemplate.WELCOME_SET_PASSWORD in [m.message.template for m in world.mails(to=BUYER)]
+
+
+def test_a_verified_account_keeps_its_password_when_it_buys(world: PaymentsWorld) -> None:
+    world.accounts.register(BUYER, PASSWORD, "Rosa")
+    customer = next(iter(world.store.customers.values()))
+    customer.email_verified_at = world.clock.now()
+    hashed = customer.password_hash
+    pay(world, start(world))
+    assert world.store.customers[customer.id].password_hash == hashed
+    assert world.site().owner_id == customer.id
+    assert EmailTemplate.WELCOME_SET_PASSWORD not in [m.message.template for m in world.mails(to=BUYER)]
+
+
 def test_a_custom_hold_is_used() -> None:
     world = payments_world(hold=dt.timedelta(minutes=5))
     world.preview()
