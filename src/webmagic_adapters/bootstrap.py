@@ -6,6 +6,9 @@ and every adapter, and ``Container.close()`` releases them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import attrs
 
 from webmagic_adapters.emails import normalize_email
@@ -110,6 +113,11 @@ def build_gateway(settings: Settings, database: Database, clock: Clock) -> Payme
     )
 
 
+def purpose_key(secret_key: str, purpose: str) -> bytes:
+    """A key for one purpose only, derived from the secret key (HMAC-SHA256)."""
+    return hmac.new(secret_key.encode("utf-8"), purpose.encode("ascii"), hashlib.sha256).digest()
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -155,6 +163,7 @@ def bootstrap(
             public_url=settings.public_url,
             sites_base_url=settings.resolved_sites_base_url,
             owned_hosting_days=settings.owned_hosting_days,
+            return_key=purpose_key(settings.secret_key_value(), "webmagic.purchase-return.v1"),
         ),
     )
     subscriptions = SubscriptionService(

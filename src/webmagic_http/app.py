@@ -106,7 +106,9 @@ def create_app(
     app = Litestar(
         route_handlers=[
             *health_routes(container.database.ping),
-            *site_info_routes(container.sites, price, offload=offload),
+            *site_info_routes(
+                container.sites, price, offload=offload, held_until=container.purchases.held_until
+            ),
             purchase_api_routes(container.purchases, container.accounts, tokens),
             *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),

@@ -45,6 +45,9 @@ class RecordingHandler:
     outcome: WebhookOutcome = WebhookOutcome.PROCESSED
     seen: list[tuple[PaymentEvent, EventContext]] = attrs.field(factory=list)
 
+    def prefetch(self, event: PaymentEvent) -> None:
+        return None
+
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
         self.seen.append((event, context))
         return Handled(self.outcome, note="recorded")
@@ -57,6 +60,9 @@ class FailingHandler:
     inner: EventHandler
     error: Exception
     times: int = 1
+
+    def prefetch(self, event: PaymentEvent) -> object | None:
+        return self.inner.prefetch(event)
 
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
         if self.times > 0:

@@ -27,6 +27,7 @@ class AnomalyKind(enum.StrEnum):
     PROCESSING_ERROR = "processing_error"  # an event that broke a rule while being applied
     UNKNOWN_SUBSCRIPTION = "unknown_subscription"  # a subscription event no local subscription matches
     DUPLICATE_SUBSCRIPTION = "duplicate_subscription"  # a second live subscription for one site
+    DUPLICATE_PAYMENT = "duplicate_payment"  # a second, distinct payment of a paid purchase
 
 
 @attrs.define

@@ -71,6 +71,7 @@ from webmagic_core.payments.gateway import (
     CheckoutStatus,
     GatewayError,
     GatewayNotFound,
+    GatewayUnavailable,
     PaymentGateway,
     SubscriptionInfo,
     SubscriptionStatus,
@@ -271,6 +272,17 @@ def _date(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
+@attrs.frozen
+class ProviderReading:
+    """What ``SubscriptionEventHandler.prefetch`` read before the transaction: the provider
+    subscription an event is about (None: the provider does not know it), read at
+    ``read_at``."""
+
+    provider_id: str | None
+    info: SubscriptionInfo | None
+    read_at: dt.datetime
+
+
 @attrs.define
 class SubscriptionEventHandler:
     """``EventHandler`` for subscription events (``WebhookService.subscriptions``), and the
@@ -281,10 +293,33 @@ class SubscriptionEventHandler:
     anomalies: AnomalyReporter
     config: SubscriptionConfig
 
+    clock: Clock | None = None
+
+    def prefetch(self, event: PaymentEvent) -> ProviderReading | None:
+        """Read the subscription ``event`` is about before any transaction is open (a slow
+        provider must not hold the site row or a pooled connection). The handler applies
+        this reading; the order of readings, not of deliveries, decides (stale ones are
+        dropped by ``Subscription.observe``)."""
+        match event:
+            case SubscriptionEvent():
+                provider_id: str | None = event.subscription_id
+            case PaymentIntentSucceeded() | PaymentIntentFailed():
+                provider_id = event.paymentable_id or self._provider_id_of_checkout(event.checkout_id)
+            case _:
+                return None
+        read_at = self.clock.now() if self.clock is not None else dt.datetime.now(dt.UTC)
+        info = self._fetch(provider_id) if provider_id is not None else None
+        return ProviderReading(provider_id, info, read_at)
+
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
-        """Re-read the provider's subscription and converge to it (see the module doc).
-        ``GatewayUnavailable`` (a ``TransientError``) rolls the delivery back: 503, and
-        the provider delivers it again."""
+        """Converge to the provider's subscription (see the module doc), as ``prefetch``
+        read it before the transaction (without a reading, e.g. called directly, it is
+        read here). A provider that cannot answer (``GatewayUnavailable``, or a refusal of
+        a read, which is never the event's fault) rolls the delivery back: 503, and the
+        provider delivers it again."""
+        reading = context.prefetched if isinstance(context.prefetched, ProviderReading) else None
+        if reading is not None:
+            context = attrs.evolve(context, now=reading.read_at)
         provider_id: str | None
         checkout_id: str | None
         metadata: dict[str, str]
@@ -297,25 +332,28 @@ class SubscriptionEventHandler:
             case _:
                 return Handled(WebhookOutcome.IGNORED, note=f"subscriptions do not act on {event.event_type}")
 
+        if provider_id is None and reading is not None:
+            provider_id = reading.provider_id
         found = self._find(uow, provider_id, checkout_id, metadata)
         if found is None and provider_id is not None:
-            info = self._read(provider_id)
+            info = self._read(provider_id, reading)
             if info is not None and info.checkout_id is not None:
                 found = uow.subscriptions.get_by_checkout(info.checkout_id)
         if found is None:
             return self._unknown(uow, event, provider_id or checkout_id or "?", context)
         if provider_id is None:
-            provider_id = found.provider_id or self._provider_id_of_checkout(found.checkout_id)
+            provider_id = found.provider_id
+            if provider_id is None and reading is None:
+                provider_id = self._provider_id_of_checkout(found.checkout_id)
             if provider_id is None:
                 return self._unknown(uow, event, checkout_id or str(found.id), context)
 
-        # Lock the site row, then read the provider: of two events for one site, the one
-        # that reads later is applied later.
+        # Lock the site row; the reading was taken before (or, without one, is taken now).
         site = lock_site(uow, found.site_id)
         subscription = uow.subscriptions.get(found.id, for_update=True)
         if subscription is None:  # pragma: no cover - subscriptions are never deleted
             raise NotFound(f"subscription {found.id} vanished")
-        info = self._read(provider_id)
+        info = self._read(provider_id, reading)
         if info is None:
             return self._unknown(uow, event, provider_id, context)
         payment = event if isinstance(event, PaymentIntentSucceeded) else None
@@ -593,13 +631,28 @@ class SubscriptionEventHandler:
                 found = candidate
         return found
 
-    def _read(self, provider_id: str) -> SubscriptionInfo | None:
-        """The provider's subscription; None when it does not know it. Transient
-        failures propagate (the event is delivered again)."""
+    def _read(self, provider_id: str, reading: ProviderReading | None) -> SubscriptionInfo | None:
+        if reading is None:
+            return self._fetch(provider_id)
+        if reading.provider_id != provider_id:
+            # The local record names another provider subscription than the event did: read
+            # that one before the transaction, on the next delivery.
+            raise GatewayUnavailable(
+                f"subscription {provider_id} was not read before applying the event; deliver it again"
+            )
+        return reading.info
+
+    def _fetch(self, provider_id: str) -> SubscriptionInfo | None:
+        """The provider's subscription; None when it does not know it. Any other failure
+        is transient for the event (it is delivered again; the sweep re-reads too)."""
         try:
             return self.gateway.get_subscription(provider_id)
         except GatewayNotFound:
             return None
+        except GatewayError as refusal:
+            raise GatewayUnavailable(
+                f"the provider refused to read {provider_id}: {refusal.detail}"
+            ) from None
 
     def _provider_id_of_checkout(self, checkout_id: str | None) -> str | None:
         if checkout_id is None:
@@ -608,6 +661,10 @@ class SubscriptionEventHandler:
             info = self.gateway.get_checkout(checkout_id)
         except GatewayNotFound:
             return None
+        except GatewayError as refusal:
+            raise GatewayUnavailable(
+                f"the provider refused to read {checkout_id}: {refusal.detail}"
+            ) from None
         return info.paymentable_id if info.paymentable_type == SUBSCRIPTION_PAYMENTABLE else None
 
     def _check_duplicate(self, uow: UnitOfWork, subscription: Subscription, context: EventContext) -> None:
@@ -685,7 +742,12 @@ class SubscriptionService:
     handler: SubscriptionEventHandler = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.handler = SubscriptionEventHandler(self.gateway, self.renderer, self.anomalies, self.config)
+        self.handler = SubscriptionEventHandler(
+            self.gateway, self.renderer, self.anomalies, self.config, clock=self.clock
+        )
+
+    def prefetch(self, event: PaymentEvent) -> ProviderReading | None:
+        return self.handler.prefetch(event)
 
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
         """``EventHandler``: plug the service in as ``WebhookService.subscriptions``."""

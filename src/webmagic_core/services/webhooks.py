@@ -1,11 +1,14 @@
 """Receiving verified webhooks: store each delivery once, apply it in the same transaction.
 
-``receive`` runs one unit of work: insert the event under the provider's message id (a
-repeated id is a ``duplicate``: rolled back, no side effects), route the parsed event to
-its handler, record the outcome, commit. So an event is stored exactly when its effects
-are, and a transient fault rolls both back and surfaces as ``TransientError`` (5xx: the
-provider retries). Handlers are idempotent by state (a paid purchase stays paid), which is
-what makes ``replay`` and reconciliation safe.
+``receive`` first lets the event's handler read what it needs from the provider
+(``prefetch``, outside any transaction: a slow provider never holds a database lock), then
+runs one unit of work: insert the event under the provider's message id (a repeated id is
+a ``duplicate``: rolled back, no side effects), route the parsed event to its handler,
+record the outcome, commit; then the calls to the provider the handler asked for after
+commit (``Handled.after_commit``: closing checkouts nobody may pay any more). So an event
+is stored exactly when its effects are, and a transient fault rolls both back and surfaces
+as ``TransientError`` (5xx: the provider retries). Handlers are idempotent by state (a
+paid purchase stays paid), which is what makes ``replay`` and reconciliation safe.
 
 Routing (``WebhookService.route``): one-time payment events go to the purchases handler;
 subscription payments (``paymentable.type == "Subscription"``) and ``subscription.*``
@@ -18,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import attrs
@@ -55,6 +58,8 @@ class EventContext:
     actor: Actor
     now: dt.datetime
     webhook_event_id: str | None = None
+    # What the handler's ``prefetch`` read from the provider before the transaction began.
+    prefetched: object | None = None
 
 
 @attrs.frozen
@@ -66,9 +71,28 @@ class Handled:
     note: str | None = None
     site_id: uuid.UUID | None = None
     purchase_id: uuid.UUID | None = None
+    # Provider calls to make once the transaction has committed (never inside it); each
+    # must be safe to lose (a periodic pass repeats what matters) and to repeat.
+    after_commit: tuple[Callable[[], None], ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+def run_after_commit(handled: Handled) -> None:
+    """Run ``handled.after_commit``; a failure is logged, never raised (the change is
+    committed, and the periodic reconciliation repeats the call)."""
+    for call in handled.after_commit:
+        try:
+            call()
+        except Exception:
+            log.exception("a provider call after commit failed; reconciliation will repeat it")
 
 
 class EventHandler(Protocol):
+    def prefetch(self, event: PaymentEvent) -> object | None:
+        """Read from the provider what ``handle`` will need, before any transaction is
+        open (passed back as ``EventContext.prefetched``). ``TransientError`` when the
+        provider cannot answer now: the delivery is refused with 5xx and retried."""
+        ...
+
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
         """Apply ``event`` inside ``uow`` (the caller commits). Must be idempotent by
         state: the same event applied again changes nothing and sends no mail. Raise
@@ -113,12 +137,22 @@ class WebhookService:
                 if record is None:
                     raise NotFound(f"no webhook event has the id {event_id!r}")
                 _, parsed = self._parse(record.body.encode("utf-8"))
-                outcome = self._process(uow, record, parsed, self._context(event_id, now), new=False)
+        except Conflict as error:  # pragma: no cover - a read
+            raise TransientError(CONCURRENT_CHANGE) from error
+        prefetched = self._prefetch(parsed)
+        try:
+            with self.uow() as uow:
+                record = uow.webhook_events.get(event_id)
+                if record is None:  # pragma: no cover - events are never deleted
+                    raise NotFound(f"no webhook event has the id {event_id!r}")
+                context = attrs.evolve(self._context(event_id, now), prefetched=prefetched)
+                handled = self._process(uow, record, parsed, context, new=False)
                 uow.commit()
         except Conflict as error:
             raise TransientError(CONCURRENT_CHANGE) from error
-        log.info("webhook event %s replayed: %s", event_id, outcome.value)
-        return outcome
+        run_after_commit(handled)
+        log.info("webhook event %s replayed: %s", event_id, handled.outcome.value)
+        return handled.outcome
 
     def get(self, event_id: str) -> WebhookEvent:
         with self.uow() as uow:
@@ -169,6 +203,9 @@ class WebhookService:
         return EventContext(reference=event_id, actor=Actor.WEBHOOK, now=now, webhook_event_id=event_id)
 
     def _receive(self, message_id: str, text: str, parsed: Parsed) -> WebhookOutcome:
+        if self._stored(message_id):
+            return WebhookOutcome.DUPLICATE  # nothing to read from the provider again
+        prefetched = self._prefetch(parsed)
         now = self.clock.now()
         with self.uow() as uow:
             record = WebhookEvent(id=message_id, event_type=parsed.event_type, body=text, received_at=now)
@@ -176,13 +213,21 @@ class WebhookService:
                 uow.webhook_events.add(record)
             except Conflict:
                 return WebhookOutcome.DUPLICATE  # leaving without commit rolls back
-            outcome = self._process(uow, record, parsed, self._context(message_id, now), new=True)
+            context = attrs.evolve(self._context(message_id, now), prefetched=prefetched)
+            handled = self._process(uow, record, parsed, context, new=True)
             uow.commit()
-        return outcome
+        run_after_commit(handled)
+        return handled.outcome
+
+    def _prefetch(self, parsed: Parsed) -> object | None:
+        if isinstance(parsed, MalformedEvent):
+            return None
+        handler = self.route(parsed)
+        return handler.prefetch(parsed) if handler is not None else None
 
     def _process(
         self, uow: UnitOfWork, record: WebhookEvent, parsed: Parsed, context: EventContext, *, new: bool
-    ) -> WebhookOutcome:
+    ) -> Handled:
         if isinstance(parsed, MalformedEvent):
             return self._anomaly(
                 uow,
@@ -212,7 +257,7 @@ class WebhookService:
                 purchase_id=handled.purchase_id,
             )
             uow.webhook_events.save(record)
-            return handled.outcome
+            return handled
         # A rule broke half-way: drop the partial changes, keep the event and say so.
         uow.rollback()
         if new:
@@ -234,7 +279,7 @@ class WebhookService:
         kind: AnomalyKind,
         summary: str,
         error: WebMagicError,
-    ) -> WebhookOutcome:
+    ) -> Handled:
         details = (
             f"{error.detail}\n\nThe body is kept as webhook event {record.id}; "
             f"after fixing the cause, apply it with: webmagic webhooks replay {record.id}"
@@ -249,7 +294,7 @@ class WebhookService:
         )
         record.record(WebhookOutcome.ANOMALY, context.now, error=error.detail)
         uow.webhook_events.save(record)
-        return WebhookOutcome.ANOMALY
+        return Handled(WebhookOutcome.ANOMALY, note=error.detail)
 
     def _stored(self, event_id: str) -> bool:
         with self.uow() as uow:
