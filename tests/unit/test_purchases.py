@@ -251,7 +251,7 @@ def test_knowing_the_buyers_email_does_not_hand_over_their_checkout(
     world: PaymentsWorld, client: str | None
 ) -> None:
     start(world, client="203.0.113.7")
-    with pytest.raises(Conflict, match="someone else is buying") as refused:
+    with pytest.raises(Conflict, match="someone else is buying"):
         start(world, BUYER, client=client)
     assert len(world.gateway.created) == 1
 
