@@ -34,6 +34,7 @@ from webmagic_core.ports import Clock, RateLimiter
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService
 from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
+from webmagic_core.services.archiving import SiteArchiver
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
 from webmagic_core.services.sites import SiteService
@@ -67,6 +68,7 @@ class Container:
     timeline: TimelineService
     subscriptions: SubscriptionService
     sweep: LifecycleSweep
+    archiver: SiteArchiver
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -179,6 +181,7 @@ def bootstrap(
             owned_hosting_days=settings.owned_hosting_days,
         ),
     )
+    archiver = SiteArchiver(purchases, subscriptions)
     return Container(
         settings=settings,
         database=database,
@@ -202,5 +205,6 @@ def bootstrap(
         stats=StatsService(SqlStatsQuery(database)),
         timeline=TimelineService(uow=uow),
         subscriptions=subscriptions,
-        sweep=LifecycleSweep(subscriptions),
+        sweep=LifecycleSweep(subscriptions, archiver=archiver),
+        archiver=archiver,
     )

@@ -39,6 +39,7 @@ SUBJECTS: Mapping[EmailTemplate, str] = {
     _E.EDIT_READY: "Your change to the website for {{ business_name }} is ready to review",
     _E.ANOMALY_ALERT: "[WebMagic alert] {{ summary }}",
     _E.DOUBLE_SALE_REFUND: "Refund: the website for {{ business_name }} was already sold",
+    _E.SITE_ARCHIVED: "The website for {{ business_name }} has been taken down",
 }
 
 # C0/C1 controls other than tab and newline, and the bidi embedding/override/isolate marks

@@ -40,6 +40,7 @@ class EmailTemplate(enum.StrEnum):
     EDIT_READY = "edit_ready"
     ANOMALY_ALERT = "anomaly_alert"
     DOUBLE_SALE_REFUND = "double_sale_refund"
+    SITE_ARCHIVED = "site_archived"
 
 
 class FieldKind(enum.Enum):
@@ -100,6 +101,10 @@ TEMPLATE_FIELDS: Mapping[EmailTemplate, TemplateFields] = {
         {"business_name": T, "site_url": URL, "reactivate_url": URL}, _GREETING
     ),
     EmailTemplate.SITE_RESTORED: TemplateFields({"business_name": T, "site_url": URL}, _GREETING),
+    # An operator took the site down: no more charges; what was paid for is settled by hand.
+    EmailTemplate.SITE_ARCHIVED: TemplateFields(
+        {"business_name": T, "archived_on": DATE}, {**_GREETING, "paid_through": DATE}
+    ),
     EmailTemplate.HOSTING_ENDING_SOON: TemplateFields(
         {"business_name": T, "site_url": URL, "ends_on": DATE, "subscribe_url": URL}, _GREETING
     ),

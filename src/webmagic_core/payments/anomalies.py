@@ -28,6 +28,8 @@ class AnomalyKind(enum.StrEnum):
     UNKNOWN_SUBSCRIPTION = "unknown_subscription"  # a subscription event no local subscription matches
     DUPLICATE_SUBSCRIPTION = "duplicate_subscription"  # a second live subscription for one site
     DUPLICATE_PAYMENT = "duplicate_payment"  # a second, distinct payment of a paid purchase
+    ARCHIVED_WHILE_PAID = "archived_while_paid"  # archived with paid hosting time left
+    PAYMENT_FOR_ARCHIVED_SITE = "payment_for_archived_site"  # a renewal after archiving
 
 
 @attrs.define

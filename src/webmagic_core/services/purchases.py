@@ -442,9 +442,11 @@ class PurchaseService:
                 uow.purchases.save(other)
             if other.checkout_id is not None and other.expires_at > now:
                 closing.append(other.checkout_id)
-        return tuple(self._closer(checkout_id) for checkout_id in closing)
+        return tuple(self.closer(checkout_id) for checkout_id in closing)
 
-    def _closer(self, checkout_id: str) -> Callable[[], None]:
+    def closer(self, checkout_id: str) -> Callable[[], None]:
+        """A call that closes ``checkout_id`` at the provider now (to run after commit)."""
+
         def close() -> None:
             try:
                 self.gateway.expire_checkout(checkout_id, self.clock.now())

@@ -47,7 +47,8 @@ import enum
 import logging
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from urllib.parse import urlencode
 
 import attrs
@@ -358,10 +359,15 @@ class SubscriptionEventHandler:
             return self._unknown(uow, event, provider_id, context)
         payment = event if isinstance(event, PaymentIntentSucceeded) else None
         self.apply(uow, site, subscription, info, context, payment=payment)
+        after: tuple[Callable[[], None], ...] = ()
+        if site is not None and site.status is SiteStatus.ARCHIVED and subscription.is_live:
+            # Nothing of an archived site may be billed: cancel it at the provider.
+            after = (partial(self.gateway.cancel_subscription, provider_id),)
         return Handled(
             WebhookOutcome.PROCESSED,
             note=f"subscription {provider_id} is {subscription.status.value}",
             site_id=subscription.site_id,
+            after_commit=after,
         )
 
     # converging
@@ -385,6 +391,8 @@ class SubscriptionEventHandler:
             self._check_duplicate(uow, subscription, context)
         recorded = self._record_payment(uow, subscription, payment, now)
         uow.subscriptions.save(subscription)
+        if recorded is not None and site is not None and site.status is SiteStatus.ARCHIVED:
+            self._archived_payment(uow, site, subscription, recorded, context)
 
         business_name = site.business_name if site is not None else "your site"
         slug = site.slug if site is not None else None
@@ -666,6 +674,35 @@ class SubscriptionEventHandler:
                 f"the provider refused to read {checkout_id}: {refusal.detail}"
             ) from None
         return info.paymentable_id if info.paymentable_type == SUBSCRIPTION_PAYMENTABLE else None
+
+    def _archived_payment(
+        self,
+        uow: UnitOfWork,
+        site: Site,
+        subscription: Subscription,
+        payment: SubscriptionPayment,
+        context: EventContext,
+    ) -> None:
+        kind = AnomalyKind.PAYMENT_FOR_ARCHIVED_SITE
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{payment.payment_id}",
+                f"site {site.slug} is archived but subscription {subscription.provider_id} "
+                f"charged {payment.amount}",
+                f"Payment {payment.payment_id} of {payment.amount} on {payment.paid_at.isoformat()} "
+                f"renewed subscription {subscription.provider_id}, but the site was archived, so "
+                "nothing is served for it. The subscription is being cancelled at the provider; "
+                "refund the payment (POST /refunds with the payment id) and resolve this anomaly.",
+                context.now,
+                site_id=site.id,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            site_slug=site.slug,
+            reference=context.reference,
+        )
 
     def _check_duplicate(self, uow: UnitOfWork, subscription: Subscription, context: EventContext) -> None:
         others = [

@@ -15,6 +15,8 @@ serve``): the transitions that time, not a webhook, brings about.
    its retries gets its site suspended even if the cancel event never arrives.
 4. Pending checkouts: each is asked about (``get_checkout``): paid ones start, unpaid ones
    past their hold expire; test keys may send no webhooks at all.
+5. Archived sites: a live subscription of an archived site (its cancel call failed, or a
+   late event brought it back) is cancelled at the provider.
 
 Safe to run from several processes at once, and again and again: every site is handled
 in a unit of work of its own that locks the site row, re-reads what it decides on, and
@@ -35,6 +37,7 @@ from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.errors import Conflict, TransientError, WebMagicError
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.payments.subscriptions import Notice, NoticeKind, SubscriptionState
+from webmagic_core.services.archiving import SiteArchiver
 from webmagic_core.services.subscriptions import SiteTarget, SubscriptionService, SyncResult, lock_site
 from webmagic_core.sites import Actor
 
@@ -62,6 +65,7 @@ class SweepReport:
     sites_suspended: int = 0  # by any step of this run
     synced: int = 0  # subscriptions read from the provider and applied
     checkouts_expired: int = 0
+    archived_cancelled: int = 0  # subscriptions of archived sites cancelled at the provider
     errors: tuple[str, ...] = ()
 
     def __add__(self, other: SweepReport) -> SweepReport:
@@ -74,6 +78,7 @@ class LifecycleSweep:
     batch_size: int = 200
     sync_grace: dt.timedelta = dt.timedelta(hours=6)
     sync_interval: dt.timedelta = dt.timedelta(hours=6)
+    archiver: SiteArchiver | None = None
 
     def run(self, now: dt.datetime | None = None) -> SweepReport:
         """One pass over every step; each item's failure is reported, never fatal."""
@@ -82,6 +87,7 @@ class LifecycleSweep:
         report += self._ending(now)
         report += self._sync(now)
         report += self._pending()
+        report += self._archived()
         if report != SweepReport():
             log.info("lifecycle sweep: %s", report)
         return report
@@ -219,6 +225,17 @@ class LifecycleSweep:
                 reversed(uow.subscriptions.list(status=SubscriptionState.PENDING, limit=self.batch_size))
             )
         return self._sync_all([s.id for s in pending])
+
+    # 5. archived sites
+
+    def _archived(self) -> SweepReport:
+        if self.archiver is None:
+            return SweepReport()
+        cancelled, failed = self.archiver.cancel_archived(limit=self.batch_size)
+        return SweepReport(
+            archived_cancelled=len(cancelled),
+            errors=tuple(f"subscription {p} of an archived site: not cancelled yet" for p in failed),
+        )
 
     def _sync_all(self, ids: list[uuid.UUID]) -> SweepReport:
         report = SweepReport()
