@@ -228,10 +228,13 @@ def test_another_customers_site_is_a_404_like_an_unknown_slug(shop: Shop, rosa: 
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_a_preview_is_a_409(shop: Shop, rosa: str, method: str) -> None:
+def test_a_site_nobody_owns_is_a_404_like_an_unknown_one(shop: Shop, rosa: str, method: str) -> None:
     shop.preview("still-a-preview", "Still A Preview")
     response = shop.client.request(method.upper(), subscription_url("still-a-preview"), headers=bearer(rosa))
-    assert "not been bought" in problem(response, 409)["detail"]
+    unknown = shop.client.request(method.upper(), subscription_url("no-such-site"), headers=bearer(rosa))
+    body = problem(response, 404)
+    assert body["detail"] == str(problem(unknown, 404)["detail"]).replace("no-such-site", "still-a-preview")
+    assert shop.gateway.created == [] or all(r.kind.value != "monthly" for r in shop.gateway.created)
 
 
 @pytest.mark.parametrize("method", METHODS)

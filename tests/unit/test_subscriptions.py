@@ -252,9 +252,9 @@ def test_another_customers_site_looks_like_no_site(world: SubscriptionsWorld) ->
         )
 
 
-def test_a_preview_is_a_conflict_and_an_archived_site_is_not_found(world: SubscriptionsWorld) -> None:
+def test_a_site_nobody_owns_and_an_archived_site_are_not_found(world: SubscriptionsWorld) -> None:
     world.payments.preview("panaderia", "Panadería")
-    with pytest.raises(Conflict, match="not been bought"):
+    with pytest.raises(NotFound, match="no site has the slug 'panaderia'"):
         world.subscriptions.start(world.owner_id(), "panaderia")
     world.payments.sites.archive("casa-rosa")
     with pytest.raises(NotFound):

@@ -98,7 +98,6 @@ log = logging.getLogger(__name__)
 # The customer's subscription page in the portal: return URLs and email links lead there.
 PORTAL_SITES = "/portal/sites"
 NO_SUBSCRIPTION = "this site has no subscription"
-NOT_BOUGHT = "this site has not been bought yet; a subscription starts once it is owned"
 
 
 @attrs.frozen
@@ -793,9 +792,9 @@ class SubscriptionService:
     def start(self, customer_id: uuid.UUID, slug: str) -> SubscriptionCheckout:
         """Open a monthly checkout for the hosting of ``customer_id``'s site ``slug``.
 
-        ``NotFound`` for an unknown or archived slug and for another customer's site (never
-        revealed), ``Conflict`` for a preview and when a live (active, past_due or paused)
-        subscription exists. An open checkout of this site (within its hold) is returned
+        ``NotFound`` for an unknown or archived slug, for another customer's site and for
+        one nobody owns (never revealed), ``Conflict`` when a live (active, past_due or
+        paused) subscription exists. An open checkout of this site (within its hold) is returned
         again. Allowed for an owned or suspended site, and for an active one whose
         subscription was cancelled at period end (see "Resuming" in the module doc). The
         checkout is created outside any transaction; when the provider fails, the pending
@@ -998,12 +997,12 @@ class SubscriptionService:
 
     def _owned(self, uow: UnitOfWork, customer_id: uuid.UUID, slug: str, *, lock: bool) -> Site:
         site = uow.sites.get_by_slug(slug, for_update=lock)
-        if site is None or site.status is SiteStatus.ARCHIVED:
-            raise NotFound(f"no site has the slug {slug!r}")
-        if site.status is SiteStatus.PREVIEW:
-            raise Conflict(NOT_BOUGHT)
-        if site.owner_id != customer_id:
-            # Another customer's site looks exactly like an unknown one.
+        if (
+            site is None
+            or site.status in (SiteStatus.ARCHIVED, SiteStatus.PREVIEW)
+            or site.owner_id != customer_id
+        ):
+            # Another customer's site, or one nobody owns yet, looks exactly like an unknown one.
             raise NotFound(f"no site has the slug {slug!r}")
         return site
 
