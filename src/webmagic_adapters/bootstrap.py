@@ -205,6 +205,6 @@ def bootstrap(
         stats=StatsService(SqlStatsQuery(database)),
         timeline=TimelineService(uow=uow),
         subscriptions=subscriptions,
-        sweep=LifecycleSweep(subscriptions, archiver=archiver),
+        sweep=LifecycleSweep(subscriptions, archiver=archiver, purchases=purchases),
         archiver=archiver,
     )

@@ -113,3 +113,22 @@ def test_archiving_twice_or_an_unknown_site_is_not_found(world: SubscriptionsWor
         world.archiver.archive("casa-rosa")
     with pytest.raises(NotFound):
         world.archiver.archive("no-such-site")
+
+
+def test_the_sweep_finds_a_purchase_whose_webhook_was_lost() -> None:
+    world = subscriptions_world()
+    world.payments.preview("panaderia", "Panaderia")
+    started = world.payments.purchases.start("panaderia", "ana@example.com")
+    world.gateway.pay(started.checkout_id)  # the webhook never comes
+
+    report = world.sweep.run()
+
+    assert report.purchases_paid == 1
+    assert world.site("panaderia").status is SiteStatus.OWNED
+    # Not again within the hour: the provider is not asked every round.
+    world.gateway.calls.clear()
+    world.sweep.run()
+    assert "list_checkouts" not in [name for name, _ in world.gateway.calls]
+    world.clock.advance(world.sweep.reconcile_every)
+    world.sweep.run()
+    assert "list_checkouts" in [name for name, _ in world.gateway.calls]

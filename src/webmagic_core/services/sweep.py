@@ -17,6 +17,9 @@ serve``): the transitions that time, not a webhook, brings about.
    past their hold expire; test keys may send no webhooks at all.
 5. Archived sites: a live subscription of an archived site (its cancel call failed, or a
    late event brought it back) is cancelled at the provider.
+6. Purchases (at most every ``reconcile_every``): ``PurchaseService.reconcile`` asks the
+   provider about pending purchases, holds closed in the last days and its checkout list,
+   so a payment whose webhook was lost is found without an operator.
 
 Safe to run from several processes at once, and again and again: every site is handled
 in a unit of work of its own that locks the site row, re-reads what it decides on, and
@@ -38,6 +41,7 @@ from webmagic_core.errors import Conflict, TransientError, WebMagicError
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.payments.subscriptions import Notice, NoticeKind, SubscriptionState
 from webmagic_core.services.archiving import SiteArchiver
+from webmagic_core.services.purchases import PurchaseService, ReconcileResult
 from webmagic_core.services.subscriptions import SiteTarget, SubscriptionService, SyncResult, lock_site
 from webmagic_core.sites import Actor
 
@@ -66,6 +70,7 @@ class SweepReport:
     synced: int = 0  # subscriptions read from the provider and applied
     checkouts_expired: int = 0
     archived_cancelled: int = 0  # subscriptions of archived sites cancelled at the provider
+    purchases_paid: int = 0  # payments found by reconciliation (applied, or anomalies)
     errors: tuple[str, ...] = ()
 
     def __add__(self, other: SweepReport) -> SweepReport:
@@ -79,6 +84,9 @@ class LifecycleSweep:
     sync_grace: dt.timedelta = dt.timedelta(hours=6)
     sync_interval: dt.timedelta = dt.timedelta(hours=6)
     archiver: SiteArchiver | None = None
+    purchases: PurchaseService | None = None
+    reconcile_every: dt.timedelta = dt.timedelta(hours=1)
+    _reconciled_at: dt.datetime | None = attrs.field(default=None, init=False)
 
     def run(self, now: dt.datetime | None = None) -> SweepReport:
         """One pass over every step; each item's failure is reported, never fatal."""
@@ -88,6 +96,7 @@ class LifecycleSweep:
         report += self._sync(now)
         report += self._pending()
         report += self._archived()
+        report += self._reconcile(now)
         if report != SweepReport():
             log.info("lifecycle sweep: %s", report)
         return report
@@ -225,6 +234,24 @@ class LifecycleSweep:
                 reversed(uow.subscriptions.list(status=SubscriptionState.PENDING, limit=self.batch_size))
             )
         return self._sync_all([s.id for s in pending])
+
+    # 6. purchases
+
+    def _reconcile(self, now: dt.datetime) -> SweepReport:
+        if self.purchases is None:
+            return SweepReport()
+        if self._reconciled_at is not None and now - self._reconciled_at < self.reconcile_every:
+            return SweepReport()
+        self._reconciled_at = now
+        found = self.purchases.reconcile(limit=self.batch_size)
+        return SweepReport(
+            purchases_paid=found.count(ReconcileResult.PAID) + found.count(ReconcileResult.ANOMALY),
+            errors=tuple(
+                f"purchase {item.purchase_id}: {item.detail}"
+                for item in found.items
+                if item.result is ReconcileResult.ERROR
+            ),
+        )
 
     # 5. archived sites
 

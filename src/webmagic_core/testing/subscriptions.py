@@ -315,7 +315,7 @@ def subscriptions_world(
     return SubscriptionsWorld(
         payments=payments,
         subscriptions=service,
-        sweep=LifecycleSweep(service, archiver=archiver),
+        sweep=LifecycleSweep(service, archiver=archiver, purchases=payments.purchases),
         provider=ProviderSimulator(payments.gateway, payments.clock),
         config=subscription_config,
         archiver=archiver,
