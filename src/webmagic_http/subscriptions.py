@@ -3,18 +3,19 @@
 The API (``/api/v1/customer/sites/{slug}/subscription``, served by the customer-site
 router of ``customer_sites``; Bearer token, owner only):
 
-- ``POST`` → 201 ``{"checkout_id", "checkout_url", "subscription_id", "expires_at"}``: a
-  monthly checkout to send the customer to (an open one of this site is returned again).
-  Allowed for an owned or suspended site, and for an active one whose subscription was
-  cancelled at period end (resuming: the new subscription is charged at its checkout and
-  its month starts that day; the days left on the cancelled one are not carried over).
+- ``POST`` → 201 ``{"checkout_id", "checkout_url", "subscription_id", "expires_at",
+  "first_charge_at"}``: a monthly checkout to send the customer to (an open one of this
+  site is returned again). Allowed for an owned or suspended site, and for an active one
+  whose subscription was cancelled at period end. Time already paid for (the included
+  hosting, the rest of a cancelled period) becomes a free trial of whole weeks or months:
+  ``first_charge_at`` says when the first charge falls.
 - ``GET`` → 200 the subscription: status, period end, next payment attempt, whether it
   ends at the period end and when, the monthly price and the payments, newest first.
 - ``DELETE`` → 200 the subscription, cancelled at period end: no more charges, the site
   stays online until the end of the paid time, then it is suspended.
 
-Another customer's site, or an unknown or archived slug → 404 (the same answer); a
-preview → 409; a live subscription when starting one, or nothing to cancel → 409; the
+Another customer's site, one nobody owns, or an unknown or archived slug → 404 (the same
+answer); a live subscription when starting one, or nothing to cancel → 409; the
 payment provider refusing → 502, unreachable → 503.
 
 The page (``GET /portal/sites/{slug}/subscription``) is where the checkout returns
@@ -89,6 +90,8 @@ class SubscriptionStarted:
     checkout_url: str
     subscription_id: str
     expires_at: str  # the checkout can be paid until then
+    # The first charge: the end of time already paid for (a free trial), else at the checkout.
+    first_charge_at: str | None = None
 
     @classmethod
     def of(cls, started: SubscriptionCheckout) -> SubscriptionStarted:
@@ -97,6 +100,11 @@ class SubscriptionStarted:
             checkout_url=started.checkout_url,
             subscription_id=str(started.subscription_id),
             expires_at=started.expires_at.astimezone(dt.UTC).isoformat(),
+            first_charge_at=(
+                started.first_charge_at.astimezone(dt.UTC).isoformat()
+                if started.first_charge_at is not None
+                else None
+            ),
         )
 
 

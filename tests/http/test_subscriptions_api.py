@@ -59,10 +59,13 @@ def test_starting_returns_a_monthly_checkout_that_comes_back_to_the_portal(shop:
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"checkout_id", "checkout_url", "subscription_id", "expires_at"}
+    assert set(body) == {"checkout_id", "checkout_url", "subscription_id", "expires_at", "first_charge_at"}
     assert body["checkout_url"].endswith(body["checkout_id"])
     assert parse_time(body["expires_at"]) == shop.clock.now() + dt.timedelta(minutes=30)
     request = shop.gateway.request_for(body["checkout_id"])
+    # Bought today: the 30 included days are a free trial (4 whole weeks), charged after.
+    assert request.free_trial is not None
+    assert parse_time(body["first_charge_at"]) == shop.clock.now() + dt.timedelta(weeks=4)
     assert request.kind is CheckoutKind.MONTHLY
     assert (request.amount.amount_in_cents, request.amount.currency) == (9500, "USD")
     for url, outcome in ((request.success_url, "done"), (request.cancel_url, "cancelled")):

@@ -26,13 +26,12 @@ Emails go out on changes only, so duplicates and reorderings never send one twic
 * ``site_suspended`` / ``site_restored``: when the site goes into suspended / comes
   back from it (these come from ``settle``, which the sweep uses too).
 
-Resuming: a subscription cancelled at period end leaves its site online until
-``paid_through``. Starting a new one before then is allowed: the provider charges the new
-one at its checkout and its first month starts that day, the site never goes offline,
-and the days left on the cancelled subscription are not carried over or refunded
-(Recurrente's checkout cannot start billing later). Whoever offers the resume (the
-portal, the API docs) should say so; ``SubscriptionView.ends_at`` is the date the
-customer would otherwise keep.
+Time already paid for is never charged again: a subscription started while the site has
+paid time left (the included hosting of a purchase, or the rest of a cancelled
+subscription's period when resuming) starts with a free trial of the whole weeks or
+months that fit in it, so the first charge falls at, never after, the end of that time
+(``first_charge``; the started mail and the return page say the date). Days that do not
+make a whole week are not carried over.
 
 Paid time is honoured whatever ends a subscription: a cancelled one (by the customer, an
 operator, or the provider after its retries) serves until ``paid_through``, even if it was
@@ -70,6 +69,7 @@ from webmagic_core.payments.gateway import (
     CheckoutKind,
     CheckoutRequest,
     CheckoutStatus,
+    FreeTrial,
     GatewayError,
     GatewayNotFound,
     GatewayUnavailable,
@@ -77,6 +77,7 @@ from webmagic_core.payments.gateway import (
     SubscriptionInfo,
     SubscriptionStatus,
 )
+from webmagic_core.payments.provider_rules import trial_end, trial_within
 from webmagic_core.payments.subscriptions import (
     DEFAULT_CHECKOUT_HOLD,
     Observation,
@@ -125,6 +126,8 @@ class SubscriptionCheckout:
     checkout_id: str
     checkout_url: str
     expires_at: dt.datetime
+    # When the provider charges first: the end of the free trial, or at the checkout.
+    first_charge_at: dt.datetime | None = None
 
 
 @attrs.frozen
@@ -814,11 +817,12 @@ class SubscriptionService:
                     raise Conflict(self._live_message(sub))
                 elif sub.holds_checkout(now):
                     held = sub
+            trial = self._trial(uow, site, now)
             if held is not None:
                 uow.commit()  # keep the stale ones marked expired
                 if held.checkout_id is None or held.checkout_url is None:
                     raise Conflict("the checkout is still being created; try again in a moment")
-                return _checkout(held)
+                return _checkout(held, _first_charge(held.created_at, trial))
             subscription = Subscription.new(
                 site_id=site.id,
                 customer_id=customer_id,
@@ -842,6 +846,7 @@ class SubscriptionService:
             },
             expires_at=subscription.expires_at,
             description=f"Monthly hosting of {self.config.site_url(site.slug)}",
+            free_trial=trial,
         )
         try:
             checkout = self.gateway.create_checkout(request)
@@ -855,7 +860,26 @@ class SubscriptionService:
             current.attach_checkout(checkout.id, checkout.url, self.clock.now())
             uow.subscriptions.save(current)
             uow.commit()
-        return _checkout(current)
+        return _checkout(current, _first_charge(now, trial))
+
+    def first_charge(self, customer_id: uuid.UUID, slug: str) -> dt.datetime:
+        """When a subscription started now would be charged first (pages say it)."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            site = self._owned(uow, customer_id, slug, lock=False)
+            return _first_charge(now, self._trial(uow, site, now))
+
+    def _trial(self, uow: UnitOfWork, site: Site, now: dt.datetime) -> FreeTrial | None:
+        """The free trial covering the time ``site`` has already paid for, if any."""
+        paid_until: list[dt.datetime] = []
+        if site.status is SiteStatus.OWNED and site.purchased_at is not None:
+            hosting = self.config.included_hosting_end(site.purchased_at)
+            if hosting is not None and hosting > now:
+                paid_until.append(hosting)
+        for sub in uow.subscriptions.for_site(site.id):
+            if sub.status is SubscriptionState.CANCELLED and sub.paid_through is not None and sub.covers(now):
+                paid_until.append(sub.paid_through)
+        return trial_within(now, max(paid_until)) if paid_until else None
 
     def get(self, customer_id: uuid.UUID, slug: str) -> SubscriptionView:
         """The subscription of ``customer_id``'s site (errors as ``start``; ``NotFound``
@@ -1040,7 +1064,11 @@ class SubscriptionService:
             log.exception("could not expire subscription %s", subscription_id)
 
 
-def _checkout(subscription: Subscription) -> SubscriptionCheckout:
+def _first_charge(start: dt.datetime, trial: FreeTrial | None) -> dt.datetime:
+    return trial_end(start, trial) if trial is not None else start
+
+
+def _checkout(subscription: Subscription, first_charge_at: dt.datetime | None = None) -> SubscriptionCheckout:
     assert subscription.checkout_id is not None
     assert subscription.checkout_url is not None
     return SubscriptionCheckout(
@@ -1048,6 +1076,7 @@ def _checkout(subscription: Subscription) -> SubscriptionCheckout:
         checkout_id=subscription.checkout_id,
         checkout_url=subscription.checkout_url,
         expires_at=subscription.expires_at,
+        first_charge_at=first_charge_at,
     )
 
 
