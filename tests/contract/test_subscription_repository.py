@@ -240,7 +240,7 @@ def test_ending_finds_cancelled_subscriptions_whose_paid_time_is_over(world: Wor
         assert [s.id for s in work.subscriptions.ending(now, limit=1)] == [due_null.id]
 
 
-def test_due_for_sync_finds_past_due_and_overdue_active_not_read_lately(world: World) -> None:
+def test_due_for_sync_finds_past_due_paused_and_overdue_active_not_read_lately(world: World) -> None:
     period_ended_before, synced_before = at(100), at(200)
     past_due = world.new(minutes=1, status=S.PAST_DUE, provider_id="su_a", current_period_end=at(900))
     overdue = world.new(
@@ -248,22 +248,24 @@ def test_due_for_sync_finds_past_due_and_overdue_active_not_read_lately(world: W
     )
     no_period = world.new(minutes=3, status=S.ACTIVE, provider_id="su_c", last_synced_at=at(200))
     never_read = world.new(minutes=4, status=S.PAST_DUE, provider_id="su_d")
+    paused = world.new(minutes=5, status=S.PAUSED, provider_id="su_g", last_synced_at=at(190))
     world.add(
         past_due,
         overdue,
         no_period,
         never_read,
+        paused,
         world.new(status=S.ACTIVE, provider_id="su_e", current_period_end=at(101)),  # not overdue
         world.new(status=S.PAST_DUE, provider_id="su_f", last_synced_at=at(201)),  # read lately
+        world.new(status=S.PAUSED, provider_id="su_i", last_synced_at=at(201)),  # read lately
         world.new(status=S.PAST_DUE),  # no provider id
-        world.new(status=S.PAUSED, provider_id="su_g"),
         world.new(status=S.CANCELLED, provider_id="su_h"),
     )
     with world.uow() as work:
         found = work.subscriptions.due_for_sync(
             period_ended_before=period_ended_before, synced_before=synced_before
         )
-        assert [s.id for s in found] == [past_due.id, never_read.id, overdue.id, no_period.id]
+        assert [s.id for s in found] == [past_due.id, never_read.id, overdue.id, paused.id, no_period.id]
         limited = work.subscriptions.due_for_sync(
             period_ended_before=period_ended_before, synced_before=synced_before, limit=1
         )

@@ -4,6 +4,9 @@ closed; a renewal that still comes is an anomaly mailed to the admin."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import attrs
 import pytest
 
 from webmagic_core.accounts.emails import EmailTemplate
@@ -132,3 +135,51 @@ def test_the_sweep_finds_a_purchase_whose_webhook_was_lost() -> None:
     world.clock.advance(world.sweep.reconcile_every)
     world.sweep.run()
     assert "list_checkouts" in [name for name, _ in world.gateway.calls]
+
+
+# --- subscriptions re-read on a schedule (lost unpause, unable_to_start) ----------------------
+
+
+def subscribed_world() -> tuple[SubscriptionsWorld, str]:
+    world = subscriptions_world()
+    world.owned_site()
+    world.clock.advance(dt.timedelta(days=31))
+    world.sweep.run()  # the included hosting is over
+    _, provider_id = world.subscribe()
+    return world, provider_id
+
+
+def test_a_lost_unpause_is_found_by_the_sweep() -> None:
+    world, provider_id = subscribed_world()
+    for event in world.provider.pause(provider_id):
+        world.deliver(event)
+    assert world.site().status is SiteStatus.SUSPENDED
+    world.provider.unpause(provider_id)  # its webhook is lost
+    world.clock.advance(dt.timedelta(hours=7))
+
+    world.sweep.run()
+
+    assert world.site().status is SiteStatus.ACTIVE
+
+
+def test_unable_to_start_after_the_start_stops_serving_for_free() -> None:
+    world, provider_id = subscribed_world()
+    assert world.site().status is SiteStatus.ACTIVE
+    info = world.gateway.get_subscription(provider_id)
+    assert info.current_period_end is not None
+    world.clock.advance(info.current_period_end - world.clock.now() + dt.timedelta(minutes=1))
+    world.gateway.put_subscription(attrs.evolve(info, status=SubscriptionStatus.UNABLE_TO_START))
+
+    world.sweep.run()  # no webhook at all: the sweep re-reads it
+
+    assert world.site().status is SiteStatus.SUSPENDED
+
+
+def test_every_live_subscription_is_re_read_daily_at_most_a_batch_per_run() -> None:
+    world, provider_id = subscribed_world()
+    world.sweep.run()
+    world.gateway.calls.clear()
+    world.clock.advance(dt.timedelta(hours=25))  # mid-period: only the daily re-read applies
+    world.sweep.batch_size = 1
+    world.sweep.run()
+    assert ("get_subscription", provider_id) in world.gateway.calls

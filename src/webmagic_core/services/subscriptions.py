@@ -219,6 +219,9 @@ def site_target(subscription: Subscription, now: dt.datetime) -> SiteTarget | No
             return SiteTarget.PAUSED
         case SubscriptionState.CANCELLED:
             return SiteTarget.ACTIVE if subscription.covers(now) else SiteTarget.ENDED
+        case SubscriptionState.UNABLE_TO_START:
+            # The provider could not (re)start it: nothing is paid beyond what was.
+            return SiteTarget.ACTIVE if subscription.covers(now) else SiteTarget.ENDED
         case _:
             return None
 

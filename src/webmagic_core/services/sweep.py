@@ -8,11 +8,14 @@ serve``): the transitions that time, not a webhook, brings about.
 2. Paid time over: a cancelled subscription whose ``paid_through`` has passed is marked
    ended and its site suspended (``subscription_ended``), unless another subscription of
    the site keeps it online.
-3. Missed webhooks: a past_due subscription (the provider is retrying), or an active one
-   whose period ended more than ``sync_grace`` ago (its renewal or the failure should
-   have been reported), that was not read for ``sync_interval``, is read from the
-   provider and converged. So a past_due subscription that the provider cancelled after
-   its retries gets its site suspended even if the cancel event never arrives.
+3. Missed webhooks: a past_due subscription (the provider is retrying), a paused one (an
+   unpause may have been lost), or an active one whose period ended more than
+   ``sync_grace`` ago (its renewal or the failure should have been reported), that was
+   not read for ``sync_interval``, is read from the provider and converged; and every
+   other non-final one not read for ``reread_interval`` (a lost reactivate or
+   ``unable_to_start``), at most ``batch_size`` per run. So a past_due subscription that
+   the provider cancelled after its retries gets its site suspended even if the cancel
+   event never arrives.
 4. Pending checkouts: each is asked about (``get_checkout``): paid ones start, unpaid ones
    past their hold expire; test keys may send no webhooks at all.
 5. Archived sites: a live subscription of an archived site (its cancel call failed, or a
@@ -83,6 +86,7 @@ class LifecycleSweep:
     batch_size: int = 200
     sync_grace: dt.timedelta = dt.timedelta(hours=6)
     sync_interval: dt.timedelta = dt.timedelta(hours=6)
+    reread_interval: dt.timedelta = dt.timedelta(hours=24)
     archiver: SiteArchiver | None = None
     purchases: PurchaseService | None = None
     reconcile_every: dt.timedelta = dt.timedelta(hours=1)
@@ -219,11 +223,25 @@ class LifecycleSweep:
 
     def _sync(self, now: dt.datetime) -> SweepReport:
         with self.subscriptions.uow() as uow:
-            due = uow.subscriptions.due_for_sync(
-                period_ended_before=now - self.sync_grace,
-                synced_before=now - self.sync_interval,
-                limit=self.batch_size,
+            due = list(
+                uow.subscriptions.due_for_sync(
+                    period_ended_before=now - self.sync_grace,
+                    synced_before=now - self.sync_interval,
+                    limit=self.batch_size,
+                )
             )
+            if len(due) < self.batch_size:
+                # Every live one, whatever its period, not read for a day.
+                seen = {s.id for s in due}
+                due += [
+                    s
+                    for s in uow.subscriptions.due_for_sync(
+                        period_ended_before=dt.datetime.max.replace(tzinfo=dt.UTC),
+                        synced_before=now - self.reread_interval,
+                        limit=self.batch_size - len(due),
+                    )
+                    if s.id not in seen
+                ]
         return self._sync_all([s.id for s in due])
 
     # 4. pending checkouts

@@ -457,7 +457,7 @@ class FakeSubscriptionRepository:
             for s in self.store.subscriptions.values()
             if s.provider_id is not None
             and (
-                s.status is SubscriptionState.PAST_DUE
+                s.status in (SubscriptionState.PAST_DUE, SubscriptionState.PAUSED)
                 or (
                     s.status is SubscriptionState.ACTIVE
                     and (s.current_period_end is None or s.current_period_end <= period_ended_before)
