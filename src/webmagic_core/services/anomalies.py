@@ -43,8 +43,19 @@ class AnomalyReporter:
         reference: str | None = None,
     ) -> Anomaly:
         """Record ``anomaly`` unless one with its key exists (then return that one and
-        mail nobody again). The caller commits."""
+        mail nobody again): a replayed or re-delivered event is the same problem. Once that
+        one is resolved, the same problem brought by another event is recorded (and
+        mailed) again. The caller commits."""
         existing = uow.anomalies.get_by_key(anomaly.key)
+        if (
+            existing is not None
+            and not existing.is_open
+            and anomaly.webhook_event_id != existing.webhook_event_id
+        ):
+            # Resolved, and this is another event: a new occurrence, not the one handled.
+            occurrence = anomaly.webhook_event_id or anomaly.created_at.isoformat()
+            anomaly = attrs.evolve(anomaly, key=f"{anomaly.key}@{occurrence}")
+            existing = uow.anomalies.get_by_key(anomaly.key)
         if existing is not None:
             return existing
         uow.anomalies.add(anomaly)

@@ -398,6 +398,8 @@ class SubscriptionEventHandler:
         uow.subscriptions.save(subscription)
         if recorded is not None and site is not None and site.status is SiteStatus.ARCHIVED:
             self._archived_payment(uow, site, subscription, recorded, context)
+        if recorded is not None and recorded.amount != subscription.amount:
+            self._amount_mismatch(uow, site, subscription, recorded, context)
 
         business_name = site.business_name if site is not None else "your site"
         slug = site.slug if site is not None else None
@@ -679,6 +681,35 @@ class SubscriptionEventHandler:
                 f"the provider refused to read {checkout_id}: {refusal.detail}"
             ) from None
         return info.paymentable_id if info.paymentable_type == SUBSCRIPTION_PAYMENTABLE else None
+
+    def _amount_mismatch(
+        self,
+        uow: UnitOfWork,
+        site: Site | None,
+        subscription: Subscription,
+        payment: SubscriptionPayment,
+        context: EventContext,
+    ) -> None:
+        """Checked like a purchase's: a renewal of another amount than the subscription's."""
+        kind = AnomalyKind.AMOUNT_MISMATCH
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{payment.payment_id}",
+                f"subscription {subscription.provider_id} charged {payment.amount}, "
+                f"but its price is {subscription.amount}",
+                f"Payment {payment.payment_id} of {payment.amount} on {payment.paid_at.isoformat()}; "
+                f"the subscription was created at {subscription.amount}/month. Refund the difference "
+                "or correct the price at the provider, then resolve this anomaly.",
+                context.now,
+                site_id=subscription.site_id,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            site_slug=site.slug if site is not None else None,
+            reference=context.reference,
+        )
 
     def _archived_payment(
         self,

@@ -47,6 +47,21 @@ from webmagic_core.sites import Actor
 log = logging.getLogger(__name__)
 
 CONCURRENT_CHANGE = "a concurrent change got in the way; the event can be delivered again"
+REFUND_CREATED = "refund.create"
+DISPUTE_PREFIX = "dispute."
+
+
+def _text(fields: object, *paths: str) -> str | None:
+    """The first string (or number, as text) found at one of the dotted ``paths``."""
+    for path in paths:
+        current: object = fields
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if isinstance(current, int | float) and not isinstance(current, bool):
+            return str(current)
+        if isinstance(current, str) and current.strip():
+            return current.strip()
+    return None
 
 
 @attrs.frozen
@@ -183,9 +198,66 @@ class WebhookService:
         handler = self.route(event)
         if handler is not None:
             return handler.handle(uow, event, context)
+        if isinstance(event, UnknownEvent) and (
+            event.event_type == REFUND_CREATED or event.event_type.startswith(DISPUTE_PREFIX)
+        ):
+            return self._money_returned(uow, event, context)
         if isinstance(event, UnknownEvent):
             return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type} events are not acted on")
         return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type}: subscriptions are not handled yet")
+
+    def _money_returned(self, uow: UnitOfWork, event: UnknownEvent, context: EventContext) -> Handled:
+        """A refund or a dispute (chargeback): recorded as an anomaly on the site it
+        concerns (so the timeline shows it) and mailed to the operators. A disputed site
+        is not silently kept: the operator decides whether it stays online."""
+        fields = event.fields
+        payment_id = _text(fields, "payment_intent.id", "payment_intent_id", "payment.id", "payment_id")
+        checkout_id = _text(fields, "checkout.id", "checkout_id", "payment_intent.checkout.id")
+        site_id: uuid.UUID | None = None
+        purchase_id: uuid.UUID | None = None
+        if checkout_id is not None:
+            purchase = uow.purchases.get_by_checkout(checkout_id)
+            if purchase is not None:
+                site_id, purchase_id = purchase.site_id, purchase.id
+            else:
+                sub = uow.subscriptions.get_by_checkout(checkout_id)
+                site_id = sub.site_id if sub is not None else None
+        if site_id is None and payment_id is not None:
+            paid = uow.subscriptions.get_payment(payment_id)
+            sub = uow.subscriptions.get(paid.subscription_id) if paid is not None else None
+            site_id = sub.site_id if sub is not None else None
+        site = uow.sites.get(site_id) if site_id is not None else None
+        dispute = event.event_type.startswith(DISPUTE_PREFIX)
+        kind = AnomalyKind.DISPUTE if dispute else AnomalyKind.REFUND
+        amount = _text(fields, "amount_in_cents", "amount")
+        what = f"payment {payment_id or 'unknown'}" + (f" ({amount} cents)" if amount else "")
+        where = f"site {site.slug}" if site is not None else "no site we could link"
+        summary = f"{event.event_type}: {what}, {where}"
+        details = f"The provider sent {event.event_type} for {what}, on {where}.\n" + (
+            "A chargeback: the site's payment may be taken back. Answer the dispute at the "
+            "provider, decide whether the site stays online (archive it otherwise), then "
+            "resolve this anomaly."
+            if dispute
+            else "Money was given back. Check it was meant to be (a refund due, an operator's "
+            "decision), then resolve this anomaly."
+        )
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{context.webhook_event_id or context.reference}",
+                summary,
+                details,
+                context.now,
+                site_id=site_id,
+                purchase_id=purchase_id,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            site_slug=site.slug if site is not None else None,
+            reference=context.reference,
+        )
+        return Handled(WebhookOutcome.ANOMALY, note=summary, site_id=site_id, purchase_id=purchase_id)
 
     # internals
 
