@@ -180,6 +180,37 @@ def test_a_message_is_dead_after_max_attempts_and_never_sent_again(
     assert relay.counts() == {OutboxStatus.PENDING: 0, OutboxStatus.SENT: 0, OutboxStatus.DEAD: 1}
 
 
+def test_transient_failures_are_retried_for_at_least_two_days(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(1000, transient=True)
+    start = clock.now()
+    while clock.now() - start < dt.timedelta(hours=47):
+        relay.run_once()
+        clock.advance(dt.timedelta(hours=1))
+    item = stored(uow, mid)
+    assert item.status is OutboxStatus.PENDING
+    assert item.attempts > relay.max_attempts
+    # The backoff is capped: it never waits longer than the cap between attempts.
+    assert item.next_attempt_at - clock.now() <= dt.timedelta(hours=6)
+    clock.advance(dt.timedelta(hours=6))
+    relay.run_once()
+    assert stored(uow, mid).status is OutboxStatus.DEAD
+
+
+def test_every_dead_message_can_be_requeued_at_once(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    ids = enqueue(uow, clock, message(), message())
+    mailer.fail_next(2, transient=False)
+    relay.run_once()
+    assert relay.counts()[OutboxStatus.DEAD] == 2
+    assert relay.requeue_all_dead() == 2
+    assert relay.run_once() == RelayReport(sent=2)
+    assert {stored(uow, i).status for i in ids} == {OutboxStatus.SENT}
+
+
 def test_a_permanent_failure_is_dead_at_once(
     relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
 ) -> None:
