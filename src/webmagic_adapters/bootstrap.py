@@ -189,7 +189,7 @@ def bootstrap(
         sites=SiteService(uow=uow, clock=clock, directory=site_directory),
         site_directory=site_directory,
         accounts=accounts,
-        relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock),
+        relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock, on_dead=reporter.outbox_dying),
         mailer=mailer,
         renderer=renderer,
         signer=signer,

@@ -32,6 +32,7 @@ class AnomalyKind(enum.StrEnum):
     PAYMENT_FOR_ARCHIVED_SITE = "payment_for_archived_site"  # a renewal after archiving
     REFUND = "refund"  # money given back at the provider (refund.create)
     DISPUTE = "dispute"  # a chargeback opened or changed (dispute.*): the site is not paid for
+    OUTBOX_DEAD = "outbox_dead"  # emails started dying (once a day)
 
 
 @attrs.define

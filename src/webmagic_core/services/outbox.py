@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
@@ -93,6 +93,9 @@ class OutboxRelay:
     max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_check_positive)
     # A transient failure is dead only after max_attempts AND this long since queued.
     retry_window: dt.timedelta = RETRY_WINDOW
+    # Called in the transaction that buries a message (the composition root alerts the
+    # operators, once a day, through the anomaly reporter).
+    on_dead: Callable[[UnitOfWork, OutboxMessage, dt.datetime], None] | None = None
     # Longer than any one send can take (the SMTP adapter's timeout), or a slow send
     # would be claimed again by another relay while still in progress.
     lease: dt.timedelta = dt.timedelta(minutes=5)
@@ -154,6 +157,8 @@ class OutboxRelay:
                 if not outcome.transient or exhausted:
                     item.status = OutboxStatus.DEAD
                     result = RelayReport(dead=1)
+                    if self.on_dead is not None:
+                        self.on_dead(uow, item, now)
                     log.warning(
                         "outbox message %s to %s is dead after %d attempt(s): %s",
                         item.id,
