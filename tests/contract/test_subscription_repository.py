@@ -316,17 +316,25 @@ def test_a_notice_is_sent_once_per_key(world: World) -> None:
 
 def test_subscription_figures(world: World, stats: StatsQuery) -> None:
     since, now = at(1000), at(2000)
+    # One site per subscription here: a site that carries on with another one is no churn.
+    sites = iter(world.other_site(f"site-{n}") for n in range(10))
     world.add(
-        world.new(status=S.ACTIVE, started_at=at(10)),
-        world.new(status=S.ACTIVE, started_at=at(1500), amount=Money(70000, "GTQ")),
-        world.new(status=S.PAST_DUE, started_at=at(10)),
-        world.new(status=S.PAUSED, started_at=at(10)),
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500)),  # churned
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=now),  # churned, at the edge
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=since),  # gone before
-        world.new(status=S.CANCELLED, started_at=at(1200), ended_at=at(1300)),  # not in the cohort
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(2001)),  # after now: still running
-        world.new(),
+        world.new(status=S.ACTIVE, started_at=at(10), site=next(sites)),
+        world.new(status=S.ACTIVE, started_at=at(1500), amount=Money(70000, "GTQ"), site=next(sites)),
+        world.new(status=S.PAST_DUE, started_at=at(10), site=next(sites)),
+        world.new(status=S.PAUSED, started_at=at(10), site=next(sites)),
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500), site=next(sites)),  # churned
+        world.new(
+            status=S.CANCELLED, started_at=at(10), ended_at=now, site=next(sites)
+        ),  # churned, at the edge
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=since, site=next(sites)),  # gone before
+        world.new(
+            status=S.CANCELLED, started_at=at(1200), ended_at=at(1300), site=next(sites)
+        ),  # not in cohort
+        world.new(
+            status=S.CANCELLED, started_at=at(10), ended_at=at(2001), site=next(sites)
+        ),  # still running
+        world.new(site=next(sites)),
     )
     figures = stats.subscriptions(since, now)
     assert {k: v for k, v in figures.by_status.items() if v} == {
@@ -338,3 +346,15 @@ def test_subscription_figures(world: World, stats: StatsQuery) -> None:
     }
     assert dict(figures.monthly_by_currency) == {"USD": 2 * MONTHLY.amount_in_cents, "GTQ": 70000}
     assert (figures.subscribed_at_start, figures.ended_in_window) == (6, 2)
+
+
+def test_a_cancel_then_resume_is_not_churn(world: World, stats: StatsQuery) -> None:
+    since, now = at(1000), at(2000)
+    resumed = world.other_site("resumed")
+    world.add(
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500), site=resumed),
+        world.new(status=S.ACTIVE, started_at=at(1400), site=resumed),  # started before the old one ended
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500)),  # this site stopped: churn
+    )
+    figures = stats.subscriptions(since, now)
+    assert (figures.subscribed_at_start, figures.ended_in_window) == (2, 1)
