@@ -68,7 +68,7 @@ class Scenario:
 
     def noise(self, message: int) -> None:
         self.outcomes.append(
-            self.world.deliver({"event_type": "refund.create", "id": "re_1"}, f"msg_n{message}")
+            self.world.deliver({"event_type": "intent.succeeded", "id": "re_1"}, f"msg_n{message}")
         )
 
     # checks

@@ -47,7 +47,7 @@ def test_the_timeline_of_a_sale(world: PaymentsWorld) -> None:
     mailer = FakeMailer()
     mailer.fail_next(1, transient=False)  # the confirmation bounces for good
     OutboxRelay(uow=world.uow, mailer=mailer, clock=world.clock).drain()
-    world.deliver({"event_type": "refund.create", "id": "re_1"}, "msg_other")  # touches no site
+    world.deliver({"event_type": "intent.succeeded", "id": "re_1"}, "msg_other")  # touches no site
 
     entries = world.timeline.for_site("casa-rosa")
     assert [e.at for e in entries] == sorted(e.at for e in entries)
