@@ -301,17 +301,20 @@ def subscription_pages(sites: SiteService, subscriptions: SubscriptionService) -
         if found is None:
             return unknown()
         view = SubscriptionView(site.slug, found, ())
+        # Started within time already paid for (a free trial): nothing charged yet.
+        charged = bool(subscriptions.payments(found.id))
         pending = found.status is SubscriptionState.PENDING
         return html_page(
             "subscription/return.html",
             headers,
-            title=_title(checkout, found.status),
+            title=_title(checkout, found.status, charged=charged),
             checkout=checkout,
             state=found.status.value,
             current_period_end=_day(view.current_period_end),
             next_payment_on=_day(view.next_payment_attempt_at),
             ends_on=_day(view.ends_at),
             cancel_at_period_end=view.cancel_at_period_end,
+            charged=charged,
             # Only while the payment may still arrive: waiting for its webhook.
             refresh=REFRESH_SECONDS if pending and checkout == "done" else None,
             **common,
@@ -339,11 +342,11 @@ def _day(value: dt.datetime | None) -> str | None:
     return f"{day:%B} {day.day}, {day.year}"
 
 
-def _title(checkout: str, status: SubscriptionState) -> str:
+def _title(checkout: str, status: SubscriptionState, *, charged: bool = True) -> str:
     done = checkout == "done"
     match status:
         case SubscriptionState.ACTIVE:
-            return "Payment received" if done else "Your subscription is active"
+            return "Payment received" if done and charged else "Your subscription is active"
         case SubscriptionState.PAST_DUE:
             return "A payment failed"
         case SubscriptionState.PENDING:

@@ -22,6 +22,7 @@ from subscriptions_support import (
 
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.gateway import CheckoutKind, GatewayError
+from webmagic_core.payments.provider_rules import subscription_event_payload
 from webmagic_core.testing.subscriptions import ProviderSimulator
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
@@ -281,6 +282,24 @@ def test_the_success_page_waits_for_the_payment_then_confirms_it(shop: Shop, ros
     # Status and dates only: nothing personal, no provider ids.
     assert ROSA not in done
     assert provider_id not in done
+
+
+def test_the_success_page_of_a_free_trial_says_when_the_first_charge_falls(shop: Shop, rosa: str) -> None:
+    started = start(shop, rosa)
+    success = path_of(shop.gateway.request_for(started["checkout_id"]).success_url)
+    # The included hosting is a free trial: the provider charges nothing at the checkout.
+    checkout = shop.gateway.pay(started["checkout_id"])
+    assert checkout.paymentable_id is not None
+    shop.deliver(
+        subscription_event_payload(
+            checkout.paymentable_id, "subscription.create", created_at=shop.clock.now(), customer_email=None
+        )
+    )
+    first_charge = parse_time(started["first_charge_at"])
+    done = html(shop.client.get(success), 200)
+    assert "Nothing was charged today" in done
+    assert f"The first charge of $95 is on {first_charge:%B} {first_charge.day}, {first_charge.year}." in done
+    assert "Payment received" not in done
 
 
 def test_the_cancel_page_says_nothing_was_charged(shop: Shop, rosa: str) -> None:
