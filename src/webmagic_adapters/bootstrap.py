@@ -14,7 +14,7 @@ import attrs
 from webmagic_adapters.dns_resolver import DnsPythonResolver, parse_nameservers
 from webmagic_adapters.domain_names import domain_normalizer, own_hosts
 from webmagic_adapters.emails import normalize_email
-from webmagic_adapters.keys import EMAIL_LINKS_LABEL, Keyring
+from webmagic_adapters.keys import EMAIL_LINKS_LABEL, PURCHASE_RETURN_LABEL, Keyring
 from webmagic_adapters.mail.folder import FolderMailer
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
@@ -43,6 +43,7 @@ from webmagic_core.ports import Clock, RateLimiter
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService
 from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
+from webmagic_core.services.archiving import SiteArchiver
 from webmagic_core.services.domains import DomainConfig, DomainService
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
@@ -83,6 +84,7 @@ class Container:
     domains: DomainService
     host_directory: SqlHostDirectory
     rewriter: ParserSiteRewriter
+    archiver: SiteArchiver
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -182,6 +184,8 @@ def bootstrap(
             public_url=settings.public_url,
             sites_base_url=settings.resolved_sites_base_url,
             owned_hosting_days=settings.owned_hosting_days,
+            # Return pages live as long as a hold (minutes): no previous key is needed.
+            return_key=bytes.fromhex(keys.key(PURCHASE_RETURN_LABEL)),
         ),
     )
     subscriptions = SubscriptionService(
@@ -199,6 +203,7 @@ def bootstrap(
     )
     host_directory = SqlHostDirectory(database.engine)
     domains = build_domains(settings, database, clock, renderer, host_directory, resolver, probe)
+    archiver = SiteArchiver(purchases, subscriptions)
     return Container(
         settings=settings,
         keys=keys,
@@ -209,7 +214,7 @@ def bootstrap(
         ),
         site_directory=site_directory,
         accounts=accounts,
-        relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock),
+        relay=OutboxRelay(uow=uow, mailer=mailer, clock=clock, on_dead=reporter.outbox_dying),
         mailer=mailer,
         renderer=renderer,
         signer=signer,
@@ -225,7 +230,8 @@ def bootstrap(
         stats=StatsService(SqlStatsQuery(database)),
         timeline=TimelineService(uow=uow, sources=[domains.timeline]),
         subscriptions=subscriptions,
-        sweep=LifecycleSweep(subscriptions),
+        sweep=LifecycleSweep(subscriptions, archiver=archiver, purchases=purchases),
+        archiver=archiver,
         operations=SqlOperationsQuery(database),
         rewriter=rewriter,
         domains=domains,

@@ -26,9 +26,11 @@ _SALT = b"webmagic.hkdf.v1"
 # The labels of the uses (each module that signs something names its own; listed here so
 # they stay distinct): "webmagic.jwt.access.v1" (webmagic_http.auth), "webmagic.links.email.v1"
 # (email links), "webmagic.csrf.{portal,purchase,sandbox}.v1" (the HTML forms),
-# "webmagic.links.preview.v1" (preview links).
+# "webmagic.links.preview.v1" (preview links), "webmagic.purchase-return.v1" (the signed
+# checkout return pages).
 EMAIL_LINKS_LABEL = "webmagic.links.email.v1"
 PREVIEW_LINKS_LABEL = "webmagic.links.preview.v1"
+PURCHASE_RETURN_LABEL = "webmagic.purchase-return.v1"
 
 
 def hkdf_sha256(secret: bytes, info: bytes, *, length: int = KEY_BYTES, salt: bytes = _SALT) -> bytes:

@@ -28,6 +28,8 @@ COUNTS: tuple[tuple[str, str], ...] = (
     ("sites_suspended", "Sites suspended"),
     ("synced", "Synced"),
     ("checkouts_expired", "Checkouts expired"),
+    ("archived_cancelled", "Archived sites' subscriptions cancelled"),
+    ("purchases_paid", "Lost purchase payments found"),
 )
 
 
@@ -59,7 +61,9 @@ def sweep(
 
     With `--json`, prints an object with the counts `reminders_sent`, `hosting_expired`,
     `subscriptions_ended`, `sites_suspended` (by any step), `synced` (subscriptions read
-    from the provider and applied), `checkouts_expired`, and `errors` (a list of messages).
+    from the provider and applied), `checkouts_expired`, `archived_cancelled` (subscriptions
+    of archived sites cancelled at the provider), `purchases_paid` (payments whose webhook
+    was lost, found by reconciliation), and `errors` (a list of messages).
 
     Example: `webmagic lifecycle sweep`
     """

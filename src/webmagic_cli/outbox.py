@@ -136,20 +136,31 @@ def list_messages(
 @app.command()
 def retry(
     message_id: Annotated[
-        str,
+        str | None,
         typer.Argument(help="The message's id, as `outbox list` shows it.", metavar="ID", show_default=False),
-    ],
+    ] = None,
+    all_dead: Annotated[
+        bool, typer.Option("--all-dead", help="Requeue every dead message (after fixing the cause).")
+    ] = False,
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Requeue a dead message: it gets a fresh set of attempts and is due at once.
+    """Requeue a dead message (or all of them): it gets a fresh set of attempts and is due at once.
 
     A running relay (`webmagic serve` or `webmagic outbox relay`) sends it next.
 
-    Example: `webmagic outbox retry 0b7e3c1e-...`
+    Example: `webmagic outbox retry 0b7e3c1e-...` or `webmagic outbox retry --all-dead`
     """
-    parsed = parse_id(message_id, "a message", "outbox list")
+    if (message_id is None) == (not all_dead):
+        raise UsageProblem("give either a message ID or --all-dead, not both or neither")
     settings = settings_from(database_url=database_url, data_dir=data_dir)
+    if all_dead:
+        with services(settings) as container:
+            count = container.relay.requeue_all_dead()
+        output.say(f"Requeued {count} dead message(s); the relay sends them next.")
+        return
+    assert message_id is not None
+    parsed = parse_id(message_id, "a message", "outbox list")
     with services(settings) as container:
         item = container.relay.requeue(parsed)
     output.say(

@@ -36,6 +36,7 @@ PURCHASE_STYLES: dict[PurchaseStatus, str] = {
 }
 RESULT_STYLES: dict[ReconcileResult, str] = {
     ReconcileResult.PAID: "green",
+    ReconcileResult.CLOSED: "dim",
     ReconcileResult.ANOMALY: "bold red",
     ReconcileResult.EXPIRED: "dim",
     ReconcileResult.PENDING: "yellow",
@@ -44,6 +45,7 @@ RESULT_STYLES: dict[ReconcileResult, str] = {
 # The summary line's order (what changed first, what is left last) and words.
 RESULT_WORDS: dict[ReconcileResult, tuple[str, str]] = {
     ReconcileResult.PAID: ("paid", "paid"),
+    ReconcileResult.CLOSED: ("checkout closed", "checkouts closed"),
     ReconcileResult.ANOMALY: ("anomaly", "anomalies"),
     ReconcileResult.EXPIRED: ("expired", "expired"),
     ReconcileResult.PENDING: ("still pending", "still pending"),
@@ -183,17 +185,21 @@ def reconcile(
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Ask the payment provider about every pending purchase and apply what it says.
+    """Ask the payment provider about every pending purchase, every hold closed in the
+    last 3 days and its list of recent checkouts, and apply what it says.
 
     A paid checkout is applied exactly as its webhook would be (for a webhook that got
-    lost, or a provider that sends none); an unpaid one past its hold is marked expired;
-    the others stay pending. Safe to run at any time and as often as needed.
+    lost, or a provider that sends none; a paid checkout no purchase knows is an anomaly);
+    an unpaid one past its hold is marked expired; an unpaid checkout still payable that
+    holds nothing any more is closed at the provider; the others stay pending. The server
+    runs this every hour too. Safe to run at any time and as often as needed.
 
     Exit code 0 even when purchases stay pending; 1 when the provider could not be asked
     about some of them (run it again later).
 
     With `--json`, prints `{"items": [...], "counts": {...}}`: each item has
-    `purchase_id`, `checkout_id`, `result` (paid, anomaly, expired, pending or error) and
+    `purchase_id`, `checkout_id`, `result` (paid, closed, anomaly, expired, pending or
+    error) and
     `detail`; `counts` has the number of items for every result.
 
     Example: `webmagic payments reconcile`

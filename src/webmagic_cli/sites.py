@@ -525,7 +525,9 @@ def archive(
 ) -> None:
     """Archive a site: it stops being served (`404`, like an unknown address).
 
-    Its versions and history are kept.
+    Its live subscription is cancelled at the provider (no more charges; an anomaly says
+    what was paid for the current period), open checkouts are closed and the owner is
+    mailed. Its versions and history are kept.
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:
@@ -535,5 +537,15 @@ def archive(
         ):
             output.say("Nothing changed.")
             raise typer.Exit(1)
-        container.sites.archive(slug, cause="archived from the CLI")
+        result = container.archiver.archive(slug, cause="archived from the CLI")
     output.say(Text("Archived ") + Text(slug, style="bold") + Text("."))
+    for provider_id in result.cancelled:
+        output.say(
+            f"Subscription {provider_id} cancelled at the provider (see `webmagic payments anomalies`)."
+        )
+    for provider_id in result.not_cancelled:
+        output.say(
+            f"Subscription {provider_id} could not be cancelled at the provider yet; "
+            "`webmagic lifecycle sweep` retries.",
+            style="yellow",
+        )

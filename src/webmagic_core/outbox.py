@@ -13,6 +13,9 @@ import attrs
 from webmagic_core.accounts.emails import EmailMessage
 
 DEFAULT_MAX_ATTEMPTS = 8
+# A transient failure is retried at least this long (and at least DEFAULT_MAX_ATTEMPTS
+# times): a mail server down for a weekend, or a password being fixed, loses nothing.
+RETRY_WINDOW = dt.timedelta(hours=48)
 BASE_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=6)
 

@@ -322,8 +322,9 @@ class SubscriptionRepository(Protocol):
         self, *, period_ended_before: dt.datetime, synced_before: dt.datetime, limit: int = 100
     ) -> Sequence[Subscription]:
         """Subscriptions the provider may have moved on without a webhook reaching us
-        (a past_due one is being retried; an active one is overdue for its renewal):
-        ``provider_id IS NOT NULL AND (status = 'past_due' OR (status = 'active' AND
+        (a past_due one is being retried; a paused one may have been unpaused; an active
+        one is overdue for its renewal): ``provider_id IS NOT NULL AND (status IN
+        ('past_due', 'paused') OR (status = 'active' AND
         (current_period_end IS NULL OR current_period_end <= period_ended_before))) AND
         (last_synced_at IS NULL OR last_synced_at <= synced_before)``; ``last_synced_at``
         ascending (NULLs first), then ``created_at``; at most ``limit``."""

@@ -121,7 +121,9 @@ def create_app(
                 lambda: settings.metrics_token.get_secret_value() if settings.metrics_token else None,
             ),
             docs_assets_router(),
-            *site_info_routes(container.sites, price, offload=offload),
+            *site_info_routes(
+                container.sites, price, offload=offload, held_until=container.purchases.held_until
+            ),
             purchase_api_routes(container.purchases, container.accounts, tokens),
             *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),

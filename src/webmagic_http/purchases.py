@@ -10,10 +10,15 @@ The API endpoint takes ``{"email", "full_name"?, "phone"?}``, or a signed-in cus
 - ``POST /purchase/{slug}``: starts the checkout and sends the browser on to it (303);
   a problem (sold, held by another buyer, a bad address, throttled, provider down)
   re-renders the form saying so;
-- ``GET /purchase/{slug}/thanks?purchase=ID``: the checkout's success URL: what happens
-  next, and whether the payment has arrived yet (reloads itself while it has not);
-- ``GET /purchase/{slug}/cancelled?purchase=ID``: the checkout's cancel URL: releases the
-  site for other buyers and links back to it.
+- ``GET /purchase/{slug}/thanks?purchase=ID&token=T``: the checkout's success URL: what
+  happens next, and whether the payment has arrived yet (reloads itself while it has not);
+- ``GET /purchase/{slug}/cancelled?purchase=ID&token=T``: the checkout's cancel URL: says
+  nothing was charged and changes nothing; its form (``POST``, CSRF-protected) releases
+  the site for other buyers at once and closes the checkout.
+
+The return pages show a purchase only with the signed token its return URLs carry (which
+only the provider's redirect hands out): knowing a purchase id or a buyer's email is not
+enough to read or cancel it.
 
 Plain HTML, no JavaScript, forms CSRF-protected like the portal's (a token in a cookie
 scoped to ``/purchase`` and in a hidden field). The service is synchronous: every handler
@@ -30,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 from litestar import Request, Response, Router, get, post
@@ -344,14 +349,23 @@ def purchase_pages(
             return form(site, 502, values=values, error=PROVIDER_REFUSED)
         return Redirect(started.checkout_url, status_code=303, headers={"cache-control": "no-store"})
 
-    def purchase_of(slug: str, purchase_id: str | None) -> tuple[SiteHead, Purchase] | None:
-        """The purchase named in a return URL, when it is one of the site at ``slug``."""
+    def purchase_of(
+        slug: str, purchase_id: str | None, token: str | None
+    ) -> tuple[SiteHead, Purchase] | None:
+        """The purchase named in a return URL, when it is one of the site at ``slug`` and
+        the token is the one its return URLs were signed with."""
         site = site_of(slug)
         if site is None or not purchase_id:
             return None
         try:
-            found = purchases.get(uuid.UUID(purchase_id))
-        except (ValueError, NotFound):
+            wanted = uuid.UUID(purchase_id)
+        except ValueError:
+            return None
+        if not purchases.config.valid_return_token(wanted, token):
+            return None
+        try:
+            found = purchases.get(wanted)
+        except NotFound:
             return None
         return (site, found) if found.site_id == site.id else None
 
@@ -364,8 +378,10 @@ def purchase_pages(
         )
 
     @get("/{slug:str}/thanks", sync_to_thread=True)
-    def thanks(slug: FromPath[str], purchase: FromQuery[str | None] = None) -> Template:
-        found = purchase_of(slug, purchase)
+    def thanks(
+        slug: FromPath[str], purchase: FromQuery[str | None] = None, token: FromQuery[str | None] = None
+    ) -> Template:
+        found = purchase_of(slug, purchase, token)
         if found is None:
             return unknown_purchase()
         site, bought = found
@@ -382,17 +398,11 @@ def purchase_pages(
             hosting_days=offer.hosting_days,
             monthly=money_text(offer.monthly),
             reason=bought.failure_reason,
+            checkout_url=bought.checkout_url if pending else None,
             refresh=REFRESH_SECONDS if pending else None,
         )
 
-    @get("/{slug:str}/cancelled", sync_to_thread=True)
-    def cancelled(slug: FromPath[str], purchase: FromQuery[str | None] = None) -> Template:
-        found = purchase_of(slug, purchase)
-        if found is None:
-            return unknown_purchase()
-        site, bought = found
-        # Leaving the checkout releases the site at once rather than at the end of the hold.
-        bought = purchases.cancel(bought.id, reason="the buyer left the checkout")
+    def cancelled_page(site: SiteHead, bought: Purchase, token: str, notice: str | None) -> Template:
         site_url = purchases.config.site_url(site.slug)
         if bought.status is PurchaseStatus.PAID:
             return message(
@@ -401,6 +411,7 @@ def purchase_pages(
                 f"Your payment for the website of {site.business_name} has arrived: the site is yours.",
                 links=[("Visit your site", site_url)],
             )
+        pending = bought.status is PurchaseStatus.PENDING
         return html_page(
             "purchase/cancelled.html",
             headers,
@@ -409,7 +420,53 @@ def purchase_pages(
             site_url=site_url,
             slug=site.slug,
             for_sale=bought.status is not PurchaseStatus.REFUND_DUE,
-            declined=bought.status is PurchaseStatus.FAILED,
+            declined=bought.failure_reason is not None and bought.status is not PurchaseStatus.CANCELLED,
+            held_until=bought.expires_at.strftime("%H:%M UTC") if pending else None,
+            checkout_url=bought.checkout_url if pending else None,
+            release_action=f"{PURCHASE_PAGES}/{site.slug}/cancelled",
+            purchase_id=str(bought.id),
+            token=token,
+            notice=notice,
+        )
+
+    @get("/{slug:str}/cancelled", sync_to_thread=True)
+    def cancelled(
+        slug: FromPath[str],
+        purchase: FromQuery[str | None] = None,
+        token: FromQuery[str | None] = None,
+        released: FromQuery[str | None] = None,
+    ) -> Template:
+        """Changes nothing (a link may be opened by anyone, or prefetched): the form below
+        releases the site."""
+        found = purchase_of(slug, purchase, token)
+        if found is None or token is None:
+            return unknown_purchase()
+        site, bought = found
+        notice = "The site is released: anyone may buy it now." if released else None
+        return cancelled_page(site, bought, token, notice)
+
+    @post("/{slug:str}/cancelled", sync_to_thread=True, status_code=303)
+    def release(slug: FromPath[str], data: Form) -> Response[Any]:
+        found = purchase_of(slug, data.get("purchase"), data.get("token"))
+        if found is None:
+            return unknown_purchase()
+        site, bought = found
+        try:
+            purchases.cancel(bought.id, reason="the buyer left the checkout")
+        except TransientError:
+            return message(
+                503,
+                "The site could not be released yet",
+                "The payment service cannot be reached right now, so the checkout is still open. "
+                "Nothing was charged. Try again in a minute.",
+            )
+        query = urlencode(
+            {"purchase": str(bought.id), "token": purchases.config.return_token(bought.id), "released": "1"}
+        )
+        return Redirect(
+            f"{PURCHASE_PAGES}/{site.slug}/cancelled?{query}",
+            status_code=303,
+            headers={"cache-control": "no-store"},
         )
 
     def page_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -428,7 +485,7 @@ def purchase_pages(
 
     return Router(
         PURCHASE_PAGES,
-        route_handlers=[show, start, thanks, cancelled],
+        route_handlers=[show, start, thanks, cancelled, release],
         middleware=[
             csrf_protection(
                 keys,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litestar import get
@@ -30,9 +32,17 @@ class SiteInfo:
     status: str
     purchasable: bool
     price: Price
+    # While a buyer holds the site (its checkout is open): not purchasable until then.
+    held_until: dt.datetime | None = None
 
 
-def site_info_routes(sites: SiteService, price: Money, *, offload: bool) -> Sequence[HTTPRouteHandler]:
+def site_info_routes(
+    sites: SiteService,
+    price: Money,
+    *,
+    offload: bool,
+    held_until: Callable[[uuid.UUID], dt.datetime | None] | None = None,
+) -> Sequence[HTTPRouteHandler]:
     @get(
         "/api/v1/sites/{slug:str}",
         sync_to_thread=offload,
@@ -45,12 +55,15 @@ def site_info_routes(sites: SiteService, price: Money, *, offload: bool) -> Sequ
         if resolution is None or resolution.mode is ServeMode.NOT_FOUND or resolution.site is None:
             raise NotFound(f"no site has the slug {shown(slug)}")
         site = resolution.site
+        preview = site.status is SiteStatus.PREVIEW
+        held = held_until(site.id) if preview and held_until is not None else None
         return SiteInfo(
             slug=site.slug,
             business_name=site.business_name,
             status=site.status.value,
-            purchasable=site.status is SiteStatus.PREVIEW,
+            purchasable=preview and held is None,
             price=Price(amount_in_cents=price.amount_in_cents, currency=price.currency),
+            held_until=held,
         )
 
     return [site_info]

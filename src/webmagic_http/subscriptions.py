@@ -3,18 +3,19 @@
 The API (``/api/v1/customer/sites/{slug}/subscription``, served by the customer-site
 router of ``customer_sites``; Bearer token, owner only):
 
-- ``POST`` → 201 ``{"checkout_id", "checkout_url", "subscription_id", "expires_at"}``: a
-  monthly checkout to send the customer to (an open one of this site is returned again).
-  Allowed for an owned or suspended site, and for an active one whose subscription was
-  cancelled at period end (resuming: the new subscription is charged at its checkout and
-  its month starts that day; the days left on the cancelled one are not carried over).
+- ``POST`` → 201 ``{"checkout_id", "checkout_url", "subscription_id", "expires_at",
+  "first_charge_at"}``: a monthly checkout to send the customer to (an open one of this
+  site is returned again). Allowed for an owned or suspended site, and for an active one
+  whose subscription was cancelled at period end. Time already paid for (the included
+  hosting, the rest of a cancelled period) becomes a free trial of whole weeks or months:
+  ``first_charge_at`` says when the first charge falls.
 - ``GET`` → 200 the subscription: status, period end, next payment attempt, whether it
   ends at the period end and when, the monthly price and the payments, newest first.
 - ``DELETE`` → 200 the subscription, cancelled at period end: no more charges, the site
   stays online until the end of the paid time, then it is suspended.
 
-Another customer's site, or an unknown or archived slug → 404 (the same answer); a
-preview → 409; a live subscription when starting one, or nothing to cancel → 409; the
+Another customer's site, one nobody owns, or an unknown or archived slug → 404 (the same
+answer); a live subscription when starting one, or nothing to cancel → 409; the
 payment provider refusing → 502, unreachable → 503.
 
 The page (``GET /portal/sites/{slug}/subscription``) is where the checkout returns
@@ -90,6 +91,8 @@ class SubscriptionStarted:
     checkout_url: str
     subscription_id: str
     expires_at: str  # the checkout can be paid until then
+    # The first charge: the end of time already paid for (a free trial), else at the checkout.
+    first_charge_at: str | None = None
 
     @classmethod
     def of(cls, started: SubscriptionCheckout) -> SubscriptionStarted:
@@ -98,6 +101,11 @@ class SubscriptionStarted:
             checkout_url=started.checkout_url,
             subscription_id=str(started.subscription_id),
             expires_at=started.expires_at.astimezone(dt.UTC).isoformat(),
+            first_charge_at=(
+                started.first_charge_at.astimezone(dt.UTC).isoformat()
+                if started.first_charge_at is not None
+                else None
+            ),
         )
 
 
@@ -290,17 +298,20 @@ def subscription_pages(sites: SiteService, subscriptions: SubscriptionService) -
         if found is None:
             return unknown()
         view = SubscriptionView(site.slug, found, ())
+        # Started within time already paid for (a free trial): nothing charged yet.
+        charged = bool(subscriptions.payments(found.id))
         pending = found.status is SubscriptionState.PENDING
         return html_page(
             "subscription/return.html",
             headers,
-            title=_title(checkout, found.status),
+            title=_title(checkout, found.status, charged=charged),
             checkout=checkout,
             state=found.status.value,
             current_period_end=_day(view.current_period_end),
             next_payment_on=_day(view.next_payment_attempt_at),
             ends_on=_day(view.ends_at),
             cancel_at_period_end=view.cancel_at_period_end,
+            charged=charged,
             # Only while the payment may still arrive: waiting for its webhook.
             refresh=REFRESH_SECONDS if pending and checkout == "done" else None,
             **common,
@@ -328,11 +339,11 @@ def _day(value: dt.datetime | None) -> str | None:
     return f"{day:%B} {day.day}, {day.year}"
 
 
-def _title(checkout: str, status: SubscriptionState) -> str:
+def _title(checkout: str, status: SubscriptionState, *, charged: bool = True) -> str:
     done = checkout == "done"
     match status:
         case SubscriptionState.ACTIVE:
-            return "Payment received" if done else "Your subscription is active"
+            return "Payment received" if done and charged else "Your subscription is active"
         case SubscriptionState.PAST_DUE:
             return "A payment failed"
         case SubscriptionState.PENDING:

@@ -28,6 +28,8 @@ NOTHING = {
     "sites_suspended": 0,
     "synced": 0,
     "checkouts_expired": 0,
+    "archived_cancelled": 0,
+    "purchases_paid": 0,
     "errors": [],
 }
 LABELS = {
@@ -37,6 +39,8 @@ LABELS = {
     "sites_suspended": "Sites suspended",
     "synced": "Synced",
     "checkouts_expired": "Checkouts expired",
+    "archived_cancelled": "Archived sites' subscriptions cancelled",
+    "purchases_paid": "Lost purchase payments found",
 }
 
 

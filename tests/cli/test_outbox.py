@@ -223,6 +223,29 @@ def test_retry_requeues_a_dead_message_which_the_relay_then_sends(
     assert container.relay.get(item.id).status is OutboxStatus.SENT
 
 
+def test_retry_all_dead_requeues_every_dead_message(
+    invoke: Invoke,
+    container: Container,
+    queue: Queue,
+    kill: Callable[[OutboxMessage], None],
+    error_line: ErrorLine,
+) -> None:
+    dead = [queue(), queue()]
+    for item in dead:
+        kill(item)
+    alive = queue()
+
+    result = invoke("outbox", "retry", "--all-dead")
+
+    assert result.exit_code == 0, result.output
+    assert "Requeued 2 dead message(s)" in result.stdout
+    assert {container.relay.get(i.id).status for i in dead} == {OutboxStatus.PENDING}
+    assert container.relay.get(alive.id).attempts == 0
+    both = invoke("outbox", "retry", str(alive.id), "--all-dead")
+    assert both.exit_code != 0
+    assert "either a message ID or --all-dead" in error_line(both)
+
+
 def test_retry_explains_what_it_cannot_do(
     invoke: Invoke, container: Container, queue: Queue, error_line: ErrorLine
 ) -> None:

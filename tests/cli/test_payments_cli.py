@@ -129,7 +129,7 @@ def test_list_shows_purchases_newest_first_and_filters(invoke: Invoke, shop: Sho
     assert set(data[0]) == PURCHASE_KEYS
     newest, oldest = data
     assert (newest["amount_in_cents"], newest["currency"], newest["paid_at"]) == (49500, "USD", None)
-    assert newest["expires_at"] == "2026-01-01T12:30:03+00:00"
+    assert newest["expires_at"] == "2026-01-01T12:15:03+00:00"
     assert dt.datetime.fromisoformat(oldest["paid_at"]).utcoffset() == dt.timedelta(0)
     assert oldest["customer_id"] is not None
     assert oldest["payment_id"].startswith("pa_")
@@ -152,7 +152,7 @@ def test_reconcile_with_nothing_pending(invoke: Invoke, shop: Shop) -> None:
     assert "No pending purchases: nothing to reconcile." in result.stdout
     assert as_json(invoke, "reconcile") == {
         "items": [],
-        "counts": {"paid": 0, "anomaly": 0, "expired": 0, "pending": 0, "error": 0},
+        "counts": {"paid": 0, "closed": 0, "anomaly": 0, "expired": 0, "pending": 0, "error": 0},
     }
 
 
@@ -175,8 +175,8 @@ def test_reconcile_applies_a_payment_whose_webhook_was_lost(invoke: Invoke, shop
     assert "not paid" in line
     assert waiting.checkout_id in line
     assert (
-        "Reconciled 2 pending purchases: 1 paid, 0 anomalies, 0 expired, 1 still pending, 0 errors."
-        in result.stdout
+        "Reconciled 2 pending purchases: 1 paid, 0 checkouts closed, 0 anomalies, 0 expired, "
+        "1 still pending, 0 errors." in result.stdout
     )
     site = shop.container.sites.details("casa-rosa").site
     assert site.status is SiteStatus.OWNED
@@ -224,12 +224,12 @@ def test_reconcile_exits_1_when_the_provider_cannot_be_asked(
     assert "error" in line
     assert "fake gateway outage" in line
     assert "paid" in row(result, str(paid.purchase_id))
-    assert "1 paid, 0 anomalies, 0 expired, 0 still pending, 1 error." in result.stdout
+    assert "1 paid, 0 checkouts closed, 0 anomalies, 0 expired, 0 still pending, 1 error." in result.stdout
     assert result.stderr == ""
 
     shop.gateway.fail_next(method="get_checkout")
     data = as_json(invoke, "reconcile", code=1)
-    assert data["counts"] == {"paid": 0, "anomaly": 0, "expired": 0, "pending": 0, "error": 1}
+    assert data["counts"] == {"paid": 0, "closed": 0, "anomaly": 0, "expired": 0, "pending": 0, "error": 1}
     assert data["items"][0]["detail"] == "fake gateway outage"
 
 

@@ -21,7 +21,8 @@ EVENT_KEYS = {
     "id", "event_type", "received_at", "processed_at", "outcome", "error", "site_id", "site_slug",
     "purchase_id",
 }  # fmt: skip
-REFUND = {"event_type": "refund.create", "id": "re_123", "amount_in_cents": 49500, "currency": "USD"}
+# An event type WebMagic stores and ignores.
+REFUND = {"event_type": "bank_transfer_intent.pending", "id": "bt_123", "amount_in_cents": 49500}
 
 
 def listed(invoke: Invoke, *args: str) -> list[dict[str, Any]]:
@@ -81,9 +82,9 @@ def test_list_shows_webhooks_newest_first_and_filters(invoke: Invoke, shop: Shop
     assert "2026-01-01 12:00:02 UTC" in line
     assert "processed" in line
     line = row(result, refund_id)
-    assert "refund.create" in line
+    assert "bank_transfer_intent.pending" in line
     assert "ignored" in line
-    assert "refund.create events are not acted on" in line
+    assert "bank_transfer_intent.pending events are not acted on" in line
     assert "2 webhooks (newest first)." in result.stdout
     assert BUYER not in result.stdout  # the bodies stay out of the list
 

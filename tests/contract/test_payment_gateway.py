@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,14 @@ from webmagic_core.payments.gateway import (
     CheckoutKind,
     CheckoutRequest,
     CheckoutStatus,
+    FreeTrial,
     GatewayError,
     GatewayNotFound,
     GatewayUnavailable,
     PaymentGateway,
     SubscriptionInfo,
     SubscriptionStatus,
+    TrialInterval,
 )
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.payments.webhooks import VerifiedWebhook
@@ -80,6 +82,8 @@ ROUTES = {
     "get_subscription": ("GET", "/subscriptions/{id}"),
     "cancel_subscription": ("DELETE", "/subscriptions/{id}"),
     "refund": ("POST", "/refunds"),
+    "expire_checkout": ("PATCH", "/checkouts/{id}"),
+    "list_checkouts": ("GET", "/checkouts"),
 }
 
 
@@ -114,6 +118,14 @@ class RecordingGateway:
     def refund(self, payment_id: str) -> None:
         self._record("refund", payment_id)
         self.gateway.refund(payment_id)
+
+    def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
+        self._record("expire_checkout", checkout_id)
+        self.gateway.expire_checkout(checkout_id, at)
+
+    def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
+        self._record("list_checkouts", since.isoformat())
+        return self.gateway.list_checkouts(since, limit=limit)
 
 
 @attrs.define
@@ -229,8 +241,19 @@ class Harness:
             metadata=stored.metadata,
             expires_at=stored.expires_at,
             description=stored.description,
+            free_trial=stored.free_trial,
         )
         return body_for(request)
+
+    def is_payable(self, checkout_id: str) -> bool:
+        """Whether the provider's hosted page would still take a payment for it."""
+        if self.fake is not None:
+            return self.fake.is_open(checkout_id)
+        if self.sandbox is not None:
+            stored = self.sandbox.checkout(checkout_id)
+            return stored.status is not CheckoutStatus.PAID and not stored.expired(dt.datetime.now(UTC))
+        assert self.imitation is not None
+        return self.imitation.is_payable(checkout_id)
 
 
 def database_outage(database: Database) -> None:
@@ -323,6 +346,11 @@ def body_for(request: CheckoutRequest) -> dict[str, Any]:
         item["description"] = request.description
     if request.kind is CheckoutKind.MONTHLY:
         item |= {"charge_type": "recurring", "billing_interval": "month", "billing_interval_count": 1}
+    if request.free_trial is not None:
+        item |= {
+            "free_trial_interval": request.free_trial.interval.value,
+            "free_trial_interval_count": request.free_trial.count,
+        }
     body: dict[str, Any] = {
         "items": [item],
         "success_url": request.success_url,
@@ -332,6 +360,10 @@ def body_for(request: CheckoutRequest) -> dict[str, Any]:
     if request.expires_at is not None:
         body["expires_at"] = request.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return body
+
+
+def body_time(value: dt.datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def assert_utc(value: dt.datetime | None) -> dt.datetime:
@@ -430,6 +462,68 @@ def test_a_scripted_subscription_is_reported_as_set(harness: Harness) -> None:
     assert assert_utc(subscription.current_period_start) == dt.datetime(2026, 1, 1, 6, tzinfo=UTC)
     assert assert_utc(subscription.current_period_end) == dt.datetime(2026, 2, 1, 6, tzinfo=UTC)
     assert assert_utc(subscription.next_payment_attempt_at) == dt.datetime(2026, 2, 4, 6, tzinfo=UTC)
+
+
+def test_closing_a_checkout_stops_payments_and_reports_the_expiry(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request())
+    assert harness.is_payable(checkout.id)
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    harness.gateway.expire_checkout(checkout.id, now)
+    harness.assert_last_call("expire_checkout", id=checkout.id, json={"expires_at": body_time(now)})
+    assert not harness.is_payable(checkout.id)
+    info = harness.gateway.get_checkout(checkout.id)
+    assert info.status is CheckoutStatus.UNPAID
+    assert assert_utc(info.expires_at) == now
+    assert info.created_at is not None
+
+
+def test_a_paid_checkout_cannot_be_closed(harness: Harness) -> None:
+    checkout = harness.gateway.create_checkout(checkout_request())
+    harness.pay(checkout.id)
+    with pytest.raises(GatewayError) as refused:
+        harness.gateway.expire_checkout(checkout.id, dt.datetime.now(UTC))
+    assert not isinstance(refused.value, GatewayNotFound)
+    assert harness.gateway.get_checkout(checkout.id).status is CheckoutStatus.PAID
+
+
+def test_closing_an_unknown_checkout_is_not_found(harness: Harness) -> None:
+    with pytest.raises(GatewayNotFound):
+        harness.gateway.expire_checkout("ch_unknown0000", dt.datetime.now(UTC))
+
+
+def test_the_checkout_list_holds_the_recent_ones_newest_first(harness: Harness) -> None:
+    since = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    created = [harness.gateway.create_checkout(checkout_request()).id for _ in range(5)]
+    harness.pay(created[1])
+    listed = harness.gateway.list_checkouts(since)
+    assert {info.id for info in listed} == set(created)
+    stamps = [assert_utc(info.created_at) for info in listed]
+    assert stamps == sorted(stamps, reverse=True)
+    paid = next(info for info in listed if info.id == created[1])
+    assert paid.status is CheckoutStatus.PAID
+    assert paid.payment_id is not None
+    assert paid.metadata["purchase_id"] == "0b9d7f3e-purchase"
+    later = dt.datetime.now(UTC) + dt.timedelta(minutes=5)
+    assert list(harness.gateway.list_checkouts(later)) == []
+    assert len(harness.gateway.list_checkouts(since, limit=2)) == 2
+
+
+def test_a_free_trial_puts_the_first_charge_at_its_end(harness: Harness) -> None:
+    request = checkout_request(CheckoutKind.MONTHLY, free_trial=FreeTrial(TrialInterval.WEEK, 4))
+    checkout = harness.gateway.create_checkout(request)
+    harness.assert_last_call("create_checkout", json=body_for(request))
+    harness.pay(checkout.id)
+    subscription_id = harness.gateway.get_checkout(checkout.id).paymentable_id
+    assert subscription_id is not None
+    subscription = harness.gateway.get_subscription(subscription_id)
+    start = assert_utc(subscription.current_period_start)
+    assert assert_utc(subscription.current_period_end) - start == dt.timedelta(weeks=4)
+    assert assert_utc(subscription.next_payment_attempt_at) - start == dt.timedelta(weeks=4)
+
+
+def test_a_free_trial_on_a_one_time_item_is_refused(harness: Harness) -> None:
+    with pytest.raises((GatewayError, ValidationError)):
+        harness.gateway.create_checkout(checkout_request(free_trial=FreeTrial(TrialInterval.MONTH, 1)))
 
 
 def test_cancelling_a_subscription_is_idempotent(harness: Harness) -> None:
@@ -1226,3 +1320,16 @@ def test_webhooks_can_be_handed_to_the_pipeline_in_process(sandbox: Sandbox) -> 
     forged = [attrs.evolve(webhooks[0], body=webhooks[0].body + b" ")]
     [refused] = deliver_in_process(forged, sandbox.verifier, RecordingWebhookService([]))  # type: ignore[arg-type]
     assert refused.status == 400
+
+
+def test_the_checkout_list_reads_every_page(imitation: RecurrenteImitation) -> None:
+    imitation.page_size = 2
+    with recurrente_gateway(imitation) as gateway:
+        since = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+        created = {gateway.create_checkout(checkout_request()).id for _ in range(5)}
+        imitation.clear_requests()
+        assert {info.id for info in gateway.list_checkouts(since)} == created
+    pages = imitation.requests_to("GET", "/checkouts")
+    assert [sent.query for sent in pages] == [
+        f"from_time={body_time(since).replace(':', '%3A')}&page={page}" for page in (1, 2, 3, 4)
+    ]

@@ -240,7 +240,7 @@ def test_ending_finds_cancelled_subscriptions_whose_paid_time_is_over(world: Wor
         assert [s.id for s in work.subscriptions.ending(now, limit=1)] == [due_null.id]
 
 
-def test_due_for_sync_finds_past_due_and_overdue_active_not_read_lately(world: World) -> None:
+def test_due_for_sync_finds_past_due_paused_and_overdue_active_not_read_lately(world: World) -> None:
     period_ended_before, synced_before = at(100), at(200)
     past_due = world.new(minutes=1, status=S.PAST_DUE, provider_id="su_a", current_period_end=at(900))
     overdue = world.new(
@@ -248,22 +248,24 @@ def test_due_for_sync_finds_past_due_and_overdue_active_not_read_lately(world: W
     )
     no_period = world.new(minutes=3, status=S.ACTIVE, provider_id="su_c", last_synced_at=at(200))
     never_read = world.new(minutes=4, status=S.PAST_DUE, provider_id="su_d")
+    paused = world.new(minutes=5, status=S.PAUSED, provider_id="su_g", last_synced_at=at(190))
     world.add(
         past_due,
         overdue,
         no_period,
         never_read,
+        paused,
         world.new(status=S.ACTIVE, provider_id="su_e", current_period_end=at(101)),  # not overdue
         world.new(status=S.PAST_DUE, provider_id="su_f", last_synced_at=at(201)),  # read lately
+        world.new(status=S.PAUSED, provider_id="su_i", last_synced_at=at(201)),  # read lately
         world.new(status=S.PAST_DUE),  # no provider id
-        world.new(status=S.PAUSED, provider_id="su_g"),
         world.new(status=S.CANCELLED, provider_id="su_h"),
     )
     with world.uow() as work:
         found = work.subscriptions.due_for_sync(
             period_ended_before=period_ended_before, synced_before=synced_before
         )
-        assert [s.id for s in found] == [past_due.id, never_read.id, overdue.id, no_period.id]
+        assert [s.id for s in found] == [past_due.id, never_read.id, overdue.id, paused.id, no_period.id]
         limited = work.subscriptions.due_for_sync(
             period_ended_before=period_ended_before, synced_before=synced_before, limit=1
         )
@@ -314,17 +316,25 @@ def test_a_notice_is_sent_once_per_key(world: World) -> None:
 
 def test_subscription_figures(world: World, stats: StatsQuery) -> None:
     since, now = at(1000), at(2000)
+    # One site per subscription here: a site that carries on with another one is no churn.
+    sites = iter(world.other_site(f"site-{n}") for n in range(10))
     world.add(
-        world.new(status=S.ACTIVE, started_at=at(10)),
-        world.new(status=S.ACTIVE, started_at=at(1500), amount=Money(70000, "GTQ")),
-        world.new(status=S.PAST_DUE, started_at=at(10)),
-        world.new(status=S.PAUSED, started_at=at(10)),
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500)),  # churned
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=now),  # churned, at the edge
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=since),  # gone before
-        world.new(status=S.CANCELLED, started_at=at(1200), ended_at=at(1300)),  # not in the cohort
-        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(2001)),  # after now: still running
-        world.new(),
+        world.new(status=S.ACTIVE, started_at=at(10), site=next(sites)),
+        world.new(status=S.ACTIVE, started_at=at(1500), amount=Money(70000, "GTQ"), site=next(sites)),
+        world.new(status=S.PAST_DUE, started_at=at(10), site=next(sites)),
+        world.new(status=S.PAUSED, started_at=at(10), site=next(sites)),
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500), site=next(sites)),  # churned
+        world.new(
+            status=S.CANCELLED, started_at=at(10), ended_at=now, site=next(sites)
+        ),  # churned, at the edge
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=since, site=next(sites)),  # gone before
+        world.new(
+            status=S.CANCELLED, started_at=at(1200), ended_at=at(1300), site=next(sites)
+        ),  # not in cohort
+        world.new(
+            status=S.CANCELLED, started_at=at(10), ended_at=at(2001), site=next(sites)
+        ),  # still running
+        world.new(site=next(sites)),
     )
     figures = stats.subscriptions(since, now)
     assert {k: v for k, v in figures.by_status.items() if v} == {
@@ -336,3 +346,15 @@ def test_subscription_figures(world: World, stats: StatsQuery) -> None:
     }
     assert dict(figures.monthly_by_currency) == {"USD": 2 * MONTHLY.amount_in_cents, "GTQ": 70000}
     assert (figures.subscribed_at_start, figures.ended_in_window) == (6, 2)
+
+
+def test_a_cancel_then_resume_is_not_churn(world: World, stats: StatsQuery) -> None:
+    since, now = at(1000), at(2000)
+    resumed = world.other_site("resumed")
+    world.add(
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500), site=resumed),
+        world.new(status=S.ACTIVE, started_at=at(1400), site=resumed),  # started before the old one ended
+        world.new(status=S.CANCELLED, started_at=at(10), ended_at=at(1500)),  # this site stopped: churn
+    )
+    figures = stats.subscriptions(since, now)
+    assert (figures.subscribed_at_start, figures.ended_in_window) == (2, 1)

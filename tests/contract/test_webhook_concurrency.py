@@ -295,5 +295,8 @@ def test_when_the_first_delivery_fails_the_retry_is_processed(
 
 
 class Exploding:
+    def prefetch(self, *_args: object) -> None:
+        return None
+
     def handle(self, *_args: object) -> object:
         raise RuntimeError("handler broke")

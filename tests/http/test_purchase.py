@@ -40,7 +40,7 @@ def test_a_purchase_answers_the_checkout_to_send_the_buyer_to(shop: Shop) -> Non
     assert set(body) == {"checkout_id", "checkout_url", "purchase_id", "expires_at"}
     [request] = shop.gateway.created
     assert body["checkout_url"] == f"https://pay.example.test/checkout-session/{body['checkout_id']}"
-    assert dt.datetime.fromisoformat(body["expires_at"]) == shop.clock.now() + dt.timedelta(minutes=30)
+    assert dt.datetime.fromisoformat(body["expires_at"]) == shop.clock.now() + dt.timedelta(minutes=15)
 
     purchase = shop.purchase(body["purchase_id"])
     assert purchase.status is PurchaseStatus.PENDING
@@ -52,12 +52,12 @@ def test_a_purchase_answers_the_checkout_to_send_the_buyer_to(shop: Shop) -> Non
     assert purchase.checkout_id == body["checkout_id"]
     assert request.amount == Money(49500, "USD")
     # The return URLs come from the public URL only, and lead to the purchase pages.
-    assert (
-        request.success_url == f"http://127.0.0.1:8000/purchase/sunrise-bakery/thanks?purchase={purchase.id}"
+    token = shop.container.purchases.config.return_token(purchase.id)
+    assert request.success_url == (
+        f"http://127.0.0.1:8000/purchase/sunrise-bakery/thanks?purchase={purchase.id}&token={token}"
     )
-    assert (
-        request.cancel_url
-        == f"http://127.0.0.1:8000/purchase/sunrise-bakery/cancelled?purchase={purchase.id}"
+    assert request.cancel_url == (
+        f"http://127.0.0.1:8000/purchase/sunrise-bakery/cancelled?purchase={purchase.id}&token={token}"
     )
     assert request.metadata["purchase_id"] == str(purchase.id)
 
@@ -92,14 +92,14 @@ def test_a_site_another_buyer_is_checking_out_is_409_until_the_hold_ends(shop: S
     first = shop.started(email="rosa@example.com")
 
     body = problem(shop.buy(body={"email": "ana@example.com"}), 409)
-    assert "try again in 30 minute(s)" in body["detail"]
+    assert "try again in 15 minute(s)" in body["detail"]
 
     # The same buyer (a closed tab, a double click) gets the same checkout back.
     again = shop.buy(body={"email": "rosa@example.com"})
     assert again.status_code == 201
     assert again.json()["checkout_id"] == first["checkout_id"]
 
-    shop.clock.advance(dt.timedelta(minutes=31))
+    shop.clock.advance(dt.timedelta(minutes=16))
     assert shop.buy(body={"email": "ana@example.com"}).status_code == 201
     assert shop.purchase(first["purchase_id"]).status is PurchaseStatus.EXPIRED
 

@@ -98,7 +98,7 @@ def test_a_missing_or_bad_address_is_shown_in_the_form(shop: Shop) -> None:
 
 def test_a_site_someone_else_is_buying_says_when_to_try_again(shop: Shop) -> None:
     shop.started(email="ana@example.com")
-    shop.clock.advance(dt.timedelta(minutes=20))
+    shop.clock.advance(dt.timedelta(minutes=5))
 
     page = html(submit(shop, email="rosa@example.com", full_name="Rosa"), 409)
 
@@ -160,7 +160,7 @@ def test_the_thank_you_page_follows_the_payment(shop: Shop) -> None:
     assert "http-equiv" not in paid
 
 
-def test_a_failed_payment_shows_on_the_thank_you_page(shop: Shop) -> None:
+def test_a_declined_card_shows_on_the_thank_you_page_with_the_checkout_still_open(shop: Shop) -> None:
     started = shop.started()
     unpaid = shop.gateway.checkout(started["checkout_id"])
     failed = payment_payload(unpaid, event_type="payment_intent.failed", failure_reason="insufficient funds")
@@ -169,7 +169,7 @@ def test_a_failed_payment_shows_on_the_thank_you_page(shop: Shop) -> None:
     page = html(shop.client.get(path_of(shop.gateway.request_for(unpaid.id).success_url)), 200)
     assert "The payment did not go through, and nothing was charged." in page
     assert "Insufficient funds." in page
-    assert f'href="{PAGE}"' in page  # try again
+    assert f'href="{started["checkout_url"]}"' in page  # another card, same checkout
 
 
 @pytest.mark.parametrize("purchase", ["", "not-a-uuid", "6f1c3ad4-8a53-4d52-9a0e-0d6a0cfb0a11"])
@@ -178,26 +178,71 @@ def test_a_return_page_naming_no_purchase_of_the_site_is_404(shop: Shop, purchas
         assert "cannot be found" in html(shop.client.get(f"{PAGE}/{page}?purchase={purchase}"), 404)
 
 
+@pytest.mark.parametrize("token", [None, "", "0" * 32])
+def test_a_return_page_without_its_token_shows_and_changes_nothing(shop: Shop, token: str | None) -> None:
+    started = shop.started(email="ana@example.com")
+    query = f"purchase={started['purchase_id']}" + (f"&token={token}" if token is not None else "")
+    for page in ("thanks", "cancelled"):
+        response = shop.client.get(f"{PAGE}/{page}?{query}")
+        assert "cannot be found" in html(response, 404)
+        assert "ana@example.com" not in response.text
+    form = html(shop.client.get(PAGE), 200)
+    forged = {"_csrf_token": csrf_token(form), "purchase": started["purchase_id"], "token": token or ""}
+    html(shop.client.post(f"{PAGE}/cancelled", data=forged, follow_redirects=False), 404)
+    assert shop.purchase(started["purchase_id"]).status is PurchaseStatus.PENDING
+
+
 def test_a_return_page_of_another_sites_purchase_is_404(shop: Shop) -> None:
     shop.preview("casa-rosa", "Casa Rosa")
     started = shop.started("casa-rosa")
-    response = shop.client.get(f"{PAGE}/cancelled?purchase={started['purchase_id']}")
+    cancel = path_of(shop.gateway.request_for(started["checkout_id"]).cancel_url)
+    response = shop.client.get(cancel.replace("/casa-rosa/", "/sunrise-bakery/"))
     html(response, 404)
     assert shop.purchase(started["purchase_id"]).status is PurchaseStatus.PENDING
 
 
-def test_the_cancelled_page_releases_the_site_and_leads_back_to_it(shop: Shop) -> None:
+def test_opening_the_cancelled_page_changes_nothing(shop: Shop) -> None:
     started = shop.started(email="ana@example.com")
     cancel = path_of(shop.gateway.request_for(started["checkout_id"]).cancel_url)
 
     page = html(shop.client.get(cancel), 200)
 
     assert "You left the checkout, and nothing was charged." in page
-    assert 'href="http://127.0.0.1:8000/sunrise-bakery"' in page
-    assert f'href="{PAGE}"' in page
+    assert "Release the site" in page
+    assert f'href="{started["checkout_url"]}"' in page
+    assert shop.purchase(started["purchase_id"]).status is PurchaseStatus.PENDING
+    assert shop.gateway.is_open(started["checkout_id"])
+    assert shop.buy(body={"email": "rosa@example.com"}).status_code == 409
+
+
+def test_the_cancelled_pages_form_releases_the_site_and_closes_the_checkout(shop: Shop) -> None:
+    started = shop.started(email="ana@example.com")
+    cancel = path_of(shop.gateway.request_for(started["checkout_id"]).cancel_url)
+    page = html(shop.client.get(cancel), 200)
+    fields = {
+        "_csrf_token": csrf_token(page),
+        "purchase": started["purchase_id"],
+        "token": query_of(cancel, "token"),
+    }
+
+    response = shop.client.post(f"{PAGE}/cancelled", data=fields, follow_redirects=False)
+
+    assert response.status_code == 303
     assert shop.purchase(started["purchase_id"]).status is PurchaseStatus.CANCELLED
+    assert not shop.gateway.is_open(started["checkout_id"])
+    after = html(shop.client.get(path_of(response.headers["location"])), 200)
+    assert "The site is released" in after
+    assert 'href="http://127.0.0.1:8000/sunrise-bakery"' in after
     # Another buyer need not wait for the hold to end.
     assert shop.buy(body={"email": "rosa@example.com"}).status_code == 201
+
+
+def test_the_release_form_needs_its_csrf_token(shop: Shop) -> None:
+    started = shop.started(email="ana@example.com")
+    cancel = path_of(shop.gateway.request_for(started["checkout_id"]).cancel_url)
+    fields = {"purchase": started["purchase_id"], "token": query_of(cancel, "token")}
+    assert shop.client.post(f"{PAGE}/cancelled", data=fields, follow_redirects=False).status_code == 403
+    assert shop.purchase(started["purchase_id"]).status is PurchaseStatus.PENDING
 
 
 def test_the_cancelled_page_of_a_paid_purchase_changes_nothing(shop: Shop) -> None:

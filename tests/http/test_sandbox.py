@@ -202,7 +202,7 @@ def test_the_checkout_page_is_clearly_a_sandbox(shop: Shop) -> None:
     assert page.count('name="_csrf_token"') == 2
 
 
-def test_declining_fails_the_purchase_and_the_site_stays_a_preview(shop: Shop) -> None:
+def test_declining_keeps_the_checkout_payable_and_the_site_held(shop: Shop) -> None:
     path, page = checkout_page(shop)
 
     declined = press(shop, path, page, "decline")
@@ -213,15 +213,17 @@ def test_declining_fails_the_purchase_and_the_site_stays_a_preview(shop: Shop) -
     [webhook] = shop.container.webhooks.list()
     assert (webhook.event_type, webhook.outcome) == ("payment_intent.failed", WebhookOutcome.PROCESSED)
     purchase = shop.purchase(query_of(cancel_url, "purchase"))
-    assert purchase.status is PurchaseStatus.FAILED
-    assert "The payment did not go through, and nothing was charged." in html(
-        shop.client.get(path_of(cancel_url)), 200
-    )
-    assert shop.purchase(purchase.id).status is PurchaseStatus.FAILED
+    assert purchase.status is PurchaseStatus.PENDING
+    cancelled = html(shop.client.get(path_of(cancel_url)), 200)
+    assert "The payment did not go through, and nothing was charged." in cancelled
+    assert "Release the site" in cancelled
+    assert shop.purchase(purchase.id).status is PurchaseStatus.PENDING
     assert shop.site().status is SiteStatus.PREVIEW
     assert shop.client.get("/sunrise-bakery").headers["x-robots-tag"] == "noindex"
-    # The site is for sale again, to anyone.
-    assert shop.buy(body={"email": "ana@example.com"}).status_code == 201
+    # Held for this buyer, who may pay with another card on the same page.
+    assert shop.buy(body={"email": "ana@example.com"}).status_code == 409
+    assert press(shop, path, html(shop.client.get(path), 200), "pay").status_code == 303
+    assert shop.purchase(purchase.id).status is PurchaseStatus.PAID
 
 
 def test_paying_twice_delivers_one_webhook(shop: Shop) -> None:

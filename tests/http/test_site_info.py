@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,23 @@ def test_a_preview_is_purchasable(container: Container, client: Client, create_s
         "status": "preview",
         "purchasable": True,
         "price": {"amount_in_cents": 49500, "currency": "USD"},
+        "held_until": None,
     }
+
+
+def test_a_held_preview_is_not_purchasable_until_the_hold_ends(
+    container: Container, client: Client, create_site: CreateSite
+) -> None:
+    create_site(container, "sunrise-bakery", name="Sunrise Bakery")
+    started = container.purchases.start("sunrise-bakery", "ana@example.com", client="203.0.113.7")
+
+    body = client.get("/api/v1/sites/sunrise-bakery").json()
+
+    assert (body["status"], body["purchasable"]) == ("preview", False)
+    assert dt.datetime.fromisoformat(body["held_until"]) == started.expires_at
+    container.purchases.cancel(started.purchase_id)
+    body = client.get("/api/v1/sites/sunrise-bakery").json()
+    assert (body["purchasable"], body["held_until"]) == (True, None)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from subscriptions_support import (
 
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.gateway import CheckoutKind, GatewayError
+from webmagic_core.payments.provider_rules import subscription_event_payload
 from webmagic_core.testing.subscriptions import ProviderSimulator
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
@@ -59,10 +60,13 @@ def test_starting_returns_a_monthly_checkout_that_comes_back_to_the_portal(shop:
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"checkout_id", "checkout_url", "subscription_id", "expires_at"}
+    assert set(body) == {"checkout_id", "checkout_url", "subscription_id", "expires_at", "first_charge_at"}
     assert body["checkout_url"].endswith(body["checkout_id"])
     assert parse_time(body["expires_at"]) == shop.clock.now() + dt.timedelta(minutes=30)
     request = shop.gateway.request_for(body["checkout_id"])
+    # Bought today: the 30 included days are a free trial (4 whole weeks), charged after.
+    assert request.free_trial is not None
+    assert parse_time(body["first_charge_at"]) == shop.clock.now() + dt.timedelta(weeks=4)
     assert request.kind is CheckoutKind.MONTHLY
     assert (request.amount.amount_in_cents, request.amount.currency) == (9500, "USD")
     for url, outcome in ((request.success_url, "done"), (request.cancel_url, "cancelled")):
@@ -228,10 +232,13 @@ def test_another_customers_site_is_a_404_like_an_unknown_slug(shop: Shop, rosa: 
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_a_preview_is_a_409(shop: Shop, rosa: str, method: str) -> None:
+def test_a_site_nobody_owns_is_a_404_like_an_unknown_one(shop: Shop, rosa: str, method: str) -> None:
     shop.preview("still-a-preview", "Still A Preview")
     response = shop.client.request(method.upper(), subscription_url("still-a-preview"), headers=bearer(rosa))
-    assert "not been bought" in problem(response, 409)["detail"]
+    unknown = shop.client.request(method.upper(), subscription_url("no-such-site"), headers=bearer(rosa))
+    body = problem(response, 404)
+    assert body["detail"] == str(problem(unknown, 404)["detail"]).replace("no-such-site", "still-a-preview")
+    assert shop.gateway.created == [] or all(r.kind.value != "monthly" for r in shop.gateway.created)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -275,6 +282,24 @@ def test_the_success_page_waits_for_the_payment_then_confirms_it(shop: Shop, ros
     # Status and dates only: nothing personal, no provider ids.
     assert ROSA not in done
     assert provider_id not in done
+
+
+def test_the_success_page_of_a_free_trial_says_when_the_first_charge_falls(shop: Shop, rosa: str) -> None:
+    started = start(shop, rosa)
+    success = path_of(shop.gateway.request_for(started["checkout_id"]).success_url)
+    # The included hosting is a free trial: the provider charges nothing at the checkout.
+    checkout = shop.gateway.pay(started["checkout_id"])
+    assert checkout.paymentable_id is not None
+    shop.deliver(
+        subscription_event_payload(
+            checkout.paymentable_id, "subscription.create", created_at=shop.clock.now(), customer_email=None
+        )
+    )
+    first_charge = parse_time(started["first_charge_at"])
+    done = html(shop.client.get(success), 200)
+    assert "Nothing was charged today" in done
+    assert f"The first charge of $95 is on {first_charge:%B} {first_charge.day}, {first_charge.year}." in done
+    assert "Payment received" not in done
 
 
 def test_the_cancel_page_says_nothing_was_charged(shop: Shop, rosa: str) -> None:

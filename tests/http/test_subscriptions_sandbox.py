@@ -18,7 +18,7 @@ import pytest
 from payments_support import WEBHOOK, Shop, csrf_token, html, open_shop, path_of, portal_link, query_of
 from subscriptions_support import bearer, parse_time, subscription_url
 
-from webmagic_adapters.payments.sandbox import SandboxGateway, SandboxWebhook
+from webmagic_adapters.payments.sandbox import SandboxGateway, SandboxWebhook, add_month
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.gateway import SubscriptionStatus
@@ -108,7 +108,8 @@ def test_the_hosting_lifecycle_end_to_end_on_the_sandbox(shop: Shop) -> None:
     active = subscription(shop, rosa)
     assert active["status"] == "active"
     first_period_end = parse_time(active["current_period_end"])
-    assert first_period_end == dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)  # a calendar month
+    # Bought today: the 30 included days become a free trial of 4 whole weeks.
+    assert first_period_end == dt.datetime(2026, 1, 29, 12, tzinfo=dt.UTC)
     assert shop.site().status is SiteStatus.ACTIVE
     online = shop.client.get(f"/{SLUG}")
     assert online.status_code == 200
@@ -133,7 +134,7 @@ def test_the_hosting_lifecycle_end_to_end_on_the_sandbox(shop: Shop) -> None:
     deliver(shop, sandbox(shop).recover(provider_id))
     rosa = shop.login(ROSA, PASSWORD)
     recovered = subscription(shop, rosa)
-    second_period_end = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    second_period_end = add_month(first_period_end)  # a calendar month
     assert (recovered["status"], parse_time(recovered["current_period_end"])) == ("active", second_period_end)
     assert len(recovered["payments"]) == 2
     assert shop.site().status is SiteStatus.ACTIVE

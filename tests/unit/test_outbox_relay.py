@@ -15,6 +15,8 @@ from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.accounts.errors import MailDeliveryError
 from webmagic_core.errors import Conflict, NotFound, TransientError
 from webmagic_core.outbox import BASE_BACKOFF, OutboxMessage, OutboxStatus
+from webmagic_core.payments.anomalies import AnomalyKind
+from webmagic_core.services.anomalies import AnomalyReporter
 from webmagic_core.services.outbox import (
     MAX_ERROR_LENGTH,
     OutboxRelay,
@@ -211,6 +213,61 @@ def test_a_message_is_dead_after_max_attempts_and_never_sent_again(
     assert mailer.attempts == 4
     assert [m.id for m in relay.list(OutboxStatus.DEAD)] == [mid]
     assert relay.counts() == {OutboxStatus.PENDING: 0, OutboxStatus.SENT: 0, OutboxStatus.DEAD: 1}
+
+
+def test_transient_failures_are_retried_for_at_least_two_days(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(1000, transient=True)
+    start = clock.now()
+    while clock.now() - start < dt.timedelta(hours=47):
+        relay.run_once()
+        clock.advance(dt.timedelta(hours=1))
+    item = stored(uow, mid)
+    assert item.status is OutboxStatus.PENDING
+    assert item.attempts > relay.max_attempts
+    # The backoff is capped: it never waits longer than the cap between attempts.
+    assert item.next_attempt_at - clock.now() <= dt.timedelta(hours=6)
+    clock.advance(dt.timedelta(hours=6))
+    relay.run_once()
+    assert stored(uow, mid).status is OutboxStatus.DEAD
+
+
+def test_every_dead_message_can_be_requeued_at_once(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    ids = enqueue(uow, clock, message(), message())
+    mailer.fail_next(2, transient=False)
+    relay.run_once()
+    assert relay.counts()[OutboxStatus.DEAD] == 2
+    assert relay.requeue_all_dead() == 2
+    assert relay.run_once() == RelayReport(sent=2)
+    assert {stored(uow, i).status for i in ids} == {OutboxStatus.SENT}
+
+
+def test_the_operators_are_alerted_once_a_day_when_messages_start_dying(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    reporter = AnomalyReporter(FakeEmailRenderer(), admin_email="ops@example.com")
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, on_dead=reporter.outbox_dying)
+    enqueue(uow, clock, message("a@example.com"), message("b@example.com"))
+    mailer.fail_next(2, transient=False)
+
+    assert relay.run_once() == RelayReport(dead=2)
+
+    [anomaly] = uow.store.anomalies.values()
+    assert anomaly.kind is AnomalyKind.OUTBOX_DEAD
+    assert "outbox retry --all-dead" in anomaly.details
+    alerts = [m for m in uow.store.outbox.values() if m.message.template is EmailTemplate.ANOMALY_ALERT]
+    assert [m.message.to for m in alerts] == ["ops@example.com"]
+    # The alert itself goes out; the next day's first death alerts again.
+    assert relay.run_once() == RelayReport(sent=1)
+    clock.advance(dt.timedelta(days=1))
+    enqueue(uow, clock, message("c@example.com"))
+    mailer.fail_next(1, transient=False)
+    relay.run_once()
+    assert len(uow.store.anomalies) == 2
 
 
 def test_a_permanent_failure_is_dead_at_once(

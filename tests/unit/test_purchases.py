@@ -25,7 +25,7 @@ from webmagic_core.payments.anomalies import AnomalyKind
 from webmagic_core.payments.gateway import CheckoutKind, GatewayError, GatewayUnavailable
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookOutcome
-from webmagic_core.services.purchases import CheckoutStarted, PurchaseConfig
+from webmagic_core.services.purchases import CheckoutStarted, PurchaseConfig, PurchaseLimits
 from webmagic_core.sites import Actor
 from webmagic_core.testing.payments import (
     ADMIN_EMAIL,
@@ -70,14 +70,15 @@ def make_purchase(now: dt.datetime) -> Purchase:
     return Purchase.new(site_id=uuid.uuid4(), amount=PRICE, buyer_email=BUYER, now=now)
 
 
-def test_a_new_purchase_holds_its_site_for_thirty_minutes() -> None:
+def test_a_new_purchase_holds_its_site_for_fifteen_minutes() -> None:
+    # Short on purpose: a hold keeps everyone else away from the site (a squatting tool).
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     purchase = make_purchase(now)
     assert purchase.status is PurchaseStatus.PENDING
-    assert purchase.expires_at == now + dt.timedelta(minutes=30)
-    assert purchase.holds_site(now + dt.timedelta(minutes=29))
-    assert not purchase.holds_site(now + dt.timedelta(minutes=30))
-    assert purchase.is_stale(now + dt.timedelta(minutes=30))
+    assert purchase.expires_at == now + dt.timedelta(minutes=15)
+    assert purchase.holds_site(now + dt.timedelta(minutes=14))
+    assert not purchase.holds_site(now + dt.timedelta(minutes=15))
+    assert purchase.is_stale(now + dt.timedelta(minutes=15))
 
 
 @pytest.mark.parametrize("before", ["mark_failed", "mark_expired", "mark_cancelled"])
@@ -143,14 +144,20 @@ def test_start_holds_the_site_and_creates_a_one_time_checkout_from_configuration
     assert purchase.amount == PRICE
     assert (purchase.checkout_id, purchase.checkout_url) == (started.checkout_id, started.checkout_url)
     assert purchase.checkout_created_at == world.clock.now()
-    assert started.expires_at == purchase.expires_at == world.clock.now() + dt.timedelta(minutes=30)
+    assert started.expires_at == purchase.expires_at == world.clock.now() + dt.timedelta(minutes=15)
 
     [request] = world.gateway.created
     assert request.kind is CheckoutKind.ONE_TIME
     assert request.item_name == "Casa Rosa"
     assert request.amount == PRICE
-    assert request.success_url == f"{PUBLIC_URL}/purchase/casa-rosa/thanks?purchase={purchase.id}"
-    assert request.cancel_url == f"{PUBLIC_URL}/purchase/casa-rosa/cancelled?purchase={purchase.id}"
+    token = world.purchases.config.return_token(purchase.id)
+    assert (
+        request.success_url == f"{PUBLIC_URL}/purchase/casa-rosa/thanks?purchase={purchase.id}&token={token}"
+    )
+    assert (
+        request.cancel_url
+        == f"{PUBLIC_URL}/purchase/casa-rosa/cancelled?purchase={purchase.id}&token={token}"
+    )
     assert request.metadata == {
         "purchase_id": str(purchase.id),
         "site_slug": "casa-rosa",
@@ -169,7 +176,10 @@ def test_return_urls_come_only_from_the_configured_public_url() -> None:
         parts = urlsplit(url)
         assert (parts.scheme, parts.netloc) == ("https", "shop.example.com")
         assert parts.path.startswith("/app/purchase/casa-rosa/")
-        assert parse_qs(parts.query) == {"purchase": [str(started.purchase_id)]}
+        assert parse_qs(parts.query) == {
+            "purchase": [str(started.purchase_id)],
+            "token": [world.purchases.config.return_token(started.purchase_id)],
+        }
     assert request.amount == Money(1000, "GTQ")
 
 
@@ -222,7 +232,7 @@ def test_start_on_a_sold_site_is_a_conflict(world: PaymentsWorld) -> None:
 
 def test_a_second_buyer_gets_a_conflict_while_the_first_holds_the_site(world: PaymentsWorld) -> None:
     start(world)
-    world.clock.advance(dt.timedelta(minutes=20))
+    world.clock.advance(dt.timedelta(minutes=5))
     with pytest.raises(Conflict, match="try again in 10 minute"):
         start(world, OTHER)
     assert len(world.gateway.created) == 1
@@ -230,10 +240,27 @@ def test_a_second_buyer_gets_a_conflict_while_the_first_holds_the_site(world: Pa
 
 
 def test_the_same_buyer_gets_the_open_checkout_back(world: PaymentsWorld) -> None:
-    first = start(world)
+    first = start(world, client="203.0.113.7")
     world.clock.advance(dt.timedelta(minutes=5))
-    assert start(world, BUYER.upper()) == first
+    assert start(world, BUYER.upper(), client="203.0.113.7") == first
     assert len(world.gateway.created) == 1
+
+
+@pytest.mark.parametrize("client", [None, "198.51.100.66"])
+def test_knowing_the_buyers_email_does_not_hand_over_their_checkout(
+    world: PaymentsWorld, client: str | None
+) -> None:
+    start(world, client="203.0.113.7")
+    with pytest.raises(Conflict, match="someone else is buying"):
+        start(world, BUYER, client=client)
+    assert len(world.gateway.created) == 1
+
+
+def test_a_signed_in_buyer_gets_their_own_checkout_back(world: PaymentsWorld) -> None:
+    world.accounts.register(BUYER, PASSWORD, "Rosa")
+    customer = next(iter(world.store.customers.values()))
+    first = world.purchases.start("casa-rosa", customer_id=customer.id, client="203.0.113.7")
+    assert world.purchases.start("casa-rosa", customer_id=customer.id, client="198.51.100.1") == first
 
 
 def test_after_the_hold_another_buyer_may_start_and_the_old_purchase_expires(world: PaymentsWorld) -> None:
@@ -245,7 +272,7 @@ def test_after_the_hold_another_buyer_may_start_and_the_old_purchase_expires(wor
     assert world.purchase(second.purchase_id).status is PurchaseStatus.PENDING
 
 
-def test_a_failed_payment_frees_the_site(world: PaymentsWorld) -> None:
+def test_a_declined_card_keeps_the_hold_until_the_checkout_expires(world: PaymentsWorld) -> None:
     first = start(world)
     info = world.gateway.checkout(first.checkout_id)
     outcome = world.deliver(
@@ -253,9 +280,25 @@ def test_a_failed_payment_frees_the_site(world: PaymentsWorld) -> None:
     )
     assert outcome is WebhookOutcome.PROCESSED
     purchase = world.purchase(first.purchase_id)
-    assert (purchase.status, purchase.failure_reason) == (PurchaseStatus.FAILED, "card declined")
-    assert world.site().status is SiteStatus.PREVIEW
-    start(world, OTHER)
+    # The same hosted checkout takes another card: the site stays held for this buyer.
+    assert (purchase.status, purchase.failure_reason) == (PurchaseStatus.PENDING, "card declined")
+    assert world.gateway.is_open(first.checkout_id)
+    with pytest.raises(Conflict, match="someone else is buying"):
+        start(world, OTHER)
+    # Paid with another card: the site is sold to this buyer.
+    assert pay(world, first) is WebhookOutcome.PROCESSED
+    assert world.site().status is SiteStatus.OWNED
+    assert world.purchase(first.purchase_id).status is PurchaseStatus.PAID
+
+
+def test_after_a_decline_the_site_is_free_once_the_checkout_has_expired(world: PaymentsWorld) -> None:
+    first = start(world)
+    info = world.gateway.checkout(first.checkout_id)
+    world.deliver(payment_payload(info, event_type="payment_intent.failed", failure_reason="declined"))
+    world.clock.advance(world.purchases.config.hold)
+    second = start(world, OTHER)
+    assert world.purchase(first.purchase_id).status is PurchaseStatus.EXPIRED
+    assert world.purchase(second.purchase_id).status is PurchaseStatus.PENDING
 
 
 def test_a_cancelled_purchase_frees_the_site(world: PaymentsWorld) -> None:
@@ -294,7 +337,8 @@ def test_a_gateway_failure_fails_the_purchase_and_frees_the_site(
 
 
 def test_start_is_throttled_per_email_and_per_client() -> None:
-    world = payments_world()
+    many = PurchaseLimits(holds_per_email=100, holds_per_client=100)
+    world = payments_world(limits=many)
     for n in range(8):
         world.preview(f"site-{n}", f"Site {n}")
     for n in range(5):
@@ -305,7 +349,7 @@ def test_start_is_throttled_per_email_and_per_client() -> None:
     world.clock.advance(dt.timedelta(hours=1))
     world.purchases.start("site-5", BUYER)
 
-    other = payments_world()
+    other = payments_world(limits=many)
     for n in range(21):
         other.preview(f"site-{n}", f"Site {n}")
     for n in range(20):
@@ -330,6 +374,36 @@ def test_a_signed_in_customer_buys_with_their_account(world: PaymentsWorld) -> N
     ]
     with pytest.raises(Unauthenticated):
         world.purchases.start("casa-rosa", customer_id=uuid.uuid4())
+
+
+def test_a_pre_registered_unverified_account_cannot_capture_the_bought_site(world: PaymentsWorld) -> None:
+    # Someone registers the buyer's address with their own password and never verifies it.
+    world.accounts.register(BUYER, PASSWORD, "Squatter")
+    squatter = next(iter(world.store.customers.values()))
+    version = squatter.token_version
+    started = start(world)
+    assert pay(world, started) is WebhookOutcome.PROCESSED
+
+    owner = world.store.customers[squatter.id]
+    assert world.site().owner_id == owner.id
+    # The password the buyer did not set is gone, and every token issued before is void.
+    assert owner.password_hash is None
+    assert owner.token_version > version
+    with pytest.raises(Unauthenticated):
+        world.accounts.login(BUYER, PASSWORD, "203.0.113.9")
+    # The buyer gets the set-password link (the mailbox proves who they are).
+    assert EmailTemplate.WELCOME_SET_PASSWORD in [m.message.template for m in world.mails(to=BUYER)]
+
+
+def test_a_verified_account_keeps_its_password_when_it_buys(world: PaymentsWorld) -> None:
+    world.accounts.register(BUYER, PASSWORD, "Rosa")
+    customer = next(iter(world.store.customers.values()))
+    customer.email_verified_at = world.clock.now()
+    hashed = customer.password_hash
+    pay(world, start(world))
+    assert world.store.customers[customer.id].password_hash == hashed
+    assert world.site().owner_id == customer.id
+    assert EmailTemplate.WELCOME_SET_PASSWORD not in [m.message.template for m in world.mails(to=BUYER)]
 
 
 def test_a_custom_hold_is_used() -> None:

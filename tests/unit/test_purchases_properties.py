@@ -1,6 +1,8 @@
 """Hypothesis: any interleaving of payment webhooks (succeeded, failed, repeated, under
-new or reused message ids, replayed), reconciliation runs and clock jumps ends with
-exactly one paid purchase, one account, one ownership change and one confirmation."""
+new or reused message ids, replayed), reconciliation runs, buyers leaving the checkout and
+clock jumps ends with exactly one paid purchase, one account, one ownership change and one
+confirmation; a declined card never frees a hold, and once the site is sold no other
+checkout of it can be paid."""
 
 from __future__ import annotations
 
@@ -63,12 +65,16 @@ class Scenario:
     def reconcile(self) -> None:
         self.world.purchases.reconcile()
 
+    def cancel(self, buyer: int) -> None:
+        """The buyer releases the site from the cancelled page (its checkout is closed)."""
+        self.world.purchases.cancel(self.started[buyer].purchase_id)
+
     def wait(self, minutes: int) -> None:
         self.world.clock.advance(dt.timedelta(minutes=minutes))
 
     def noise(self, message: int) -> None:
         self.outcomes.append(
-            self.world.deliver({"event_type": "refund.create", "id": "re_1"}, f"msg_n{message}")
+            self.world.deliver({"event_type": "intent.succeeded", "id": "re_1"}, f"msg_n{message}")
         )
 
     # checks
@@ -94,6 +100,16 @@ class Scenario:
         assert len(world.mails(EmailTemplate.DOUBLE_SALE_REFUND)) == len(refund_due)
         assert len(world.store.anomalies) == len(refund_due)
         assert all(o is not WebhookOutcome.ANOMALY or refund_due for o in self.outcomes)
+        if paid:
+            # Sold: no other checkout of the site can be paid any more.
+            for other in world.store.purchases.values():
+                if other.id != paid[0].id and other.checkout_id is not None:
+                    checkout = world.gateway.checkout(other.checkout_id)
+                    assert checkout.status.value == "paid" or not world.gateway.is_open(other.checkout_id)
+        for purchase in world.store.purchases.values():
+            # A declined card never releases a hold: only the provider's answer or the buyer does.
+            if purchase.status is PurchaseStatus.FAILED:
+                assert purchase.checkout_id is None
 
 
 def actions(buyers: int) -> st.SearchStrategy[list[Callable[[Scenario], None]]]:
@@ -105,6 +121,7 @@ def actions(buyers: int) -> st.SearchStrategy[list[Callable[[Scenario], None]]]:
         st.tuples(buyer, message).map(lambda t: lambda s: s.failed(*t)),
         st.integers(0, 20).map(lambda i: lambda s: s.replay(i)),
         st.just(lambda s: s.reconcile()),
+        buyer.map(lambda b: lambda s: s.cancel(b)),
         st.sampled_from([1, 10, 29, 45, 24 * 60]).map(lambda m: lambda s: s.wait(m)),
         message.map(lambda m: lambda s: s.noise(m)),
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 
 import attrs
+import pytest
 
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
+from webmagic_core.payments.gateway import GatewayError
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.ports import SalesFigures
 from webmagic_core.services.stats import StatsService
@@ -36,9 +38,9 @@ def test_sales_figures_from_a_day_of_business() -> None:
     buy(world, "panaderia", "luis@example.com")
     world.sites.archive("panaderia")  # sold, then archived: still a sale
     world.purchases.start("taller", "ana@example.com")  # pending
-    failed = world.purchases.start("cafe-sol", "eva@example.com")
-    info = world.gateway.checkout(failed.checkout_id)
-    world.deliver(payment_payload(info, event_type="payment_intent.failed"))
+    world.gateway.fail_next(error=GatewayError("refused", status=422))  # a failed purchase
+    with pytest.raises(GatewayError):
+        world.purchases.start("cafe-sol", "eva@example.com")
     mismatch = world.purchases.start("cafe-sol", "eva@example.com")
     world.deliver(payment_payload(world.gateway.pay(mismatch.checkout_id, amount=Money(1, "USD"))))
     # A sale in another currency (an earlier price setting), straight into the store.

@@ -5,8 +5,10 @@ subscriptions — with the emails each change sends, once."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -252,9 +254,9 @@ def test_another_customers_site_looks_like_no_site(world: SubscriptionsWorld) ->
         )
 
 
-def test_a_preview_is_a_conflict_and_an_archived_site_is_not_found(world: SubscriptionsWorld) -> None:
+def test_a_site_nobody_owns_and_an_archived_site_are_not_found(world: SubscriptionsWorld) -> None:
     world.payments.preview("panaderia", "Panadería")
-    with pytest.raises(Conflict, match="not been bought"):
+    with pytest.raises(NotFound, match="no site has the slug 'panaderia'"):
         world.subscriptions.start(world.owner_id(), "panaderia")
     world.payments.sites.archive("casa-rosa")
     with pytest.raises(NotFound):
@@ -369,6 +371,50 @@ def test_a_provider_outage_rolls_the_delivery_back_for_a_retry(world: Subscripti
     assert "msg_1" not in world.store.webhook_events
     assert world.site().status is SiteStatus.OWNED
     assert world.deliver(events[0], "msg_1") is WebhookOutcome.PROCESSED
+    assert world.site().status is SiteStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [GatewayError("Invalid or missing API keys", status=401), GatewayError("unexpected body shape")],
+)
+def test_a_provider_refusal_during_a_re_read_is_transient_not_an_anomaly(
+    world: SubscriptionsWorld, refusal: GatewayError
+) -> None:
+    started = world.subscriptions.start(world.owner_id(), "casa-rosa")
+    _, events = world.provider.pay_checkout(started.checkout_id)
+    world.gateway.fail_next(method="get_subscription", error=refusal)
+    with pytest.raises(TransientError):
+        world.deliver(events[0], "msg_1")
+    # Nothing stored as processed, no anomaly: the provider delivers it again.
+    assert "msg_1" not in world.store.webhook_events
+    assert not world.store.anomalies
+    assert world.deliver(events[0], "msg_1") is WebhookOutcome.PROCESSED
+    assert world.site().status is SiteStatus.ACTIVE
+
+
+def test_the_provider_is_read_before_the_transaction_opens(world: SubscriptionsWorld) -> None:
+    started = world.subscriptions.start(world.owner_id(), "casa-rosa")
+    _, events = world.provider.pay_checkout(started.checkout_id)
+    factory = world.payments.webhooks.uow
+    calls = world.gateway.calls
+    inside: list[tuple[str, str]] = []
+
+    @contextlib.contextmanager
+    def watched() -> Iterator[object]:
+        before = len(calls)
+        try:
+            with factory() as unit:
+                yield unit
+        finally:
+            inside.extend(calls[before:])
+
+    world.payments.webhooks.uow = watched  # type: ignore[assignment]
+    calls.clear()
+    for event in events:
+        assert world.deliver(event) is WebhookOutcome.PROCESSED
+    assert any(name == "get_subscription" for name, _ in calls)
+    assert inside == []  # no provider call while a unit of work was open
     assert world.site().status is SiteStatus.ACTIVE
 
 

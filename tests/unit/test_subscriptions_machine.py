@@ -35,6 +35,7 @@ P = SubscriptionStatus
 S = SiteStatus
 HOSTING = dt.timedelta(days=30)
 SYNC_GRACE = SYNC_INTERVAL = dt.timedelta(hours=6)
+REREAD_INTERVAL = dt.timedelta(hours=24)
 HOLD = dt.timedelta(minutes=30)
 
 
@@ -319,13 +320,16 @@ class SubscriptionMachine(RuleBasedStateMachine):
             model.move_site(now)
         # 3. re-read when a webhook may be missing
         info, last = self.provider, model.last_observed_at
-        due = (model.local is SubscriptionState.PAST_DUE) or (
+        due = (model.local in (SubscriptionState.PAST_DUE, SubscriptionState.PAUSED)) or (
             model.local is SubscriptionState.ACTIVE
             and model.observed is not None
             and model.observed.current_period_end is not None
             and model.observed.current_period_end <= now - SYNC_GRACE
         )
-        if info is not None and due and (last is None or last <= now - SYNC_INTERVAL):
+        live = model.local in (SubscriptionState.ACTIVE, SubscriptionState.PAST_DUE, SubscriptionState.PAUSED)
+        # Every live one is also re-read once a day, whatever its period (lost unpause...).
+        daily = live and (last is None or last <= now - REREAD_INTERVAL)
+        if info is not None and ((due and (last is None or last <= now - SYNC_INTERVAL)) or daily):
             model.observe(info, now)
         # 4. pending checkouts
         if model.local is SubscriptionState.PENDING:

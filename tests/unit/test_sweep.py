@@ -207,19 +207,32 @@ def test_a_cancel_after_retries_that_never_arrived_is_caught(world: Subscription
     assert world.site().status is SiteStatus.SUSPENDED
 
 
-def test_a_lost_renewal_is_read_once_the_period_is_overdue_and_not_again_soon(
+def test_a_lost_renewal_is_found_by_the_daily_re_read_and_not_read_again_soon(
     world: SubscriptionsWorld,
 ) -> None:
     sub, su = world.subscribe()
     world.provider.renew(su)  # the webhook is lost; the clock is at the period end
-    assert world.sweep.run().synced == 0  # within the grace
-    world.clock.advance(dt.timedelta(hours=7))
+    # Not read for a month: the daily re-read of every live subscription finds it at once.
     assert world.sweep.run().synced == 1
     assert world.subscription(sub.id).paid_through == world.subscription(sub.id).current_period_end
     reads = [c for c in world.gateway.calls if c == ("get_subscription", su)]
-    world.clock.advance(dt.timedelta(hours=1))
+    world.clock.advance(dt.timedelta(hours=7))
     world.sweep.run()
     assert [c for c in world.gateway.calls if c == ("get_subscription", su)] == reads
+
+
+def test_an_overdue_renewal_is_read_after_the_grace_even_if_read_today(world: SubscriptionsWorld) -> None:
+    sub, su = world.subscribe()
+    period_end = world.subscription(sub.id).current_period_end
+    assert period_end is not None
+    world.clock.advance(period_end - world.clock.now() - dt.timedelta(hours=1))
+    world.sweep.run()  # the daily re-read: nothing new yet
+    world.provider.renew(su)  # the webhook is lost
+    world.clock.advance(dt.timedelta(hours=2))
+    assert world.sweep.run().synced == 0  # within the grace, read an hour ago
+    world.clock.advance(dt.timedelta(hours=6))
+    assert world.sweep.run().synced == 1
+    assert world.subscription(sub.id).paid_through == world.subscription(sub.id).current_period_end
 
 
 def test_a_checkout_paid_without_a_webhook_starts_the_subscription(world: SubscriptionsWorld) -> None:

@@ -146,7 +146,13 @@ class SmtpMailer:
             client.sendmail(self._envelope_from, [message.to], raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (-1, b""))
-            raise self._reply_error(f"SMTP server {where} refused {message.to}", code, reply) from None
+            raise self._reply_error(
+                f"SMTP server {where} refused {message.to}", code, reply, about_message=True
+            ) from None
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            raise self._reply_error(
+                f"SMTP server {where} refused the message", exc.smtp_code, exc.smtp_error, about_message=True
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise self._reply_error(
                 f"SMTP server {where} refused the message", exc.smtp_code, exc.smtp_error
@@ -178,10 +184,15 @@ class SmtpMailer:
             text = text.replace(self._password, "***")
         return text
 
-    def _reply_error(self, what: str, code: int, reply: bytes | str) -> MailDeliveryError:
+    def _reply_error(
+        self, what: str, code: int, reply: bytes | str, *, about_message: bool = False
+    ) -> MailDeliveryError:
         text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-        # 5xx: the server will keep saying no; 4xx and anything unexpected may pass.
-        transient = not 500 <= code <= 599
+        # Only a 5xx refusal of this recipient or this message (550 no such user, 554
+        # rejected as spam...) will be the same next time. A 5xx at the greeting or the
+        # login (535 bad credentials) is the server's or our configuration's, and 4xx
+        # (421, 451) is temporary: those are retried (for days) so an operator can fix it.
+        transient = not (about_message and 500 <= code <= 599)
         return MailDeliveryError(self._clean(f"{what}: {code} {text}"), transient=transient)
 
     def _other_error(self, what: str, exc: BaseException) -> MailDeliveryError:

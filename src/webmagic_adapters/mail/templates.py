@@ -42,6 +42,7 @@ SUBJECTS: Mapping[EmailTemplate, str] = {
     _E.DOMAIN_FAILING: "Action needed: {{ domain }} lost its WebMagic DNS record",
     _E.DOMAIN_LAPSED: "{{ domain }} no longer shows the website for {{ business_name }}",
     _E.CERTIFICATE_EXPIRING: "The HTTPS certificate of {{ domain }} expires on {{ not_after | date }}",
+    _E.SITE_ARCHIVED: "The website for {{ business_name }} has been taken down",
 }
 
 # C0/C1 controls other than tab and newline, and the bidi embedding/override/isolate marks

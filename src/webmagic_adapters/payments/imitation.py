@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import httpx
@@ -72,6 +72,23 @@ def provider_time(value: dt.datetime | None) -> str | None:
 def _add_month(value: dt.datetime) -> dt.datetime:
     year, month = (value.year + 1, 1) if value.month == 12 else (value.year, value.month + 1)
     return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]))
+
+
+def _trial_end(start: dt.datetime, item: dict[str, Any]) -> dt.datetime | None:
+    """When a recurring item's free trial started at ``start`` ends (None: no trial)."""
+    interval, count = item.get("free_trial_interval"), item.get("free_trial_interval_count")
+    if not isinstance(count, int) or count < 1:
+        return None
+    if interval == "week":
+        return start + dt.timedelta(weeks=count)
+    if interval == "month":
+        end = start
+        for _ in range(count):
+            end = _add_month(end)
+        return end
+    if interval == "year":
+        return start.replace(year=start.year + count)
+    return None
 
 
 # --- recorded requests and faults ----------------------------------------------------------
@@ -283,6 +300,13 @@ def item_problems(item: object) -> list[str]:
             problems.append("item billing_interval must be week, month or year")
         if not _positive_int(item.get("billing_interval_count")):
             problems.append("item billing_interval_count must be a positive integer")
+    if item.get("free_trial_interval") is not None or item.get("free_trial_interval_count") is not None:
+        if charge_type != "recurring":
+            problems.append("only a recurring item can have a free trial")
+        if item.get("free_trial_interval") not in ("week", "month", "year"):
+            problems.append("item free_trial_interval must be week, month or year")
+        if not _positive_int(item.get("free_trial_interval_count")):
+            problems.append("item free_trial_interval_count must be a positive integer")
     return problems
 
 
@@ -404,6 +428,7 @@ class RecurrenteImitation:
         self.subscriptions: dict[str, ImitationSubscription] = {}
         self.refunds: list[Refund] = []
         self._faults: list[_ArmedFault] = []
+        self.page_size = 20  # checkouts per page of GET /checkouts
 
     def __repr__(self) -> str:
         return f"RecurrenteImitation(url={self.url if self._server else None!r})"
@@ -499,14 +524,15 @@ class RecurrenteImitation:
                 checkout.paymentable_type = "Subscription"
                 checkout.paymentable_id = paymentable_id or _new_id("su")
                 start = self.clock.now()
+                first_end = _trial_end(start, checkout.item) or _add_month(start)
                 self.subscriptions[checkout.paymentable_id] = ImitationSubscription(
                     id=checkout.paymentable_id,
                     status="active",
                     checkout_id=checkout.id,
                     created_at=start,
                     current_period_start=start,
-                    current_period_end=_add_month(start),
-                    next_payment_attempt_at=_add_month(start),
+                    current_period_end=first_end,
+                    next_payment_attempt_at=first_end,
                     subscriber_email=customer_email,
                     subscriber_name=customer_name,
                 )
@@ -642,7 +668,7 @@ class RecurrenteImitation:
             self._authenticate(recorded)
             if raw and parsed is None:
                 raise _problem(400, "The request body is not valid JSON")
-            status, body = self._route(recorded.method, recorded.route, parsed)
+            status, body = self._route(recorded.method, recorded.route, parsed, recorded.query)
         except _Reply as reply:
             status, body = reply.status, reply.body
         except Exception:
@@ -670,16 +696,20 @@ class RecurrenteImitation:
         ):
             raise _problem(401, "Invalid or missing API keys (X-PUBLIC-KEY and X-SECRET-KEY)")
 
-    def _route(self, method: str, route: str, body: Any) -> tuple[int, Any]:
+    def _route(self, method: str, route: str, body: Any, query: str = "") -> tuple[int, Any]:
         with self._lock:
             if route in ("/test", "/test/") and method == "GET":
                 return 200, {"message": f"Hello {self.account}"}
             if route in ("/checkouts", "/checkouts/") and method == "POST":
                 return self._create_checkout(body)
-            if (match := _CHECKOUT.fullmatch(route)) and method == "GET":
+            if route in ("/checkouts", "/checkouts/") and method == "GET":
+                return self._list_checkouts(query)
+            if (match := _CHECKOUT.fullmatch(route)) and method in ("GET", "PATCH"):
                 checkout = self.checkouts.get(match[1])
                 if checkout is None:
                     raise _problem(404, "Checkout not found")
+                if method == "PATCH":
+                    return self._update_checkout(checkout, body)
                 return 200, checkout.to_json()
             if match := _SUBSCRIPTION.fullmatch(route):
                 subscription = self.subscriptions.get(match[1])
@@ -717,6 +747,39 @@ class RecurrenteImitation:
         self.checkouts[checkout_id] = checkout
         return 201, {"id": checkout.id, "checkout_url": checkout.checkout_url}
 
+    def _list_checkouts(self, query: str) -> tuple[int, Any]:
+        params = parse_qs(query)
+        try:
+            since = parse_datetime(params["from_time"][0]) if "from_time" in params else None
+            page = int(params.get("page", ["1"])[0])
+        except (ValueError, IndexError):
+            raise _problem(422, "from_time and page must be a time and a number") from None
+        found = [c for c in self.checkouts.values() if since is None or c.created_at >= since]
+        found.sort(key=lambda c: c.created_at, reverse=True)
+        start = (max(page, 1) - 1) * self.page_size
+        return 200, [c.to_json() for c in found[start : start + self.page_size]]
+
+    def _update_checkout(self, checkout: ImitationCheckout, body: Any) -> tuple[int, Any]:
+        if checkout.status == "paid":
+            raise _problem(422, "A paid checkout can't be changed")
+        if not isinstance(body, dict) or set(body) - {"expires_at", "metadata", "success_url", "cancel_url"}:
+            raise _problem(422, "Only expires_at, metadata, success_url and cancel_url can be changed")
+        if "expires_at" in body:
+            try:
+                parse_datetime(body["expires_at"])
+            except (TypeError, ValueError):
+                raise _problem(422, "expires_at must be an ISO 8601 time") from None
+            checkout.expires_at = body["expires_at"]
+        return 200, checkout.to_json()
+
+    def is_payable(self, checkout_id: str) -> bool:
+        """Whether the hosted page would still take a payment for this checkout."""
+        with self._lock:
+            checkout = self.checkouts[checkout_id]
+            if checkout.status == "paid":
+                return False
+            return checkout.expires_at is None or self.clock.now() < parse_datetime(checkout.expires_at)
+
     def _refund(self, body: Any) -> tuple[int, Any]:
         payment_id = body.get("payment_intent_id") if isinstance(body, dict) else None
         if not isinstance(payment_id, str) or not payment_id:
@@ -746,6 +809,9 @@ class RecurrenteImitation:
             handler.send_bytes(404, b"<h1>No such checkout</h1>", "text/html; charset=utf-8")
             return
         if match[2] and handler.command == "POST":
+            if checkout.status != "paid" and not self.is_payable(checkout.id):
+                handler.send_bytes(410, b"<h1>This checkout has expired</h1>", "text/html; charset=utf-8")
+                return
             if checkout.status != "paid":
                 self.mark_paid(checkout.id)
                 if self.webhook_url is not None:

@@ -31,6 +31,9 @@ class CheckoutItemBody:
     charge_type: str | None = None
     billing_interval: str | None = None
     billing_interval_count: int | None = None
+    # Optional on recurring items: the first charge falls when the trial ends.
+    free_trial_interval: str | None = None
+    free_trial_interval_count: int | None = None
 
 
 @attrs.frozen
@@ -40,6 +43,11 @@ class CreateCheckoutBody:
     cancel_url: str
     metadata: dict[str, str]
     expires_at: str | None = None  # ISO 8601
+
+
+@attrs.frozen
+class UpdateCheckoutBody:
+    expires_at: str  # ISO 8601
 
 
 @attrs.frozen
@@ -77,6 +85,8 @@ class CheckoutBody:
     live_mode: bool = False
     metadata: dict[str, Any] | None = None
     payment: PaymentBody | None = None
+    expires_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
 
 
 @attrs.frozen

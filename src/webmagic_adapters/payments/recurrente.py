@@ -15,15 +15,16 @@ repr. Request bodies are checked against Recurrente's limits before anything is 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -52,6 +53,7 @@ CURRENCIES = frozenset({"USD", "GTQ"})
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LENGTH = 40
 MAX_METADATA_VALUE_LENGTH = 500
+MAX_LIST_PAGES = 50  # a reconciliation pass reads at most this many pages of checkouts
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an HTTP header value may hold
 _RETRYABLE_STATUS = frozenset({408, 429})
@@ -105,6 +107,9 @@ def checkout_body(request: CheckoutRequest) -> models.CreateCheckoutBody:
         except OverflowError:
             raise ValidationError("the checkout expiry is out of range", field="expires_at") from None
     recurring = request.kind is CheckoutKind.MONTHLY
+    trial = request.free_trial
+    if trial is not None and not recurring:
+        raise ValidationError("only a recurring item can have a free trial", field="free_trial")
     item = models.CheckoutItemBody(
         name=request.item_name,
         currency=request.amount.currency,
@@ -114,6 +119,8 @@ def checkout_body(request: CheckoutRequest) -> models.CreateCheckoutBody:
         charge_type="recurring" if recurring else None,
         billing_interval="month" if recurring else None,
         billing_interval_count=1 if recurring else None,
+        free_trial_interval=trial.interval.value if trial is not None else None,
+        free_trial_interval_count=trial.count if trial is not None else None,
     )
     return models.CreateCheckoutBody(
         items=[item],
@@ -149,7 +156,21 @@ def checkout_info(body: models.CheckoutBody) -> CheckoutInfo:
         payment_id=payment.id if payment is not None else None,
         paymentable_type=paymentable.type if paymentable is not None else None,
         paymentable_id=paymentable.id if paymentable is not None else None,
+        expires_at=body.expires_at,
+        created_at=body.created_at,
     )
+
+
+def checkout_list(data: Any) -> list[Any]:
+    """The checkouts of one ``GET /checkouts`` page: a JSON array, or an object holding
+    one under ``checkouts``, ``data`` or ``items`` (the documentation shows no example)."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in ("checkouts", "data", "items"):
+            if isinstance(data.get(key), list):
+                return list(data[key])
+    raise GatewayError("Recurrente answered the checkout list with an unexpected shape")
 
 
 def subscription_info(body: models.SubscriptionBody) -> SubscriptionInfo:
@@ -269,6 +290,26 @@ class RecurrenteGateway:
     def refund(self, payment_id: str) -> None:
         body = models.converter.unstructure(models.RefundBody(payment_intent_id=payment_id))
         self._call("POST", "/refunds", "refund a payment", json_body=body)
+
+    def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
+        """``PATCH /checkouts/{id}`` with ``expires_at``: a paid checkout is refused (422)."""
+        path = f"/checkouts/{self._id(checkout_id, 'checkout')}"
+        body = models.converter.unstructure(models.UpdateCheckoutBody(models.format_datetime(at)))
+        self._call("PATCH", path, "close a checkout", json_body=body)
+
+    def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
+        """Every page of ``GET /checkouts?from_time=`` until one is empty or ``limit`` is reached."""
+        found: list[CheckoutInfo] = []
+        query = {"from_time": models.format_datetime(since)}
+        for page in range(1, MAX_LIST_PAGES + 1):
+            path = f"/checkouts?{urlencode({**query, 'page': page})}"
+            data = self._call("GET", path, "list checkouts")
+            rows = checkout_list(data)
+            for row in rows:
+                found.append(checkout_info(self._structure(row, models.CheckoutBody, "list checkouts")))
+            if not rows or len(found) >= limit:
+                break
+        return found[:limit]
 
     def check_connection(self) -> str:
         """``GET /test``: the provider's greeting (``Hello <account>``) when the keys work."""

@@ -31,7 +31,7 @@ import calendar
 import datetime as dt
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,17 +58,20 @@ from webmagic_core.payments.gateway import (
     CheckoutKind,
     CheckoutRequest,
     CheckoutStatus,
+    FreeTrial,
     GatewayError,
     GatewayNotFound,
     GatewayUnavailable,
     SubscriptionInfo,
     SubscriptionStatus,
+    TrialInterval,
 )
 from webmagic_core.payments.provider_rules import (
     payment_payload,
     request_problems,
     subscription_event_payload,
     subscription_payment_payload,
+    trial_end,
 )
 from webmagic_core.payments.webhooks import WebhookSigner, WebhookVerifier
 from webmagic_core.ports import Clock
@@ -134,6 +137,7 @@ class SandboxCheckout:
     expires_at: dt.datetime | None
     paid_at: dt.datetime | None
     payment_id: str | None
+    free_trial: FreeTrial | None = None
 
     def expired(self, now: dt.datetime) -> bool:
         return (
@@ -174,6 +178,7 @@ def _sandbox_checkout(row: AnyRow) -> SandboxCheckout:
         expires_at=row.expires_at,
         paid_at=row.paid_at,
         payment_id=row.payment_id,
+        free_trial=_free_trial(row),
     )
 
 
@@ -187,7 +192,15 @@ def _checkout_info(row: AnyRow) -> CheckoutInfo:
         payment_id=row.payment_id,
         paymentable_type=row.paymentable_type,
         paymentable_id=row.paymentable_id,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
     )
+
+
+def _free_trial(row: AnyRow) -> FreeTrial | None:
+    if row.free_trial_interval is None or row.free_trial_count is None:
+        return None
+    return FreeTrial(TrialInterval(row.free_trial_interval), int(row.free_trial_count))
 
 
 def _subscription_info(row: AnyRow) -> SubscriptionInfo:
@@ -248,6 +261,8 @@ class SandboxGateway:
                     expires_at=request.expires_at,
                     status=CheckoutStatus.UNPAID.value,
                     created_at=now,
+                    free_trial_interval=request.free_trial.interval.value if request.free_trial else None,
+                    free_trial_count=request.free_trial.count if request.free_trial else None,
                 )
             )
         return Checkout(id=checkout_id, url=self.checkout_url(checkout_id))
@@ -255,6 +270,23 @@ class SandboxGateway:
     def get_checkout(self, checkout_id: str) -> CheckoutInfo:
         with self._reading() as connection:
             return _checkout_info(self._checkout_row(connection, checkout_id))
+
+    def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
+        with self._writing() as connection:
+            row = self._checkout_row(connection, checkout_id, for_update=True)
+            if row.status == CheckoutStatus.PAID.value:
+                raise GatewayError(f"checkout {checkout_id} is paid and cannot be changed", status=422)
+            connection.execute(update(_checkouts).where(_checkouts.c.id == checkout_id).values(expires_at=at))
+
+    def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
+        query = (
+            select(_checkouts)
+            .where(_checkouts.c.created_at >= since)
+            .order_by(_checkouts.c.created_at.desc(), _checkouts.c.id)
+            .limit(limit)
+        )
+        with self._reading() as connection:
+            return [_checkout_info(row) for row in connection.execute(query)]
 
     def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
         with self._reading() as connection:
@@ -344,14 +376,17 @@ class SandboxGateway:
             payment_id = _new_id("pa")
             if row.kind == CheckoutKind.MONTHLY.value:
                 paymentable = (SUBSCRIPTION_PAYMENTABLE, _new_id("su"))
+                # A free trial is the first period: the first charge falls when it ends.
+                trial = _free_trial(row)
+                first_end = trial_end(now, trial) if trial is not None else add_month(now)
                 connection.execute(
                     insert(_subscriptions).values(
                         id=paymentable[1],
                         checkout_id=checkout_id,
                         status=SubscriptionStatus.ACTIVE.value,
                         current_period_start=now,
-                        current_period_end=add_month(now),
-                        next_payment_attempt_at=add_month(now),
+                        current_period_end=first_end,
+                        next_payment_attempt_at=first_end,
                         customer_email=customer_email,
                         created_at=now,
                         updated_at=now,

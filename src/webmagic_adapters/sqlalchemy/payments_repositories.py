@@ -47,6 +47,7 @@ _PURCHASE_CHANGEABLE = (
     "payment_id",
     "closed_at",
     "failure_reason",
+    "client_key",
 )
 _INSERT_PURCHASE = Insertion(_purchases)
 _UPDATE_PURCHASE = updating(_purchases, _purchases.c.id, _PURCHASE_CHANGEABLE)
@@ -88,6 +89,7 @@ def _purchase(row: AnyRow) -> Purchase:
         payment_id=row.payment_id,
         closed_at=row.closed_at,
         failure_reason=row.failure_reason,
+        client_key=row.client_key,
     )
 
 
@@ -161,6 +163,7 @@ class SqlAlchemyPurchaseRepository(SqlAlchemyRepository):
             "payment_id": purchase.payment_id,
             "closed_at": purchase.closed_at,
             "failure_reason": purchase.failure_reason,
+            "client_key": purchase.client_key,
         }
 
     def _clash(self, purchase: Purchase) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    exists,
     func,
     literal,
     null,
@@ -63,6 +64,15 @@ def _subscription_figures() -> CompoundSelect[Any]:
     billed = subs.c.status.in_([SubscriptionState.ACTIVE.value, SubscriptionState.PAST_DUE.value])
     since, now = bindparam("since", type_=t.UTCDateTime()), bindparam("now", type_=t.UTCDateTime())
     at_start = and_(subs.c.started_at <= since, or_(subs.c.ended_at.is_(None), subs.c.ended_at > since))
+    # A cancel followed by a new subscription of the same site that carried on is not churn.
+    other = subs.alias("other")
+    resumed = exists().where(
+        other.c.site_id == subs.c.site_id,
+        other.c.id != subs.c.id,
+        other.c.started_at.is_not(None),
+        other.c.started_at <= now,
+        or_(other.c.ended_at.is_(None), other.c.ended_at > subs.c.ended_at),
+    )
     no_key = cast(null(), String)
     return union_all(
         select(literal(_SUBSCRIPTIONS), subs.c.status, func.count()).group_by(subs.c.status),
@@ -70,7 +80,7 @@ def _subscription_figures() -> CompoundSelect[Any]:
         .where(billed)
         .group_by(subs.c.currency),
         select(literal(_AT_START), no_key, func.count()).where(at_start),
-        select(literal(_ENDED), no_key, func.count()).where(at_start, subs.c.ended_at <= now),
+        select(literal(_ENDED), no_key, func.count()).where(at_start, subs.c.ended_at <= now, ~resumed),
     )
 
 

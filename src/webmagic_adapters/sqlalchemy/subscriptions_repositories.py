@@ -87,7 +87,7 @@ _DUE_FOR_SYNC = (
     .where(
         _subs.c.provider_id.is_not(None),
         or_(
-            _subs.c.status == SubscriptionState.PAST_DUE.value,
+            _subs.c.status.in_([SubscriptionState.PAST_DUE.value, SubscriptionState.PAUSED.value]),
             and_(
                 _subs.c.status == SubscriptionState.ACTIVE.value,
                 or_(

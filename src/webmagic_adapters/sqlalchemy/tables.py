@@ -252,6 +252,7 @@ purchases = Table(
     Column("payment_id", Text, nullable=True),
     Column("closed_at", UTCDateTime(), nullable=True),
     Column("failure_reason", Text, nullable=True),
+    Column("client_key", String(64), nullable=True),  # hash of the client address (0005)
     UniqueConstraint("id"),
     UniqueConstraint("checkout_id"),
     Index("ix_purchases_site_id", "site_id"),
@@ -321,6 +322,8 @@ sandbox_checkouts = Table(
     Column("paymentable_id", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("paid_at", UTCDateTime(), nullable=True),
+    Column("free_trial_interval", String(10), nullable=True),  # week | month (0005)
+    Column("free_trial_count", Integer(), nullable=True),
 )
 
 # The sandbox gateway's subscriptions (a paid monthly sandbox checkout starts one) and

@@ -44,6 +44,7 @@ class EmailTemplate(enum.StrEnum):
     DOMAIN_FAILING = "domain_failing"
     DOMAIN_LAPSED = "domain_lapsed"
     CERTIFICATE_EXPIRING = "certificate_expiring"
+    SITE_ARCHIVED = "site_archived"
 
 
 class FieldKind(enum.Enum):
@@ -104,6 +105,10 @@ TEMPLATE_FIELDS: Mapping[EmailTemplate, TemplateFields] = {
         {"business_name": T, "site_url": URL, "reactivate_url": URL}, _GREETING
     ),
     EmailTemplate.SITE_RESTORED: TemplateFields({"business_name": T, "site_url": URL}, _GREETING),
+    # An operator took the site down: no more charges; what was paid for is settled by hand.
+    EmailTemplate.SITE_ARCHIVED: TemplateFields(
+        {"business_name": T, "archived_on": DATE}, {**_GREETING, "paid_through": DATE}
+    ),
     EmailTemplate.HOSTING_ENDING_SOON: TemplateFields(
         {"business_name": T, "site_url": URL, "ends_on": DATE, "subscribe_url": URL}, _GREETING
     ),

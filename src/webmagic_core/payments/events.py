@@ -10,9 +10,10 @@ whose ``data`` holds those fields. Within them, the alternative names the source
 Tolerant of what is optional, strict about what is needed: a body that is not a JSON
 object is ``UnreadableWebhook`` (the delivery is refused, nothing stored); an object that
 lacks what its type needs (a payment with no amount, nothing to match it to a purchase...)
-is ``MalformedEvent``, which the webhook service stores as an anomaly. Types WebMagic does
-not act on (``bank_transfer_intent.*``, ``refund.create``, ``dispute.*``, the newer
-unified ``intent.*`` sent alongside the legacy events) become ``UnknownEvent``.
+is ``MalformedEvent``, which the webhook service stores as an anomaly. A succeeded or
+failed bank transfer is read as the card payment event of the same outcome. Other types
+(``bank_transfer_intent.pending``, ``refund.create``, ``dispute.*``, the newer unified
+``intent.*`` sent alongside the legacy events) become ``UnknownEvent``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from webmagic_core.payments.gateway import CheckoutInfo
 
 PAYMENT_SUCCEEDED = "payment_intent.succeeded"
 PAYMENT_FAILED = "payment_intent.failed"
+# A bank transfer is paid (or fails) like a card: the same fields, the same handling.
+BANK_TRANSFER_SUCCEEDED = "bank_transfer_intent.succeeded"
+BANK_TRANSFER_FAILED = "bank_transfer_intent.failed"
+_AS_PAYMENT = {BANK_TRANSFER_SUCCEEDED: PAYMENT_SUCCEEDED, BANK_TRANSFER_FAILED: PAYMENT_FAILED}
 SUBSCRIPTION_PREFIX = "subscription."
 SUBSCRIPTION_PAYMENTABLE = "Subscription"
 ONE_TIME_PAYMENTABLE = "OneTimePayment"
@@ -180,6 +185,8 @@ def event_from_payload(payload: Mapping[str, object]) -> PaymentEvent:
     read = _Reader(fields)
     if event_type in (PAYMENT_SUCCEEDED, PAYMENT_FAILED):
         return _payment_event(event_type, read)
+    if event_type in _AS_PAYMENT:
+        return _payment_event(_AS_PAYMENT[event_type], read)
     if event_type.startswith(SUBSCRIPTION_PREFIX):
         subscription_id = read.text("id", "subscription.id", "subscription_id")
         if subscription_id is None:

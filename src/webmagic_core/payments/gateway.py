@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -22,6 +22,24 @@ class CheckoutKind(enum.StrEnum):
     MONTHLY = "monthly"
 
 
+class TrialInterval(enum.StrEnum):
+    """The unit of a recurring item's free trial (the first charge falls when it ends)."""
+
+    WEEK = "week"
+    MONTH = "month"
+
+
+@attrs.frozen
+class FreeTrial:
+    interval: TrialInterval
+    count: int = attrs.field()
+
+    @count.validator
+    def _positive(self, _: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"a free trial lasts at least one {self.interval.value}, not {value}")
+
+
 @attrs.frozen
 class CheckoutRequest:
     kind: CheckoutKind
@@ -33,6 +51,8 @@ class CheckoutRequest:
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     expires_at: dt.datetime | None = None
     description: str | None = None
+    # Monthly checkouts only: billing starts when the trial ends (time already paid for).
+    free_trial: FreeTrial | None = None
 
 
 @attrs.frozen
@@ -59,6 +79,8 @@ class CheckoutInfo:
     payment_id: str | None = None  # pa_...
     paymentable_type: str | None = None  # "OneTimePayment" | "Subscription"
     paymentable_id: str | None = None  # on_... | su_...
+    expires_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -111,4 +133,14 @@ class PaymentGateway(Protocol):
 
     def refund(self, payment_id: str) -> None:
         """Full refund of a payment intent (``pa_...``)."""
+        ...
+
+    def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
+        """Close an unpaid checkout at ``at`` (now: nobody can pay it any more). A paid
+        checkout cannot be closed: ``GatewayError``."""
+        ...
+
+    def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
+        """Checkouts created since ``since``, newest first, at most ``limit`` (every page
+        read): reconciliation looks there for payments it never heard of."""
         ...

@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 
 from webmagic_core.money import Money
 from webmagic_core.payments.events import ONE_TIME_PAYMENTABLE, PAYMENT_SUCCEEDED, SUBSCRIPTION_PAYMENTABLE
-from webmagic_core.payments.gateway import CheckoutInfo, CheckoutRequest
+from webmagic_core.payments.gateway import (
+    CheckoutInfo,
+    CheckoutKind,
+    CheckoutRequest,
+    FreeTrial,
+    TrialInterval,
+)
 
 API_VERSION = "2024-04-24"
 CURRENCIES = frozenset({"USD", "GTQ"})
@@ -64,7 +70,44 @@ def request_problems(request: CheckoutRequest, now: dt.datetime) -> list[str]:
         request.expires_at.utcoffset() is None or request.expires_at <= now
     ):
         problems.append("expires_at must be a timezone-aware time in the future")
+    if request.free_trial is not None and request.kind is not CheckoutKind.MONTHLY:
+        problems.append("only a recurring item can have a free trial")
     return problems
+
+
+def add_months(value: dt.datetime, months: int) -> dt.datetime:
+    """The same day ``months`` later (the last day of a shorter month)."""
+    index = value.month - 1 + months
+    year, month = value.year + index // 12, index % 12 + 1
+    for day in range(value.day, 0, -1):
+        try:
+            return value.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def trial_end(start: dt.datetime, trial: FreeTrial) -> dt.datetime:
+    """When a free trial started at ``start`` ends: the first charge falls then."""
+    if trial.interval is TrialInterval.WEEK:
+        return start + dt.timedelta(weeks=trial.count)
+    return add_months(start, trial.count)
+
+
+def trial_within(start: dt.datetime, paid_until: dt.datetime) -> FreeTrial | None:
+    """The free trial (whole months or whole weeks, whichever ends later) that ends no
+    later than ``paid_until``; None when not even a week is left. Billing then starts at,
+    never after, the end of the time already paid for."""
+    months = 0
+    while trial_end(start, FreeTrial(TrialInterval.MONTH, months + 1)) <= paid_until:
+        months += 1
+    weeks = (paid_until - start) // dt.timedelta(weeks=1) if paid_until > start else 0
+    candidates = [
+        FreeTrial(interval, count)
+        for interval, count in ((TrialInterval.MONTH, months), (TrialInterval.WEEK, weeks))
+        if count >= 1
+    ]
+    return max(candidates, key=lambda trial: trial_end(start, trial), default=None)
 
 
 def payment_payload(

@@ -13,7 +13,8 @@ operator refunds it. ``paid`` and ``refund_due`` are final, so a replayed or dup
 payment event finds nothing left to do (idempotency by state).
 
 Only a ``pending`` purchase that has not passed ``expires_at`` holds its site: while it
-does, nobody else may start buying the site.
+does, nobody else may start buying the site. A declined card leaves it pending: the same
+hosted checkout can still be paid with another card until it expires.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import attrs
 from webmagic_core.errors import InvalidTransition
 from webmagic_core.money import Money
 
-DEFAULT_HOLD = dt.timedelta(minutes=30)
+# The provider's checkout is created to expire exactly when the hold does.
+DEFAULT_HOLD = dt.timedelta(minutes=15)
 MAX_REASON_LENGTH = 500
 
 
@@ -70,6 +72,8 @@ class Purchase:
     # When it stopped being pending without a sale (failed, expired, cancelled, refund_due).
     closed_at: dt.datetime | None = None
     failure_reason: str | None = None
+    # A hash of the client address the purchase was started from (never the address).
+    client_key: str | None = None
 
     @classmethod
     def new(
@@ -83,6 +87,7 @@ class Purchase:
         buyer_phone: str | None = None,
         customer_id: uuid.UUID | None = None,
         hold: dt.timedelta = DEFAULT_HOLD,
+        client_key: str | None = None,
     ) -> Purchase:
         return cls(
             id=uuid.uuid4(),
@@ -95,6 +100,7 @@ class Purchase:
             created_at=now,
             expires_at=now + hold,
             customer_id=customer_id,
+            client_key=client_key,
         )
 
     def holds_site(self, now: dt.datetime) -> bool:
@@ -124,6 +130,11 @@ class Purchase:
         self._leave(UNPAID, PurchaseStatus.REFUND_DUE)
         self.paid_at, self.closed_at, self.failure_reason = now, now, _reason(reason)
         self.payment_id = payment_id or self.payment_id
+
+    def note_decline(self, reason: str) -> None:
+        """A card was declined at the checkout: it stays payable (and the site held)."""
+        if self.status is PurchaseStatus.PENDING:
+            self.failure_reason = _reason(reason)
 
     def mark_failed(self, now: dt.datetime, reason: str) -> None:
         self._leave({PurchaseStatus.PENDING, PurchaseStatus.EXPIRED}, PurchaseStatus.FAILED)

@@ -566,7 +566,8 @@ class AccountService:
         self, uow: UnitOfWork, email: str, full_name: str | None, phone: str | None, now: dt.datetime
     ) -> tuple[Customer, bool]:
         """The buyer's account, created without a password (the welcome mail's
-        ``set_password_link`` sets one) when the address has none. Runs inside the
+        ``set_password_link`` sets one) when the address has none. An unverified account
+        loses its password and its tokens (whoever set them has not proved the mailbox). Runs inside the
         caller's unit of work; the caller commits. Name and phone come from the payment
         provider: invalid ones are dropped rather than failing the purchase, and they only
         fill blanks on an existing account. ``email`` must be a valid address
@@ -576,6 +577,15 @@ class AccountService:
         full_name, phone = _lenient(validate_full_name, full_name), _lenient(validate_phone, phone)
         customer = uow.customers.get_by_email(email, for_update=True)
         if customer is not None:
+            if not customer.email_verified and customer.password_hash is not None:
+                # Anyone can register an address and never verify it: a password the buyer
+                # may not have set must not open the site they pay for. The welcome mail's
+                # set-password link (the mailbox proves who they are) sets theirs.
+                customer.password_hash = None
+                customer.token_version += 1
+                customer.updated_at = now
+                uow.customers.save(customer)
+                uow.refresh_sessions.revoke_customer(customer.id, now)
             if (customer.full_name is None and full_name) or (customer.phone is None and phone):
                 customer.full_name = customer.full_name or full_name
                 customer.phone = customer.phone or phone

@@ -12,7 +12,8 @@ import attrs
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import NotFound
-from webmagic_core.payments.anomalies import Anomaly
+from webmagic_core.outbox import OutboxMessage
+from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from webmagic_core.services.accounts import basic_normalize_email
 from webmagic_core.services.outbox import queue_email
@@ -43,8 +44,19 @@ class AnomalyReporter:
         reference: str | None = None,
     ) -> Anomaly:
         """Record ``anomaly`` unless one with its key exists (then return that one and
-        mail nobody again). The caller commits."""
+        mail nobody again): a replayed or re-delivered event is the same problem. Once that
+        one is resolved, the same problem brought by another event is recorded (and
+        mailed) again. The caller commits."""
         existing = uow.anomalies.get_by_key(anomaly.key)
+        if (
+            existing is not None
+            and not existing.is_open
+            and anomaly.webhook_event_id != existing.webhook_event_id
+        ):
+            # Resolved, and this is another event: a new occurrence, not the one handled.
+            occurrence = anomaly.webhook_event_id or anomaly.created_at.isoformat()
+            anomaly = attrs.evolve(anomaly, key=f"{anomaly.key}@{occurrence}")
+            existing = uow.anomalies.get_by_key(anomaly.key)
         if existing is not None:
             return existing
         uow.anomalies.add(anomaly)
@@ -66,6 +78,27 @@ class AnomalyReporter:
                 site_id=anomaly.site_id,
             )
         return anomaly
+
+    def outbox_dying(self, uow: UnitOfWork, dead: OutboxMessage, now: dt.datetime) -> None:
+        """``OutboxRelay.on_dead``: the first message given up on a day is an anomaly (and
+        an alert to the operators); the others that day only add to the count they see in
+        ``webmagic outbox list --dead``."""
+        kind = AnomalyKind.OUTBOX_DEAD
+        self.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{now.date().isoformat()}",
+                f"emails are being given up: {dead.message.template.value} to {dead.message.to} is dead",
+                f"Message {dead.id} ({dead.message.subject!r}) failed {dead.attempts} time(s): "
+                f"{dead.last_error or 'no error recorded'}.\n"
+                "See `webmagic outbox list --dead`; once the cause is fixed, "
+                "`webmagic outbox retry --all-dead` sends them again. Then resolve this anomaly.",
+                now,
+                site_id=dead.message.site_id,
+            ),
+            now,
+        )
 
 
 @attrs.define

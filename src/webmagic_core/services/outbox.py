@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
@@ -23,7 +23,7 @@ from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.errors import MailDeliveryError
 from webmagic_core.accounts.ports import EmailRenderer, Mailer
 from webmagic_core.errors import Conflict, NotFound
-from webmagic_core.outbox import DEFAULT_MAX_ATTEMPTS, OutboxMessage, OutboxStatus, backoff
+from webmagic_core.outbox import DEFAULT_MAX_ATTEMPTS, RETRY_WINDOW, OutboxMessage, OutboxStatus, backoff
 from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,11 @@ class OutboxRelay:
     mailer: Mailer
     clock: Clock
     max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_check_positive)
+    # A transient failure is dead only after max_attempts AND this long since queued.
+    retry_window: dt.timedelta = RETRY_WINDOW
+    # Called in the transaction that buries a message (the composition root alerts the
+    # operators, once a day, through the anomaly reporter).
+    on_dead: Callable[[UnitOfWork, OutboxMessage, dt.datetime], None] | None = None
     # Longer than any one send can take (the SMTP adapter's timeout), or a slow send
     # would be claimed again by another relay while still in progress.
     lease: dt.timedelta = dt.timedelta(minutes=5)
@@ -166,9 +171,12 @@ class OutboxRelay:
             else:
                 item.attempts += 1
                 item.last_error, item.claimed_until = outcome.error, None
-                if not outcome.transient or item.attempts >= self.max_attempts:
+                exhausted = item.attempts >= self.max_attempts and now - item.created_at >= self.retry_window
+                if not outcome.transient or exhausted:
                     item.status = OutboxStatus.DEAD
                     result = RelayReport(dead=1)
+                    if self.on_dead is not None:
+                        self.on_dead(uow, item, now)
                     log.warning(
                         "outbox message %s to %s is dead after %d attempt(s): %s",
                         item.id,
@@ -198,6 +206,14 @@ class OutboxRelay:
             uow.outbox.save(item)
             uow.commit()
         return item
+
+    def requeue_all_dead(self, *, limit: int = 10_000) -> int:
+        """``requeue`` every dead message (after fixing what killed them); how many."""
+        with self.uow() as uow:
+            dead = [m.id for m in uow.outbox.list(status=OutboxStatus.DEAD, limit=limit)]
+        for message_id in dead:
+            self.requeue(message_id)
+        return len(dead)
 
     def get(self, message_id: uuid.UUID) -> OutboxMessage:
         with self.uow() as uow:

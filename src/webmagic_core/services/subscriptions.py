@@ -26,13 +26,12 @@ Emails go out on changes only, so duplicates and reorderings never send one twic
 * ``site_suspended`` / ``site_restored``: when the site goes into suspended / comes
   back from it (these come from ``settle``, which the sweep uses too).
 
-Resuming: a subscription cancelled at period end leaves its site online until
-``paid_through``. Starting a new one before then is allowed: the provider charges the new
-one at its checkout and its first month starts that day, the site never goes offline,
-and the days left on the cancelled subscription are not carried over or refunded
-(Recurrente's checkout cannot start billing later). Whoever offers the resume (the
-portal, the API docs) should say so; ``SubscriptionView.ends_at`` is the date the
-customer would otherwise keep.
+Time already paid for is never charged again: a subscription started while the site has
+paid time left (the included hosting of a purchase, or the rest of a cancelled
+subscription's period when resuming) starts with a free trial of the whole weeks or
+months that fit in it, so the first charge falls at, never after, the end of that time
+(``first_charge``; the started mail and the return page say the date). Days that do not
+make a whole week are not carried over.
 
 Paid time is honoured whatever ends a subscription: a cancelled one (by the customer, an
 operator, or the provider after its retries) serves until ``paid_through``, even if it was
@@ -47,7 +46,8 @@ import enum
 import logging
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from urllib.parse import urlencode
 
 import attrs
@@ -69,12 +69,15 @@ from webmagic_core.payments.gateway import (
     CheckoutKind,
     CheckoutRequest,
     CheckoutStatus,
+    FreeTrial,
     GatewayError,
     GatewayNotFound,
+    GatewayUnavailable,
     PaymentGateway,
     SubscriptionInfo,
     SubscriptionStatus,
 )
+from webmagic_core.payments.provider_rules import trial_end, trial_within
 from webmagic_core.payments.subscriptions import (
     DEFAULT_CHECKOUT_HOLD,
     Observation,
@@ -96,7 +99,6 @@ log = logging.getLogger(__name__)
 # The customer's subscription page in the portal: return URLs and email links lead there.
 PORTAL_SITES = "/portal/sites"
 NO_SUBSCRIPTION = "this site has no subscription"
-NOT_BOUGHT = "this site has not been bought yet; a subscription starts once it is owned"
 
 
 @attrs.frozen
@@ -124,6 +126,8 @@ class SubscriptionCheckout:
     checkout_id: str
     checkout_url: str
     expires_at: dt.datetime
+    # When the provider charges first: the end of the free trial, or at the checkout.
+    first_charge_at: dt.datetime | None = None
 
 
 @attrs.frozen
@@ -215,6 +219,9 @@ def site_target(subscription: Subscription, now: dt.datetime) -> SiteTarget | No
             return SiteTarget.PAUSED
         case SubscriptionState.CANCELLED:
             return SiteTarget.ACTIVE if subscription.covers(now) else SiteTarget.ENDED
+        case SubscriptionState.UNABLE_TO_START:
+            # The provider could not (re)start it: nothing is paid beyond what was.
+            return SiteTarget.ACTIVE if subscription.covers(now) else SiteTarget.ENDED
         case _:
             return None
 
@@ -271,6 +278,17 @@ def _date(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
+@attrs.frozen
+class ProviderReading:
+    """What ``SubscriptionEventHandler.prefetch`` read before the transaction: the provider
+    subscription an event is about (None: the provider does not know it), read at
+    ``read_at``."""
+
+    provider_id: str | None
+    info: SubscriptionInfo | None
+    read_at: dt.datetime
+
+
 @attrs.define
 class SubscriptionEventHandler:
     """``EventHandler`` for subscription events (``WebhookService.subscriptions``), and the
@@ -281,10 +299,33 @@ class SubscriptionEventHandler:
     anomalies: AnomalyReporter
     config: SubscriptionConfig
 
+    clock: Clock | None = None
+
+    def prefetch(self, event: PaymentEvent) -> ProviderReading | None:
+        """Read the subscription ``event`` is about before any transaction is open (a slow
+        provider must not hold the site row or a pooled connection). The handler applies
+        this reading; the order of readings, not of deliveries, decides (stale ones are
+        dropped by ``Subscription.observe``)."""
+        match event:
+            case SubscriptionEvent():
+                provider_id: str | None = event.subscription_id
+            case PaymentIntentSucceeded() | PaymentIntentFailed():
+                provider_id = event.paymentable_id or self._provider_id_of_checkout(event.checkout_id)
+            case _:
+                return None
+        read_at = self.clock.now() if self.clock is not None else dt.datetime.now(dt.UTC)
+        info = self._fetch(provider_id) if provider_id is not None else None
+        return ProviderReading(provider_id, info, read_at)
+
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
-        """Re-read the provider's subscription and converge to it (see the module doc).
-        ``GatewayUnavailable`` (a ``TransientError``) rolls the delivery back: 503, and
-        the provider delivers it again."""
+        """Converge to the provider's subscription (see the module doc), as ``prefetch``
+        read it before the transaction (without a reading, e.g. called directly, it is
+        read here). A provider that cannot answer (``GatewayUnavailable``, or a refusal of
+        a read, which is never the event's fault) rolls the delivery back: 503, and the
+        provider delivers it again."""
+        reading = context.prefetched if isinstance(context.prefetched, ProviderReading) else None
+        if reading is not None:
+            context = attrs.evolve(context, now=reading.read_at)
         provider_id: str | None
         checkout_id: str | None
         metadata: dict[str, str]
@@ -297,33 +338,41 @@ class SubscriptionEventHandler:
             case _:
                 return Handled(WebhookOutcome.IGNORED, note=f"subscriptions do not act on {event.event_type}")
 
+        if provider_id is None and reading is not None:
+            provider_id = reading.provider_id
         found = self._find(uow, provider_id, checkout_id, metadata)
         if found is None and provider_id is not None:
-            info = self._read(provider_id)
+            info = self._read(provider_id, reading)
             if info is not None and info.checkout_id is not None:
                 found = uow.subscriptions.get_by_checkout(info.checkout_id)
         if found is None:
             return self._unknown(uow, event, provider_id or checkout_id or "?", context)
         if provider_id is None:
-            provider_id = found.provider_id or self._provider_id_of_checkout(found.checkout_id)
+            provider_id = found.provider_id
+            if provider_id is None and reading is None:
+                provider_id = self._provider_id_of_checkout(found.checkout_id)
             if provider_id is None:
                 return self._unknown(uow, event, checkout_id or str(found.id), context)
 
-        # Lock the site row, then read the provider: of two events for one site, the one
-        # that reads later is applied later.
+        # Lock the site row; the reading was taken before (or, without one, is taken now).
         site = lock_site(uow, found.site_id)
         subscription = uow.subscriptions.get(found.id, for_update=True)
         if subscription is None:  # pragma: no cover - subscriptions are never deleted
             raise NotFound(f"subscription {found.id} vanished")
-        info = self._read(provider_id)
+        info = self._read(provider_id, reading)
         if info is None:
             return self._unknown(uow, event, provider_id, context)
         payment = event if isinstance(event, PaymentIntentSucceeded) else None
         self.apply(uow, site, subscription, info, context, payment=payment)
+        after: tuple[Callable[[], None], ...] = ()
+        if site is not None and site.status is SiteStatus.ARCHIVED and subscription.is_live:
+            # Nothing of an archived site may be billed: cancel it at the provider.
+            after = (partial(self.gateway.cancel_subscription, provider_id),)
         return Handled(
             WebhookOutcome.PROCESSED,
             note=f"subscription {provider_id} is {subscription.status.value}",
             site_id=subscription.site_id,
+            after_commit=after,
         )
 
     # converging
@@ -347,6 +396,10 @@ class SubscriptionEventHandler:
             self._check_duplicate(uow, subscription, context)
         recorded = self._record_payment(uow, subscription, payment, now)
         uow.subscriptions.save(subscription)
+        if recorded is not None and site is not None and site.status is SiteStatus.ARCHIVED:
+            self._archived_payment(uow, site, subscription, recorded, context)
+        if recorded is not None and recorded.amount != subscription.amount:
+            self._amount_mismatch(uow, site, subscription, recorded, context)
 
         business_name = site.business_name if site is not None else "your site"
         slug = site.slug if site is not None else None
@@ -593,13 +646,28 @@ class SubscriptionEventHandler:
                 found = candidate
         return found
 
-    def _read(self, provider_id: str) -> SubscriptionInfo | None:
-        """The provider's subscription; None when it does not know it. Transient
-        failures propagate (the event is delivered again)."""
+    def _read(self, provider_id: str, reading: ProviderReading | None) -> SubscriptionInfo | None:
+        if reading is None:
+            return self._fetch(provider_id)
+        if reading.provider_id != provider_id:
+            # The local record names another provider subscription than the event did: read
+            # that one before the transaction, on the next delivery.
+            raise GatewayUnavailable(
+                f"subscription {provider_id} was not read before applying the event; deliver it again"
+            )
+        return reading.info
+
+    def _fetch(self, provider_id: str) -> SubscriptionInfo | None:
+        """The provider's subscription; None when it does not know it. Any other failure
+        is transient for the event (it is delivered again; the sweep re-reads too)."""
         try:
             return self.gateway.get_subscription(provider_id)
         except GatewayNotFound:
             return None
+        except GatewayError as refusal:
+            raise GatewayUnavailable(
+                f"the provider refused to read {provider_id}: {refusal.detail}"
+            ) from None
 
     def _provider_id_of_checkout(self, checkout_id: str | None) -> str | None:
         if checkout_id is None:
@@ -608,7 +676,69 @@ class SubscriptionEventHandler:
             info = self.gateway.get_checkout(checkout_id)
         except GatewayNotFound:
             return None
+        except GatewayError as refusal:
+            raise GatewayUnavailable(
+                f"the provider refused to read {checkout_id}: {refusal.detail}"
+            ) from None
         return info.paymentable_id if info.paymentable_type == SUBSCRIPTION_PAYMENTABLE else None
+
+    def _amount_mismatch(
+        self,
+        uow: UnitOfWork,
+        site: Site | None,
+        subscription: Subscription,
+        payment: SubscriptionPayment,
+        context: EventContext,
+    ) -> None:
+        """Checked like a purchase's: a renewal of another amount than the subscription's."""
+        kind = AnomalyKind.AMOUNT_MISMATCH
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{payment.payment_id}",
+                f"subscription {subscription.provider_id} charged {payment.amount}, "
+                f"but its price is {subscription.amount}",
+                f"Payment {payment.payment_id} of {payment.amount} on {payment.paid_at.isoformat()}; "
+                f"the subscription was created at {subscription.amount}/month. Refund the difference "
+                "or correct the price at the provider, then resolve this anomaly.",
+                context.now,
+                site_id=subscription.site_id,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            site_slug=site.slug if site is not None else None,
+            reference=context.reference,
+        )
+
+    def _archived_payment(
+        self,
+        uow: UnitOfWork,
+        site: Site,
+        subscription: Subscription,
+        payment: SubscriptionPayment,
+        context: EventContext,
+    ) -> None:
+        kind = AnomalyKind.PAYMENT_FOR_ARCHIVED_SITE
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{payment.payment_id}",
+                f"site {site.slug} is archived but subscription {subscription.provider_id} "
+                f"charged {payment.amount}",
+                f"Payment {payment.payment_id} of {payment.amount} on {payment.paid_at.isoformat()} "
+                f"renewed subscription {subscription.provider_id}, but the site was archived, so "
+                "nothing is served for it. The subscription is being cancelled at the provider; "
+                "refund the payment (POST /refunds with the payment id) and resolve this anomaly.",
+                context.now,
+                site_id=site.id,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            site_slug=site.slug,
+            reference=context.reference,
+        )
 
     def _check_duplicate(self, uow: UnitOfWork, subscription: Subscription, context: EventContext) -> None:
         others = [
@@ -685,7 +815,12 @@ class SubscriptionService:
     handler: SubscriptionEventHandler = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.handler = SubscriptionEventHandler(self.gateway, self.renderer, self.anomalies, self.config)
+        self.handler = SubscriptionEventHandler(
+            self.gateway, self.renderer, self.anomalies, self.config, clock=self.clock
+        )
+
+    def prefetch(self, event: PaymentEvent) -> ProviderReading | None:
+        return self.handler.prefetch(event)
 
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
         """``EventHandler``: plug the service in as ``WebhookService.subscriptions``."""
@@ -694,9 +829,9 @@ class SubscriptionService:
     def start(self, customer_id: uuid.UUID, slug: str) -> SubscriptionCheckout:
         """Open a monthly checkout for the hosting of ``customer_id``'s site ``slug``.
 
-        ``NotFound`` for an unknown or archived slug and for another customer's site (never
-        revealed), ``Conflict`` for a preview and when a live (active, past_due or paused)
-        subscription exists. An open checkout of this site (within its hold) is returned
+        ``NotFound`` for an unknown or archived slug, for another customer's site and for
+        one nobody owns (never revealed), ``Conflict`` when a live (active, past_due or
+        paused) subscription exists. An open checkout of this site (within its hold) is returned
         again. Allowed for an owned or suspended site, and for an active one whose
         subscription was cancelled at period end (see "Resuming" in the module doc). The
         checkout is created outside any transaction; when the provider fails, the pending
@@ -716,11 +851,12 @@ class SubscriptionService:
                     raise Conflict(self._live_message(sub))
                 elif sub.holds_checkout(now):
                     held = sub
+            trial = self._trial(uow, site, now)
             if held is not None:
                 uow.commit()  # keep the stale ones marked expired
                 if held.checkout_id is None or held.checkout_url is None:
                     raise Conflict("the checkout is still being created; try again in a moment")
-                return _checkout(held)
+                return _checkout(held, _first_charge(held.created_at, trial))
             subscription = Subscription.new(
                 site_id=site.id,
                 customer_id=customer_id,
@@ -744,6 +880,7 @@ class SubscriptionService:
             },
             expires_at=subscription.expires_at,
             description=f"Monthly hosting of {self.config.site_url(site.slug)}",
+            free_trial=trial,
         )
         try:
             checkout = self.gateway.create_checkout(request)
@@ -757,7 +894,26 @@ class SubscriptionService:
             current.attach_checkout(checkout.id, checkout.url, self.clock.now())
             uow.subscriptions.save(current)
             uow.commit()
-        return _checkout(current)
+        return _checkout(current, _first_charge(now, trial))
+
+    def first_charge(self, customer_id: uuid.UUID, slug: str) -> dt.datetime:
+        """When a subscription started now would be charged first (pages say it)."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            site = self._owned(uow, customer_id, slug, lock=False)
+            return _first_charge(now, self._trial(uow, site, now))
+
+    def _trial(self, uow: UnitOfWork, site: Site, now: dt.datetime) -> FreeTrial | None:
+        """The free trial covering the time ``site`` has already paid for, if any."""
+        paid_until: list[dt.datetime] = []
+        if site.status is SiteStatus.OWNED and site.purchased_at is not None:
+            hosting = self.config.included_hosting_end(site.purchased_at)
+            if hosting is not None and hosting > now:
+                paid_until.append(hosting)
+        for sub in uow.subscriptions.for_site(site.id):
+            if sub.status is SubscriptionState.CANCELLED and sub.paid_through is not None and sub.covers(now):
+                paid_until.append(sub.paid_through)
+        return trial_within(now, max(paid_until)) if paid_until else None
 
     def get(self, customer_id: uuid.UUID, slug: str) -> SubscriptionView:
         """The subscription of ``customer_id``'s site (errors as ``start``; ``NotFound``
@@ -899,12 +1055,12 @@ class SubscriptionService:
 
     def _owned(self, uow: UnitOfWork, customer_id: uuid.UUID, slug: str, *, lock: bool) -> Site:
         site = uow.sites.get_by_slug(slug, for_update=lock)
-        if site is None or site.status is SiteStatus.ARCHIVED:
-            raise NotFound(f"no site has the slug {slug!r}")
-        if site.status is SiteStatus.PREVIEW:
-            raise Conflict(NOT_BOUGHT)
-        if site.owner_id != customer_id:
-            # Another customer's site looks exactly like an unknown one.
+        if (
+            site is None
+            or site.status in (SiteStatus.ARCHIVED, SiteStatus.PREVIEW)
+            or site.owner_id != customer_id
+        ):
+            # Another customer's site, or one nobody owns yet, looks exactly like an unknown one.
             raise NotFound(f"no site has the slug {slug!r}")
         return site
 
@@ -942,7 +1098,11 @@ class SubscriptionService:
             log.exception("could not expire subscription %s", subscription_id)
 
 
-def _checkout(subscription: Subscription) -> SubscriptionCheckout:
+def _first_charge(start: dt.datetime, trial: FreeTrial | None) -> dt.datetime:
+    return trial_end(start, trial) if trial is not None else start
+
+
+def _checkout(subscription: Subscription, first_charge_at: dt.datetime | None = None) -> SubscriptionCheckout:
     assert subscription.checkout_id is not None
     assert subscription.checkout_url is not None
     return SubscriptionCheckout(
@@ -950,6 +1110,7 @@ def _checkout(subscription: Subscription) -> SubscriptionCheckout:
         checkout_id=subscription.checkout_id,
         checkout_url=subscription.checkout_url,
         expires_at=subscription.expires_at,
+        first_charge_at=first_charge_at,
     )
 
 

@@ -8,13 +8,21 @@ serve``): the transitions that time, not a webhook, brings about.
 2. Paid time over: a cancelled subscription whose ``paid_through`` has passed is marked
    ended and its site suspended (``subscription_ended``), unless another subscription of
    the site keeps it online.
-3. Missed webhooks: a past_due subscription (the provider is retrying), or an active one
-   whose period ended more than ``sync_grace`` ago (its renewal or the failure should
-   have been reported), that was not read for ``sync_interval``, is read from the
-   provider and converged. So a past_due subscription that the provider cancelled after
-   its retries gets its site suspended even if the cancel event never arrives.
+3. Missed webhooks: a past_due subscription (the provider is retrying), a paused one (an
+   unpause may have been lost), or an active one whose period ended more than
+   ``sync_grace`` ago (its renewal or the failure should have been reported), that was
+   not read for ``sync_interval``, is read from the provider and converged; and every
+   other non-final one not read for ``reread_interval`` (a lost reactivate or
+   ``unable_to_start``), at most ``batch_size`` per run. So a past_due subscription that
+   the provider cancelled after its retries gets its site suspended even if the cancel
+   event never arrives.
 4. Pending checkouts: each is asked about (``get_checkout``): paid ones start, unpaid ones
    past their hold expire; test keys may send no webhooks at all.
+5. Archived sites: a live subscription of an archived site (its cancel call failed, or a
+   late event brought it back) is cancelled at the provider.
+6. Purchases (at most every ``reconcile_every``): ``PurchaseService.reconcile`` asks the
+   provider about pending purchases, holds closed in the last days and its checkout list,
+   so a payment whose webhook was lost is found without an operator.
 
 Safe to run from several processes at once, and again and again: every site is handled
 in a unit of work of its own that locks the site row, re-reads what it decides on, and
@@ -35,6 +43,8 @@ from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.errors import Conflict, TransientError, WebMagicError
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.payments.subscriptions import Notice, NoticeKind, SubscriptionState
+from webmagic_core.services.archiving import SiteArchiver
+from webmagic_core.services.purchases import PurchaseService, ReconcileResult
 from webmagic_core.services.subscriptions import SiteTarget, SubscriptionService, SyncResult, lock_site
 from webmagic_core.sites import Actor
 
@@ -62,6 +72,8 @@ class SweepReport:
     sites_suspended: int = 0  # by any step of this run
     synced: int = 0  # subscriptions read from the provider and applied
     checkouts_expired: int = 0
+    archived_cancelled: int = 0  # subscriptions of archived sites cancelled at the provider
+    purchases_paid: int = 0  # payments found by reconciliation (applied, or anomalies)
     errors: tuple[str, ...] = ()
 
     def __add__(self, other: SweepReport) -> SweepReport:
@@ -74,6 +86,11 @@ class LifecycleSweep:
     batch_size: int = 200
     sync_grace: dt.timedelta = dt.timedelta(hours=6)
     sync_interval: dt.timedelta = dt.timedelta(hours=6)
+    reread_interval: dt.timedelta = dt.timedelta(hours=24)
+    archiver: SiteArchiver | None = None
+    purchases: PurchaseService | None = None
+    reconcile_every: dt.timedelta = dt.timedelta(hours=1)
+    _reconciled_at: dt.datetime | None = attrs.field(default=None, init=False)
 
     def run(self, now: dt.datetime | None = None) -> SweepReport:
         """One pass over every step; each item's failure is reported, never fatal."""
@@ -82,6 +99,8 @@ class LifecycleSweep:
         report += self._ending(now)
         report += self._sync(now)
         report += self._pending()
+        report += self._archived()
+        report += self._reconcile(now)
         if report != SweepReport():
             log.info("lifecycle sweep: %s", report)
         return report
@@ -204,11 +223,25 @@ class LifecycleSweep:
 
     def _sync(self, now: dt.datetime) -> SweepReport:
         with self.subscriptions.uow() as uow:
-            due = uow.subscriptions.due_for_sync(
-                period_ended_before=now - self.sync_grace,
-                synced_before=now - self.sync_interval,
-                limit=self.batch_size,
+            due = list(
+                uow.subscriptions.due_for_sync(
+                    period_ended_before=now - self.sync_grace,
+                    synced_before=now - self.sync_interval,
+                    limit=self.batch_size,
+                )
             )
+            if len(due) < self.batch_size:
+                # Every live one, whatever its period, not read for a day.
+                seen = {s.id for s in due}
+                due += [
+                    s
+                    for s in uow.subscriptions.due_for_sync(
+                        period_ended_before=dt.datetime.max.replace(tzinfo=dt.UTC),
+                        synced_before=now - self.reread_interval,
+                        limit=self.batch_size - len(due),
+                    )
+                    if s.id not in seen
+                ]
         return self._sync_all([s.id for s in due])
 
     # 4. pending checkouts
@@ -219,6 +252,35 @@ class LifecycleSweep:
                 reversed(uow.subscriptions.list(status=SubscriptionState.PENDING, limit=self.batch_size))
             )
         return self._sync_all([s.id for s in pending])
+
+    # 6. purchases
+
+    def _reconcile(self, now: dt.datetime) -> SweepReport:
+        if self.purchases is None:
+            return SweepReport()
+        if self._reconciled_at is not None and now - self._reconciled_at < self.reconcile_every:
+            return SweepReport()
+        self._reconciled_at = now
+        found = self.purchases.reconcile(limit=self.batch_size)
+        return SweepReport(
+            purchases_paid=found.count(ReconcileResult.PAID) + found.count(ReconcileResult.ANOMALY),
+            errors=tuple(
+                f"purchase {item.purchase_id}: {item.detail}"
+                for item in found.items
+                if item.result is ReconcileResult.ERROR
+            ),
+        )
+
+    # 5. archived sites
+
+    def _archived(self) -> SweepReport:
+        if self.archiver is None:
+            return SweepReport()
+        cancelled, failed = self.archiver.cancel_archived(limit=self.batch_size)
+        return SweepReport(
+            archived_cancelled=len(cancelled),
+            errors=tuple(f"subscription {p} of an archived site: not cancelled yet" for p in failed),
+        )
 
     def _sync_all(self, ids: list[uuid.UUID]) -> SweepReport:
         report = SweepReport()

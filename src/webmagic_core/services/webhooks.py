@@ -1,11 +1,14 @@
 """Receiving verified webhooks: store each delivery once, apply it in the same transaction.
 
-``receive`` runs one unit of work: insert the event under the provider's message id (a
-repeated id is a ``duplicate``: rolled back, no side effects), route the parsed event to
-its handler, record the outcome, commit. So an event is stored exactly when its effects
-are, and a transient fault rolls both back and surfaces as ``TransientError`` (5xx: the
-provider retries). Handlers are idempotent by state (a paid purchase stays paid), which is
-what makes ``replay`` and reconciliation safe.
+``receive`` first lets the event's handler read what it needs from the provider
+(``prefetch``, outside any transaction: a slow provider never holds a database lock), then
+runs one unit of work: insert the event under the provider's message id (a repeated id is
+a ``duplicate``: rolled back, no side effects), route the parsed event to its handler,
+record the outcome, commit; then the calls to the provider the handler asked for after
+commit (``Handled.after_commit``: closing checkouts nobody may pay any more). So an event
+is stored exactly when its effects are, and a transient fault rolls both back and surfaces
+as ``TransientError`` (5xx: the provider retries). Handlers are idempotent by state (a
+paid purchase stays paid), which is what makes ``replay`` and reconciliation safe.
 
 Routing (``WebhookService.route``): one-time payment events go to the purchases handler;
 subscription payments (``paymentable.type == "Subscription"``) and ``subscription.*``
@@ -18,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import attrs
@@ -44,6 +47,21 @@ from webmagic_core.sites import Actor
 log = logging.getLogger(__name__)
 
 CONCURRENT_CHANGE = "a concurrent change got in the way; the event can be delivered again"
+REFUND_CREATED = "refund.create"
+DISPUTE_PREFIX = "dispute."
+
+
+def _text(fields: object, *paths: str) -> str | None:
+    """The first string (or number, as text) found at one of the dotted ``paths``."""
+    for path in paths:
+        current: object = fields
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if isinstance(current, int | float) and not isinstance(current, bool):
+            return str(current)
+        if isinstance(current, str) and current.strip():
+            return current.strip()
+    return None
 
 
 @attrs.frozen
@@ -55,6 +73,8 @@ class EventContext:
     actor: Actor
     now: dt.datetime
     webhook_event_id: str | None = None
+    # What the handler's ``prefetch`` read from the provider before the transaction began.
+    prefetched: object | None = None
 
 
 @attrs.frozen
@@ -66,9 +86,28 @@ class Handled:
     note: str | None = None
     site_id: uuid.UUID | None = None
     purchase_id: uuid.UUID | None = None
+    # Provider calls to make once the transaction has committed (never inside it); each
+    # must be safe to lose (a periodic pass repeats what matters) and to repeat.
+    after_commit: tuple[Callable[[], None], ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+def run_after_commit(handled: Handled) -> None:
+    """Run ``handled.after_commit``; a failure is logged, never raised (the change is
+    committed, and the periodic reconciliation repeats the call)."""
+    for call in handled.after_commit:
+        try:
+            call()
+        except Exception:
+            log.exception("a provider call after commit failed; reconciliation will repeat it")
 
 
 class EventHandler(Protocol):
+    def prefetch(self, event: PaymentEvent) -> object | None:
+        """Read from the provider what ``handle`` will need, before any transaction is
+        open (passed back as ``EventContext.prefetched``). ``TransientError`` when the
+        provider cannot answer now: the delivery is refused with 5xx and retried."""
+        ...
+
     def handle(self, uow: UnitOfWork, event: PaymentEvent, context: EventContext) -> Handled:
         """Apply ``event`` inside ``uow`` (the caller commits). Must be idempotent by
         state: the same event applied again changes nothing and sends no mail. Raise
@@ -113,12 +152,22 @@ class WebhookService:
                 if record is None:
                     raise NotFound(f"no webhook event has the id {event_id!r}")
                 _, parsed = self._parse(record.body.encode("utf-8"))
-                outcome = self._process(uow, record, parsed, self._context(event_id, now), new=False)
+        except Conflict as error:  # pragma: no cover - a read
+            raise TransientError(CONCURRENT_CHANGE) from error
+        prefetched = self._prefetch(parsed)
+        try:
+            with self.uow() as uow:
+                record = uow.webhook_events.get(event_id)
+                if record is None:  # pragma: no cover - events are never deleted
+                    raise NotFound(f"no webhook event has the id {event_id!r}")
+                context = attrs.evolve(self._context(event_id, now), prefetched=prefetched)
+                handled = self._process(uow, record, parsed, context, new=False)
                 uow.commit()
         except Conflict as error:
             raise TransientError(CONCURRENT_CHANGE) from error
-        log.info("webhook event %s replayed: %s", event_id, outcome.value)
-        return outcome
+        run_after_commit(handled)
+        log.info("webhook event %s replayed: %s", event_id, handled.outcome.value)
+        return handled.outcome
 
     def get(self, event_id: str) -> WebhookEvent:
         with self.uow() as uow:
@@ -149,9 +198,66 @@ class WebhookService:
         handler = self.route(event)
         if handler is not None:
             return handler.handle(uow, event, context)
+        if isinstance(event, UnknownEvent) and (
+            event.event_type == REFUND_CREATED or event.event_type.startswith(DISPUTE_PREFIX)
+        ):
+            return self._money_returned(uow, event, context)
         if isinstance(event, UnknownEvent):
             return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type} events are not acted on")
         return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type}: subscriptions are not handled yet")
+
+    def _money_returned(self, uow: UnitOfWork, event: UnknownEvent, context: EventContext) -> Handled:
+        """A refund or a dispute (chargeback): recorded as an anomaly on the site it
+        concerns (so the timeline shows it) and mailed to the operators. A disputed site
+        is not silently kept: the operator decides whether it stays online."""
+        fields = event.fields
+        payment_id = _text(fields, "payment_intent.id", "payment_intent_id", "payment.id", "payment_id")
+        checkout_id = _text(fields, "checkout.id", "checkout_id", "payment_intent.checkout.id")
+        site_id: uuid.UUID | None = None
+        purchase_id: uuid.UUID | None = None
+        if checkout_id is not None:
+            purchase = uow.purchases.get_by_checkout(checkout_id)
+            if purchase is not None:
+                site_id, purchase_id = purchase.site_id, purchase.id
+            else:
+                sub = uow.subscriptions.get_by_checkout(checkout_id)
+                site_id = sub.site_id if sub is not None else None
+        if site_id is None and payment_id is not None:
+            paid = uow.subscriptions.get_payment(payment_id)
+            sub = uow.subscriptions.get(paid.subscription_id) if paid is not None else None
+            site_id = sub.site_id if sub is not None else None
+        site = uow.sites.get(site_id) if site_id is not None else None
+        dispute = event.event_type.startswith(DISPUTE_PREFIX)
+        kind = AnomalyKind.DISPUTE if dispute else AnomalyKind.REFUND
+        amount = _text(fields, "amount_in_cents", "amount")
+        what = f"payment {payment_id or 'unknown'}" + (f" ({amount} cents)" if amount else "")
+        where = f"site {site.slug}" if site is not None else "no site we could link"
+        summary = f"{event.event_type}: {what}, {where}"
+        details = f"The provider sent {event.event_type} for {what}, on {where}.\n" + (
+            "A chargeback: the site's payment may be taken back. Answer the dispute at the "
+            "provider, decide whether the site stays online (archive it otherwise), then "
+            "resolve this anomaly."
+            if dispute
+            else "Money was given back. Check it was meant to be (a refund due, an operator's "
+            "decision), then resolve this anomaly."
+        )
+        self.anomalies.report(
+            uow,
+            Anomaly.new(
+                kind,
+                f"{kind.value}:{context.webhook_event_id or context.reference}",
+                summary,
+                details,
+                context.now,
+                site_id=site_id,
+                purchase_id=purchase_id,
+                webhook_event_id=context.webhook_event_id,
+            ),
+            context.now,
+            site_slug=site.slug if site is not None else None,
+            reference=context.reference,
+        )
+        return Handled(WebhookOutcome.ANOMALY, note=summary, site_id=site_id, purchase_id=purchase_id)
 
     # internals
 
@@ -169,6 +275,9 @@ class WebhookService:
         return EventContext(reference=event_id, actor=Actor.WEBHOOK, now=now, webhook_event_id=event_id)
 
     def _receive(self, message_id: str, text: str, parsed: Parsed) -> WebhookOutcome:
+        if self._stored(message_id):
+            return WebhookOutcome.DUPLICATE  # nothing to read from the provider again
+        prefetched = self._prefetch(parsed)
         now = self.clock.now()
         with self.uow() as uow:
             record = WebhookEvent(id=message_id, event_type=parsed.event_type, body=text, received_at=now)
@@ -176,13 +285,21 @@ class WebhookService:
                 uow.webhook_events.add(record)
             except Conflict:
                 return WebhookOutcome.DUPLICATE  # leaving without commit rolls back
-            outcome = self._process(uow, record, parsed, self._context(message_id, now), new=True)
+            context = attrs.evolve(self._context(message_id, now), prefetched=prefetched)
+            handled = self._process(uow, record, parsed, context, new=True)
             uow.commit()
-        return outcome
+        run_after_commit(handled)
+        return handled.outcome
+
+    def _prefetch(self, parsed: Parsed) -> object | None:
+        if isinstance(parsed, MalformedEvent):
+            return None
+        handler = self.route(parsed)
+        return handler.prefetch(parsed) if handler is not None else None
 
     def _process(
         self, uow: UnitOfWork, record: WebhookEvent, parsed: Parsed, context: EventContext, *, new: bool
-    ) -> WebhookOutcome:
+    ) -> Handled:
         if isinstance(parsed, MalformedEvent):
             return self._anomaly(
                 uow,
@@ -212,7 +329,7 @@ class WebhookService:
                 purchase_id=handled.purchase_id,
             )
             uow.webhook_events.save(record)
-            return handled.outcome
+            return handled
         # A rule broke half-way: drop the partial changes, keep the event and say so.
         uow.rollback()
         if new:
@@ -234,7 +351,7 @@ class WebhookService:
         kind: AnomalyKind,
         summary: str,
         error: WebMagicError,
-    ) -> WebhookOutcome:
+    ) -> Handled:
         details = (
             f"{error.detail}\n\nThe body is kept as webhook event {record.id}; "
             f"after fixing the cause, apply it with: webmagic webhooks replay {record.id}"
@@ -249,7 +366,7 @@ class WebhookService:
         )
         record.record(WebhookOutcome.ANOMALY, context.now, error=error.detail)
         uow.webhook_events.save(record)
-        return WebhookOutcome.ANOMALY
+        return Handled(WebhookOutcome.ANOMALY, note=error.detail)
 
     def _stored(self, event_id: str) -> bool:
         with self.uow() as uow:

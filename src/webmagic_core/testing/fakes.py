@@ -488,7 +488,7 @@ class FakeSubscriptionRepository:
             for s in self.store.subscriptions.values()
             if s.provider_id is not None
             and (
-                s.status is SubscriptionState.PAST_DUE
+                s.status in (SubscriptionState.PAST_DUE, SubscriptionState.PAUSED)
                 or (
                     s.status is SubscriptionState.ACTIVE
                     and (s.current_period_end is None or s.current_period_end <= period_ended_before)
@@ -559,6 +559,18 @@ class FakeStatsQuery:
             open_anomalies=sum(1 for a in self.store.anomalies.values() if a.is_open),
         )
 
+    def _resumed(self, ended: Subscription, now: dt.datetime) -> bool:
+        """Another subscription of the site carried on when this one ended: not churn."""
+        assert ended.ended_at is not None
+        return any(
+            other.id != ended.id
+            and other.site_id == ended.site_id
+            and other.started_at is not None
+            and other.started_at <= now
+            and (other.ended_at is None or other.ended_at > ended.ended_at)
+            for other in self.store.subscriptions.values()
+        )
+
     def subscriptions(self, since: dt.datetime, now: dt.datetime) -> SubscriptionFigures:
         by_status: dict[SubscriptionState, int] = {}
         monthly: dict[str, int] = {}
@@ -571,7 +583,7 @@ class FakeStatsQuery:
             running_at_start = sub.started_at is not None and sub.started_at <= since
             if running_at_start and (sub.ended_at is None or sub.ended_at > since):
                 at_start += 1
-                if sub.ended_at is not None and sub.ended_at <= now:
+                if sub.ended_at is not None and sub.ended_at <= now and not self._resumed(sub, now):
                     ended += 1
         return SubscriptionFigures(
             by_status=by_status,

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -46,6 +46,7 @@ from webmagic_core.payments.provider_rules import (
     MAX_METADATA_VALUE_LENGTH,
     payment_payload,
     request_problems,
+    trial_end,
 )
 from webmagic_core.payments.purchases import Purchase
 from webmagic_core.payments.webhook_log import WebhookOutcome
@@ -81,7 +82,15 @@ __all__ = [
 ]
 
 GATEWAY_METHODS = frozenset(
-    {"create_checkout", "get_checkout", "get_subscription", "cancel_subscription", "refund"}
+    {
+        "create_checkout",
+        "get_checkout",
+        "get_subscription",
+        "cancel_subscription",
+        "refund",
+        "expire_checkout",
+        "list_checkouts",
+    }
 )
 
 
@@ -144,12 +153,18 @@ class FakePaymentGateway:
             self._payments.add(payment_id)
             if request.kind is CheckoutKind.MONTHLY:
                 now = self.clock.now()
+                # A free trial is the first period: nothing is charged until it ends.
+                first_end = (
+                    trial_end(now, request.free_trial)
+                    if request.free_trial is not None
+                    else now + dt.timedelta(days=30)
+                )
                 subscription = SubscriptionInfo(
                     id=_new_id("su"),
                     status=SubscriptionStatus.ACTIVE,
                     current_period_start=now,
-                    current_period_end=now + dt.timedelta(days=30),
-                    next_payment_attempt_at=now + dt.timedelta(days=30),
+                    current_period_end=first_end,
+                    next_payment_attempt_at=first_end,
                     checkout_id=checkout_id,
                 )
                 self._subscriptions[subscription.id] = subscription
@@ -204,6 +219,8 @@ class FakePaymentGateway:
                 amount=request.amount,
                 live_mode=False,
                 metadata=dict(request.metadata),
+                expires_at=request.expires_at,
+                created_at=self.clock.now(),
             )
             self.created.append(request)
             return Checkout(id=checkout_id, url=f"{self.base_url}/checkout-session/{checkout_id}")
@@ -242,6 +259,29 @@ class FakePaymentGateway:
             if payment_id in self.refunded:
                 raise GatewayError(f"payment {payment_id} is already refunded", status=422)
             self.refunded.append(payment_id)
+
+    def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
+        with self._lock:
+            self._call("expire_checkout", checkout_id)
+            info = self._known(checkout_id)
+            if info.status is CheckoutStatus.PAID:
+                raise GatewayError(f"checkout {checkout_id} is paid and cannot be changed", status=422)
+            self._checkouts[checkout_id] = attrs.evolve(info, expires_at=at)
+
+    def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
+        with self._lock:
+            self._call("list_checkouts", since.isoformat())
+            found = [c for c in self._checkouts.values() if c.created_at is None or c.created_at >= since]
+            found.sort(key=lambda c: c.created_at or since, reverse=True)
+            return found[:limit]
+
+    def is_open(self, checkout_id: str) -> bool:
+        """Whether a buyer could still pay this checkout now."""
+        with self._lock:
+            info = self._known(checkout_id)
+            return info.status is not CheckoutStatus.PAID and (
+                info.expires_at is None or self.clock.now() < info.expires_at
+            )
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from webmagic_core.payments.gateway import SubscriptionInfo, SubscriptionStatus
 from webmagic_core.payments.subscriptions import Subscription
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.services.anomalies import AnomalyReporter
+from webmagic_core.services.archiving import SiteArchiver
 from webmagic_core.services.subscriptions import SubscriptionConfig, SubscriptionService
 from webmagic_core.services.sweep import LifecycleSweep
 from webmagic_core.sites import Site
@@ -231,6 +232,7 @@ class SubscriptionsWorld:
     sweep: LifecycleSweep
     provider: ProviderSimulator
     config: SubscriptionConfig
+    archiver: SiteArchiver
 
     @property
     def clock(self) -> FakeClock:
@@ -309,10 +311,12 @@ def subscriptions_world(
         config=subscription_config,
     )
     payments.webhooks.subscriptions = service
+    archiver = SiteArchiver(payments.purchases, service)
     return SubscriptionsWorld(
         payments=payments,
         subscriptions=service,
-        sweep=LifecycleSweep(service),
+        sweep=LifecycleSweep(service, archiver=archiver, purchases=payments.purchases),
         provider=ProviderSimulator(payments.gateway, payments.clock),
         config=subscription_config,
+        archiver=archiver,
     )
