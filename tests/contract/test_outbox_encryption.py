@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
 from conftest import TEST_KEYS
 from webmagic_adapters.body_cipher import SEALED_PREFIX
@@ -306,3 +306,37 @@ def test_a_database_opened_without_the_secret_key_neither_queues_nor_claims_mail
         unkeyed.dispose()
     assert stored_row(database, item.id)["status"] == "pending"  # nothing was buried
     assert claim(database)[0] == attrs.evolve(item, claimed_until=T0 + LEASE)
+
+
+@pytest.mark.postgres
+def test_the_start_up_pass_never_puts_back_a_body_a_relay_has_just_dropped(postgres_url: str) -> None:
+    """PostgreSQL: the pass reads without locking rows; a relay that marks a message sent
+    between that read and the pass's write must keep it redacted. (On SQLite the pass
+    holds the write lock, so nobody can.)"""
+    sweeping, relaying = Database(postgres_url, keys=TEST_KEYS), Database(postgres_url, keys=TEST_KEYS)
+    try:
+        sweeping.upgrade()
+        item = pending()
+        item.next_attempt_at = T0 + dt.timedelta(hours=1)  # not claimed: only the pass reads it
+        insert_plain(sweeping, item)
+        interleaved: list[str] = []
+
+        def send_it_meanwhile(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if statement.startswith("UPDATE outbox_messages SET text") and not interleaved:
+                interleaved.append(statement)
+                with relaying.unit_of_work() as work:
+                    sent = work.outbox.get(item.id)
+                    assert sent is not None
+                    sent.mark_sent(T0)
+                    work.outbox.save(sent)
+                    work.commit()
+
+        event.listen(sweeping.engine, "before_cursor_execute", send_it_meanwhile)
+        assert claim(sweeping) == []
+
+        assert interleaved
+        assert raw(sweeping, item.id) == (REDACTED_TEXT, REDACTED_HTML)
+        assert stored_row(sweeping, item.id)["status"] == "sent"
+    finally:
+        sweeping.dispose()
+        relaying.dispose()
