@@ -3,7 +3,8 @@
 The secret key itself signs nothing. Each use gets its own 32-byte key, derived with
 HKDF-SHA256 under a label naming the use (access tokens, email links, each form's CSRF
 cookie, preview links), so a signature made for one use is worthless for any other, and
-seeing many of one kind tells nothing about the others.
+seeing many of one kind tells nothing about the others. The same derivation gives the key
+that encrypts queued mail at rest.
 
 Rotation: set the new key in ``WEBMAGIC_SECRET_KEY`` and the old one in
 ``WEBMAGIC_SECRET_KEY_PREVIOUS``. New tokens are signed with the new key only; tokens
@@ -27,10 +28,12 @@ _SALT = b"webmagic.hkdf.v1"
 # they stay distinct): "webmagic.jwt.access.v1" (webmagic_http.auth), "webmagic.links.email.v1"
 # (email links), "webmagic.csrf.{portal,purchase,sandbox}.v1" (the HTML forms),
 # "webmagic.links.preview.v1" (preview links), "webmagic.purchase-return.v1" (the signed
-# checkout return pages).
+# checkout return pages), "webmagic.outbox.bodies.v1" (queued mail's bodies, encrypted at
+# rest: webmagic_adapters.body_cipher).
 EMAIL_LINKS_LABEL = "webmagic.links.email.v1"
 PREVIEW_LINKS_LABEL = "webmagic.links.preview.v1"
 PURCHASE_RETURN_LABEL = "webmagic.purchase-return.v1"
+OUTBOX_BODIES_LABEL = "webmagic.outbox.bodies.v1"
 
 
 def hkdf_sha256(secret: bytes, info: bytes, *, length: int = KEY_BYTES, salt: bytes = _SALT) -> bytes:

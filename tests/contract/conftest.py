@@ -14,10 +14,14 @@ import attrs
 import pytest
 from sqlalchemy import delete
 
+from webmagic_adapters.keys import Keyring
 from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.ports import UnitOfWorkFactory
 from webmagic_core.testing import FakeUnitOfWorkFactory
+
+# The keys the databases of the suites encrypt queued mail with.
+TEST_KEYS = Keyring("contract-suite-secret-key-of-32-bytes-or-more")
 
 REAL = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 ALL = ["fake", *REAL]
@@ -52,7 +56,7 @@ def open_database(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> 
         url = f"sqlite:///{(tmp_path / 'data' / 'webmagic.db').as_posix()}"
     else:
         url = request.getfixturevalue("postgres_url")
-    database = Database(url)
+    database = Database(url, keys=TEST_KEYS)
     request.addfinalizer(database.dispose)
     database.upgrade()
     return database

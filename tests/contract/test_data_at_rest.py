@@ -5,17 +5,21 @@ permissive umask (022), the usual one, so nothing relies on the caller's."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from webmagic_adapters.body_cipher import SEALED_PREFIX
 from webmagic_adapters.bootstrap import bootstrap
 from webmagic_adapters.settings import load_settings
+from webmagic_adapters.sqlalchemy.tables import outbox_messages
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
-from webmagic_core.testing.accounts import FakePasswordHasher
+from webmagic_core.testing.accounts import FakeMailer, FakePasswordHasher
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +116,29 @@ def test_an_older_data_folder_is_made_owner_only(tmp_path: Path) -> None:
     for path in (data / "secret_key", data / "mail" / "old.eml", data / "webmagic.db"):
         assert mode(path) == 0o600, path
     assert mode(unrelated) == 0o644
+
+
+def test_queued_mail_is_encrypted_at_rest_and_sent_whole(tmp_path: Path) -> None:
+    """Wired as ``serve`` wires it: the verify mail of a sign-up holds its link in the
+    database only encrypted, and the relay sends the link itself."""
+    mailer = FakeMailer()
+    container = bootstrap(
+        load_settings(data_dir=tmp_path / "data"), hasher=FakePasswordHasher(), mailer=mailer
+    )
+    try:
+        container.database.upgrade()
+        container.accounts.register("rosa@example.com", "correct horse battery", client="127.0.0.1")
+        with container.database.engine.connect() as connection:
+            stored = connection.execute(select(outbox_messages.c.text, outbox_messages.c.html)).one()
+
+        assert container.relay.drain().sent == 1
+
+        (sent,) = mailer.sent
+        token = re.search(r"token=([\w.-]+)", sent.text)
+        assert token is not None
+        for value in stored:
+            assert value.startswith(SEALED_PREFIX)
+            assert token.group(1) not in value
+            assert "token=" not in value
+    finally:
+        container.close()

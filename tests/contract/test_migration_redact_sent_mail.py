@@ -9,6 +9,7 @@ import uuid
 
 from sqlalchemy import inspect
 
+from conftest import TEST_KEYS
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus
@@ -32,7 +33,7 @@ def queued(status: OutboxStatus) -> OutboxMessage:
 
 
 def test_0006_drops_the_bodies_of_messages_already_sent(empty_database_url: str) -> None:
-    database = Database(empty_database_url)
+    database = Database(empty_database_url, keys=TEST_KEYS)
     try:
         database.upgrade("0004")
         sent, pending, dead = (

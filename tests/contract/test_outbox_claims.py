@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import attrs
 import pytest
 
+from conftest import TEST_KEYS
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
@@ -56,7 +57,7 @@ class CrashingMailer:
 
 @pytest.fixture
 def second_database(database: Database) -> Iterator[Database]:
-    other = Database(database.engine.url.render_as_string(hide_password=False))
+    other = Database(database.engine.url.render_as_string(hide_password=False), keys=TEST_KEYS)
     yield other
     other.dispose()
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 import attrs
 import pytest
 
+from conftest import TEST_KEYS
 from webmagic_adapters.emails import normalize_email
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier, generate_secret
@@ -60,7 +61,7 @@ class App:
 
 
 def app(url: str, gateway: FakePaymentGateway, renderer: EmailRenderer | None = None) -> App:
-    database = Database(url)
+    database = Database(url, keys=TEST_KEYS)
     uow = database.unit_of_work
     renderer = renderer or JinjaEmailRenderer()
     limiter = FakeRateLimiter(CLOCK)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from webmagic_adapters.keys import EMAIL_LINKS_LABEL, PREVIEW_LINKS_LABEL, Keyring, hkdf_sha256
+from webmagic_adapters.keys import (
+    EMAIL_LINKS_LABEL,
+    OUTBOX_BODIES_LABEL,
+    PREVIEW_LINKS_LABEL,
+    PURCHASE_RETURN_LABEL,
+    Keyring,
+    hkdf_sha256,
+)
 from webmagic_http.auth import JWT_KEY_LABEL
 from webmagic_http.portal import CSRF_KEY_LABEL as PORTAL_CSRF
 from webmagic_http.purchases import CSRF_KEY_LABEL as PURCHASE_CSRF
@@ -31,7 +38,16 @@ def test_hkdf_matches_the_rfc_5869_test_vectors() -> None:
 
 
 def test_each_purpose_has_its_own_key_and_none_is_the_secret() -> None:
-    labels = [JWT_KEY_LABEL, EMAIL_LINKS_LABEL, PREVIEW_LINKS_LABEL, PORTAL_CSRF, PURCHASE_CSRF, SANDBOX_CSRF]
+    labels = [
+        JWT_KEY_LABEL,
+        EMAIL_LINKS_LABEL,
+        PREVIEW_LINKS_LABEL,
+        PORTAL_CSRF,
+        PURCHASE_CSRF,
+        SANDBOX_CSRF,
+        OUTBOX_BODIES_LABEL,
+        PURCHASE_RETURN_LABEL,
+    ]
     keys = Keyring(SECRET)
     derived = [keys.key(label) for label in labels]
     assert len(set(labels)) == len(set(derived)) == len(labels)

@@ -31,6 +31,8 @@ from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, pool, text, update
 from sqlalchemy import exc as sa_exc
 
+from webmagic_adapters.body_cipher import BodyCipher
+from webmagic_adapters.keys import Keyring
 from webmagic_adapters.private_files import private_dir, private_sqlite_file
 from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, SQLITE_TRANSACTION_INFO
@@ -145,10 +147,13 @@ def _sqlite_on_begin(connection: Connection) -> None:
 
 
 class Database:
-    """Owns the engine. Creating one connects to nothing; the pool connects lazily."""
+    """Owns the engine. Creating one connects to nothing; the pool connects lazily.
+    ``keys`` encrypt queued mail at rest (``body_cipher``); a database opened without them
+    (the migrations) cannot queue mail."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, keys: Keyring | None = None) -> None:
         self._url = normalize_url(url)
+        self._cipher = BodyCipher.from_keyring(keys) if keys is not None else BodyCipher(())
         self._engine = self._create_engine(self._url)
         # SQLite: this process's writers queue here for the file's write lock (see
         # repositories.WriteGate); PostgreSQL has row locks and needs none.
@@ -196,12 +201,20 @@ class Database:
     def unit_of_work(self) -> SqlAlchemyUnitOfWork:
         """The core's ``UnitOfWorkFactory``: pass this bound method to the services."""
         return SqlAlchemyUnitOfWork(
-            self._engine, write_lock=self._write_lock, lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+            self._engine,
+            write_lock=self._write_lock,
+            lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            cipher=self._cipher,
         )
 
     def unit_of_work_of(self, kind: type[UoW]) -> UoW:
         """``unit_of_work`` for a subclass adding repositories (custom domains)."""
-        return kind(self._engine, write_lock=self._write_lock, lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        return kind(
+            self._engine,
+            write_lock=self._write_lock,
+            lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            cipher=self._cipher,
+        )
 
     def ping(self) -> bool:
         try:

@@ -11,6 +11,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from webmagic_adapters.body_cipher import BodyCipher
 from webmagic_adapters.sqlalchemy.accounts_repositories import (
     SqlAlchemyCustomerRepository,
     SqlAlchemyRefreshSessionRepository,
@@ -51,7 +52,12 @@ class SqlAlchemyUnitOfWork:
     sites: SiteRepository
 
     def __init__(
-        self, engine: Engine, *, write_lock: threading.Lock | None = None, lock_timeout: float = 5.0
+        self,
+        engine: Engine,
+        *,
+        write_lock: threading.Lock | None = None,
+        lock_timeout: float = 5.0,
+        cipher: BodyCipher | None = None,
     ) -> None:
         self._engine = engine
         self._connection: Connection | None = None
@@ -60,7 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.sites = SqlAlchemySiteRepository(self.connection)
         self._customers = SqlAlchemyCustomerRepository(self.connection)
         self._refresh_sessions = SqlAlchemyRefreshSessionRepository(self.connection)
-        self._outbox = SqlAlchemyOutboxRepository(self.connection)
+        self._outbox = SqlAlchemyOutboxRepository(self.connection, cipher or BodyCipher(()))
         self._purchases = SqlAlchemyPurchaseRepository(self.connection)
         self._webhook_events = SqlAlchemyWebhookEventRepository(self.connection)
         self._anomalies = SqlAlchemyAnomalyRepository(self.connection)
