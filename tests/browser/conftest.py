@@ -64,8 +64,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBMAGIC_")}
     env.update(
         {
+            # The database is the data folder's own file, made on first use like a newcomer's.
             "WEBMAGIC_DATA_DIR": str(data_dir),
-            "WEBMAGIC_DATABASE_URL": f"sqlite:///{(tmp_path / 'browser.db').as_posix()}",
             "WEBMAGIC_PUBLIC_URL": url,
         }
     )
