@@ -1,4 +1,4 @@
-"""Normalising a custom domain name as an owner types it (API.md "Custom domain").
+"""Normalising a custom domain name as an owner types it (docs/api.md "Custom domain").
 
 ``idna`` does the IDNA 2008 work (UTS #46 mapping: case folding, full-width forms...,
 then the IDNA 2008 validity rules and A-label encoding); this module only refuses what is

@@ -1,6 +1,6 @@
 """The site lifecycle: the one transition table everything else asks.
 
-See DESIGN.md, "Site lifecycle". No other module decides which state follows which.
+See docs/architecture.md, "Site lifecycle". No other module decides which state follows which.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-# The one converter of the HTTP layer (DESIGN.md: "cattrs stays at the boundary").
+# The one converter of the HTTP layer (docs/architecture.md: "cattrs stays at the boundary").
 converter = _make_converter()
 
 

@@ -1,4 +1,4 @@
-"""``/api/v1/customer/sites/{slug}/domain``: the owner's custom domain (API.md "Custom domain").
+"""``/api/v1/customer/sites/{slug}/domain``: the owner's custom domain (docs/api.md "Custom domain").
 
 - ``PUT`` ``{"domain"}`` -> 201 the domain (``pending``; the same name again keeps it as it
   is); 400 for a name that cannot be used (the reason named), 409 when another site holds

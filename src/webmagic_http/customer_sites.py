@@ -1,4 +1,4 @@
-"""``/api/v1/customer/sites``: the signed-in customer's own sites (API.md, "The owner's sites").
+"""``/api/v1/customer/sites``: the signed-in customer's own sites (docs/api.md, "The owner's sites").
 
 - ``GET /api/v1/customer/sites`` → 200 the customer's sites (archived ones left out),
   by slug: ``slug``, ``business_name``, ``status``, ``url``, ``current_version``;

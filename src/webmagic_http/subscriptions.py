@@ -68,7 +68,7 @@ NO_STORE = CacheControlHeader(no_store=True)
 
 
 def iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 with a UTC offset (API.md), or None."""
+    """ISO 8601 with a UTC offset (docs/api.md), or None."""
     return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 

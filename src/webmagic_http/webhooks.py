@@ -2,7 +2,7 @@
 
 The signature is checked over the raw body bytes, exactly as received (before anything
 parses them); then ``WebhookService.receive`` stores the event and applies it in one
-transaction. Answers (API.md):
+transaction. Answers (docs/api.md):
 
 - 200 ``{"status": "processed" | "duplicate" | "ignored"}``;
 - 400 for missing headers, a bad or stale signature, or a body that is not a JSON object

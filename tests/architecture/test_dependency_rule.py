@@ -1,4 +1,4 @@
-"""The dependency rule of DESIGN.md, checked on the source of every module."""
+"""The dependency rule of docs/architecture.md, checked on the source of every module."""
 
 from __future__ import annotations
 

@@ -335,7 +335,7 @@ def checkout_request(kind: CheckoutKind = CheckoutKind.ONE_TIME, **changes: Any)
 
 
 def body_for(request: CheckoutRequest) -> dict[str, Any]:
-    """What RECURRENTE.md says ``POST /checkouts`` must carry for ``request``."""
+    """What docs/payments.md says ``POST /checkouts`` must carry for ``request``."""
     item: dict[str, Any] = {
         "name": request.item_name,
         "currency": request.amount.currency,

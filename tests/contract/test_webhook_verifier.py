@@ -23,7 +23,7 @@ from webmagic_core.clock import SystemClock
 from webmagic_core.payments.webhooks import InvalidSignature
 from webmagic_core.testing import FakeClock
 
-# RECURRENTE.md's test vector (the one Svix publishes).
+# docs/payments.md's test vector (the one Svix publishes).
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 MSG_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 TIMESTAMP = 1614265330

@@ -1,4 +1,4 @@
-"""``/api/v1/customer/...``: every endpoint of API.md "Customer accounts", end to end on SQLite."""
+"""``/api/v1/customer/...``: every endpoint of docs/api.md "Customer accounts", end to end on SQLite."""
 
 from __future__ import annotations
 

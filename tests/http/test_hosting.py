@@ -1,4 +1,4 @@
-"""``GET /{slug}`` and its assets, state by state (DESIGN.md lifecycle table)."""
+"""``GET /{slug}`` and its assets, state by state (docs/architecture.md lifecycle table)."""
 
 from __future__ import annotations
 

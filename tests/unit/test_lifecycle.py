@@ -17,7 +17,7 @@ from webmagic_core.sites import Actor, Site
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
-# The lifecycle of DESIGN.md, written out independently of the implementation.
+# The lifecycle of docs/architecture.md, written out independently of the implementation.
 DESIGN_EDGES = {
     ("preview", "purchase_paid", "owned"),
     ("owned", "subscription_started", "active"),

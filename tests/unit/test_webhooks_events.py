@@ -26,7 +26,7 @@ from webmagic_core.payments.gateway import CheckoutInfo, CheckoutStatus
 
 PURCHASE_ID = uuid.uuid4()
 
-# The shape RECURRENTE.md documents: fields at the top level, no "data" wrapper.
+# The shape docs/payments.md documents: fields at the top level, no "data" wrapper.
 SUCCEEDED = {
     "id": "pa_123",
     "event_type": "payment_intent.succeeded",

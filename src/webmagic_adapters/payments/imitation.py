@@ -1,4 +1,4 @@
-"""A local HTTP server that imitates Recurrente's documented API (RECURRENTE.md).
+"""A local HTTP server that imitates Recurrente's documented API (docs/payments.md).
 
 For tests, benchmarks and demos: the ``RecurrenteGateway`` talks to it exactly as it talks to
 ``https://app.recurrente.com/api``. It

@@ -78,7 +78,7 @@ from webmagic_core.ports import Clock
 from webmagic_core.services.webhooks import WebhookService
 
 CHECKOUT_PATH = "/sandbox/checkout"
-# Where the provider delivers its webhooks, below the public URL (API.md).
+# Where the provider delivers its webhooks, below the public URL (docs/api.md).
 WEBHOOK_PATH = "/api/v1/webhooks/recurrente"
 SANDBOX_BUYER_EMAIL = "buyer@sandbox.invalid"
 DECLINED = "the card was declined (sandbox)"

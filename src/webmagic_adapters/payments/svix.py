@@ -1,6 +1,6 @@
 """Svix / Standard Webhooks signatures: the verifier the webhook endpoint uses, and a signer.
 
-Scheme (RECURRENTE.md): the secret is ``whsec_<base64>``; the key is the decoded base64.
+Scheme (docs/payments.md): the secret is ``whsec_<base64>``; the key is the decoded base64.
 The signed content is ``{id}.{timestamp}.{raw body}`` over the exact bytes received, the
 signature ``base64(HMAC-SHA256(key, content))``, and the signature header a space-separated
 list of ``<version>,<signature>`` entries of which one ``v1`` match is enough. Headers come

@@ -1,7 +1,7 @@
 """Errors of the accounts and email building blocks.
 
 Token errors are ``ValidationError``s on the ``token`` field: a bad, expired or used link
-in a request body is the caller's input, so the HTTP layer answers 400 (API.md).
+in a request body is the caller's input, so the HTTP layer answers 400 (docs/api.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Two shapes are accepted: Recurrente's own, with every field at the top level
 (``{"id": "pa_...", "event_type": "payment_intent.succeeded", "checkout": {...}, ...}``,
-see RECURRENTE.md), and the Standard Webhooks envelope (``{"type": ..., "data": {...}}``)
+see docs/payments.md), and the Standard Webhooks envelope (``{"type": ..., "data": {...}}``)
 whose ``data`` holds those fields. Within them, the alternative names the sources use
 (``event_type``/``type``, ``checkout.id``/``checkout_id``, ``customer.email``/
 ``customer_email``...) are all read.

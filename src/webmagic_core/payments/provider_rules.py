@@ -2,7 +2,7 @@
 
 ``request_problems`` checks a ``CheckoutRequest`` the way the provider validates
 ``POST /checkouts`` (a 422 when it refuses); the ``*_payload`` functions build webhook
-bodies in the provider's top-level shape (RECURRENTE.md: every field at the top level, no
+bodies in the provider's top-level shape (docs/payments.md: every field at the top level, no
 ``data`` envelope). The sandbox gateway and the test fakes share these, so there is one
 definition of each rule and each shape.
 """
@@ -121,7 +121,7 @@ def payment_payload(
     payment_id: str | None = None,
     created_at: dt.datetime | None = None,
 ) -> dict[str, object]:
-    """A ``payment_intent.*`` body in Recurrente's top-level shape (RECURRENTE.md) for the
+    """A ``payment_intent.*`` body in Recurrente's top-level shape (docs/payments.md) for the
     payment of ``checkout`` (as ``get_checkout`` reports it once paid)."""
     amount = amount or checkout.amount or Money(0, "USD")
     paymentable: Mapping[str, object] = {

@@ -24,7 +24,7 @@ class WebhookOutcome(enum.StrEnum):
 
     @property
     def answer(self) -> str:
-        """The ``status`` the provider is told (API.md: processed | duplicate | ignored).
+        """The ``status`` the provider is told (docs/api.md: processed | duplicate | ignored).
         An anomaly was received and recorded: retrying would not change it."""
         return WebhookOutcome.PROCESSED.value if self is WebhookOutcome.ANOMALY else self.value
 

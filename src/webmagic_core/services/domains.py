@@ -49,7 +49,7 @@ from webmagic_core.sites import Site
 
 log = logging.getLogger(__name__)
 
-# Sites whose owner may attach, replace or verify a domain (API.md: suspended -> 409).
+# Sites whose owner may attach, replace or verify a domain (docs/api.md: suspended -> 409).
 DOMAIN_STATUSES = frozenset({SiteStatus.OWNED, SiteStatus.ACTIVE, SiteStatus.PAST_DUE})
 NO_DOMAIN = "this site has no custom domain"
 # Found values quoted in ``detail`` are cut to this length (they are the owner's own DNS).
