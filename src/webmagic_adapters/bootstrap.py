@@ -23,6 +23,7 @@ from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.sandbox import SandboxGateway
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
 from webmagic_adapters.settings import Payments, Settings, load_settings
+from webmagic_adapters.sqlalchemy.customer_admin_repository import customer_admin_units_of_work
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.domains_repository import SqlHostDirectory, domain_units_of_work
 from webmagic_adapters.sqlalchemy.monitoring import SqlOperationsQuery
@@ -42,6 +43,7 @@ from webmagic_core.ports import Clock, RateLimiter
 from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService
 from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
+from webmagic_core.services.customers import CustomerService
 from webmagic_core.services.domains import DomainConfig, DomainService
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
@@ -81,6 +83,7 @@ class Container:
     # Custom domains (phase 5).
     domains: DomainService
     host_directory: SqlHostDirectory
+    customers: CustomerService
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -196,6 +199,12 @@ def bootstrap(
     )
     host_directory = SqlHostDirectory(database.engine)
     domains = build_domains(settings, database, clock, renderer, host_directory, resolver, probe)
+    customers = CustomerService(
+        uow=customer_admin_units_of_work(database),
+        clock=clock,
+        accounts=accounts,
+        activity_retention=dt.timedelta(days=settings.login_address_retention_days),
+    )
     return Container(
         settings=settings,
         keys=keys,
@@ -218,12 +227,13 @@ def bootstrap(
         ),
         anomalies=AnomalyService(uow=uow, clock=clock),
         stats=StatsService(SqlStatsQuery(database)),
-        timeline=TimelineService(uow=uow, sources=[domains.timeline]),
+        timeline=TimelineService(uow=uow, sources=[domains.timeline, customers.timeline]),
         subscriptions=subscriptions,
-        sweep=LifecycleSweep(subscriptions),
+        sweep=LifecycleSweep(subscriptions, forget_old_addresses=customers.forget_old_addresses),
         operations=SqlOperationsQuery(database),
         domains=domains,
         host_directory=host_directory,
+        customers=customers,
     )
 
 

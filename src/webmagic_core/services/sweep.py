@@ -28,6 +28,7 @@ import datetime as dt
 import enum
 import logging
 import uuid
+from collections.abc import Callable
 
 import attrs
 
@@ -74,6 +75,8 @@ class LifecycleSweep:
     batch_size: int = 200
     sync_grace: dt.timedelta = dt.timedelta(hours=6)
     sync_interval: dt.timedelta = dt.timedelta(hours=6)
+    # Housekeeping: clear customers' last-login addresses past their retention.
+    forget_old_addresses: Callable[[], int] | None = None
 
     def run(self, now: dt.datetime | None = None) -> SweepReport:
         """One pass over every step; each item's failure is reported, never fatal."""
@@ -82,9 +85,21 @@ class LifecycleSweep:
         report += self._ending(now)
         report += self._sync(now)
         report += self._pending()
+        self._forget_addresses()
         if report != SweepReport():
             log.info("lifecycle sweep: %s", report)
         return report
+
+    def _forget_addresses(self) -> None:
+        if self.forget_old_addresses is None:
+            return
+        try:
+            cleared = self.forget_old_addresses()
+        except Exception:  # a housekeeping failure must not stop the sweep
+            log.exception("lifecycle sweep: clearing old login addresses failed")
+            return
+        if cleared:
+            log.info("lifecycle sweep: %d old login address(es) forgotten", cleared)
 
     # 1. included hosting
 
