@@ -15,7 +15,7 @@ from test_installed_script import clean_env, webmagic_script
 
 from conftest import Invoke
 from webmagic_adapters.bootstrap import Container, bootstrap
-from webmagic_adapters.settings import load_settings
+from webmagic_adapters.settings import SettingsError, load_settings
 from webmagic_core.accounts.customers import Customer, RefreshSession
 from webmagic_core.errors import Unauthenticated
 from webmagic_core.sites import Actor, Site, SiteStatus
@@ -168,3 +168,26 @@ def test_the_installed_script_deactivates_and_lists(tmp_path: Path, cli_env: dic
     assert done.returncode == 0, done.stderr
     listed = json.loads(webmagic("customers", "list", "--status", "inactive", "--json").stdout)
     assert [c["email"] for c in listed["customers"]] == [EMAIL]
+
+
+def test_the_login_address_retention_is_90_days_by_default_and_checked(container: Container) -> None:
+    assert container.customers.activity_retention == dt.timedelta(days=90)
+    assert load_settings(login_address_retention_days=7).login_address_retention_days == 7
+    with pytest.raises(SettingsError, match="WEBMAGIC_LOGIN_ADDRESS_RETENTION_DAYS"):
+        load_settings(login_address_retention_days=0)
+
+
+def test_the_lifecycle_sweep_forgets_login_addresses_past_the_retention(
+    container: Container, invoke: Invoke
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    old = add_customer(container, "old@example.com")
+    recent = add_customer(container, "recent@example.com")
+    with container.database.unit_of_work() as uow:
+        for customer, days in ((old, 91), (recent, 89)):
+            customer.last_login_at, customer.last_login_address = now - dt.timedelta(days=days), "192.0.2.1"
+            uow.customers.save(customer)
+        uow.commit()
+    assert invoke("lifecycle", "sweep").exit_code == 0
+    with container.database.unit_of_work() as uow:
+        assert [uow.customers.get(c.id).last_login_address for c in (old, recent)] == [None, "192.0.2.1"]  # type: ignore[union-attr]
