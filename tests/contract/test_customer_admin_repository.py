@@ -141,16 +141,20 @@ def test_live_logins_are_the_families_that_can_still_be_refreshed(uow: Factory) 
     )
     revoked, _ = RefreshSession.issue(customer_id=rosa.id, now=T0)
     revoked.revoked_at = T0
+    # One revoked token ends its login (as ``login_live`` says), even beside a usable one.
+    after_revoked, _ = RefreshSession.issue(customer_id=rosa.id, now=T0, family_id=revoked.family_id)
     expired, _ = RefreshSession.issue(customer_id=rosa.id, now=now - dt.timedelta(days=40))
     newer, _ = RefreshSession.issue(customer_id=rosa.id, now=T0 + dt.timedelta(hours=5))
     anas, _ = RefreshSession.issue(customer_id=ana.id, now=T0)
     with uow() as work:
-        for session in (open_first, open_next, revoked, expired, newer, anas):
+        for session in (open_first, open_next, revoked, after_revoked, expired, newer, anas):
             work.refresh_sessions.add(session)
         work.commit()
     with uow() as work:
         logins = work.customer_admin.live_logins(rosa.id, now)
     assert [login.login_id for login in logins] == [newer.family_id, open_first.family_id]
+    with uow() as work:
+        assert not work.refresh_sessions.login_live(revoked.family_id)
     family = logins[1]
     assert family.started_at == T0
     assert family.last_refreshed_at == T0 + dt.timedelta(hours=1)
