@@ -24,6 +24,7 @@ from webmagic_adapters.payments.sandbox import SandboxGateway
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier
 from webmagic_adapters.settings import Payments, Settings, load_settings
 from webmagic_adapters.site_rewriter import ParserSiteRewriter
+from webmagic_adapters.sqlalchemy.customer_admin_repository import customer_admin_units_of_work
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.domains_repository import SqlHostDirectory, domain_units_of_work
 from webmagic_adapters.sqlalchemy.monitoring import SqlOperationsQuery
@@ -44,6 +45,7 @@ from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService
 from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
 from webmagic_core.services.archiving import SiteArchiver
+from webmagic_core.services.customers import CustomerService
 from webmagic_core.services.domains import DomainConfig, DomainService
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
@@ -85,6 +87,7 @@ class Container:
     host_directory: SqlHostDirectory
     rewriter: ParserSiteRewriter
     archiver: SiteArchiver
+    customers: CustomerService
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -204,6 +207,12 @@ def bootstrap(
     host_directory = SqlHostDirectory(database.engine)
     domains = build_domains(settings, database, clock, renderer, host_directory, resolver, probe)
     archiver = SiteArchiver(purchases, subscriptions)
+    customers = CustomerService(
+        uow=customer_admin_units_of_work(database),
+        clock=clock,
+        accounts=accounts,
+        activity_retention=dt.timedelta(days=settings.login_address_retention_days),
+    )
     return Container(
         settings=settings,
         keys=keys,
@@ -228,14 +237,20 @@ def bootstrap(
         ),
         anomalies=AnomalyService(uow=uow, clock=clock),
         stats=StatsService(SqlStatsQuery(database)),
-        timeline=TimelineService(uow=uow, sources=[domains.timeline]),
+        timeline=TimelineService(uow=uow, sources=[domains.timeline, customers.timeline]),
         subscriptions=subscriptions,
-        sweep=LifecycleSweep(subscriptions, archiver=archiver, purchases=purchases),
+        sweep=LifecycleSweep(
+            subscriptions,
+            archiver=archiver,
+            purchases=purchases,
+            forget_old_addresses=customers.forget_old_addresses,
+        ),
         archiver=archiver,
         operations=SqlOperationsQuery(database),
         rewriter=rewriter,
         domains=domains,
         host_directory=host_directory,
+        customers=customers,
     )
 
 

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         description="In-process domain re-verification period; 0 disables it",
     )
     tls_probe_port: int = Field(default=443, gt=0, lt=65536)
+    login_address_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Days the client address of a customer's last login is kept (customers show)",
+    )
     log_level: str = "INFO"
     log_format: LogFormat = Field(
         default=LogFormat.TEXT, description="text: lines for people; json: one JSON object per line"

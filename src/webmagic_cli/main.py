@@ -9,6 +9,7 @@ import typer
 
 from webmagic_cli import (
     config,
+    customers,
     db,
     demo,
     domains,
@@ -46,6 +47,7 @@ app.add_typer(outbox.app, rich_help_panel="Manage")
 app.add_typer(lifecycle.app, rich_help_panel="Manage")
 app.command(rich_help_panel="Manage")(config.config)
 app.add_typer(domains.app, rich_help_panel="Manage")
+app.add_typer(customers.app, rich_help_panel="Manage")
 app.add_typer(payments.app, rich_help_panel="Payments")
 app.add_typer(webhooks.app, rich_help_panel="Payments")
 app.add_typer(subscriptions.app, rich_help_panel="Payments")

@@ -333,6 +333,7 @@ TIMELINE_STYLES: dict[TimelineKind, str] = {
     TimelineKind.ANOMALY: "bold red",
     TimelineKind.EMAIL: "blue",
     TimelineKind.DOMAIN: "bold blue",
+    TimelineKind.ACCOUNT: "bold red",
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from migration_support import insert_old_customer, read_old_customer
 from sqlalchemy import func, inspect, select
 
 from webmagic_adapters.sqlalchemy import tables
@@ -63,9 +64,7 @@ def test_0003_adds_the_owner_columns_keeping_every_site_and_goes_down_and_up_aga
                     occurred_at=T0,
                 )
             )
-        with database.unit_of_work() as work:
-            work.customers.add(customer)
-            work.commit()
+        insert_old_customer(database, customer)
 
         database.upgrade("0003")
         assert database.current_revision() == "0003"
@@ -85,8 +84,7 @@ def test_0003_adds_the_owner_columns_keeping_every_site_and_goes_down_and_up_aga
         assert not NEW_TABLES & table_names(database)
         assert not {"owner_id", "purchased_at"} & site_columns(database)
         assert (count(database, "sites"), count(database, "site_events")) == (1, 2)
-        with database.unit_of_work() as work:
-            assert work.customers.get(customer.id) == customer
+        assert read_old_customer(database, customer) == customer
 
         database.upgrade()
         with database.unit_of_work() as work:
@@ -94,6 +92,7 @@ def test_0003_adds_the_owner_columns_keeping_every_site_and_goes_down_and_up_aga
             assert again is not None
             assert again.owner_id is None
             assert work.purchases.list() == []
+            assert work.customers.get(customer.id) == customer
     finally:
         database.dispose()
 

@@ -32,7 +32,27 @@ def _customer(row: AnyRow) -> Customer:
         token_version=row.token_version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        deactivated_at=row.deactivated_at,
+        last_login_at=row.last_login_at,
+        last_login_address=row.last_login_address,
+        failed_logins=row.failed_logins,
+        last_failed_login_at=row.last_failed_login_at,
+        password_link_serial=row.password_link_serial,
+        verify_link_serial=row.verify_link_serial,
     )
+
+
+def _operator_fields(customer: Customer) -> dict[str, object]:
+    """Columns of revision 0010: deactivation, login activity, link serials."""
+    return {
+        "deactivated_at": customer.deactivated_at,
+        "last_login_at": customer.last_login_at,
+        "last_login_address": customer.last_login_address,
+        "failed_logins": customer.failed_logins,
+        "last_failed_login_at": customer.last_failed_login_at,
+        "password_link_serial": customer.password_link_serial,
+        "verify_link_serial": customer.verify_link_serial,
+    }
 
 
 def _session(row: AnyRow) -> RefreshSession:
@@ -63,6 +83,7 @@ class SqlAlchemyCustomerRepository(SqlAlchemyRepository):
                 "token_version": customer.token_version,
                 "created_at": customer.created_at,
                 "updated_at": customer.updated_at,
+                **_operator_fields(customer),
             },
         )
 
@@ -79,6 +100,7 @@ class SqlAlchemyCustomerRepository(SqlAlchemyRepository):
                 token_version=customer.token_version,
                 created_at=customer.created_at,
                 updated_at=customer.updated_at,
+                **_operator_fields(customer),
             ),
             EMAIL_TAKEN,
         )

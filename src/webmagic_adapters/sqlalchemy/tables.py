@@ -172,7 +172,16 @@ customer_users = Table(
     Column("token_version", Integer, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Operators' controls and login activity (revision 0010).
+    Column("deactivated_at", UTCDateTime(), nullable=True),
+    Column("last_login_at", UTCDateTime(), nullable=True),
+    Column("last_login_address", String(100), nullable=True),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("last_failed_login_at", UTCDateTime(), nullable=True),
+    Column("password_link_serial", Integer, nullable=False, server_default="0"),
+    Column("verify_link_serial", Integer, nullable=False, server_default="0"),
     UniqueConstraint("email"),
+    Index("ix_customer_users_created_at", "created_at"),
 )
 
 refresh_sessions = Table(
@@ -477,4 +486,20 @@ domain_events = Table(
     UniqueConstraint("id"),
     Index("ix_domain_events_site_id", "site_id"),
     Index("ix_domain_events_domain", "domain"),
+)
+
+# An account's history as operators made it (revision 0010): deactivated, reactivated,
+# links resent, each with the operator's reason.
+customer_events = Table(
+    "customer_events",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("customer_id", Uuid(), ForeignKey("customer_users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("actor", String(20), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    UniqueConstraint("id"),
+    Index("ix_customer_events_customer_id", "customer_id"),
 )

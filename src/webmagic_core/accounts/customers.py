@@ -16,7 +16,12 @@ REFRESH_TOKEN_LIFETIME = dt.timedelta(days=30)
 class Customer:
     """A business owner. ``password_hash`` is None for an account created by a purchase
     until its owner sets a password through the welcome link. ``token_version`` is carried
-    in access tokens; bumping it (password change or reset) voids them all at once."""
+    in access tokens; bumping it (password change or reset) voids them all at once.
+
+    An operator may deactivate the account (``deactivated_at``): it can no longer sign in.
+    ``password_link_serial`` and ``verify_link_serial`` are part of the fingerprints of the
+    emailed links of each kind; bumping one (an operator resends a link) voids the earlier
+    links of that kind. The activity fields are kept up to date by the login."""
 
     id: uuid.UUID
     email: str  # normalised: see AccountService's email normaliser
@@ -27,6 +32,15 @@ class Customer:
     token_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    deactivated_at: dt.datetime | None = None
+    last_login_at: dt.datetime | None = None
+    # The client address of the last login, forgotten after a configurable number of days.
+    last_login_address: str | None = None
+    # Failed sign-ins (wrong password) since the last successful one, and the latest.
+    failed_logins: int = 0
+    last_failed_login_at: dt.datetime | None = None
+    password_link_serial: int = 0
+    verify_link_serial: int = 0
 
     @classmethod
     def new(
@@ -54,6 +68,10 @@ class Customer:
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
 
     def set_password(self, password_hash: str, now: dt.datetime) -> None:
         """A new password voids every access token (and the caller revokes refresh tokens)."""

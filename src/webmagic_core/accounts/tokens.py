@@ -54,13 +54,20 @@ def state_fingerprint(*parts: str) -> str:
     return digest[:24]
 
 
-def password_fingerprint(password_hash: str | None) -> str:
-    """Binds reset and set-password tokens: any password change (hashes are salted) voids them."""
+def password_fingerprint(password_hash: str | None, serial: int = 0) -> str:
+    """Binds reset and set-password tokens: any password change (hashes are salted) voids
+    them, and so does a new ``serial`` (an operator resent the link). Serial 0 gives the
+    fingerprint links had before serials existed, so those stay valid."""
+    if serial:
+        return state_fingerprint("password", password_hash or "", str(serial))
     return state_fingerprint("password", password_hash or "")
 
 
-def verification_fingerprint(email: str, verified: bool) -> str:
-    """Binds verify-email tokens to the address and the flag: verifying voids the link."""
+def verification_fingerprint(email: str, verified: bool, serial: int = 0) -> str:
+    """Binds verify-email tokens to the address and the flag: verifying voids the link;
+    so does a new ``serial`` (an operator resent the link)."""
+    if serial:
+        return state_fingerprint("verify", email, "1" if verified else "0", str(serial))
     return state_fingerprint("verify", email, "1" if verified else "0")
 
 

@@ -49,6 +49,7 @@ BAD_CREDENTIALS = "email or password is incorrect"
 SESSION_INVALID = "the session is invalid or has been revoked; sign in again"
 SESSION_EXPIRED = "the session has expired; sign in again"
 ACCESS_REVOKED = "the access token is no longer valid; sign in again"
+ACCOUNT_DISABLED = "this account has been disabled; contact support to have it enabled again"
 MAX_FULL_NAME_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
 
@@ -300,7 +301,9 @@ class AccountService:
             customer = uow.customers.get(customer_id, for_update=True)
             if customer is None:
                 raise InvalidToken()
-            claims.check_fingerprint(verification_fingerprint(customer.email, customer.email_verified))
+            claims.check_fingerprint(
+                verification_fingerprint(customer.email, customer.email_verified, customer.verify_link_serial)
+            )
             customer.email_verified_at = customer.updated_at = now
             uow.customers.save(customer)
             uow.commit()
@@ -325,7 +328,9 @@ class AccountService:
 
         Unknown address, wrong password and an account without a password all raise
         ``Unauthenticated(BAD_CREDENTIALS)`` after one hash check; a correct password on
-        an unverified account raises ``PermissionDenied``. Failures count against the
+        an unverified or a deactivated account raises ``PermissionDenied`` (a guesser
+        learns nothing: only the right password tells). A success records the time and
+        ``client`` on the account; a wrong password counts a failed sign-in on it. Failures count against the
         (client, address) pair, the client and the address (see ``ThrottleLimits``); past
         the limits, ``Throttled`` before any check."""
         try:
@@ -345,8 +350,12 @@ class AccountService:
         matches = self.hasher.verify(password, stored if stored is not None else self._dummy())
         if customer is None or stored is None or not matches:
             self._count_failed_login(keys)
+            if customer is not None:
+                self._record_failed_login(customer.id)
             raise Unauthenticated(BAD_CREDENTIALS)
         self._forgive_account(keys)
+        if not customer.active:
+            raise PermissionDenied(ACCOUNT_DISABLED)
         if not customer.email_verified:
             raise PermissionDenied("verify your email first: follow the link we sent you")
 
@@ -357,12 +366,17 @@ class AccountService:
             if current is None or current.token_version != customer.token_version:
                 # Deleted or given a new password while we were checking the old one.
                 raise Unauthenticated(BAD_CREDENTIALS)
+            if not current.active:
+                # Deactivated while we were checking the password.
+                raise PermissionDenied(ACCOUNT_DISABLED)
             # Same password, new cost: token_version stays (no sign-out); reset links bound
             # to the old hash stop working, which is harmless. A hash that changed without a
             # new token_version was rehashed by a concurrent login: nothing left to do.
             if rehashed is not None and current.password_hash == stored:
                 current.password_hash = rehashed
-                uow.customers.save(current)
+            current.last_login_at, current.last_login_address = now, client[:100]
+            current.failed_logins = 0
+            uow.customers.save(current)
             session, token = RefreshSession.issue(customer_id=current.id, now=now)
             uow.refresh_sessions.add(session)
             uow.commit()
@@ -395,7 +409,7 @@ class AccountService:
             if now >= session.expires_at:
                 raise Unauthenticated(SESSION_EXPIRED)
             customer = uow.customers.get(session.customer_id)
-            if customer is None:
+            if customer is None or not customer.active:
                 raise Unauthenticated(SESSION_INVALID)
             session.used_at = now
             uow.refresh_sessions.save(session)
@@ -429,7 +443,7 @@ class AccountService:
         with self.uow() as uow:
             customer = uow.customers.get(customer_id)
             live = customer is not None and uow.refresh_sessions.login_live(login_id)
-        if customer is None or customer.token_version != token_version or not live:
+        if customer is None or customer.token_version != token_version or not live or not customer.active:
             raise Unauthenticated(ACCESS_REVOKED)
         return customer
 
@@ -602,9 +616,27 @@ class AccountService:
             self.signer,
             TokenPurpose.SET_PASSWORD,
             str(customer.id),
-            password_fingerprint(customer.password_hash),
+            password_fingerprint(customer.password_hash, customer.password_link_serial),
         )
         return self.links.set_password(token)
+
+    def send_fresh_link(self, uow: UnitOfWork, customer: Customer, now: dt.datetime) -> EmailTemplate:
+        """An operator's resend, inside the caller's unit of work (the caller saves the
+        customer and commits): a verification link for an unverified account that has a
+        password, else a set-password link (7 days), mailed through the outbox. Bumps the
+        serial of that kind of link first, so every earlier link of the kind stops working.
+        Returns the template queued."""
+        if customer.password_hash is not None and not customer.email_verified:
+            customer.verify_link_serial += 1
+            customer.updated_at = now
+            self._queue_verification(uow, customer, now)
+            return EmailTemplate.VERIFY_EMAIL
+        customer.password_link_serial += 1
+        customer.updated_at = now
+        self._queue(
+            uow, EmailTemplate.PASSWORD_RESET, customer, {"reset_url": self.set_password_link(customer)}, now
+        )
+        return EmailTemplate.PASSWORD_RESET
 
     # helpers
 
@@ -656,12 +688,23 @@ class AccountService:
         waits = [self._hit(key, limit) for key, limit in checks]  # count every one, then decide
         return all(wait is None for wait in waits)
 
+    def _record_failed_login(self, customer_id: uuid.UUID) -> None:
+        """Count a wrong password on the account, for the operators (``customers show``)."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            current = uow.customers.get(customer_id, for_update=True)
+            if current is not None:
+                current.failed_logins += 1
+                current.last_failed_login_at = now
+                uow.customers.save(current)
+                uow.commit()
+
     def _reset_token(self, customer: Customer) -> str:
         return issue_token(
             self.signer,
             TokenPurpose.RESET_PASSWORD,
             str(customer.id),
-            password_fingerprint(customer.password_hash),
+            password_fingerprint(customer.password_hash, customer.password_link_serial),
         )
 
     def _queue_verification(self, uow: UnitOfWork, customer: Customer, now: dt.datetime) -> None:
@@ -669,7 +712,7 @@ class AccountService:
             self.signer,
             TokenPurpose.VERIFY_EMAIL,
             str(customer.id),
-            verification_fingerprint(customer.email, customer.email_verified),
+            verification_fingerprint(customer.email, customer.email_verified, customer.verify_link_serial),
         )
         self._queue(
             uow, EmailTemplate.VERIFY_EMAIL, customer, {"verify_url": self.links.verify_email(token)}, now
@@ -704,7 +747,7 @@ class AccountService:
     def _check_password_claims(claims: TokenClaims, customer: Customer | None) -> Customer:
         if customer is None:
             raise InvalidToken()
-        claims.check_fingerprint(password_fingerprint(customer.password_hash))
+        claims.check_fingerprint(password_fingerprint(customer.password_hash, customer.password_link_serial))
         return customer
 
     def _apply_new_password(

@@ -36,6 +36,7 @@ import datetime as dt
 import enum
 import logging
 import uuid
+from collections.abc import Callable
 
 import attrs
 
@@ -91,6 +92,8 @@ class LifecycleSweep:
     purchases: PurchaseService | None = None
     reconcile_every: dt.timedelta = dt.timedelta(hours=1)
     _reconciled_at: dt.datetime | None = attrs.field(default=None, init=False)
+    # Housekeeping: clear customers' last-login addresses past their retention.
+    forget_old_addresses: Callable[[], int] | None = None
 
     def run(self, now: dt.datetime | None = None) -> SweepReport:
         """One pass over every step; each item's failure is reported, never fatal."""
@@ -101,9 +104,21 @@ class LifecycleSweep:
         report += self._pending()
         report += self._archived()
         report += self._reconcile(now)
+        self._forget_addresses()
         if report != SweepReport():
             log.info("lifecycle sweep: %s", report)
         return report
+
+    def _forget_addresses(self) -> None:
+        if self.forget_old_addresses is None:
+            return
+        try:
+            cleared = self.forget_old_addresses()
+        except Exception:  # a housekeeping failure must not stop the sweep
+            log.exception("lifecycle sweep: clearing old login addresses failed")
+            return
+        if cleared:
+            log.info("lifecycle sweep: %d old login address(es) forgotten", cleared)
 
     # 1. included hosting
 

@@ -33,6 +33,7 @@ class TimelineKind(enum.StrEnum):
     ANOMALY = "anomaly"
     EMAIL = "email"
     DOMAIN = "domain"
+    ACCOUNT = "account"  # the owner's account: deactivated, reactivated
 
 
 @attrs.frozen
