@@ -42,6 +42,7 @@ from webmagic_core.services.domains import DomainService, resolve_head_for_host
 from webmagic_core.services.sites import Resolution
 from webmagic_http.hosting import Hosting, RawResponse, request_path
 from webmagic_http.hosts import ANY_HOST, AREA, is_api_path, request_host
+from webmagic_http.metrics import count_hosting
 from webmagic_http.problems import ERROR_PAGE_HEADERS
 from webmagic_http.render import UNAVAILABLE_PAGE
 
@@ -130,7 +131,9 @@ class CustomDomainHosts:
                     # A visitor of a site: the page a suspended site shows, 503 + Retry-After.
                     resolution = Resolution(ServeMode.UNAVAILABLE)
                 if resolution.mode is not ServeMode.NOT_FOUND:
-                    await self._respond(scope, resolution)(scope, receive, send)
+                    response = self._respond(scope, resolution)
+                    count_hosting(response.status)
+                    await response(scope, receive, send)
                     return
                 if self.strict:
                     await self._unknown_host(scope)(scope, receive, send)

@@ -46,6 +46,7 @@ from webmagic_core.services.sites import Resolution, SiteService
 from webmagic_core.site_files import INDEX, normalize_path
 from webmagic_core.slugs import is_valid_slug
 from webmagic_http.hosts import AREA, SITES
+from webmagic_http.metrics import SKIP_REQUEST_METRICS, count_hosting
 from webmagic_http.page_cache import PageCache
 from webmagic_http.problems import ERROR_PAGE_HEADERS
 from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE, banner_html
@@ -348,7 +349,7 @@ class HostingRoute(HTTPRouteHandler):
             http_method=[HttpMethod.GET, HttpMethod.HEAD],
             sync_to_thread=False,
             include_in_schema=False,
-            opt={AREA: SITES},
+            opt={AREA: SITES, SKIP_REQUEST_METRICS: True},
             name=f"hosting-{kind.value}",
         )
         self._hosting = hosting
@@ -361,8 +362,11 @@ class HostingRoute(HTTPRouteHandler):
 
     async def to_response(self, app: Litestar, data: Any, request: Request[Any, Any, Any]) -> ASGIApp:
         if self._offload:
-            return await anyio.to_thread.run_sync(self._hosting.respond, request.scope, data)
-        return self._hosting.respond(request.scope, data)
+            response = await anyio.to_thread.run_sync(self._hosting.respond, request.scope, data)
+        else:
+            response = self._hosting.respond(request.scope, data)
+        count_hosting(response.status)
+        return response
 
 
 WRITE_METHODS = [HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE]

@@ -135,6 +135,10 @@ def test_the_figures_follow_what_happens(
             labels = {"path": route, "status_code": status, "route_class": "api"}
             grew = _value(scraped, "webmagic_requests_total", **labels)
             assert grew - _value(before.text, "webmagic_requests_total", **labels) == 1, status
+        # Hosting counts itself (the middleware would cost its hot path ~40% CPU).
+        hosted = _value(scraped, "webmagic_hosting_responses_total", status="200")
+        assert hosted - _value(before.text, "webmagic_hosting_responses_total", status="200") == 1
+        assert 'route_class="hosting"' not in scraped
         assert "nobody-here" not in scraped  # route templates, never slugs
         assert "casa-rosa" not in scraped
         assert TOKEN not in scraped
