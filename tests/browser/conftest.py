@@ -57,16 +57,23 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def server_env() -> dict[str, str]:
+    """More settings for ``live_server`` (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[LiveServer]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBMAGIC_")}
     env.update(
         {
+            # The database is the data folder's own file, made on first use like a newcomer's.
             "WEBMAGIC_DATA_DIR": str(data_dir),
-            "WEBMAGIC_DATABASE_URL": f"sqlite:///{(tmp_path / 'browser.db').as_posix()}",
             "WEBMAGIC_PUBLIC_URL": url,
+            **server_env,
         }
     )
     script = Path(sys.executable).with_name("webmagic")
