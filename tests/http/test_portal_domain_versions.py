@@ -84,9 +84,13 @@ def test_setting_a_domain_shows_the_exact_records_to_create(shop: DomainShop, ro
     for record in body["dns_records"]:  # every name and value, each in a read-only field
         for value in (record["name"], record["value"]):
             assert re.search(
-                rf'<input id="record-\d-(name|value)" type="text" readonly value="{re.escape(value)}"', shown
+                rf'<textarea id="record-\d-(name|value)" readonly rows="1" spellcheck="false">'
+                rf"{re.escape(value)}<",
+                shown,
             )
-    assert f'value="{SITES_DOMAIN}"' in shown  # the CNAME's target
+    assert (
+        f'"record-2-value" readonly rows="1" spellcheck="false">{SITES_DOMAIN}<' in shown
+    )  # the CNAME's target
     assert "_webmagic-challenge.www.sunrise-bakery.example" in shown
     words = text(shown)
     assert "Waiting for verification" in words
@@ -265,10 +269,10 @@ def test_a_version_page_shows_its_diff_readably(shop: DomainShop, rosa: str) -> 
     assert "Live now" in words
     assert f"Compared with Version {number - 1}" in words
     assert "4 files changed: 2 lines added, 2 removed." in words
-    assert '<span class="line del">-&lt;p&gt;Open 7-5&lt;/p&gt;</span>' in shown
-    assert '<span class="line add">+&lt;p&gt;Open 6-6&lt;/p&gt;</span>' in shown
-    assert '<span class="line add">+&lt;script&gt;alert(1)&lt;/script&gt;</span>' in shown  # escaped
-    assert re.search(r'<span class="line hunk">@@ -1,2 \+1,3 @@</span>', shown)
+    assert '<span class="line del">-&lt;p&gt;Open 7-5&lt;/p&gt;\n</span>' in shown
+    assert '<span class="line add">+&lt;p&gt;Open 6-6&lt;/p&gt;\n</span>' in shown
+    assert '<span class="line add">+&lt;script&gt;alert(1)&lt;/script&gt;\n</span>' in shown  # escaped
+    assert re.search(r'<span class="line hunk">@@ -1,2 \+1,3 @@\n</span>', shown)
     assert "--- a/index.html" not in shown  # the file name is the heading
     assert "Changed: 104 bytes before, 106 bytes now" in words
     assert "Added (104 bytes)" in words
