@@ -243,6 +243,7 @@ def test_the_site_page_lists_every_version_newest_first_with_its_cause(shop: Dom
     live = re.search(r"Version (\d+)</a> <span class=\"badge badge-ok\">Live</span>", shown)
     assert live
     assert int(live[1]) == three
+    assert shown.count('<span class="badge badge-ok">Live</span>') == 1  # only the one served
     assert "restore" not in shown.lower()  # restoring comes with edits, not here
 
 
