@@ -165,6 +165,7 @@ def test_verify_says_what_was_found_then_verifies_when_the_record_is_there(
     assert "The domain is verified: it now shows your site." in words
     assert re.search(r"Verified on \w+ \d+, \d{4}: www.sunrise-bakery.example shows your site", words)
     assert "/domain/verify" not in shown  # nothing left to verify
+    assert "DNS records to keep" in words
     assert api_domain(shop, rosa).json()["status"] == "verified"
 
 
