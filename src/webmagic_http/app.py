@@ -139,6 +139,7 @@ def create_app(
                 sites=container.sites,
                 subscriptions=container.subscriptions,
                 histories=OwnerHistoryService(container.timeline.uow, container.clock),
+                domains=container.domains,
                 secure_cookie=secure_cookie,
             ),
             *payment_pages,

@@ -46,6 +46,7 @@ from webmagic_core.accounts.ports import TokenSigner
 from webmagic_core.accounts.tokens import TokenPurpose, read_token
 from webmagic_core.errors import NotFound, ValidationError
 from webmagic_core.services.accounts import AccountService
+from webmagic_core.services.domains import DomainService
 from webmagic_core.services.owner_history import OwnerHistoryService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import SubscriptionService
@@ -75,6 +76,8 @@ CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# A page with copy buttons loads the portal's own script (no inline script, ever).
+SCRIPT_CSP = "; script-src 'self'"
 
 Form = URLEncodedBody[dict[str, str]]
 
@@ -93,15 +96,24 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
-def page(name: str, status: int = 200, *, csp_form_action: str = "'self'", **context: Any) -> Template:
+def page(
+    name: str,
+    status: int = 200,
+    *,
+    csp_form_action: str = "'self'",
+    scripts: bool = False,
+    **context: Any,
+) -> Template:
     """A portal page. ``csp_form_action`` widens where its forms may lead: a form that starts
-    a checkout is redirected to the payment provider's page, which the CSP must allow."""
+    a checkout is redirected to the payment provider's page, which the CSP must allow.
+    ``scripts`` lets the page load the portal's own scripts (progressive enhancement only)."""
     context.setdefault("customer", None)
+    csp = CSP.format(form_action=csp_form_action) + (SCRIPT_CSP if scripts else "")
     return Template(
         template_name=f"portal/{name}.html",
         context=context,
         status_code=status,
-        headers={**PAGE_HEADERS, "content-security-policy": CSP.format(form_action=csp_form_action)},
+        headers={**PAGE_HEADERS, "content-security-policy": csp},
         media_type="text/html",
     )
 
@@ -179,6 +191,7 @@ def portal_routes(
     sites: SiteService,
     subscriptions: SubscriptionService,
     histories: OwnerHistoryService,
+    domains: DomainService,
     secure_cookie: bool,
 ) -> Router:
     sessions = PortalSessions(accounts, tokens, secure_cookie)
@@ -363,6 +376,7 @@ def portal_routes(
             sites=sites,
             subscriptions=subscriptions,
             histories=histories,
+            domains=domains,
             sessions=sessions,
             lane=lane,
             page=page,

@@ -42,13 +42,16 @@ from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.gateway import GatewayError
 from webmagic_core.payments.subscriptions import SubscriptionState
 from webmagic_core.services.accounts import AccountService
+from webmagic_core.services.domains import DomainService
 from webmagic_core.services.owner_history import OwnerHistoryService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService, SubscriptionView
 from webmagic_core.sites import Site
 from webmagic_http.accounts import client_address
 from webmagic_http.lanes import PasswordLane
+from webmagic_http.portal_domain import DOMAIN_NOTICES, domain_handlers, domain_section
 from webmagic_http.portal_session import PortalSessions
+from webmagic_http.portal_versions import version_handlers, versions_section
 from webmagic_http.portal_words import day, history, standing
 from webmagic_http.purchases import money_text
 
@@ -59,6 +62,7 @@ T = TypeVar("T")
 SITE_NOTICES = {
     "cancelled": "Your subscription is cancelled. Nothing more will be charged.",
     "checkout_left": "You left the checkout; nothing was charged.",
+    **DOMAIN_NOTICES,
 }
 ACCOUNT_NOTICES = {
     "profile_saved": "Your details are saved.",
@@ -101,6 +105,7 @@ def owner_handlers(
     sites: SiteService,
     subscriptions: SubscriptionService,
     histories: OwnerHistoryService,
+    domains: DomainService,
     sessions: PortalSessions,
     lane: PasswordLane,
     page: PageFn,
@@ -193,10 +198,18 @@ def owner_handlers(
             },
             subscription=subscription,
             moments=history(found),
-            sections=["portal/site/subscription.html", "portal/site/history.html"],
+            custom=domain_section(domains.for_site(site.id), domains.config.cnames_to, site.status),
+            versions=versions_section(found.versions, site.current_version),
+            sections=[
+                "portal/site/subscription.html",
+                "portal/site/domain.html",
+                "portal/site/versions.html",
+                "portal/site/history.html",
+            ],
             notice=notice,
             error=error,
             csp_form_action="'self' https:",
+            scripts=True,
         )
 
     @get("/sites/{slug:str}", sync_to_thread=True)
@@ -326,6 +339,14 @@ def owner_handlers(
         site,
         start_subscription,
         cancel_subscription,
+        *domain_handlers(
+            domains=domains,
+            sites=sites,
+            customer_of=sessions.customer,
+            site_page=site_page,
+            core_error_status=core_error_status,
+        ),
+        *version_handlers(sites=sites, customer_of=sessions.customer, page=page),
         account,
         save_profile,
         change_password,

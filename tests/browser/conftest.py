@@ -57,7 +57,13 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def server_env() -> dict[str, str]:
+    """More settings for ``live_server`` (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[LiveServer]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / "data"
@@ -67,6 +73,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             # The database is the data folder's own file, made on first use like a newcomer's.
             "WEBMAGIC_DATA_DIR": str(data_dir),
             "WEBMAGIC_PUBLIC_URL": url,
+            **server_env,
         }
     )
     script = Path(sys.executable).with_name("webmagic")

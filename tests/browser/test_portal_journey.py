@@ -1,6 +1,8 @@
 """An owner's life in the portal, in Chromium: buy in the sandbox → the welcome mail's link →
 set a password → sign in → see the site → start the subscription → pay it in the sandbox →
-cancel at period end → resume → the account → sign out → the pages refuse.
+cancel at period end → resume → set a custom domain, copy its records, verify it against a
+DNS server the test runs → a new version published at the CLI, its diff → remove the domain
+→ the account → sign out → the pages refuse.
 
 Runs at a desktop width and a phone width, saving a screenshot of every page on the way
 (``test-artifacts/screenshots/portal-*``).
@@ -10,16 +12,32 @@ from __future__ import annotations
 
 import quopri
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 from browser_support import LiveServer
 from playwright.sync_api import Page, expect
 
+from dns_support import Zone, running_dns_server
+
 OpenPage = Callable[[int], Page]
 Shoot = Callable[[Page, str], Path]
 PASSWORD = "a long and private passphrase 42"
+
+
+@pytest.fixture
+def dns_zone() -> Iterator[tuple[Zone, int]]:
+    """A DNS server on loopback the server asks (the test adds the owner's TXT record)."""
+    zone = Zone(txt={}, names=set(), servfail=set(), timeout=set())
+    with running_dns_server(zone) as port:
+        yield zone, port
+
+
+@pytest.fixture
+def server_env(dns_zone: tuple[Zone, int]) -> dict[str, str]:
+    return {"WEBMAGIC_DNS_NAMESERVERS": f"127.0.0.1:{dns_zone[1]}"}
 
 
 def _link(mail: str, path: str) -> str:
@@ -48,7 +66,12 @@ def _no_horizontal_scroll(page: Page) -> None:
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_an_owner_runs_the_site_from_the_portal(
-    live_server: LiveServer, page_at: OpenPage, shoot: Shoot, width: int
+    live_server: LiveServer,
+    page_at: OpenPage,
+    shoot: Shoot,
+    width: int,
+    dns_zone: tuple[Zone, int],
+    tmp_path: Path,
 ) -> None:
     page = page_at(width)
     email = f"portal-{width}@example.com"
@@ -96,7 +119,8 @@ def test_an_owner_runs_the_site_from_the_portal(
     page.get_by_role("link", name="Manage the site in your account").click()
 
     expect(page.get_by_text(re.compile(r"Subscription active\. Next payment of .+ on "))).to_be_visible()
-    expect(page.get_by_role("table")).to_contain_text("Paid until")
+    payments = page.get_by_role("region", name="Hosting subscription").get_by_role("table")
+    expect(payments).to_contain_text("Paid until")
     shoot(page, "portal-06-site-active")
 
     # Cancel at period end (no JavaScript needed: the confirmation is a <details>).
@@ -117,6 +141,10 @@ def test_an_owner_runs_the_site_from_the_portal(
     expect(page.get_by_text(re.compile(r"Subscription active\."))).to_be_visible()
     expect(page.get_by_role("button", name="Resume the subscription")).to_have_count(0)
 
+    _custom_domain(page, shoot, dns_zone[0])
+    _versions(page, shoot, live_server, tmp_path)
+    _remove_domain(page)
+
     # The account.
     page.get_by_role("link", name="Account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
@@ -135,6 +163,101 @@ def test_an_owner_runs_the_site_from_the_portal(
         page.goto(f"{live_server.url}{path}")
         expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to WebMagic")
         expect(page.get_by_text("Sunrise Bakery")).to_have_count(0)
+
+
+def _custom_domain(page: Page, shoot: Shoot, zone: Zone) -> None:
+    """Set a domain, copy its records, verify too early (told what was found), create the
+    TXT record at the DNS server, verify again."""
+    domain = "www.sunrise-bakery.example"
+    section = page.get_by_role("region", name="Custom domain")
+    section.get_by_label("Domain name").fill(domain.upper())
+    section.get_by_role("button", name="Set the domain").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "The domain is saved. Create the two DNS records shown, then verify."
+    )
+    section = page.get_by_role("region", name="Custom domain")
+    expect(section.get_by_text("Waiting for verification")).to_be_visible()
+    txt_name = section.locator("#record-1-name").input_value()
+    txt_value = section.locator("#record-1-value").input_value()
+    assert txt_name == f"_webmagic-challenge.{domain}"
+    assert len(txt_value) >= 40
+    expect(section.locator("#record-2-name")).to_have_value(domain)
+
+    # The copy buttons (JavaScript on): the value lands on the clipboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = section.get_by_role("button", name="Copy the TXT value")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == txt_value
+    _no_horizontal_scroll(page)
+    section.scroll_into_view_if_needed()
+    shoot(page, "portal-07a-domain-pending")
+
+    section.get_by_role("button", name="Verify the records now").click()
+    expect(page.get_by_role("status")).to_contain_text("The domain is not verified yet")
+    expect(page.get_by_text(f"No DNS record named {txt_name} exists yet", exact=False)).to_be_visible()
+
+    zone.txt[txt_name] = [[txt_value]]
+    page.get_by_role("region", name="Custom domain").get_by_role(
+        "button", name="Verify the records now"
+    ).click()
+    expect(page.get_by_role("status")).to_have_text("The domain is verified: it now shows your site.")
+    section = page.get_by_role("region", name="Custom domain")
+    expect(section.get_by_text("Verified", exact=True)).to_be_visible()
+    expect(
+        section.get_by_text(re.compile(rf"Verified on \w+ \d+, \d{{4}}: {re.escape(domain)} shows"))
+    ).to_be_visible()
+    shoot(page, "portal-07b-domain-verified")
+
+
+def _versions(page: Page, shoot: Shoot, server: LiveServer, tmp_path: Path) -> None:
+    """The operator publishes new opening hours; the owner sees version 2 and its diff."""
+    demo = files("webmagic_adapters.demo") / "sites" / "sunrise-bakery" / "index.html"
+    html = demo.read_text(encoding="utf-8")
+    changed = html.replace(
+        "<th>Friday</th><td>7:00 \u2013 19:00</td>", "<th>Friday</th><td>7:00 \u2013 20:00</td>"
+    )
+    assert changed != html
+    (tmp_path / "index.html").write_text(changed, encoding="utf-8")
+    published = server.cli(
+        "sites",
+        "publish",
+        "sunrise-bakery",
+        "--html",
+        str(tmp_path / "index.html"),
+        "--cause",
+        "new opening hours",
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+
+    page.reload()
+    versions = page.get_by_role("region", name="Versions")
+    row = versions.get_by_role("row").filter(has_text="Version 2")
+    expect(row).to_contain_text("New opening hours")
+    expect(row).to_contain_text("Live")
+    expect(versions.get_by_role("row").filter(has_text="Version 1")).to_contain_text("Demo site")
+    versions.scroll_into_view_if_needed()
+    shoot(page, "portal-07c-versions")
+
+    row.get_by_role("link", name=re.compile("Version 2")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Version 2")
+    expect(page.get_by_text("1 file changed: 1 line added, 1 removed.")).to_be_visible()
+    expect(page.locator(".line.del")).to_contain_text("7:00 \u2013 19:00")
+    expect(page.locator(".line.add")).to_contain_text("7:00 \u2013 20:00")
+    _no_horizontal_scroll(page)
+    shoot(page, "portal-07d-version-diff")
+    page.get_by_role("link", name="Back to Sunrise Bakery").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sunrise Bakery")
+
+
+def _remove_domain(page: Page) -> None:
+    section = page.get_by_role("region", name="Custom domain")
+    section.get_by_text("Remove this domain").click()
+    section.get_by_role("button", name="Remove www.sunrise-bakery.example").click()
+    expect(page.get_by_role("status")).to_have_text("The domain is removed: it no longer shows your site.")
+    expect(
+        page.get_by_role("region", name="Custom domain").get_by_role("button", name="Set the domain")
+    ).to_be_visible()
 
 
 def test_the_portal_works_with_javascript_off(live_server: LiveServer, browser: object, shoot: Shoot) -> None:

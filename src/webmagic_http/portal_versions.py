@@ -1,0 +1,149 @@
+"""The versions section of the portal's site page, and one version's page: what it changed
+against the version before it, file by file (``/portal/sites/{slug}/versions/{number}``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from litestar import Request, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
+from litestar.response import Template
+
+from webmagic_core.accounts.customers import Customer
+from webmagic_core.services.sites import SiteService
+from webmagic_core.site_diff import Change, FileChange
+from webmagic_core.sites import SiteVersionSummary
+from webmagic_http.portal_words import day
+
+PageFn = Callable[..., Template]
+
+# A diff longer than this many lines shows its beginning and says how much is left out.
+MAX_DIFF_LINES = 1500
+
+CAUSES = {
+    "import": "The website was set up",
+    "publish": "A new version was published",
+    "edit": "Your requested change",
+    "restore": "An earlier version was put back",
+}
+
+
+def cause_words(cause: str) -> str:
+    """Known causes in words; an operator's own reason (free text) as written."""
+    words = CAUSES.get(cause)
+    if words is not None:
+        return words
+    cause = cause.strip()
+    return cause[:1].upper() + cause[1:] if cause else "A new version was published"
+
+
+def versions_section(versions: Sequence[SiteVersionSummary], current: int) -> list[dict[str, Any]]:
+    """The rows of ``portal/site/versions.html``, newest first."""
+    return [
+        {
+            "number": v.number,
+            "on": day(v.created_at),
+            "at": v.created_at.astimezone(dt.UTC).isoformat(),
+            "cause": cause_words(v.cause),
+            "current": v.number == current,
+        }
+        for v in versions
+    ]
+
+
+def size_text(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _line_kind(line: str) -> str:
+    if line.startswith("@@"):
+        return "hunk"
+    if line.startswith("+"):
+        return "add"
+    if line.startswith("-"):
+        return "del"
+    if line.startswith("\\"):
+        return "note"
+    return "ctx"
+
+
+def file_view(change: FileChange) -> dict[str, Any]:
+    """One changed file for ``portal/version.html``."""
+    view: dict[str, Any] = {
+        "name": change.name,
+        "change": change.change.value,
+        "binary": change.binary,
+        "added": change.added,
+        "removed": change.removed,
+    }
+    if change.binary:
+        match change.change:
+            case Change.ADDED:
+                view["summary"] = f"Added ({size_text(change.size_after)})"
+            case Change.REMOVED:
+                view["summary"] = f"Removed (it was {size_text(change.size_before)})"
+            case Change.CHANGED:
+                view["summary"] = (
+                    f"Changed: {size_text(change.size_before)} before, {size_text(change.size_after)} now"
+                )
+        return view
+    # The ---/+++ header lines repeat the file name shown above the diff.
+    lines = [line for line in change.unified_diff.splitlines() if not line.startswith(("--- ", "+++ "))]
+    view["lines"] = [{"kind": _line_kind(line), "text": line} for line in lines[:MAX_DIFF_LINES]]
+    view["hidden_lines"] = max(0, len(lines) - MAX_DIFF_LINES)
+    return view
+
+
+def version_handlers(
+    *,
+    sites: SiteService,
+    customer_of: Callable[[Request[Any, Any, Any]], Customer],
+    page: PageFn,
+) -> list[HTTPRouteHandler]:
+    @get("/sites/{slug:str}/versions/{number:int}", sync_to_thread=True)
+    def version(request: Request[Any, Any, Any], slug: FromPath[str], number: FromPath[int]) -> Template:
+        customer = customer_of(request)
+        history = sites.owned_versions(customer.id, slug)  # NotFound for anyone else's site
+        site = history.site
+        summary = next((v for v in history.versions if v.number == number), None)
+        if summary is None:
+            return page(
+                "message",
+                404,
+                title="This version does not exist",
+                message=f"{site.business_name} has no version {number}.",
+                next_step=None,
+                ok=False,
+                customer=customer,
+                back={"href": f"/portal/sites/{slug}#versions", "text": f"Back to {site.business_name}"},
+            )
+        diff = sites.owned_version_diff(customer.id, slug, number)
+        files = [file_view(f) for f in diff.files]
+        return page(
+            "version",
+            title=f"Version {number} of {site.business_name}",
+            customer=customer,
+            site={"slug": site.slug, "name": site.business_name},
+            version={
+                "number": number,
+                "on": day(summary.created_at),
+                "at": summary.created_at.astimezone(dt.UTC).isoformat(),
+                "cause": cause_words(summary.cause),
+                "current": number == site.current_version,
+                "from": diff.from_number,
+            },
+            files=files,
+            added=sum(f.added for f in diff.files),
+            removed=sum(f.removed for f in diff.files),
+        )
+
+    return [version]
