@@ -555,3 +555,21 @@ def test_the_model_sees_a_site_through_a_whole_life() -> None:
     step(machine.time_passes(24 * 40))
     step(machine.sweep())
     assert machine.world.site().status is S.SUSPENDED
+
+
+def test_the_daily_re_read_finds_a_change_whose_webhook_was_lost_mid_period() -> None:
+    """Pinned (random runs rarely line it up): mid-period, the provider cancels and its
+    webhook never comes; a sweep a day later applies it (weakening the daily re-read to
+    ten days fails here)."""
+    machine = SubscriptionMachine()
+    machine.customer_subscribes(days=0, hours=0)
+    machine.customer_pays_the_checkout()
+    machine.deliver(0, same_id=False)
+    machine.deliver(1, same_id=False)
+    machine.time_passes(30)
+    machine.provider_cancels()  # its event stays queued: lost
+    machine.time_passes(30)
+    machine.sweep()
+    machine.the_subscription_mirrors_the_latest_observation()
+    [sub] = machine.world.store.subscriptions.values()
+    assert sub.status is SubscriptionState.CANCELLED
