@@ -312,9 +312,10 @@ class SubscriptionRepository(Protocol):
         ...
 
     def ending(self, now: dt.datetime, *, limit: int = 100) -> Sequence[Subscription]:
-        """Cancelled subscriptions whose paid time is over but that are not marked ended:
-        ``status = 'cancelled' AND ended_at IS NULL AND (paid_through IS NULL OR
-        paid_through <= now)``; ``paid_through`` ascending (NULLs first), then
+        """Cancelled (or, once started, unable to start) subscriptions whose paid time
+        is over but that are not marked ended: ``(status = 'cancelled' OR (status =
+        'unable_to_start' AND started_at IS NOT NULL)) AND ended_at IS NULL AND
+        (paid_through IS NULL OR paid_through <= now)``; ``paid_through`` ascending (NULLs first), then
         ``created_at``; at most ``limit``."""
         ...
 

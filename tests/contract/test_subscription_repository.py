@@ -225,7 +225,11 @@ def test_ending_finds_cancelled_subscriptions_whose_paid_time_is_over(world: Wor
     due_null = world.new(minutes=3, status=S.CANCELLED)
     due_early = world.new(minutes=1, status=S.CANCELLED, paid_through=at(50))
     due_now = world.new(minutes=2, status=S.CANCELLED, paid_through=now)
+    # Started, then the provider could not go on: it ends like a cancelled one.
+    gave_up = world.new(minutes=4, status=S.UNABLE_TO_START, paid_through=at(60), started_at=at(1))
     world.add(
+        gave_up,
+        world.new(status=S.UNABLE_TO_START, paid_through=at(101), started_at=at(1)),  # time left
         due_now,
         due_early,
         due_null,
@@ -236,7 +240,12 @@ def test_ending_finds_cancelled_subscriptions_whose_paid_time_is_over(world: Wor
         world.new(status=S.UNABLE_TO_START),
     )
     with world.uow() as work:
-        assert [s.id for s in work.subscriptions.ending(now)] == [due_null.id, due_early.id, due_now.id]
+        assert [s.id for s in work.subscriptions.ending(now)] == [
+            due_null.id,
+            due_early.id,
+            gave_up.id,
+            due_now.id,
+        ]
         assert [s.id for s in work.subscriptions.ending(now, limit=1)] == [due_null.id]
 
 

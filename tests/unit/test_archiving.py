@@ -175,6 +175,27 @@ def test_unable_to_start_after_the_start_stops_serving_for_free() -> None:
     assert world.site().status is SiteStatus.SUSPENDED
 
 
+def test_a_late_renewal_after_unable_to_start_serves_only_its_paid_period() -> None:
+    """Found by the subscriptions machine: the renewal paid before the provider gave up
+    arrives after ``unable_to_start``; the site is back for that paid period, and goes
+    offline when it is over (it used to stay online for free: ``ended_at`` stayed set)."""
+    world, provider_id = subscribed_world()
+    renewal = world.provider.renew(provider_id)  # its webhook comes late
+    for event in world.provider.unable_to_start(provider_id):
+        world.deliver(event)
+    assert world.site().status is SiteStatus.SUSPENDED
+    for event in renewal:
+        world.deliver(event)
+    assert world.site().status is SiteStatus.ACTIVE
+    paid_through = world.gateway.get_subscription(provider_id).current_period_end
+    assert paid_through is not None
+    world.clock.advance(paid_through - world.clock.now() + dt.timedelta(minutes=1))
+
+    world.sweep.run()
+
+    assert world.site().status is SiteStatus.SUSPENDED
+
+
 def test_every_live_subscription_is_re_read_daily_at_most_a_batch_per_run() -> None:
     world, provider_id = subscribed_world()
     world.sweep.run()

@@ -75,7 +75,13 @@ _SUBS_OF_SITE = (
 _ENDING = (
     select(*_SUB_COLUMNS)
     .where(
-        _subs.c.status == SubscriptionState.CANCELLED.value,
+        or_(
+            _subs.c.status == SubscriptionState.CANCELLED.value,
+            and_(
+                _subs.c.status == SubscriptionState.UNABLE_TO_START.value,
+                _subs.c.started_at.is_not(None),
+            ),
+        ),
         _subs.c.ended_at.is_(None),
         or_(_subs.c.paid_through.is_(None), _subs.c.paid_through <= bindparam("now")),
     )

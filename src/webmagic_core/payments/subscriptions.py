@@ -185,6 +185,9 @@ class Subscription:
         if self.status is SubscriptionState.CANCELLED and self.covers(now):
             # A payment learnt late can give back time to one already seen ended.
             self.cancel_at_period_end, self.ended_at = True, None
+        elif self.status is SubscriptionState.UNABLE_TO_START and self.covers(now):
+            # Likewise; left ended, it would never end again once that time is over.
+            self.ended_at = None
         self.close_if_over(now)
 
     def period_paid_by(self, paid_at: dt.datetime) -> dt.datetime | None:

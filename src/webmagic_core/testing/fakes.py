@@ -470,7 +470,10 @@ class FakeSubscriptionRepository:
         found = [
             s
             for s in self.store.subscriptions.values()
-            if s.status is SubscriptionState.CANCELLED
+            if (
+                s.status is SubscriptionState.CANCELLED
+                or (s.status is SubscriptionState.UNABLE_TO_START and s.started_at is not None)
+            )
             and s.ended_at is None
             and (s.paid_through is None or s.paid_through <= now)
         ]

@@ -117,19 +117,24 @@ class ProviderSimulator:
         self._payments += 1
         return f"pa_sim{self._payments:04d}_{uuid.uuid4().hex[:8]}"
 
-    def pay_checkout(self, checkout_id: str) -> tuple[str, list[dict[str, object]]]:
+    def pay_checkout(
+        self, checkout_id: str, *, honour_trial: bool = False
+    ) -> tuple[str, list[dict[str, object]]]:
         """The customer pays the recurring checkout: the subscription starts, active for a
-        month. Returns its ``su_...`` id and the two events (first payment, create)."""
+        month (``honour_trial``: for the checkout's free trial, if any; the first charge
+        falls when it ends). Returns its ``su_...`` id and the two events (first payment, create)."""
         payment_id = self._payment_id()
+        trial = self.gateway.request_for(checkout_id).free_trial if honour_trial else None
         checkout = self.gateway.pay(checkout_id, payment_id=payment_id)
         assert checkout.paymentable_id is not None
         now = self.clock.now()
         subscription_id = checkout.paymentable_id
+        first_end = rules.trial_end(now, trial) if trial is not None else now + PERIOD
         self._put(
             subscription_id,
             current_period_start=now,
-            current_period_end=now + PERIOD,
-            next_payment_attempt_at=now + PERIOD,
+            current_period_end=first_end,
+            next_payment_attempt_at=first_end,
         )
         return subscription_id, [
             subscription_payment_payload(
@@ -202,6 +207,12 @@ class ProviderSimulator:
         now = self.clock.now()
         self._put(subscription_id, status=SubscriptionStatus.CANCELLED, next_payment_attempt_at=None)
         return [subscription_event_payload(subscription_id, "subscription.cancel", created_at=now)]
+
+    def unable_to_start(self, subscription_id: str) -> list[dict[str, object]]:
+        """The provider could not (re)start it (a resumed one whose charge is refused)."""
+        now = self.clock.now()
+        self._put(subscription_id, status=SubscriptionStatus.UNABLE_TO_START, next_payment_attempt_at=None)
+        return [subscription_event_payload(subscription_id, "subscription.unable_to_start", created_at=now)]
 
     def pause(
         self, subscription_id: str, *, event_type: str = "subscription.pause"
