@@ -17,7 +17,7 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from webmagic_core.errors import PermissionDenied, Throttled, Unauthenticated
-from webmagic_core.services.accounts import AccountService
+from webmagic_core.services.accounts import ACCOUNT_DISABLED, AccountService
 from webmagic_http.accounts import client_address
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.portal_session import LOGIN_PATH, PortalSessions, safe_next
@@ -32,6 +32,7 @@ NOTICES = {
     "session_ended": "Your session has ended. Sign in again to continue.",
 }
 BAD_CREDENTIALS_TEXT = "The email address or the password is incorrect."
+DISABLED_TEXT = "This account has been disabled. Contact us to have it enabled again."
 UNVERIFIED_TEXT = (
     "This account's email address is not verified yet: follow the link we emailed you, or ask for a new one."
 )
@@ -101,7 +102,9 @@ def signin_handlers(
                 error=_wait_text(error.retry_after),
                 headers={"retry-after": str(error.retry_after)},
             )
-        except PermissionDenied:
+        except PermissionDenied as error:
+            if error.detail == ACCOUNT_DISABLED:  # an operator's decision: no verification link helps
+                return form(403, next_path=keep, email=email, error=DISABLED_TEXT)
             return form(403, next_path=keep, email=email, error=UNVERIFIED_TEXT, unverified=True)
         except Unauthenticated:
             return form(401, next_path=keep, email=email, error=BAD_CREDENTIALS_TEXT)

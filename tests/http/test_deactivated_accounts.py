@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from accounts_support import API, NEW_PASSWORD, PASSWORD, Accounts, bearer, open_accounts, problem, token_of
 
@@ -68,3 +69,24 @@ def test_a_resent_set_password_link_works_and_the_earlier_link_does_not(accounts
     done = accounts.post("reset-password", {"token": token_of(fresh), "new_password": NEW_PASSWORD})
     assert done.status_code == 200, done.text
     assert accounts.login(EMAIL, NEW_PASSWORD)["user"]["email"] == EMAIL
+
+
+def test_the_portal_refuses_a_deactivated_account_with_its_own_words(accounts: Accounts) -> None:
+    from payments_support import csrf_token
+
+    accounts.verified(EMAIL)
+    accounts.container.customers.deactivate(EMAIL, reason="chargeback")
+
+    def sign_in(password: str) -> httpx.Response:
+        page = accounts.client.get("/portal/login")
+        form = {"email": EMAIL, "password": password, "_csrf_token": csrf_token(page.text)}
+        return accounts.client.post("/portal/login", data=form, follow_redirects=False)
+
+    refused = sign_in(PASSWORD)
+    assert refused.status_code == 403
+    assert "has been disabled" in refused.text
+    assert "not verified" not in refused.text  # no verification link would help
+    assert "webmagic_session" not in refused.headers.get("set-cookie", "")
+    wrong = sign_in("not the password")
+    assert wrong.status_code == 401
+    assert "disabled" not in wrong.text
