@@ -223,8 +223,9 @@ def webmagic_command(data_dir: Path, port: int) -> list[str]:
 def bare_command(port: int) -> list[str]:
     # The same launcher as `webmagic serve`, so server, loop, HTTP parser and settings match.
     code = (
-        "from webmagic_cli.serve import run_server; "
-        f"run_server('bare_app:create_app', host='127.0.0.1', port={port}, log_level={SERVER_LOG_LEVEL!r})"
+        "from webmagic_cli.serve import ServerOptions, run_server; "
+        f"run_server('bare_app:create_app', ServerOptions(host='127.0.0.1', port={port}, "
+        f"log_level={SERVER_LOG_LEVEL!r}))"
     )
     return [sys.executable, "-c", code]
 

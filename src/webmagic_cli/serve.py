@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -122,28 +123,33 @@ def serve(
     level = settings.log_level.lower()
     started = run_server(
         APP,
-        host=host,
-        port=port,
-        reload=reload,
-        workers=workers,
-        log_level=level if level in UVICORN_LOG_LEVELS else "info",
-        log_format=settings.log_format.value,
+        ServerOptions(
+            host=host,
+            port=port,
+            reload=reload,
+            workers=workers,
+            log_level=level if level in UVICORN_LOG_LEVELS else "info",
+            log_format=settings.log_format.value,
+        ),
         on_listening=announce,
     )
     if not started:
         output.fail(f"the server could not start on {host}:{port} (see the line above)", code=EXIT_REFUSED)
 
 
-def server_config(
-    app: str,
-    *,
-    host: str,
-    port: int,
-    reload: bool = False,
-    workers: int = 1,
-    log_level: str = "info",
-    log_format: str = "text",
-) -> uvicorn.Config:
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the ASGI server runs: the one set of knobs ``server_config`` turns into uvicorn's."""
+
+    host: str
+    port: int
+    reload: bool = False
+    workers: int = 1
+    log_level: str = "info"
+    log_format: str = "text"
+
+
+def server_config(app: str, options: ServerOptions) -> uvicorn.Config:
     """The ASGI server's settings for the app factory named ``app`` (``module:function``)."""
     import uvicorn
 
@@ -151,26 +157,20 @@ def server_config(
     return uvicorn.Config(
         app,
         factory=True,
-        host=host,
-        port=port,
-        reload=reload,
-        reload_dirs=[str(root / name) for name in PACKAGES if (root / name).is_dir()] if reload else None,
-        workers=None if reload else workers,
-        log_level=log_level,
-        log_config=uvicorn_log_config(log_format, log_level),
+        host=options.host,
+        port=options.port,
+        reload=options.reload,
+        reload_dirs=[str(root / name) for name in PACKAGES if (root / name).is_dir()]
+        if options.reload
+        else None,
+        workers=None if options.reload else options.workers,
+        log_level=options.log_level,
+        log_config=uvicorn_log_config(options.log_format, options.log_level),
     )
 
 
 def run_server(
-    app: str,
-    *,
-    host: str,
-    port: int,
-    reload: bool = False,
-    workers: int = 1,
-    log_level: str = "info",
-    log_format: str = "text",
-    on_listening: Callable[[], None] | None = None,
+    app: str, options: ServerOptions, *, on_listening: Callable[[], None] | None = None
 ) -> bool:
     """Serve the ASGI app factory named ``app`` (``module:function``) until interrupted.
 
@@ -189,9 +189,7 @@ def run_server(
             if self.started and on_listening is not None and sockets is None:
                 on_listening()
 
-    config = server_config(
-        app, host=host, port=port, reload=reload, workers=workers, log_level=log_level, log_format=log_format
-    )
+    config = server_config(app, options)
     server = Server(config=config)
     try:
         if config.should_reload or config.workers > 1:

@@ -24,8 +24,8 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     would see; the server "listens" at once."""
     calls: list[dict[str, Any]] = []
 
-    def fake_run(app: str, *, on_listening: Any = None, **kwargs: Any) -> bool:
-        config = serve.server_config(app, **kwargs)
+    def fake_run(app: str, options: serve.ServerOptions, *, on_listening: Any = None) -> bool:
+        config = serve.server_config(app, options)
         env = {k: v for k, v in os.environ.items() if k.startswith("WEBMAGIC_")}
         calls.append(
             {
