@@ -2,14 +2,21 @@
 
 Runs the real ``webmagic serve`` (the installed console script) on a temporary SQLite file.
 Before the server starts it creates, in this process and through the services, one site
-with ``--versions`` versions, bought by a verified customer, with a paid subscription of
-``--payments`` monthly payments (each a line of the page's history and payment table).
+with ``--versions`` versions and ``--edits`` edit requests, bought by a verified customer,
+with a paid subscription of ``--payments`` monthly payments (each a line of the page's
+history and payment table).
 Then ``--clients`` threads, each signed in through the portal's own form (its own session
 cookies), fetch the site page back to back for ``--seconds`` seconds after a short warm-up.
 
 It prints requests/s, the server's CPU time per request and the latency p50/p95/p99
 against the target (p99 <= 50 ms). Exit code 0 either way, 1 with ``--strict`` if the
 target is missed.
+
+``--profile`` also samples the server with py-spy (``pip install py-spy``; not a project
+dependency) over the measured seconds, counting only the thread holding the GIL (so time
+spent waiting for it is not charged to whatever it waits in), and prints the functions
+that take the largest share of the server's samples; ``--profile-out`` keeps the raw
+samples (py-spy's "raw" format, folded stacks, for a flame graph).
 
 Not a test: run it by hand on a quiet machine (the load generator shares its cores).
 
@@ -22,12 +29,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -50,9 +60,15 @@ TARGET_P99_MS = 50.0
 CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
-def prepare(database_url: str, data_dir: Path, secret_key: str, versions: int, payments: int) -> None:
+def prepare(
+    database_url: str, data_dir: Path, secret_key: str, versions: int, payments: int, edits: int
+) -> None:
     settings = load_settings(
-        database_url=database_url, data_dir=data_dir, secret_key=secret_key, bcrypt_rounds=ROUNDS
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_key=secret_key,
+        bcrypt_rounds=ROUNDS,
+        edits_per_month=edits + 1,
     )
     container = bootstrap(settings, hasher=BcryptPasswordHasher(ROUNDS))
     try:
@@ -92,6 +108,19 @@ def prepare(database_url: str, data_dir: Path, secret_key: str, versions: int, p
                     )
                 )
             uow.commit()
+        # Edit requests in every state but applied (which would add versions): a quarter
+        # each ready (with a draft, a preview link and a diff), pending, rejected, failed.
+        for index in range(edits):
+            view = container.edits.request(customer.id, SLUG, f"Change number {index}: new opening hours")
+            kind = index % 4
+            if kind == 0:
+                container.edits.operator_draft(
+                    view.edit.id, {"index.html": f"{page}<p>edit {index}</p>"}, f"Edit {index}"
+                )
+            elif kind == 2:
+                container.edits.reject(customer.id, SLUG, view.edit.id)
+            elif kind == 3:
+                container.edits.operator_fail(view.edit.id, "We need a photo first.")
     finally:
         container.close()
 
@@ -108,14 +137,66 @@ def signed_in_client(base: str) -> httpx.Client:
     return client
 
 
-def run(base: str, server_pid: int, clients: int, seconds: float, warmup: float) -> tuple[list[float], float]:
-    """The latencies measured after the warm-up; and the server's CPU milliseconds per
-    request over the whole run (a figure that depends less on what else the machine runs)."""
+def py_spy() -> str:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if not found:
+        sys.exit("--profile needs py-spy: .venv/bin/python -m pip install py-spy")
+    return found
+
+
+def start_profile(server_pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    command = [py_spy(), "record", "--pid", str(server_pid), "--duration", str(max(1, round(seconds)))]
+    command += ["--gil", "--rate", "250", "--nonblocking", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def print_profile(samples: Path, top: int = 40) -> None:
+    """The functions in the most samples (inclusive: a function counts in every sample it
+    is on the stack of), as shares of all samples."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in samples.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        # "function (file:line)": the line numbers would split one function into many.
+        frames = {re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")}
+        for frame in frames:
+            inclusive[frame] += int(count)
+    if not total:
+        print("py-spy recorded no samples")
+        return
+    print(f"server profile: {total:,} samples with the GIL held; share of them per function:")
+    shown = 0
+    for frame, count in inclusive.most_common():
+        if count == total:
+            continue  # the server's entry frames: in every sample
+        print(f"{100 * count / total:5.1f}%  {frame}")
+        shown += 1
+        if shown == top:
+            break
+
+
+def run(
+    base: str,
+    server_pid: int,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    profile: Path | None = None,
+    page_out: Path | None = None,
+) -> tuple[list[float], float, int]:
+    """The latencies measured after the warm-up; the server's CPU milliseconds per request
+    over the whole run (a figure that depends less on what else the machine runs); and the
+    size of the page in bytes."""
     sessions = [signed_in_client(base) for _ in range(clients)]
     page = f"/portal/sites/{SLUG}"
     first = sessions[0].get(page)
     if first.status_code != 200 or "Hosting subscription" not in first.text:
         sys.exit(f"the site page is not right: {first.status_code} {first.text[:500]}")
+    if page_out is not None:
+        page_out.write_bytes(first.content)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     start = time.monotonic()
     measure_from, stop_at = start + warmup, start + warmup + seconds
@@ -139,15 +220,23 @@ def run(base: str, server_pid: int, clients: int, seconds: float, warmup: float)
     threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
+    spy = None
+    if profile is not None:
+        time.sleep(max(0.0, measure_from - time.monotonic()))
+        spy = start_profile(server_pid, seconds, profile)
     for thread in threads:
         thread.join()
+    if spy is not None:
+        _, problem = spy.communicate(timeout=60)
+        if spy.returncode != 0:
+            print(f"py-spy failed: {problem.decode(errors='replace').strip()[-500:]}", file=sys.stderr)
     after = launcher.CpuSample.take(server_pid)
     cpu_ms = (after.server - before.server) * 1000 / sum(counts) if before and after else float("nan")
     for client in sessions:
         client.close()
     if errors:
         sys.exit(f"the site page failed: {errors[0]}")
-    return [x for each in latencies for x in each], cpu_ms
+    return [x for each in latencies for x in each], cpu_ms, len(first.content)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,33 +250,45 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--versions", type=int, default=20)
+    parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--payments", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy")
+    parser.add_argument("--profile-out", type=Path, help="keep py-spy's raw samples in this file")
+    parser.add_argument("--page-out", type=Path, help="keep the page (its HTML) in this file")
     args = parser.parse_args()
+    if args.profile:
+        py_spy()  # before the minutes of setup
 
     launcher.ROUNDS = ROUNDS
     with tempfile.TemporaryDirectory(prefix="webmagic-portal-bench-") as folder:
         data_dir = Path(folder)
         database_url = f"sqlite:///{(data_dir / 'bench.db').as_posix()}"
         secret_key = uuid.uuid4().hex * 2
-        prepare(database_url, data_dir, secret_key, args.versions, args.payments)
+        prepare(database_url, data_dir, secret_key, args.versions, args.payments, args.edits)
         port = launcher.free_port()
         base = f"http://127.0.0.1:{port}"
         log = data_dir / "server.log"
         server = launcher.start_server(database_url, data_dir, secret_key, port, log)
         try:
             launcher.wait_until_up(base, server, log)
-            latencies, cpu_ms = run(base, server.pid, args.clients, args.seconds, args.warmup)
+            samples = (args.profile_out or data_dir / "profile.txt") if args.profile else None
+            latencies, cpu_ms, size = run(
+                base, server.pid, args.clients, args.seconds, args.warmup, samples, args.page_out
+            )
+            if samples is not None and samples.exists():
+                print_profile(samples)
         finally:
             server.terminate()
             server.wait(timeout=30)
 
     p50, p95, p99 = (percentile(latencies, q) * 1000 for q in (0.50, 0.95, 0.99))
     print(
-        f"portal site page, {args.versions} versions, {args.payments} payments, "
-        f"{args.clients} clients, SQLite: {len(latencies) / args.seconds:,.0f} req/s, "
+        f"portal site page, {args.versions} versions, {args.edits} edits, {args.payments} payments, "
+        f"{args.clients} clients, SQLite, a {size / 1024:.0f} KB page: "
+        f"{len(latencies) / args.seconds:,.0f} req/s, "
         f"server CPU {cpu_ms:.1f} ms/request; "
         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms "
         f"(target p99 <= {TARGET_P99_MS:g} ms: {'met' if p99 <= TARGET_P99_MS else 'MISSED'}); "

@@ -64,7 +64,6 @@ from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
-from webmagic_core.payments.events import ONE_TIME_PAYMENTABLE
 from webmagic_core.payments.gateway import CheckoutInfo, CheckoutStatus
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.sites import Actor, Site, SiteContent
@@ -141,7 +140,7 @@ def prepare(settings: Settings, purchases: int) -> list[tuple[str, bytes]]:
                     uow.sites.add(site)
                     uow.sites.add_version(
                         *new_version(
-                            site.id, 1, SiteContent(PAGE.format(name=name)), cause="bench", created_at=now
+                            site.id, 1, SiteContent(PAGE.format(name=name)), note="bench", created_at=now
                         )
                     )
                     buyer = f"buyer{index}@example.com"
@@ -162,8 +161,6 @@ def prepare(settings: Settings, purchases: int) -> list[tuple[str, bytes]]:
                             "site_id": str(site.id),
                         },
                         payment_id=f"pa_{uuid.uuid4().hex[:20]}",
-                        paymentable_type=ONE_TIME_PAYMENTABLE,
-                        paymentable_id=f"on_{uuid.uuid4().hex[:20]}",
                     )
                     body = json.dumps(payment_payload(info, customer_email=buyer, created_at=now)).encode()
                     events.append((f"msg_{uuid.uuid4().hex}", body))

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -123,3 +124,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("skipped, by reason", sep="-")
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
         terminalreporter.write_line(f"{count:5d} skipped: {reason}")
+
+
+# The default: the suite runs with `-n auto` on small shared machines, where generating an
+# example can be slow for reasons that have nothing to do with the code under test; timing
+# is for benchmarks/, not for property tests.
+settings.register_profile(
+    "default-suite", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("default-suite")
+
+# `--hypothesis-profile=mutation` (mutation/run.py): fewer, repeatable examples and no example
+# database, so each of thousands of mutant runs is short and sees the same inputs.
+settings.register_profile(
+    "mutation",
+    parent=settings.get_profile("default-suite"),
+    max_examples=20,
+    derandomize=True,
+    database=None,
+)

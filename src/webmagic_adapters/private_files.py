@@ -60,8 +60,24 @@ def private_file(path: Path) -> Path:
 
 def private_sqlite_file(path: Path) -> None:
     """The database file owner-only before SQLite opens it (so the ``-wal`` and ``-shm``
-    files it creates are too), and any side files left from an earlier run."""
-    private_file(path)
+    files it creates are too), and any side files left from an earlier run.
+
+    An existing file is never opened here, only chmod-ed: closing *any* descriptor of a
+    file drops every POSIX lock the process holds on it, SQLite's included. Opening and
+    closing the database each time a connection is made (as this once did) let another
+    process that closed its last connection believe it was the last user, checkpoint and
+    delete the ``-wal`` file under this process's open connections, whose later commits
+    then went to a deleted file that no other process could see."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        os.chmod(path, PRIVATE_FILE)
+    else:
+        # Ours alone: created just now, so no connection of this process has it open.
+        try:
+            os.fchmod(descriptor, PRIVATE_FILE)
+        finally:
+            os.close(descriptor)
     for suffix in SQLITE_SIDE_FILES:
         side = path.with_name(path.name + suffix)
         if side.exists():

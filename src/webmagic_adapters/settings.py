@@ -52,6 +52,11 @@ class Payments(enum.StrEnum):
     RECURRENTE = "recurrente"
 
 
+class EditEngineName(enum.StrEnum):
+    MANUAL = "manual"
+    OPENAI = "openai"
+
+
 class LogFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -114,7 +119,21 @@ class Settings(BaseSettings):
     )
     max_version_files: int = Field(default=500, gt=0, description="Most files in one site version")
 
-    page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+    publish_dir: Path | None = Field(
+        default=None,
+        description="Static publishing: write what each site serves as files here, for nginx or Caddy "
+        "to serve (`webmagic publish nginx-config`); unset: no static publishing",
+    )
+    publish_interval_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="How often the in-process publishing worker looks for changes made by other "
+        "processes (its own process's wake it at once); 0 disables it (`webmagic outbox relay` publishes)",
+    )
+
+    page_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
 
     # Custom domains (phase 5).
     dns_nameservers: str | None = Field(
@@ -134,6 +153,36 @@ class Settings(BaseSettings):
         ge=1,
         le=3650,
         description="Days the client address of a customer's last login is kept (customers show)",
+    )
+    # Edits (phase 4).
+    edit_engine: EditEngineName = Field(
+        default=EditEngineName.MANUAL,
+        description="Who drafts owners' edits: manual (operators, `webmagic edits draft`) or openai "
+        "(any OpenAI-compatible chat-completions server)",
+    )
+    llm_base_url: HttpUrl = Field(
+        default="https://api.openai.com/v1",
+        description="The chat-completions server of the openai engine (OpenAI, vLLM, Ollama, LiteLLM...)",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for WEBMAGIC_LLM_BASE_URL (required with the openai engine)"
+    )
+    llm_model: str = Field(
+        default="gpt-4o-mini", min_length=1, description="The model the openai engine asks for"
+    )
+    llm_timeout_seconds: float = Field(
+        default=20, gt=0, le=300, allow_inf_nan=False, description="Timeout of each chat-completions call"
+    )
+    edits_per_month: int = Field(
+        default=10,
+        ge=0,
+        description="Edit requests per site per calendar month (UTC); failed ones do not count",
+    )
+    edit_worker_interval_seconds: float = Field(
+        default=5,
+        ge=0,
+        allow_inf_nan=False,
+        description="How often the in-process edit worker looks for pending edits; 0 disables it",
     )
     log_level: str = "INFO"
     log_format: LogFormat = Field(
@@ -432,10 +481,14 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
             return None
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
+    problems = []
+    engine = (raw("edit_engine") or "").strip().lower()
+    if engine == EditEngineName.OPENAI.value and not raw("llm_api_key"):
+        problems.append(f"{_variable('llm_api_key')} is required when WEBMAGIC_EDIT_ENGINE=openai")
     payments = (raw("payments") or "").strip().lower()
     if payments != Payments.RECURRENTE.value:
-        return []
-    problems = [
+        return problems
+    problems += [
         f"{_variable(name)} is required when WEBMAGIC_PAYMENTS=recurrente"
         for name in _PAYMENT_KEYS
         if raw(name) is None

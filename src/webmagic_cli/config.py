@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from webmagic_adapters.settings_reference import env_example, markdown, reference
+from webmagic_adapters.bootstrap import settings_env_example, settings_markdown, settings_reference
 from webmagic_cli import output
 from webmagic_cli.options import settings_from
 
@@ -28,12 +28,12 @@ def config(
     and a .env file in the current folder, as every other command reads them.
     """
     if as_markdown:
-        typer.echo(markdown(reference()), nl=False)
+        typer.echo(settings_markdown(settings_reference()), nl=False)
         return
     if as_env:
-        typer.echo(env_example(reference()), nl=False)
+        typer.echo(settings_env_example(settings_reference()), nl=False)
         return
-    rows = reference(settings_from(database_url=None, data_dir=None))
+    rows = settings_reference(settings_from(database_url=None, data_dir=None))
     if as_json:
         typer.echo(
             json.dumps(

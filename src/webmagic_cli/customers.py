@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from webmagic_adapters.bootstrap import format_money, format_monthly
 from webmagic_cli import output
 from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from
 from webmagic_core.accounts.admin import AccountStatus
@@ -209,11 +210,18 @@ def show(
         ("Sites", [f"{s.slug} ({s.business_name}): {s.status.value}" for s in profile.sites]),
         (
             "Subscriptions",
-            [f"{s.provider_id or s.id}: {s.status.value}, {s.amount} a month" for s in profile.subscriptions],
+            [
+                f"{s.provider_id or output.short_id(s.id)}: {s.status.value}, {format_monthly(s.amount)}"
+                for s in profile.subscriptions
+            ],
         ),
         (
             "Purchases",
-            [f"{p.id}: {p.status.value}, {p.amount}, {output.when(p.created_at)}" for p in profile.purchases],
+            [
+                f"{output.short_id(p.id)}: {p.status.value}, {format_money(p.amount)}, "
+                f"{output.when(p.created_at)}"
+                for p in profile.purchases
+            ],
         ),
         (
             "Emails",

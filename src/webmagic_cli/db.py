@@ -10,29 +10,61 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.text import Text
 
-from webmagic_adapters.sqlalchemy.backup import (
+from webmagic_adapters.bootstrap import (
+    Database,
     PostgresAdvice,
     backup_sqlite,
+    head_revision,
     known_revisions,
     postgres_backup_advice,
     restore_sqlite,
     sqlite_path,
+    translating_errors,
 )
-from webmagic_adapters.sqlalchemy.database import Database
-from webmagic_adapters.sqlalchemy.errors import translating_errors
 from webmagic_cli import output
 from webmagic_cli.errors import EXIT_REFUSED, UsageProblem
 from webmagic_cli.options import DatabaseUrl, DataDir, services, settings_from
+from webmagic_core.ports import PreviewBanner
 
 app = typer.Typer(name="db", help="The database: schema, backups.", no_args_is_help=True)
 
 
-def upgrade_schema(database: Database) -> tuple[str | None, str | None]:
-    """Apply the migrations; returns the revision before and after."""
-    with translating_errors():
-        before = database.current_revision()
-        database.upgrade()
-        return before, database.current_revision()
+def upgrade_schema(database: Database, banner: PreviewBanner | None = None) -> tuple[str | None, str | None]:
+    """Apply the migrations, then render the preview pages whose banner is missing or
+    was made under other settings (a new price), with a progress bar on the terminal
+    while there are some; returns the revision before and after."""
+    bar = _LazyBar("Rendering preview pages")
+    try:
+        with translating_errors():
+            before = database.current_revision()
+            attributes = {"preview_banner": banner, "progress": bar.advance} if banner is not None else {}
+            database.upgrade(attributes=attributes)
+            if banner is not None:
+                database.render_banners(banner, bar.advance)
+            return before, database.current_revision()
+    finally:
+        bar.stop()
+
+
+class _LazyBar:
+    """A progress bar shown from the first report of work to do (none when there is none)."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: tuple[Progress, Callable[[int, int], None]] | None = None
+
+    def advance(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if total == 0:
+                return
+            self._bar = _progress(self._label)
+            self._bar[0].start()
+        self._bar[1](done, total)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar[0].stop()
+            self._bar = None
 
 
 @app.command()
@@ -55,7 +87,7 @@ def upgrade(
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings, require_schema=False, create=create) as container:
         output.say(Text("Database: ") + Text(container.database.url_for_display, style="bold"))
-        before, after = upgrade_schema(container.database)
+        before, after = upgrade_schema(container.database, container.banner)
     if before == after:
         output.say(f"Already up to date (revision {after}).", style="green")
     else:
@@ -178,13 +210,5 @@ def restore(
     )
     if report.previous_copy is not None:
         output.say(f"The database as it was before is kept at {report.previous_copy}.")
-    if report.revision != _head():
+    if report.revision != head_revision():
         output.say("Run `webmagic db upgrade` to bring it to this version's schema.", style="yellow")
-
-
-def _head() -> str | None:
-    from alembic.script import ScriptDirectory
-
-    from webmagic_adapters.sqlalchemy.database import MIGRATIONS_DIR
-
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()

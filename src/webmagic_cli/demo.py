@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from webmagic_adapters.demo import load_demo_results
-from webmagic_adapters.settings import Settings
-from webmagic_adapters.site_folders import Outcome
+from webmagic_adapters.bootstrap import Outcome, Settings, load_demo_results
 from webmagic_cli import output
 from webmagic_cli.db import upgrade_schema
 from webmagic_cli.options import DatabaseUrl, DataDir, services, settings_from, site_url
@@ -15,7 +13,7 @@ from webmagic_cli.options import DatabaseUrl, DataDir, services, settings_from, 
 def load_demo(settings: Settings) -> None:
     """Migrate the database, load the demo sites that are missing, and print their URLs."""
     with services(settings, require_schema=False) as container:
-        upgrade_schema(container.database)
+        upgrade_schema(container.database, container.banner)
         results = load_demo_results(container.sites)
     for result in results:
         line = Text("  ") + Text(site_url(settings, result.slug), style="bold")

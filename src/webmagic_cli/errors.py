@@ -12,12 +12,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from sqlalchemy import exc as sa_exc
 from typer.core import TyperGroup
 
-from webmagic_adapters.settings import SettingsError
-from webmagic_adapters.sqlalchemy.backup import BackupError
-from webmagic_adapters.sqlalchemy.database import DatabaseUrlError
+from webmagic_adapters.bootstrap import BAD_DATABASE_URL, BackupError, SettingsError
 from webmagic_cli.output import err_console, fail
 from webmagic_core.errors import WebMagicError
 from webmagic_core.site_files import FilesRejected
@@ -45,6 +42,7 @@ def _show_flags_as_flags(command: Command) -> None:
     for sub in getattr(command, "commands", {}).values():
         _show_flags_as_flags(sub)
 
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
@@ -62,10 +60,7 @@ def user_errors() -> Iterator[None]:
     except SettingsError as exc:
         # One line per problem, each naming its variable.
         fail("\n".join(f"configuration: {line}" for line in str(exc).splitlines()), code=EXIT_USAGE)
-    except DatabaseUrlError as exc:
-        fail(f"bad database URL (--database-url / WEBMAGIC_DATABASE_URL): {exc}", code=EXIT_USAGE)
-    except sa_exc.ArgumentError as exc:
-        # SQLAlchemy's own messages about a URL never repeat the URL (or its password).
+    except BAD_DATABASE_URL as exc:
         fail(f"bad database URL (--database-url / WEBMAGIC_DATABASE_URL): {exc}", code=EXIT_USAGE)
     except BackupError as exc:
         fail(str(exc), code=EXIT_REFUSED)

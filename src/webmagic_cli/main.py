@@ -13,9 +13,11 @@ from webmagic_cli import (
     db,
     demo,
     domains,
+    edits,
     lifecycle,
     outbox,
     payments,
+    publish,
     sandbox,
     serve,
     sites,
@@ -47,6 +49,8 @@ app.add_typer(outbox.app, rich_help_panel="Manage")
 app.add_typer(lifecycle.app, rich_help_panel="Manage")
 app.command(rich_help_panel="Manage")(config.config)
 app.add_typer(domains.app, rich_help_panel="Manage")
+app.add_typer(publish.app, rich_help_panel="Manage")
+app.add_typer(edits.app, rich_help_panel="Manage")
 app.add_typer(customers.app, rich_help_panel="Manage")
 app.add_typer(payments.app, rich_help_panel="Payments")
 app.add_typer(webhooks.app, rich_help_panel="Payments")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from webmagic_adapters.bootstrap import Container, bootstrap
-from webmagic_adapters.settings import Settings, load_settings
-from webmagic_adapters.sqlalchemy.database import sqlite_file_problem
-from webmagic_adapters.sqlalchemy.errors import translating_errors
+from webmagic_adapters.bootstrap import (
+    Container,
+    Settings,
+    bootstrap,
+    load_settings,
+    sqlite_file_problem,
+    translating_errors,
+)
 from webmagic_cli.errors import UsageProblem
 
 SETTINGS_PANEL = "Settings"
@@ -54,12 +59,36 @@ def only(what: str, choices: type[enum.Enum], *flags: str, metavar: str = "STATU
     )
 
 
-def parse_id(value: str, what: str, listing: str) -> uuid.UUID:
-    """An id argument, e.g. ``parse_id(text, "a message", "outbox list")``."""
+# How many of the newest records a short id is looked for in (tables show the newest first).
+SHORT_ID_SEARCH = 10_000
+_SHORT_ID = re.compile(r"[0-9a-f]{4,32}")
+
+
+def looks_like_short_id(value: str) -> bool:
+    return _SHORT_ID.fullmatch(value.strip().lower().replace("-", "")) is not None
+
+
+def resolve_id(
+    value: str, what: str, listing: str, candidates: Callable[[], Iterable[uuid.UUID]]
+) -> uuid.UUID:
+    """A full id, or the first characters of one as tables show them (8; at least 4)."""
+    text = value.strip().lower()
     try:
-        return uuid.UUID(value.strip())
+        return uuid.UUID(text)
     except ValueError:
-        raise UsageProblem(f"{value!r} is not {what} id (ids look like `{listing}` shows them)") from None
+        pass
+    compact = text.replace("-", "")
+    if not _SHORT_ID.fullmatch(compact):
+        raise UsageProblem(f"{value!r} is not {what} id (ids look like `{listing}` shows them)")
+    matches = [found for found in candidates() if found.hex.startswith(compact)]
+    if not matches:
+        raise UsageProblem(f"no {what.split(' ', 1)[-1]} id starts with {value.strip()!r} (see `{listing}`)")
+    if len(matches) > 1:
+        raise UsageProblem(
+            f"{len(matches)} ids start with {value.strip()!r}: give more of the id (`{listing} --json` "
+            "shows them in full)"
+        )
+    return matches[0]
 
 
 def settings_from(*, database_url: str | None, data_dir: Path | None, **more: Any) -> Settings:
@@ -69,9 +98,7 @@ def settings_from(*, database_url: str | None, data_dir: Path | None, **more: An
 
 
 @contextmanager
-def services(
-    settings: Settings, *, require_schema: bool = True, create: bool = False
-) -> Iterator[Container]:
+def services(settings: Settings, *, require_schema: bool = True, create: bool = False) -> Iterator[Container]:
     """The wired services for one command; the engine is disposed of on the way out.
 
     A database URL that was given (not the default file in the data folder) must name an

@@ -14,7 +14,17 @@ from rich.text import Text
 
 from webmagic_cli import output
 from webmagic_cli.errors import UsageProblem
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, parse_id, services, settings_from
+from webmagic_cli.options import (
+    SHORT_ID_SEARCH,
+    DatabaseUrl,
+    DataDir,
+    Json,
+    only,
+    resolve_id,
+    services,
+    settings_from,
+)
+from webmagic_cli.publish import publish_loop
 from webmagic_cli.serve import describe_mail
 from webmagic_core.errors import TransientError
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
@@ -114,7 +124,7 @@ def list_messages(
     for item in items:
         pending = item.status is OutboxStatus.PENDING
         grid.add_row(
-            str(item.id),
+            output.short_id(item.id),
             Text(item.message.to),
             Text(item.message.subject),
             item.message.template.value,
@@ -137,7 +147,11 @@ def list_messages(
 def retry(
     message_id: Annotated[
         str | None,
-        typer.Argument(help="The message's id, as `outbox list` shows it.", metavar="ID", show_default=False),
+        typer.Argument(
+            help="The message's id, or its first characters as `outbox list` shows them.",
+            metavar="ID",
+            show_default=False,
+        ),
     ] = None,
     all_dead: Annotated[
         bool, typer.Option("--all-dead", help="Requeue every dead message (after fixing the cause).")
@@ -160,8 +174,13 @@ def retry(
         output.say(f"Requeued {count} dead message(s); the relay sends them next.")
         return
     assert message_id is not None
-    parsed = parse_id(message_id, "a message", "outbox list")
     with services(settings) as container:
+        parsed = resolve_id(
+            message_id,
+            "a message",
+            "outbox list",
+            lambda: (m.id for m in container.relay.list(limit=SHORT_ID_SEARCH)),
+        )
         item = container.relay.requeue(parsed)
     output.say(
         Text("Requeued ")
@@ -255,11 +274,28 @@ def relay_command(
         relay, clock = container.relay, container.clock
         output.say(describe_mail(settings))
         if once:
+            if container.publishing is not None:
+                published = container.publishing.drain()
+                output.say(f"Published {published.published} site(s), {published.withdrawn} without files.")
             report = relay.drain()
             output.say(f"{_report_line(report)}. Outbox: {_counts_line(relay.counts())}.")
             return
         output.say(f"Relaying every {interval:g} s (Ctrl+C to stop). Outbox: {_counts_line(relay.counts())}.")
         flag = StopFlag()
+        publishing = container.publishing
+        publisher: threading.Thread | None = None
+        if publishing is not None:  # WEBMAGIC_PUBLISH_DIR: the publish queue is drained here too
+            output.say(f"Publishing sites to {settings.publish_dir} as they change.")
+            publisher = threading.Thread(
+                target=publish_loop,
+                args=(publishing, clock),
+                kwargs={"stop": flag.event, "interval": settings.publish_interval_seconds or 0.5},
+                name="webmagic-publisher",
+                daemon=True,
+            )
+            publisher.start()
         with stop_on_signals(flag):
             total = relay_loop(relay, clock, stop=flag.event, interval=interval, say=output.say)
+        if publisher is not None:
+            publisher.join()
         output.say(f"Stopped. In total: {_report_line(total)}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -22,6 +23,11 @@ STATUS_STYLES: dict[SiteStatus, str] = {
     SiteStatus.SUSPENDED: "red",
     SiteStatus.ARCHIVED: "dim",
 }
+
+
+def short_id(value: uuid.UUID) -> str:
+    """An id as tables show it: its first 8 characters (commands accept them; --json has them whole)."""
+    return value.hex[:8]
 
 
 def console() -> Console:

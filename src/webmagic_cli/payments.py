@@ -9,10 +9,19 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from webmagic_adapters.bootstrap import Container
+from webmagic_adapters.bootstrap import Container, format_money
 from webmagic_cli import output
 from webmagic_cli.errors import EXIT_REFUSED, UsageProblem
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, parse_id, services, settings_from
+from webmagic_cli.options import (
+    SHORT_ID_SEARCH,
+    DatabaseUrl,
+    DataDir,
+    Json,
+    only,
+    resolve_id,
+    services,
+    settings_from,
+)
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.services.purchases import ReconcileItem, ReconcileReport, ReconcileResult
@@ -131,10 +140,10 @@ def list_purchases(
     )
     for purchase in purchases:
         grid.add_row(
-            str(purchase.id),
+            output.short_id(purchase.id),
             Text(maybe(slug_of(slugs, purchase.site_id)), style="bold"),
             Text(purchase.buyer_email),
-            str(purchase.amount),
+            format_money(purchase.amount),
             Text(purchase.status.value, style=PURCHASE_STYLES[purchase.status]),
             output.when(purchase.created_at),
             Text(maybe(purchase.checkout_id)),
@@ -287,7 +296,7 @@ def anomalies(
     grid = output.table(*columns, no_wrap=("ID", "Created"))
     for anomaly in found:
         row: list[Any] = [
-            str(anomaly.id),
+            output.short_id(anomaly.id),
             Text(anomaly.kind.value, style="bold red" if anomaly.is_open else ""),
             Text(maybe(slug_of(slugs, anomaly.site_id)), style="bold"),
             Text(anomaly.summary),
@@ -312,7 +321,7 @@ def resolve(
     anomaly_id: Annotated[
         str,
         typer.Argument(
-            help="The anomaly's id, as `payments anomalies` shows it.",
+            help="The anomaly's id, or its first characters as `payments anomalies` shows them.",
             metavar="ANOMALY_ID",
             show_default=False,
         ),
@@ -332,11 +341,16 @@ def resolve(
 
     Example: `webmagic payments resolve 0b7e3c1e-... --note "refunded pa_123 on 2026-03-02"`
     """
-    parsed = parse_id(anomaly_id, "an anomaly", "payments anomalies")
     if not note.strip():
         raise UsageProblem("--note must say how the anomaly was handled")
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:
+        parsed = resolve_id(
+            anomaly_id,
+            "an anomaly",
+            "payments anomalies",
+            lambda: (a.id for a in container.anomalies.list(open_only=False, limit=SHORT_ID_SEARCH)),
+        )
         anomaly = container.anomalies.resolve(parsed, note)
     output.say(
         Text("Resolved ")

@@ -19,19 +19,20 @@ import attrs
 import typer
 from rich.text import Text
 
-from webmagic_adapters.bootstrap import Container
-from webmagic_adapters.payments.sandbox import (
+from webmagic_adapters.bootstrap import (
     DECLINED,
     WEBHOOK_PATH,
+    Container,
     Delivery,
+    Payments,
     SandboxGateway,
     SandboxWebhook,
+    Settings,
     deliver_in_process,
     deliver_over_http,
     webhook_url,
 )
-from webmagic_adapters.settings import Payments, Settings
-from webmagic_cli import output
+from webmagic_cli import output, sandbox_clock
 from webmagic_cli.errors import UsageProblem
 from webmagic_cli.options import DatabaseUrl, DataDir, services, settings_from
 from webmagic_cli.payments import site_slugs, slug_of
@@ -42,9 +43,11 @@ from webmagic_core.slugs import is_valid_slug
 app = typer.Typer(
     name="sandbox",
     help="Sandbox payments only: renew, fail, recover, cancel, pause or unpause a subscription "
-    "as the provider would, and deliver its signed webhooks to the app.",
+    "as the provider would, and deliver its signed webhooks to the app; move the clock forward.",
     no_args_is_help=True,
 )
+
+app.add_typer(sandbox_clock.app)
 
 PROVIDER_PREFIX = "su_"
 MAX_ANSWER = 300

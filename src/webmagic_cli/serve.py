@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.text import Text
 
-from webmagic_adapters.logs import uvicorn_log_config
-from webmagic_adapters.settings import Settings
+from webmagic_adapters.bootstrap import Settings, uvicorn_log_config
 from webmagic_cli import output
 from webmagic_cli.db import upgrade_schema
 from webmagic_cli.demo import load_demo
@@ -106,7 +105,7 @@ def serve(
 
     with services(settings, require_schema=False) as container:
         output.say(Text("Database: ") + Text(container.database.url_for_display, style="bold"))
-        before, after = upgrade_schema(container.database)
+        before, after = upgrade_schema(container.database, container.banner)
         if before != after:
             output.say(f"Applied migrations up to revision {after}.")
     if demo:
@@ -169,9 +168,7 @@ def server_config(app: str, options: ServerOptions) -> uvicorn.Config:
     )
 
 
-def run_server(
-    app: str, options: ServerOptions, *, on_listening: Callable[[], None] | None = None
-) -> bool:
+def run_server(app: str, options: ServerOptions, *, on_listening: Callable[[], None] | None = None) -> bool:
     """Serve the ASGI app factory named ``app`` (``module:function``) until interrupted.
 
     The one place the ASGI server and its settings are chosen; benchmarks/hosting.py runs

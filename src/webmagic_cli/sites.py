@@ -10,12 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from webmagic_adapters.bootstrap import Container
-from webmagic_adapters.settings import Settings
-from webmagic_adapters.site_folders import (
+from webmagic_adapters.bootstrap import (
     HTML_FILE,
+    Container,
     ImportResult,
     Outcome,
+    Settings,
     import_site_folder,
     read_folder_files,
     read_limited,
@@ -29,7 +29,7 @@ from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.sites import SiteDetails, SiteService
 from webmagic_core.services.timeline import TimelineKind
 from webmagic_core.site_files import FileLimits, SiteFiles
-from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent
+from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent, SiteVersion
 from webmagic_core.slugs import validate_slug
 
 app = typer.Typer(
@@ -240,6 +240,16 @@ def import_(
         raise typer.Exit(1)
 
 
+def _version_cause(version: SiteVersion) -> str:
+    """The cause, with the edit or version it came from and the operator's words."""
+    cause = version.cause.value
+    if version.restored_from is not None:
+        cause += f" of version {version.restored_from}"
+    if version.edit_id is not None:
+        cause += f" {str(version.edit_id)[:8]}"
+    return f"{cause}: {version.note}" if version.note else cause
+
+
 def _owner_email(container: Container, site: Site) -> str | None:
     if site.owner_id is None:
         return None
@@ -372,7 +382,10 @@ def show(
                     {
                         "number": v.number,
                         "created_at": output.iso(v.created_at),
-                        "cause": v.cause,
+                        "cause": v.cause.value,
+                        "note": v.note,
+                        "edit_id": str(v.edit_id) if v.edit_id else None,
+                        "restored_from": v.restored_from,
                         "created_by": v.created_by.value,
                         "files": len(v.files),
                         "bytes": v.size,
@@ -421,7 +434,7 @@ def show(
         versions.add_row(
             f"{version.number}{mark}",
             output.when(version.created_at),
-            Text(version.cause),
+            Text(_version_cause(version)),
             version.created_by.value,
         )
     output.print_table(versions)

@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from webmagic_adapters.bootstrap import format_money
 from webmagic_cli import output
 from webmagic_cli.options import DatabaseUrl, DataDir, Json, services, settings_from
 from webmagic_cli.payments import PURCHASE_STYLES
@@ -47,7 +48,11 @@ def churn_percent(subs: SubscriptionStats) -> float | None:
 
 def _amounts(amounts: tuple[Money, ...]) -> list[dict[str, Any]]:
     return [
-        {"currency": money.currency, "amount_in_cents": money.amount_in_cents, "formatted": str(money)}
+        {
+            "currency": money.currency,
+            "amount_in_cents": money.amount_in_cents,
+            "formatted": format_money(money),
+        }
         for money in amounts
     ]
 
@@ -147,7 +152,7 @@ def stats(
     )
     grid.add_row(
         "Revenue",
-        Text(", ".join(str(money) for money in figures.revenue) or "none yet", style="green"),
+        Text(", ".join(format_money(money) for money in figures.revenue) or "none yet", style="green"),
     )
     grid.add_row(
         "Conversion",
@@ -165,7 +170,9 @@ def stats(
         "Subscriptions",
         _counts({s.value: subs.by_status[s] for s in SUBSCRIPTION_ORDER}, subscription_styles),
     )
-    grid.add_row("MRR", Text(", ".join(str(money) for money in subs.mrr) or "none yet", style="green"))
+    grid.add_row(
+        "MRR", Text(", ".join(format_money(money) for money in subs.mrr) or "none yet", style="green")
+    )
     grid.add_row(
         "Past due",
         Text(str(subs.past_due), style="bold yellow" if subs.past_due else "green")

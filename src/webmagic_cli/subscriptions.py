@@ -11,12 +11,25 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from webmagic_adapters.bootstrap import Container, format_monthly
 from webmagic_cli import output
 from webmagic_cli.errors import EXIT_REFUSED
-from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from
+from webmagic_cli.options import (
+    SHORT_ID_SEARCH,
+    DatabaseUrl,
+    DataDir,
+    Json,
+    looks_like_short_id,
+    only,
+    resolve_id,
+    services,
+    settings_from,
+)
 from webmagic_cli.payments import NONE, Limit, maybe, site_slugs, slug_of
+from webmagic_core.errors import NotFound
 from webmagic_core.payments.subscriptions import Subscription, SubscriptionState
 from webmagic_core.services.subscriptions import SyncItem, SyncResult
+from webmagic_core.slugs import is_valid_slug
 
 app = typer.Typer(
     name="subscriptions",
@@ -44,12 +57,37 @@ SYNC_STYLES: dict[SyncResult, str] = {
 SubscriptionRef = Annotated[
     str,
     typer.Argument(
-        help="The subscription: its id (as `subscriptions list` shows it), the provider's su_... "
-        "id, or its checkout's ch_... id.",
+        help="The subscription: its id (or its first characters, as `subscriptions list` shows "
+        "them), the provider's su_... id, its checkout's ch_... id, or the site's slug.",
         metavar="ID",
         show_default=False,
     ),
 ]
+
+
+def subscription_reference(container: Container, reference: str) -> str:
+    """What ``SubscriptionService.find`` takes, from any way an operator names a
+    subscription: a short id becomes the whole id, a site's slug its latest subscription's."""
+    reference = reference.strip()
+    try:
+        return str(container.subscriptions.find(reference).id)
+    except NotFound as not_found:
+        unknown = not_found
+    if is_valid_slug(reference):
+        try:
+            return str(container.subscriptions.view(reference).subscription.id)
+        except NotFound:
+            pass  # no such site (or none subscribed): perhaps the start of an id
+    if not looks_like_short_id(reference):
+        raise unknown
+    return str(
+        resolve_id(
+            reference,
+            "a subscription",
+            "subscriptions list",
+            lambda: (s.id for s in container.subscriptions.list(limit=SHORT_ID_SEARCH)),
+        )
+    )
 
 
 def status_text(status: SubscriptionState) -> Text:
@@ -141,7 +179,7 @@ def list_subscriptions(
     )
     for sub in found:
         grid.add_row(
-            str(sub.id),
+            output.short_id(sub.id),
             Text(maybe(slug_of(slugs, sub.site_id)), style="bold"),
             Text(maybe(sub.provider_id)),
             status_text(sub.status),
@@ -186,7 +224,7 @@ def sync(
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     with services(settings) as container:
-        item = container.subscriptions.sync(reference)
+        item = container.subscriptions.sync(subscription_reference(container, reference))
         sub = container.subscriptions.find(str(item.subscription_id))
         slugs = site_slugs(container)
     if as_json:
@@ -210,7 +248,7 @@ def _facts(sub: Subscription, slugs: Mapping[uuid.UUID, str]) -> Table:
     facts.add_column()
     facts.add_row("Site", Text(slug_of(slugs, sub.site_id) or str(sub.site_id)))
     facts.add_row("Status", status_text(sub.status))
-    facts.add_row("Amount", f"{sub.amount} a month")
+    facts.add_row("Amount", format_monthly(sub.amount))
     facts.add_row("Period end", _when(sub.current_period_end))
     facts.add_row("Next attempt", _when(sub.next_payment_attempt_at))
     facts.add_row("Paid through", _when(sub.paid_through))

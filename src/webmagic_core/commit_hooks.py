@@ -17,3 +17,21 @@ def run_after_commit(callbacks: Iterable[Callable[[], None]]) -> None:
             callback()
         except Exception:
             log.exception("an after-commit callback failed")
+
+
+class Doorbell:
+    """Wakes whoever waits for work that a commit created (the publishing worker, when a
+    change of this process asked for a site to be published): callbacks run from the
+    committing thread, so they must only hand the news over (an event's ``set``)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Add ``callback``; returns the function that removes it."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
+
+    def ring(self) -> None:
+        for callback in list(self._listeners):
+            callback()

@@ -77,7 +77,7 @@ TRANSITIONS: Mapping[tuple[SiteStatus, Trigger], SiteStatus] = MappingProxyType(
 POLICIES: Mapping[SiteStatus, StatusPolicy] = MappingProxyType(
     {
         S.PREVIEW: StatusPolicy(ServeMode.WITH_BANNER, custom_domain_allowed=False, edits_allowed=False),
-        S.OWNED: StatusPolicy(ServeMode.CLEAN, custom_domain_allowed=False, edits_allowed=False),
+        S.OWNED: StatusPolicy(ServeMode.CLEAN, custom_domain_allowed=True, edits_allowed=True),
         S.ACTIVE: StatusPolicy(ServeMode.CLEAN, custom_domain_allowed=True, edits_allowed=True),
         S.PAST_DUE: StatusPolicy(ServeMode.CLEAN, custom_domain_allowed=True, edits_allowed=True),
         S.SUSPENDED: StatusPolicy(ServeMode.UNAVAILABLE, custom_domain_allowed=False, edits_allowed=False),

@@ -24,6 +24,10 @@ class OperationsSnapshot:
     #: Every webhook delivery stored, by outcome ("pending" for one not processed yet).
     webhooks_by_outcome: dict[str, int]
     open_anomalies: int
+    #: Owners' change requests by status ("pending": waiting for a draft, "ready": for the owner).
+    edits_by_status: dict[str, int] = attrs.field(factory=dict)
+    #: Custom domains by status ("failing": lost their DNS proof, in their grace period).
+    domains_by_status: dict[str, int] = attrs.field(factory=dict)
 
 
 class OperationsQuery(Protocol):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Sequence
 
 import attrs
 
-from webmagic_core import lifecycle
+from webmagic_core import events, lifecycle
 from webmagic_core.errors import ValidationError
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.site_files import FileLimits, SiteFiles, VersionFile
@@ -24,6 +25,15 @@ class Actor(enum.StrEnum):
     SYSTEM = "system"
     WEBHOOK = "webhook"
     CUSTOMER = "customer"
+
+
+class VersionCause(enum.StrEnum):
+    """Why a version exists."""
+
+    IMPORT = "import"  # the site's first files (created from the pipeline, a folder, the CLI)
+    PUBLISH = "publish"  # an operator published new files
+    EDIT = "edit"  # an owner approved a drafted edit
+    RESTORE = "restore"  # an owner (or operator) put an earlier version back
 
 
 @attrs.frozen
@@ -103,9 +113,13 @@ class SiteVersion:
     site_id: uuid.UUID
     number: int
     files: tuple[VersionFile, ...]
-    cause: str
+    cause: VersionCause
     created_by: Actor
     created_at: dt.datetime
+    # An operator's own words about it (the CLI's reason), else "".
+    note: str = ""
+    edit_id: uuid.UUID | None = None  # cause EDIT: the edit request it came from
+    restored_from: int | None = None  # cause RESTORE: the version whose files it holds
 
     def file(self, path: str) -> VersionFile | None:
         for file in self.files:
@@ -124,8 +138,11 @@ class SiteVersionSummary:
 
     number: int
     created_at: dt.datetime
-    cause: str
+    cause: VersionCause
     created_by: Actor
+    note: str = ""
+    edit_id: uuid.UUID | None = None
+    restored_from: int | None = None
 
 
 @attrs.define
@@ -177,6 +194,15 @@ class Site:
         self.owner_id, self.purchased_at = owner_id, at
         return event
 
+    def go_live(
+        self, version: int, *, cause: str, actor: Actor, at: dt.datetime, reference: str | None = None
+    ) -> SiteEvent:
+        """Make ``version`` the one served, recording it in the site's history (an event
+        whose status does not change)."""
+        self.current_version = version
+        self.updated_at = at
+        return self._record(self.status, self.status, cause=cause, actor=actor, reference=reference, at=at)
+
     def can(self, trigger: Trigger) -> bool:
         return lifecycle.can_apply(self.status, trigger)
 
@@ -217,3 +243,25 @@ def validate_business_name(name: str) -> str:
     if len(cleaned) > 200:
         raise ValidationError("the business name is longer than 200 characters", field="business_name")
     return cleaned
+
+
+def announce_site_events(site_events: Sequence[SiteEvent]) -> None:
+    """Each status change as a business event (``site.created`` or ``site.state_changed``);
+    a new version going live (no status change) is the edit's or restore's own event."""
+    for event in site_events:
+        if event.from_status is event.to_status:
+            continue
+        created = event.from_status is None
+        events.emit(
+            "site.created" if created else "site.state_changed",
+            f"site {event.site_id} created as {event.to_status.value}"
+            if created
+            else f"site {event.site_id}: {event.from_status.value if event.from_status else ''} -> "
+            f"{event.to_status.value} ({event.cause})",
+            site_id=event.site_id,
+            from_status=event.from_status.value if event.from_status else None,
+            to_status=event.to_status.value,
+            cause=event.cause,
+            actor=event.actor.value,
+            reference=event.reference,
+        )

@@ -29,14 +29,13 @@ from webmagic_core.services.accounts import UNSET, AccountService, LoginResult, 
 from webmagic_http.after_answer import after_answer
 from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
 from webmagic_http.boundary import json_body, parse
+from webmagic_http.common import BEARER_SECURITY, MAX_BODY_BYTES, client_address
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.problems import problem_spec
 
 PREFIX = "/api/v1/customer"
 # The largest body an account endpoint reads (passwords are at most 256 characters).
-MAX_BODY_BYTES = 16 * 1024
 TAGS = ["customer accounts"]
-BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 NO_STORE = CacheControlHeader(no_store=True)
 
 
@@ -145,12 +144,6 @@ VERIFIED = Status("verified", "Your email address is verified; you can sign in."
 PASSWORD_RESET = Status(
     "password_changed", "Your password has been changed and every session signed out; sign in with it."
 )
-
-
-def client_address(request: Request[Any, Any, Any]) -> str:
-    """The address throttling counts against (see the module docstring about proxies)."""
-    client = request.client
-    return client.host if client is not None and client.host else "unknown"
 
 
 def account_routes(accounts: AccountService, tokens: AccessTokens, lane: PasswordLane) -> Router:

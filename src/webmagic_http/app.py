@@ -8,26 +8,30 @@ and the CLI may pass a container they built. Nothing happens at import time.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from importlib import metadata
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
 
-from webmagic_adapters.bootstrap import Container, bootstrap
-from webmagic_adapters.settings import load_settings
+from webmagic_adapters.bootstrap import Container, SqlSitePageQuery, bootstrap, load_settings
 from webmagic_core.money import Money
-from webmagic_core.services.owner_history import OwnerHistoryService
+from webmagic_core.services.site_page import SitePageService
 from webmagic_http.accounts import account_routes
 from webmagic_http.auth import AccessTokens
 from webmagic_http.custom_domains import custom_domain_routes
+from webmagic_http.customer_edits import edit_routes
 from webmagic_http.customer_sites import customer_site_routes
 from webmagic_http.docs_ui import docs_assets_router, openapi_config
 from webmagic_http.domain_hosting import CustomDomainHosts, is_loopback_url, tls_ask_route
 from webmagic_http.domain_task import domain_check_lifespan
+from webmagic_http.draft_preview import draft_preview_routes
+from webmagic_http.edit_task import edit_worker_lifespan
 from webmagic_http.head import WebMagicApp
 from webmagic_http.health import health_routes
-from webmagic_http.hosting import Hosting, hosting_routes
+from webmagic_http.hosting import Hosting, HostingFastPath, hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.metrics import OperationsCollector, metrics_route, prometheus_config
@@ -35,6 +39,7 @@ from webmagic_http.outbox_task import relay_lifespan
 from webmagic_http.page_cache import PageCache
 from webmagic_http.portal import portal_routes, template_config
 from webmagic_http.problems import exception_handlers
+from webmagic_http.publish_task import publish_lifespan
 from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
 from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_info import site_info_routes
@@ -50,6 +55,16 @@ def _version() -> str:
         return metadata.version("webmagic")
     except metadata.PackageNotFoundError:
         return "0.0.0"
+
+
+def _freeze_startup_objects() -> None:
+    """Move what the process built to start (modules, the app, its routes, the engine: some
+    hundred thousand objects that live as long as it does) out of the cyclic garbage
+    collector's reach. Otherwise every full collection walks them all, a pause of 100-200 ms
+    on a small machine that stalls every request in flight: the slowest percent of page
+    times. Only for an app that owns its container (a served process); tests build many."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(
@@ -80,9 +95,7 @@ def create_app(
     hosting = Hosting(
         container.sites,
         PageCache[Any](settings.page_cache_bytes),
-        price=str(price),
-        purchase_base_url=settings.public_url,
-        rewriter=container.rewriter,
+        banner=container.banner,
         sandboxed=sites_host is None,
     )
     keys = container.keys
@@ -138,15 +151,26 @@ def create_app(
                 tokens=tokens,
                 sites=container.sites,
                 subscriptions=container.subscriptions,
-                histories=OwnerHistoryService(container.timeline.uow, container.clock),
+                site_pages=SitePageService(SqlSitePageQuery(container.database), container.clock),
                 domains=container.domains,
+                edits=container.edits,
                 secure_cookie=secure_cookie,
+                offload=offload,
             ),
             *payment_pages,
             subscription_pages(container.sites, container.subscriptions),
             *hosting_routes(hosting, offload=offload),
             # Custom domains (phase 5).
             custom_domain_routes(container.domains, container.accounts, tokens),
+            # Edits (phase 4).
+            edit_routes(container.edits, container.accounts, tokens),
+            *draft_preview_routes(
+                container.edits,
+                container.sites,
+                container.rewriter,
+                offload=offload,
+                sandboxed=sites_host is None,
+            ),
             tls_ask_route(container.domains, offload=offload),
         ],
         exception_handlers=exception_handlers(sites_host),
@@ -158,9 +182,14 @@ def create_app(
             relay_lifespan(container.relay, settings.outbox_interval_seconds),
             sweep_lifespan(container.sweep, settings.sweep_interval_seconds),
             domain_check_lifespan(container.domains, settings.domain_check_interval_seconds),
+            edit_worker_lifespan(container.edits, settings.edit_worker_interval_seconds),
+            publish_lifespan(
+                container.publishing, container.database.publish_doorbell, settings.publish_interval_seconds
+            ),
         ]
         if owned
         else [],
+        on_startup=[_freeze_startup_objects] if owned else [],
         on_shutdown=[container.close] if owned else [],
         # Logging stays the host process's business (the CLI or the ASGI server configures it).
         logging_config=None,
@@ -173,6 +202,19 @@ def create_app(
         own_hosts=container.domains.config.own_hosts,
         offload=offload,
         strict=not is_loopback_url(settings.public_url),
+    )
+    # Hosted pages in front of Litestar (webmagic_http.hosting.HostingFastPath): on a host
+    # of our own that the custom-domain wrapper lets through and the host split routes to
+    # the sites; never for a name another route starts with.
+    # Our names, and the public URL's host even when it is an IP address (which the
+    # custom-domain wrapper lets through too); any other host goes the routed way.
+    public_host = (urlsplit(settings.public_url).hostname or "").lower()
+    own = frozenset({*container.domains.config.own_hosts, "localhost", public_host} - {""})
+    app.fast_path = HostingFastPath(
+        hosting,
+        hosts=frozenset({sites_host}) & own if sites_host else own,
+        taken=frozenset(route.path.split("/")[1] for route in app.routes if not route.path.startswith("/{")),
+        offload=offload,
     )
     app.state.container = container
     app.state.page_cache = hosting.cache

@@ -32,7 +32,7 @@ from litestar.security.jwt import Token
 from litestar.security.jwt.token import JWTDecodeOptions
 from litestar.types import ASGIApp
 
-from webmagic_adapters.keys import Keyring
+from webmagic_adapters.bootstrap import Keyring
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import Unauthenticated
 from webmagic_core.ports import Clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 import anyio.to_thread
@@ -32,16 +32,31 @@ class PeriodicTask(Generic[Report]):
         self._job = job
         self._log = log
         self._stop = asyncio.Event()
+        self._poke = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         while not self._stop.is_set():
+            self._poke.clear()
             if await self._round():
                 continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._poke.wait())]
+            try:
+                await asyncio.wait(waits, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def wake(self) -> None:
+        """Run the next round now rather than at the end of the interval; callable from
+        any thread (a commit in a worker thread rings it)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._poke.set)
 
     def handle(self, report: Report) -> bool:
         """Takes a round's report; True runs the next round at once (more is due now)."""

@@ -11,20 +11,17 @@ Every handler runs in the thread pool (database, and DNS for verify).
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 import attrs
 from litestar import Router, delete, get, post, put
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, RawBody
 
-from webmagic_core.domains.model import CustomDomain
 from webmagic_core.services.accounts import AccountService
-from webmagic_core.services.domains import DomainService, dns_records
-from webmagic_http.accounts import BEARER_SECURITY, MAX_BODY_BYTES
+from webmagic_core.services.domains import DomainService
+from webmagic_http.api_bodies import DomainBody, domain_body
 from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
 from webmagic_http.boundary import json_body, parse
+from webmagic_http.common import BEARER_SECURITY, MAX_BODY_BYTES
 from webmagic_http.problems import problem_spec
 
 PREFIX = "/api/v1/customer/sites"
@@ -34,50 +31,6 @@ NO_STORE = CacheControlHeader(no_store=True)
 @attrs.define
 class DomainRequest:
     domain: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordBody:
-    type: str
-    name: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateBody:
-    status: str  # unknown | valid | expiring | expired | mismatch
-    not_after: str | None
-    checked_at: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DomainBody:
-    domain: str
-    status: str  # pending | verified | failing | lapsed
-    dns_records: list[RecordBody]
-    verified_at: str | None
-    last_checked_at: str | None
-    grace_ends_at: str | None
-    detail: str | None
-    certificate: CertificateBody
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
-
-
-def domain_body(domain: CustomDomain, cnames_to: str) -> DomainBody:
-    cert = domain.certificate
-    return DomainBody(
-        domain=domain.domain,
-        status=domain.status.value,
-        dns_records=[RecordBody(r.type, r.name, r.value) for r in dns_records(domain, cnames_to)],
-        verified_at=_iso(domain.verified_at),
-        last_checked_at=_iso(domain.last_checked_at),
-        grace_ends_at=_iso(domain.grace_ends_at),
-        detail=domain.detail,
-        certificate=CertificateBody(cert.status.value, _iso(cert.not_after), _iso(cert.checked_at)),
-    )
 
 
 def custom_domain_routes(domains: DomainService, accounts: AccountService, tokens: AccessTokens) -> Router:

@@ -7,7 +7,7 @@
   ends (an owned site without a subscription), and ``domain`` (its custom domain as in
   ``webmagic_http.custom_domains``, ``null`` when it has none);
 - ``GET /api/v1/customer/sites/{slug}/versions`` → 200 its versions, newest first
-  (``number``, ``created_at``, ``cause``, ``current``);
+  (``number``, ``created_at``, ``cause``, ``edit_id``, ``restored_from``, ``current``);
 - ``GET /api/v1/customer/sites/{slug}/versions/{number}/diff`` → 200 what that version
   changed against the one before it: ``from``, ``to`` and ``files`` (every file that
   differs: text files with their unified diff and line counts, images and fonts as
@@ -37,27 +37,22 @@ from webmagic_core.services.domains import DomainService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService
 from webmagic_core.sites import Site
-from webmagic_http.accounts import BEARER_SECURITY, MAX_BODY_BYTES
+from webmagic_http.api_bodies import (
+    DomainBody,
+    FileDiffBody,
+    SubscriptionSummary,
+    VersionSummary,
+    domain_body,
+    iso,
+)
 from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
-from webmagic_http.custom_domains import DomainBody, domain_body
+from webmagic_http.common import BEARER_SECURITY, MAX_BODY_BYTES
 from webmagic_http.problems import problem_spec
-from webmagic_http.subscriptions import SubscriptionSummary, iso, subscription_handlers
+from webmagic_http.subscriptions import subscription_handlers
 
 PREFIX = "/api/v1/customer/sites"
 TAGS = ["the owner's sites"]
 NO_STORE = CacheControlHeader(no_store=True)
-
-
-@dataclass(frozen=True, slots=True)
-class FileDiffBody:
-    name: str  # the file's path in the site
-    change: str  # added | removed | changed
-    binary: bool  # not text: no line counts, no unified diff, sizes only
-    added: int  # lines
-    removed: int
-    unified_diff: str
-    size_before: int | None  # bytes; null when the file was added
-    size_after: int | None  # null when it was removed
 
 
 class VersionDiffBody(msgspec.Struct, frozen=True, rename={"from_": "from"}):
@@ -87,14 +82,6 @@ class SiteDetail:
     included_hosting_ends_at: str | None
     subscription: SubscriptionSummary | None
     domain: DomainBody | None  # the custom domain (null when none)
-
-
-@dataclass(frozen=True, slots=True)
-class VersionSummary:
-    number: int
-    created_at: str
-    cause: str
-    current: bool
 
 
 def customer_site_routes(
@@ -174,15 +161,7 @@ def customer_site_routes(
     def versions(customer: CurrentCustomer, slug: FromPath[str]) -> list[VersionSummary]:
         history = sites.owned_versions(customer.id, slug)  # newest first
         current = history.site.current_version
-        return [
-            VersionSummary(
-                number=version.number,
-                created_at=version.created_at.astimezone(dt.UTC).isoformat(),
-                cause=version.cause,
-                current=version.number == current,
-            )
-            for version in history.versions
-        ]
+        return [VersionSummary.of(version, current) for version in history.versions]
 
     @get(
         "/{slug:str}/versions/{number:int}/diff",
@@ -199,19 +178,7 @@ def customer_site_routes(
         return VersionDiffBody(
             from_=diff.from_number,
             to=diff.to_number,
-            files=[
-                FileDiffBody(
-                    name=f.name,
-                    change=f.change.value,
-                    binary=f.binary,
-                    added=f.added,
-                    removed=f.removed,
-                    unified_diff=f.unified_diff,
-                    size_before=f.size_before,
-                    size_after=f.size_after,
-                )
-                for f in diff.files
-            ],
+            files=[FileDiffBody.of(f) for f in diff.files],
         )
 
     return Router(

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
     from litestar.types.asgi_types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend
 
+    from webmagic_http.hosting import HostingFastPath
+
 
 def _without_body(send: Send) -> Send:
     async def send_headers_only(message: Message) -> None:
@@ -28,7 +30,10 @@ def _without_body(send: Send) -> Send:
 
 
 class WebMagicApp(Litestar):
-    """The Litestar application, answering HEAD wherever it answers GET."""
+    """The Litestar application, answering HEAD wherever it answers GET; ``fast_path``
+    (set once the routes are known) answers hosted pages in front of it."""
+
+    fast_path: HostingFastPath | None = None
 
     async def __call__(
         self,
@@ -37,6 +42,14 @@ class WebMagicApp(Litestar):
         send: Send | LifeSpanSend,
     ) -> None:
         raw = cast("dict[str, Any]", scope)
+        fast = self.fast_path
+        if fast is not None and raw["type"] == "http":
+            slug = fast.slug(cast("HTTPScope", raw))
+            if slug is not None:
+                response = await fast.answer(cast("HTTPScope", raw), slug)
+                if response is not None:
+                    await response(cast("HTTPScope", raw), cast("Receive", receive), cast("Send", send))
+                    return
         if raw["type"] == "http" and raw["method"] == "HEAD":
             scope = cast("HTTPScope", {**raw, "method": "GET"})
             send = _without_body(cast("Send", send))

@@ -1,29 +1,42 @@
 """Hosting: ``GET /{slug}`` (the page, ``index.html``) and ``/{slug}/{path}`` (any file).
 
-What is served was computed when the version was written (references rewritten for
-``/{slug}``, see ``webmagic_adapters.site_rewriter``); per request, nothing is parsed.
-Only the preview banner is added here, once per version and status (the page cache).
-Every response has a strong ETag (the SHA-256 of its bytes); HTML is ``no-cache``, and a
-file asked for with the fingerprint the rewriter put in its URL (``?v=``) is cacheable
-for a year.
+What is served was computed when the version was written: references rewritten for
+``/{slug}`` (``webmagic_adapters.site_rewriter``), and the page in each variant its
+status may serve -- with the preview banner, clean -- stored once with its digest
+(``webmagic_core.pages``). Per request, nothing is parsed or rendered. Every response has
+a strong ETag (the SHA-256 of its bytes); HTML is ``no-cache``, and a file asked for with
+the fingerprint the rewriter put in its URL (``?v=``) is cacheable for a year.
 
 What a site's status means for hosting comes from the core (``SiteService.resolve``
 asks the lifecycle policy); this module only turns the answer into bytes and headers.
 
-Hot path, per request: one head lookup through the core's ``SiteDirectory`` (so a new
-version or status shows on the next request, also across processes sharing one
-database; ~3 µs on SQLite), one page-cache lookup, an ETag comparison, and a pre-encoded
-response sent straight to ASGI. The routes are ``HostingRoute`` handlers, which skip
-Litestar's per-request argument parsing and ``Response`` building: in a local in-process
-check (SQLite, 1,000 sites) a whole ``GET /{slug}`` through the app costs ~20 µs of CPU,
-against ~25 µs for a bare Litestar route returning the same bytes from memory
-(benchmarks/hosting.py measures the whole server).
+Hot path of ``GET /{slug}``, per request: one head lookup through the core's
+``SiteDirectory`` (so a new version or status shows on the next request, also across
+processes sharing one database; ~3 µs on SQLite), which carries the digest of the stored
+page the status serves: a conditional request is answered from it alone (304, no body
+read). Otherwise one page-cache lookup by that digest; on a miss, one primary-key read
+of the ready bytes (``SiteService.page_body``, on the directory's own connections).
+The page cache is a hot-set optimisation: with the whole set missing it, a request
+costs one more indexed read, never a render. Responses are pre-encoded and sent
+straight to ASGI: the routes are ``HostingRoute`` handlers, which skip Litestar's
+per-request argument parsing and ``Response`` building (benchmarks/hosting.py measures
+the whole server against a bare Litestar route).
+
+Files under ``/{slug}/...``, a custom domain's root, and a page with no stored rendering
+(a banner rendered under other settings, e.g. before a price change was re-rendered) go
+the general way: the version's file list and the body through a unit of work, the banner
+added here, cached by version and status.
 
 Where the head lookup runs depends on the database (``offload`` in ``hosting_routes``):
 on SQLite it is a local read that never waits on a network, and handing it to a worker
 thread would add ~150 µs per request (measured), so it runs inline on the event loop; on
 a network database (PostgreSQL) a round trip may take milliseconds and would stall every
-other request, so it runs in a worker thread.
+other request, so it runs in a worker thread -- unless the answer needs no read at all
+(the head in the directory's memory, and a 304, a cached page or an error page), which is
+answered on the event loop (``respond_from_memory``).
+
+``GET``/``HEAD /{slug}`` on our own host is answered in front of Litestar by
+``HostingFastPath`` (same answers, without the framework's per-request machinery).
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import anyio.to_thread
 from litestar import HttpMethod, Litestar, Request, route
@@ -43,16 +56,16 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from webmagic_core.errors import ValidationError
 from webmagic_core.lifecycle import ServeMode
 from webmagic_core.services.sites import Resolution, SiteService
-from webmagic_core.site_files import INDEX, normalize_path
+from webmagic_core.site_files import INDEX, content_type, normalize_path
 from webmagic_core.slugs import is_valid_slug
-from webmagic_http.hosts import AREA, SITES
+from webmagic_http.hosts import AREA, SITES, request_host
 from webmagic_http.metrics import SKIP_REQUEST_METRICS, count_hosting
 from webmagic_http.page_cache import PageCache
 from webmagic_http.problems import ERROR_PAGE_HEADERS
-from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE, banner_html
+from webmagic_http.render import NOT_FOUND_PAGE, UNAVAILABLE_PAGE
 
 if TYPE_CHECKING:
-    from webmagic_core.ports import SiteHead, SiteRewriter
+    from webmagic_core.ports import PreviewBanner, SiteHead
     from webmagic_core.site_files import VersionFile
 
 # As written by the rewriter in ``?v=`` (webmagic_adapters.site_rewriter).
@@ -73,6 +86,7 @@ RETRY_AFTER_SECONDS = 3600
 # bytes, never sent with credentials).
 SANDBOX = b"sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"
 REFERRER_POLICY = b"strict-origin-when-cross-origin"
+PAGE_TYPE = (content_type(INDEX) or "text/html; charset=utf-8").encode()
 
 
 class Kind(enum.Enum):
@@ -132,17 +146,22 @@ class RenderedPage:
         self.ok, self.ok_head, self.not_modified = self._responses(
             CACHE_CONTROL, content_type, noindex, extra
         )
-        self.immutable, self.immutable_head, self.immutable_not_modified = self._responses(
-            IMMUTABLE, content_type, noindex, extra
-        )
+        if cacheable:
+            self.immutable, self.immutable_head, self.immutable_not_modified = self._responses(
+                IMMUTABLE, content_type, noindex, extra
+            )
+        else:  # never asked for (no fingerprint to match): no second set to build and keep
+            self.immutable, self.immutable_head, self.immutable_not_modified = (
+                self.ok,
+                self.ok_head,
+                self.not_modified,
+            )
         self.size = len(body) + 512  # a rough allowance for the entry's own objects
 
     def _responses(
         self, cache_control: bytes, content_type: bytes, noindex: bool, extra: Sequence[tuple[bytes, bytes]]
     ) -> tuple[RawResponse, RawResponse, RawResponse]:
-        common: Headers = [(b"etag", self.etag), (b"cache-control", cache_control), *extra]
-        if noindex:
-            common.append((b"x-robots-tag", b"noindex"))
+        common = validator_headers(self.etag, cache_control, noindex, extra)
         ok_headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(self.body)).encode()),
@@ -154,6 +173,16 @@ class RenderedPage:
             RawResponse(200, ok_headers, b""),
             RawResponse(304, common, b""),
         )
+
+
+def validator_headers(
+    etag: bytes, cache_control: bytes, noindex: bool, extra: Sequence[tuple[bytes, bytes]]
+) -> Headers:
+    """The headers a 200 and its 304 share."""
+    common: Headers = [(b"etag", etag), (b"cache-control", cache_control), *extra]
+    if noindex:
+        common.append((b"x-robots-tag", b"noindex"))
+    return common
 
 
 class FileListing:
@@ -204,16 +233,12 @@ class Hosting:
         sites: SiteService,
         cache: PageCache[Any],
         *,
-        price: str,
-        purchase_base_url: str,
-        rewriter: SiteRewriter,
+        banner: PreviewBanner,
         sandboxed: bool = False,
     ) -> None:
         self.sites = sites
         self.cache = cache
-        self.price = price
-        self.purchase_base_url = purchase_base_url.rstrip("/")
-        self.rewriter = rewriter
+        self.banner = banner
         self.sandboxed = sandboxed
         security: Headers = [(b"referrer-policy", REFERRER_POLICY)]
         if sandboxed:
@@ -237,22 +262,67 @@ class Hosting:
         path = INDEX if kind is Kind.PAGE else request_path(params["path"])
         return self.serve(scope, path, self.sites.resolve(slug))
 
+    def respond_from_memory(self, scope: Scope, kind: Kind) -> RawResponse | None:
+        """``respond`` when it needs no database read (head in the directory's memory,
+        a 304 or a page in the page cache, an error page); None otherwise."""
+        if kind is not Kind.PAGE:
+            return None
+        scope = cast("HTTPScope", scope)
+        return self.page(scope, scope["path_params"]["slug"], memory_only=True)
+
+    def page(self, scope: HTTPScope, slug: str, *, memory_only: bool = False) -> RawResponse | None:
+        """The response to ``GET``/``HEAD /{slug}``; ``memory_only``: None rather than
+        read the database."""
+        if not is_valid_slug(slug):  # also refuses reserved words, without asking the database
+            return self._not_found_head if scope["method"] == "HEAD" else self._not_found
+        if not memory_only:
+            return self.serve(scope, INDEX, self.sites.resolve(slug))
+        resolution = self.sites.resolve_cached(slug)
+        if resolution is None:
+            return None
+        return self.serve(scope, INDEX, resolution, memory_only=True)
+
+    @overload
     def serve(
         self, scope: HTTPScope, path: str | None, resolution: Resolution, *, root: bool = False
-    ) -> RawResponse:
+    ) -> RawResponse: ...
+
+    @overload
+    def serve(
+        self, scope: HTTPScope, path: str | None, resolution: Resolution, *, memory_only: bool
+    ) -> RawResponse | None: ...
+
+    def serve(
+        self,
+        scope: HTTPScope,
+        path: str | None,
+        resolution: Resolution,
+        *,
+        root: bool = False,
+        memory_only: bool = False,
+    ) -> RawResponse | None:
         """The response for the file at ``path`` (None: one that cannot exist) of a resolved
         site; ``root``: as served at a custom domain's root rather than under ``/{slug}``
-        (see ``domain_hosting``)."""
+        (see ``domain_hosting``); ``memory_only``: None rather than read the database."""
         head = scope["method"] == "HEAD"
         mode, site = resolution.mode, resolution.site
         if mode is ServeMode.NOT_FOUND or site is None:
             return self._not_found_head if head else self._not_found
         if mode is ServeMode.UNAVAILABLE:
             return self._unavailable_head if head else self._unavailable
+        if path == INDEX and not root:
+            digest = site.page_digest
+            # A banner rendered under other settings (another price) is not served.
+            if digest is not None and (not site.page_key or site.page_key == self.banner.key):
+                stored = self._stored_page(scope, digest, mode is ServeMode.WITH_BANNER, head, memory_only)
+                if stored is not None or memory_only:
+                    return stored
 
         key: CacheKey = (site.id, site.current_version, mode, path, site.business_name, root)
         page = self.cache.get(key)
         if page is None:
+            if memory_only:
+                return None
             page = self._render(site, mode, path, root)
             if page is None:
                 return self._not_found_head if head else self._not_found
@@ -268,6 +338,31 @@ class Hosting:
                 break
         if immutable:
             return page.immutable_head if head else page.immutable
+        return page.ok_head if head else page.ok
+
+    def _stored_page(
+        self, scope: HTTPScope, digest: str, banner: bool, head: bool, memory_only: bool = False
+    ) -> RawResponse | None:
+        """The page rendered when its version was written, by the digest its head names
+        (None when those bytes are not stored, or with ``memory_only`` not cached)."""
+        etag = b'"' + digest.encode() + b'"'
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if etag_matches(value, etag):  # no body needed, nor the cache
+                    return RawResponse(
+                        304, validator_headers(etag, CACHE_CONTROL, banner, self._page_headers), b""
+                    )
+                break
+        key: CacheKey = ("page", digest, banner)
+        page = self.cache.get(key)
+        if page is None:
+            if memory_only:
+                return None
+            body = self.sites.page_body(digest)
+            if body is None:
+                return None
+            page = RenderedPage(body, PAGE_TYPE, noindex=banner, digest=digest, extra=self._page_headers)
+            self.cache.put(key, page)
         return page.ok_head if head else page.ok
 
     def _listing(self, site: SiteHead) -> FileListing:
@@ -290,14 +385,8 @@ class Hosting:
         banner = mode is ServeMode.WITH_BANNER
         html = file.content_type.startswith("text/html")
         if html and banner:
-            body = self.rewriter.insert_banner(
-                body,
-                banner_html(
-                    business_name=site.business_name,
-                    price=self.price,
-                    purchase_url=f"{self.purchase_base_url}/purchase/{site.slug}",
-                ),
-                rewritten=served != file.digest,
+            body = self.banner.render(
+                body, slug=site.slug, business_name=site.business_name, rewritten=served != file.digest
             )
             digest = None  # the bytes sent are not the stored ones
         else:
@@ -362,10 +451,68 @@ class HostingRoute(HTTPRouteHandler):
 
     async def to_response(self, app: Litestar, data: Any, request: Request[Any, Any, Any]) -> ASGIApp:
         if self._offload:
-            response = await anyio.to_thread.run_sync(self._hosting.respond, request.scope, data)
+            # Answered on the event loop when no database read is needed (PostgreSQL's
+            # in-memory heads, a 304, a cached page): a thread hop costs more than the answer.
+            found = self._hosting.respond_from_memory(request.scope, data)
+            if found is None:
+                found = await anyio.to_thread.run_sync(self._hosting.respond, request.scope, data)
+            response: RawResponse = found
         else:
             response = self._hosting.respond(request.scope, data)
         count_hosting(response.status)
+        return response
+
+
+class HostingFastPath:
+    """``GET``/``HEAD /{slug}`` answered in front of Litestar, as the ``hosting-page``
+    route would answer it.
+
+    The page route is the hot path, and Litestar's per-request machinery around it --
+    the ASGI router, the exception and Prometheus middleware (which only looks at the
+    route to skip it), the host split, ``Request`` objects for the ``before_request``
+    guard and ``to_response`` -- cost about as much as the answer itself. Only requests
+    whose answer is known to be the page route's take this path: a host of our own
+    (never a custom domain; only the sites host when sites have one), a single path
+    segment that is a valid slug and no other route's first segment. Everything else,
+    and any request whose answer raises (the database unavailable...), goes through
+    Litestar, which answers it exactly as before; so do the error pages' exception
+    handling, the ``/metrics`` class of the request (hosting counts itself either way).
+    """
+
+    __slots__ = ("_hosting", "_hosts", "_offload", "_taken")
+
+    def __init__(
+        self, hosting: Hosting, *, hosts: frozenset[str], taken: frozenset[str], offload: bool
+    ) -> None:
+        self._hosting = hosting
+        self._hosts = hosts
+        self._taken = taken
+        self._offload = offload
+
+    def slug(self, scope: HTTPScope) -> str | None:
+        """The slug when the request is one this path answers."""
+        path = scope["path"]
+        if path.find("/", 1) != -1 or scope["method"] not in ("GET", "HEAD"):
+            return None
+        slug = path[1:]
+        if slug in self._taken or not is_valid_slug(slug) or request_host(scope) not in self._hosts:
+            return None
+        return slug
+
+    async def answer(self, scope: HTTPScope, slug: str) -> RawResponse | None:
+        """The response, or None: let Litestar answer."""
+        hosting = self._hosting
+        try:
+            if self._offload:
+                response = hosting.page(scope, slug, memory_only=True)
+                if response is None:
+                    response = await anyio.to_thread.run_sync(hosting.page, scope, slug)
+            else:
+                response = hosting.page(scope, slug)
+        except Exception:  # Litestar asks again and turns the error into its response
+            return None
+        if response is not None:
+            count_hosting(response.status)
         return response
 
 

@@ -61,6 +61,8 @@ def count_hosting(status: int) -> None:
     if child is None:
         child = _HOSTING_BY_STATUS[status] = HOSTING_RESPONSES.labels(str(status))
     child.inc()
+
+
 SNAPSHOT_TTL_S = 5.0
 
 _CLASSES: tuple[tuple[str, str], ...] = (
@@ -134,6 +136,8 @@ class OperationsCollector(Collector):
             f"{PREFIX}_subscriptions": snap.subscriptions_by_status,
             f"{PREFIX}_webhook_events": snap.webhooks_by_outcome,
             f"{PREFIX}_anomalies_open": snap.open_anomalies,
+            f"{PREFIX}_edits": snap.edits_by_status,
+            f"{PREFIX}_custom_domains": snap.domains_by_status,
         }
         for name, documentation, labels in _FAMILIES:
             value = values[name]
@@ -158,6 +162,8 @@ _FAMILIES: tuple[tuple[str, str, list[str] | None], ...] = (
     (f"{PREFIX}_subscriptions", "Subscriptions by status", ["status"]),
     (f"{PREFIX}_webhook_events", "Webhook deliveries stored, by outcome (all instances)", ["outcome"]),
     (f"{PREFIX}_anomalies_open", "Payment anomalies not resolved yet", None),
+    (f"{PREFIX}_edits", "Owners' change requests by status (pending: queued for a draft)", ["status"]),
+    (f"{PREFIX}_custom_domains", "Custom domains by status (failing: DNS proof lost, in grace)", ["status"]),
 )
 
 

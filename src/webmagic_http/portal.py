@@ -26,33 +26,37 @@ the submission does not repeat it in a log line.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import attrs
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar import Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
-from litestar.params import FromQuery, URLEncodedBody
+from litestar.params import FromQuery
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
-from webmagic_adapters.keys import Keyring
+from webmagic_adapters.bootstrap import Keyring
 from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
 from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from webmagic_core.accounts.ports import TokenSigner
-from webmagic_core.accounts.tokens import TokenPurpose, read_token
+from webmagic_core.accounts.tokens import TokenPurpose
 from webmagic_core.errors import NotFound, ValidationError
 from webmagic_core.services.accounts import AccountService
 from webmagic_core.services.domains import DomainService
-from webmagic_core.services.owner_history import OwnerHistoryService
+from webmagic_core.services.edits import EditService
+from webmagic_core.services.site_page import SitePageService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import SubscriptionService
-from webmagic_http.accounts import client_address
 from webmagic_http.after_answer import after_answer
 from webmagic_http.auth import AccessTokens, csrf_protection
+from webmagic_http.common import Form, client_address
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.portal_owner import owner_handlers
 from webmagic_http.portal_session import PortalSessions, SignInRequired, login_url, renewed_session_cookies
@@ -72,28 +76,95 @@ PAGE_HEADERS: Mapping[str, str] = {
     "x-frame-options": "DENY",
     "x-robots-tag": "noindex",
 }
+# Styles: the portal's stylesheet ('self') and the page width (inline).
 CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; "
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action {form_action}; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 # A page with copy buttons loads the portal's own script (no inline script, ever).
 SCRIPT_CSP = "; script-src 'self'"
 
-Form = URLEncodedBody[dict[str, str]]
 
 INCOMPLETE_LINK = "This link is incomplete: it carries no token. Open the link from the email again."
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """The app's templates (the portal's, under ``portal/``), autoescaped."""
-    environment = Environment(
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Templates(Environment):
+    """Jinja with a faster ``row.name`` for the plain dicts the pages are built from.
+
+    Jinja reads ``row.name`` as ``getattr(row, "name")`` first and ``row["name"]`` after it
+    fails: on a dict that is a raised ``AttributeError`` per cell, a large part of rendering
+    a page with many rows. A dict has no attributes but its methods, so going to the key at
+    once for any other name gives the same result."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def _environment() -> _Templates:
+    return _Templates(
         loader=PackageLoader("webmagic_http", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
+
+
+@attrs.frozen
+class Stylesheet:
+    """The portal's styles as one file (the layout's then the portal's own), served by the
+    app at an address named after its content: the browser keeps it for a year and a new
+    release, with other styles, is a new address. Pages no longer repeat 11 KB of CSS."""
+
+    body: bytes
+    path: str  # under PREFIX
+
+    @classmethod
+    def build(cls, environment: Environment) -> Stylesheet:
+        text = "".join(environment.get_template(name).render() for name in STYLESHEET_PARTS)
+        body = text.encode()
+        return cls(body, f"/style.{hashlib.sha256(body).hexdigest()[:16]}.css")
+
+    @property
+    def url(self) -> str:
+        return PREFIX + self.path
+
+
+STYLESHEET_PARTS = ("_base.css", "portal/_portal.css")
+STYLESHEET = Stylesheet.build(_environment())
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """The app's templates (the portal's, under ``portal/``), autoescaped. They ship with
+    the package: compiled once, never checked for changes on disk (``auto_reload`` would
+    stat every file of a page on every request; ``serve --reload`` restarts the process)."""
+    environment = _environment()
+    environment.globals["portal_stylesheet"] = STYLESHEET.url
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+@get(
+    STYLESHEET.path,
+    sync_to_thread=False,
+    cache_control=CacheControlHeader(max_age=365 * 24 * 3600, private=True, immutable=True),
+)
+def stylesheet() -> Response[bytes]:
+    # "private": the portal's CSRF middleware may add a cookie to any response under /portal,
+    # which no shared cache should keep; the browser's own cache is the one that matters.
+    return Response(
+        STYLESHEET.body,
+        media_type="text/css",  # Litestar adds "; charset=utf-8"
+        headers={"x-content-type-options": "nosniff"},
+    )
 
 
 def page(
@@ -190,9 +261,11 @@ def portal_routes(
     tokens: AccessTokens,
     sites: SiteService,
     subscriptions: SubscriptionService,
-    histories: OwnerHistoryService,
+    site_pages: SitePageService,
     domains: DomainService,
+    edits: EditService,
     secure_cookie: bool,
+    offload: bool = True,
 ) -> Router:
     sessions = PortalSessions(accounts, tokens, secure_cookie)
 
@@ -201,7 +274,9 @@ def portal_routes(
     ) -> tuple[Callable[..., Template], Callable[..., Awaitable[Template]]]:
         action = "reset-password" if purpose is TokenPurpose.RESET_PASSWORD else "set-password"
 
-        def form(token: str, status: int = 200, errors: Mapping[str, str] | None = None) -> Template:
+        def form(
+            token: str, status: int = 200, errors: Mapping[str, str] | None = None, email: str | None = None
+        ) -> Template:
             return page(
                 "password_form",
                 status,
@@ -209,6 +284,7 @@ def portal_routes(
                 intro=intro,
                 button=button,
                 token=token,
+                email=email,
                 errors=dict(errors or {}),
                 form_action=action,
                 min_length=MIN_LENGTH,
@@ -227,15 +303,42 @@ def portal_routes(
                 email_error=None,
             )
 
+        def _done(token: str) -> bool:
+            try:
+                return accounts.password_link(token, purpose).done
+            except InvalidToken:
+                return False
+
+        def _email(token: str) -> str | None:
+            # The form shown again names the account (from the link, never from the post).
+            try:
+                return accounts.password_link(token, purpose).email
+            except InvalidToken:
+                return None
+
         def show(token: FromQuery[str | None] = None) -> Template:
             if not token:
                 return bad_link(INCOMPLETE_LINK)
             try:
-                # Signature, purpose and age; whether it was used is known once it is.
-                read_token(signer, purpose, token)
+                link = accounts.password_link(token, purpose)
             except InvalidToken as error:
                 return bad_link(_link_problem(error))
-            return form(token)
+            if link.done:
+                return already_done()
+            return form(token, email=link.email)
+
+        def already_done() -> Template:
+            # Before asking for anything: this link's work is done, signing in is what is left.
+            return page(
+                "message",
+                title="Already done",
+                message="The password of this account has already been set with this link (or "
+                "changed since).",
+                next_step="Sign in with your email address and password. If you have forgotten the "
+                "password, the sign-in page lets you ask for a new link.",
+                ok=True,
+                sign_in=True,
+            )
 
         async def submit(data: Form) -> Template:
             token = data.get("token", "")
@@ -243,15 +346,18 @@ def portal_routes(
             if not token:
                 return bad_link(INCOMPLETE_LINK)
             if not password:
-                return form(token, 400, {"password": "Enter a new password."})
+                return form(token, 400, {"password": "Enter a new password."}, email=_email(token))
             if password != data.get("password_confirmation", ""):
-                return form(token, 400, {"password_confirmation": "The two passwords are not the same."})
+                mismatch = {"password_confirmation": "The two passwords are not the same."}
+                return form(token, 400, mismatch, email=_email(token))
             try:
                 await lane.run(accounts.reset_password, token, password, purpose=purpose)
             except InvalidToken as error:
+                if not isinstance(error, ExpiredToken) and _done(token):
+                    return already_done()
                 return bad_link(_link_problem(error))
             except ValidationError as error:
-                return form(token, 400, {"password": error.detail})
+                return form(token, 400, {"password": error.detail}, email=_email(token))
             return page(
                 "message",
                 title=done,
@@ -286,6 +392,15 @@ def portal_routes(
         try:
             accounts.verify_email(token)
         except InvalidToken as error:
+            if accounts.verify_link_done(token):
+                return page(
+                    "message",
+                    title="Already done",
+                    message="This email address is already verified.",
+                    next_step="Sign in with it and your password.",
+                    ok=True,
+                    sign_in=True,
+                )
             return _verify_failed(_link_problem(error))
         return page("verify_email", title="Email address verified", verified=True)
 
@@ -361,6 +476,7 @@ def portal_routes(
     )
 
     handlers = [
+        stylesheet,
         verify_email,
         get("/reset-password", sync_to_thread=False)(show_reset),
         post("/reset-password", status_code=200)(submit_reset),
@@ -375,11 +491,13 @@ def portal_routes(
             accounts=accounts,
             sites=sites,
             subscriptions=subscriptions,
-            histories=histories,
+            site_pages=site_pages,
             domains=domains,
+            edits=edits,
             sessions=sessions,
             lane=lane,
             page=page,
+            offload=offload,
         ),
     ]
     return Router(
@@ -387,7 +505,9 @@ def portal_routes(
         route_handlers=handlers,
         middleware=[
             renewed_session_cookies,
-            csrf_protection(keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie)
+            csrf_protection(
+                keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie
+            ),
         ],
         exception_handlers={
             HTTPException: _page_error,

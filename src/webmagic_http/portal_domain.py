@@ -199,4 +199,4 @@ COPY_SCRIPT = Path(__file__).parent / "static" / "portal-copy.js"
 @get("/copy.js", sync_to_thread=False, cache_control=CacheControlHeader(max_age=3600, public=True))
 def copy_script() -> Response[bytes]:
     """The copy buttons' script (the site page's only script), served by the app itself."""
-    return Response(COPY_SCRIPT.read_bytes(), media_type="text/javascript; charset=utf-8")
+    return Response(COPY_SCRIPT.read_bytes(), media_type="text/javascript")  # Litestar adds the charset

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
+import attrs
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
@@ -43,17 +44,17 @@ from webmagic_core.payments.gateway import GatewayError
 from webmagic_core.payments.subscriptions import SubscriptionState
 from webmagic_core.services.accounts import AccountService
 from webmagic_core.services.domains import DomainService
-from webmagic_core.services.owner_history import OwnerHistoryService
+from webmagic_core.services.edits import EDITABLE, EditService
+from webmagic_core.services.site_page import SitePage, SitePageService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService, SubscriptionView
-from webmagic_core.sites import Site
-from webmagic_http.accounts import client_address
+from webmagic_http.common import client_address, money_text
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.portal_domain import DOMAIN_NOTICES, domain_handlers, domain_section
+from webmagic_http.portal_edits import EDIT_NOTICES, PreviewLinks, edit_handlers, edit_section
 from webmagic_http.portal_session import PortalSessions
 from webmagic_http.portal_versions import version_handlers, versions_section
 from webmagic_http.portal_words import day, history, standing
-from webmagic_http.purchases import money_text
 
 PageFn = Callable[..., Template]
 P = ParamSpec("P")
@@ -63,6 +64,7 @@ SITE_NOTICES = {
     "cancelled": "Your subscription is cancelled. Nothing more will be charged.",
     "checkout_left": "You left the checkout; nothing was charged.",
     **DOMAIN_NOTICES,
+    **EDIT_NOTICES,
 }
 ACCOUNT_NOTICES = {
     "profile_saved": "Your details are saved.",
@@ -70,6 +72,15 @@ ACCOUNT_NOTICES = {
 }
 GATEWAY_TEXT = "The payment service refused the request. Please try again later."
 UNAVAILABLE_TEXT = "The payment service cannot be reached right now. Please try again in a few minutes."
+
+
+@attrs.frozen
+class ShowAll:
+    """Which lists of the site page are shown whole (``?versions=all``, ``?edits=all``)
+    rather than their most recent rows."""
+
+    versions: bool = False
+    edits: bool = False
 
 
 def core_error_status(error: WebMagicError) -> tuple[int, str]:
@@ -104,12 +115,16 @@ def owner_handlers(
     accounts: AccountService,
     sites: SiteService,
     subscriptions: SubscriptionService,
-    histories: OwnerHistoryService,
+    site_pages: SitePageService,
     domains: DomainService,
+    edits: EditService,
     sessions: PortalSessions,
     lane: PasswordLane,
     page: PageFn,
+    offload: bool = True,
 ) -> list[HTTPRouteHandler]:
+    """The owner's pages. ``offload``: run the site page's database reads in the thread
+    pool (a database over the network); without it (SQLite) they run on the event loop."""
     config = subscriptions.config
     monthly = config.price
 
@@ -123,10 +138,10 @@ def owner_handlers(
         except Conflict:
             return None
 
-    def included_until(site: Site) -> dt.datetime | None:
-        if site.status is not SiteStatus.OWNED or site.purchased_at is None:
+    def included_until(status: SiteStatus, purchased_at: dt.datetime | None) -> dt.datetime | None:
+        if status is not SiteStatus.OWNED or purchased_at is None:
             return None
-        return config.included_hosting_end(site.purchased_at)
+        return config.included_hosting_end(purchased_at)
 
     # --- my sites ---------------------------------------------------------------------
 
@@ -141,13 +156,18 @@ def owner_handlers(
                     "name": site.business_name,
                     "url": config.site_url(site.slug),
                     "standing": standing(
-                        site.status, current(customer, site.slug), included_until(site), monthly
+                        site.status,
+                        current(customer, site.slug),
+                        included_until(site.status, site.purchased_at),
+                        monthly,
                     ),
                 }
             )
         return page("sites", title="Your websites", customer=customer, sites=cards)
 
     # --- one site ---------------------------------------------------------------------
+
+    previews = PreviewLinks(edits, site_pages.clock)
 
     def site_page(
         customer: Customer,
@@ -156,9 +176,12 @@ def owner_handlers(
         status: int = 200,
         notice: str | None = None,
         error: str | None = None,
+        found: SitePage | None = None,
+        show_all: ShowAll = ShowAll(),
     ) -> Template:
-        found = histories.for_owner(customer.id, slug)  # NotFound for anyone else's site
-        site, view = found.site, found.subscription
+        if found is None:
+            found = site_pages.for_customer(customer, slug)  # NotFound for anyone else's site
+        site, view, rows = found.site, found.subscription, found.rows
         sub = view.subscription if view is not None else None
         live = sub is not None and sub.is_live
         cancelled = sub is not None and sub.status is SubscriptionState.CANCELLED
@@ -166,6 +189,7 @@ def owner_handlers(
         resumable = (
             site.status is SiteStatus.ACTIVE and cancelled and sub is not None and sub.ended_at is None
         )
+        until = included_until(site.status, site.purchased_at)
         subscription = {
             "state": sub.status.value if sub is not None else None,
             "live": live,
@@ -177,11 +201,12 @@ def owner_handlers(
             "period_end_on": day(sub.paid_through or sub.current_period_end) if sub is not None else None,
             "ends_on": day(view.ends_at) if view is not None else None,
             "started_on": day(sub.started_at) if sub is not None else None,
+            # Every subscription's payments while one is current (as ``SubscriptionView``).
             "payments": [
                 {"on": day(p.paid_at), "amount": money_text(p.amount), "until": day(p.period_end)}
-                for p in (view.payments if view is not None else ())
-            ][:12],
-            "included_until": day(included_until(site)),
+                for p in (rows.payments[:12] if view is not None else ())
+            ],
+            "included_until": day(until),
             "monthly": money_text(monthly),
         }
         return page(
@@ -193,17 +218,27 @@ def owner_handlers(
                 "slug": site.slug,
                 "name": site.business_name,
                 "url": config.site_url(site.slug),
-                "standing": standing(site.status, view, included_until(site), monthly),
+                "standing": standing(site.status, view, until, monthly),
                 "bought_on": day(site.purchased_at),
             },
             subscription=subscription,
-            moments=history(found),
-            custom=domain_section(domains.for_site(site.id), domains.config.cnames_to, site.status),
-            versions=versions_section(found.versions, site.current_version),
+            moments=history(rows.events, rows.versions, rows.subscriptions, rows.payments),
+            custom=domain_section(rows.domain, domains.config.cnames_to, site.status),
+            versions=versions_section(rows.versions, site.current_version, everything=show_all.versions),
+            can_restore=site.status in EDITABLE,
+            edits=edit_section(
+                rows.edits,
+                rows.changed,
+                previews.url,
+                per_month=edits.config.per_month,
+                site_status=site.status,
+                everything=show_all.edits,
+            ),
             sections=[
                 "portal/site/subscription.html",
-                "portal/site/domain.html",
+                "portal/site/edits.html",
                 "portal/site/versions.html",
+                "portal/site/domain.html",
                 "portal/site/history.html",
             ],
             notice=notice,
@@ -212,12 +247,51 @@ def owner_handlers(
             scripts=True,
         )
 
-    @get("/sites/{slug:str}", sync_to_thread=True)
-    def site(
-        request: Request[Any, Any, Any], slug: FromPath[str], notice: FromQuery[str | None] = None
+    @get("/sites/{slug:str}")
+    async def site(
+        request: Request[Any, Any, Any],
+        slug: FromPath[str],
+        notice: FromQuery[str | None] = None,
+        versions: FromQuery[str | None] = None,
+        edits: FromQuery[str | None] = None,
     ) -> Template:
-        customer = sessions.customer(request)
-        return site_page(customer, slug, notice=SITE_NOTICES.get(notice or ""))
+        said = SITE_NOTICES.get(notice or "")
+        everything = ShowAll(versions=versions == "all", edits=edits == "all")
+        if offload:
+            return await _in_thread(show_site, request, slug, said, everything)
+        # SQLite: the page's reads are local and take a few milliseconds, less than the hop
+        # to a worker thread and back costs under load; they run on the event loop, as the
+        # hosted pages' do. Refreshing an expired session writes, so it goes to a thread.
+        shown = show_signed_in(request, slug, said, everything)
+        if shown is not None:
+            return shown
+        return await _in_thread(show_site, request, slug, said, everything)
+
+    def show_signed_in(
+        request: Request[Any, Any, Any], slug: str, said: str | None, everything: ShowAll
+    ) -> Template | None:
+        """The page in one read, session check included, while the access cookie holds;
+        ``None`` when it does not (expired or revoked: the refresh cookie decides)."""
+        token = sessions.access_token(request)
+        if token is None:
+            return None
+        customer_id, version, login_id = token
+        try:
+            found = site_pages.signed_in(
+                slug, customer_id=customer_id, token_version=version, login_id=login_id
+            )
+        except Unauthenticated:
+            return None
+        return site_page(found.customer, slug, notice=said, found=found, show_all=everything)
+
+    def show_site(
+        request: Request[Any, Any, Any], slug: str, said: str | None, everything: ShowAll
+    ) -> Template:
+        shown = show_signed_in(request, slug, said, everything)
+        if shown is not None:
+            return shown
+        # The session is refreshed (a write), or SignInRequired.
+        return site_page(sessions.customer(request), slug, notice=said, show_all=everything)
 
     @post("/sites/{slug:str}/subscription/start", status_code=303, sync_to_thread=True)
     def start_subscription(request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
@@ -347,6 +421,13 @@ def owner_handlers(
             core_error_status=core_error_status,
         ),
         *version_handlers(sites=sites, customer_of=sessions.customer, page=page),
+        *edit_handlers(
+            edits=edits,
+            sites=sites,
+            customer_of=sessions.customer,
+            site_page=site_page,
+            core_error_status=core_error_status,
+        ),
         account,
         save_profile,
         change_password,

@@ -18,6 +18,7 @@ rare, safe failure for a person clicking through pages.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import MutableMapping
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
@@ -93,9 +94,20 @@ class PortalSessions:
     def refresh_token(self, request: Request[Any, Any, Any]) -> str | None:
         return request.cookies.get(REFRESH_COOKIE) or None
 
-    def customer(self, request: Request[Any, Any, Any]) -> Customer:
-        """The signed-in customer (a blocking read), refreshing an expired access token with
-        the refresh cookie; otherwise ``SignInRequired``."""
+    def access_token(self, request: Request[Any, Any, Any]) -> tuple[uuid.UUID, int, uuid.UUID] | None:
+        """What the access cookie names (customer, token version, login), without reading
+        the database; ``None``: no cookie, or an expired or forged token."""
+        access = request.cookies.get(SESSION_COOKIE)
+        if not access:
+            return None
+        try:
+            return self.tokens.read(access)
+        except Unauthenticated:
+            return None
+
+    def current(self, request: Request[Any, Any, Any]) -> Customer | None:
+        """The customer the access cookie names (a blocking read, never a write), or
+        ``None``: no cookie, or an expired or revoked token (``customer`` then decides)."""
         access = request.cookies.get(SESSION_COOKIE)
         if access:
             try:
@@ -103,6 +115,14 @@ class PortalSessions:
                 return self.accounts.authenticate(customer_id, version, login_id)
             except Unauthenticated:
                 pass  # expired or revoked: the refresh token decides
+        return None
+
+    def customer(self, request: Request[Any, Any, Any]) -> Customer:
+        """The signed-in customer (a blocking read), refreshing an expired access token with
+        the refresh cookie (a write); otherwise ``SignInRequired``."""
+        customer = self.current(request)
+        if customer is not None:
+            return customer
         refresh = self.refresh_token(request)
         if not refresh:
             raise SignInRequired

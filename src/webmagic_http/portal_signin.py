@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 
 from webmagic_core.errors import PermissionDenied, Throttled, Unauthenticated
 from webmagic_core.services.accounts import ACCOUNT_DISABLED, AccountService
-from webmagic_http.accounts import client_address
+from webmagic_http.common import client_address
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.portal_session import LOGIN_PATH, PortalSessions, safe_next
 

@@ -5,21 +5,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Protocol
 
 import attrs
 
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
-from webmagic_core.payments.subscriptions import SubscriptionState
-from webmagic_core.services.owner_history import OwnerHistory
+from webmagic_core.payments.subscriptions import Subscription, SubscriptionState
 from webmagic_core.services.subscriptions import SubscriptionView
-from webmagic_http.purchases import money_text
+from webmagic_core.sites import VersionCause
+from webmagic_http.common import money_text
 
 
 def day(value: dt.datetime | None) -> str | None:
     """``March 5, 2026`` (UTC)."""
     if value is None:
         return None
+    return _day(value)
+
+
+@lru_cache(maxsize=4096)
+def _day(value: dt.datetime) -> str:
+    # Cached: a site page names the same few hundred instants on every visit.
     d = value.astimezone(dt.UTC)
     return f"{d:%B} {d.day}, {d.year}"
 
@@ -49,10 +57,10 @@ def standing(
             return Standing(
                 "Online",
                 "ok",
-                f"Hosting is included until {until}. Start the subscription ({price}/month) to keep "
+                f"Hosting is included until {until}. Start the subscription ({price} per month) to keep "
                 "the site online after that."
                 if until
-                else f"Start the subscription ({price}/month) to keep the site online.",
+                else f"Start the subscription ({price} per month) to keep the site online.",
             )
         case SiteStatus.ACTIVE if cancelled and view is not None and view.ends_at is not None:
             return Standing(
@@ -81,8 +89,8 @@ def standing(
             return Standing(
                 "Offline",
                 "off",
-                f"No paid hosting is left. Every page is kept: start the subscription ({price}/month) and "
-                "the site comes back exactly as it was.",
+                f"No paid hosting is left. Every page is kept: start the subscription ({price} per month) "
+                "and the site comes back exactly as it was.",
             )
         case _:
             return Standing(status.value.replace("_", " ").capitalize(), "off", "")
@@ -103,18 +111,53 @@ _CAUSES = {
 }
 
 
-def history(found: OwnerHistory) -> Sequence[Moment]:
-    """The site's life in words, newest first."""
+class _Event(Protocol):
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def from_status(self) -> SiteStatus | None: ...
+    @property
+    def to_status(self) -> SiteStatus: ...
+
+
+class _Version(Protocol):
+    @property
+    def number(self) -> int: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def cause(self) -> VersionCause: ...
+
+
+class _Payment(Protocol):
+    @property
+    def paid_at(self) -> dt.datetime: ...
+    @property
+    def amount(self) -> Money: ...
+    @property
+    def period_end(self) -> dt.datetime | None: ...
+
+
+def history(
+    events: Sequence[_Event],
+    versions: Sequence[_Version],
+    subscriptions: Sequence[Subscription],
+    payments: Sequence[_Payment],
+) -> Sequence[Moment]:
+    """The site's life in words, newest first (from the page's rows or the domain objects
+    alike)."""
     moments: list[tuple[dt.datetime, str]] = []
-    for event in found.events:
+    for event in events:
+        if event.from_status is event.to_status:
+            continue  # a new version went live: told by the versions below
         text = _transition(event.from_status, event.to_status)
         if text:
             moments.append((event.occurred_at, text))
-    for version in found.versions:
+    for version in versions:
         if version.number > 1:
-            words = _CAUSES.get(version.cause, "A new version of the website went live")
+            words = _CAUSES[version.cause.value]
             moments.append((version.created_at, f"{words} (version {version.number})."))
-    for sub in found.subscriptions:
+    for sub in subscriptions:
         if sub.cancelled_at is not None:
             until = day(sub.paid_through) if sub.cancel_at_period_end else None
             moments.append(
@@ -124,7 +167,7 @@ def history(found: OwnerHistory) -> Sequence[Moment]:
                     + (f"; the site stays online until {until}." if until else "."),
                 )
             )
-    for payment in found.payments:
+    for payment in payments:
         until = f", paying for hosting until {day(payment.period_end)}" if payment.period_end else ""
         moments.append((payment.paid_at, f"Monthly payment of {money_text(payment.amount)} received{until}."))
     moments.sort(key=lambda m: m[0], reverse=True)

@@ -35,17 +35,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import attrs
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery, RawBody, SkipValidation, URLEncodedBody
+from litestar.params import FromPath, FromQuery, RawBody, SkipValidation
 from litestar.response import Redirect, Template
 
-from webmagic_adapters.keys import Keyring
+from webmagic_adapters.bootstrap import Keyring
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import (
     Conflict,
@@ -63,19 +63,25 @@ from webmagic_core.services.accounts import AccountService
 from webmagic_core.services.purchases import NOT_FOR_SALE, PURCHASE_PAGES, CheckoutStarted, PurchaseService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.slugs import is_valid_slug
-from webmagic_http.accounts import BEARER_SECURITY, client_address
 from webmagic_http.auth import AccessTokens, csrf_protection, signed_in
 from webmagic_http.boundary import json_body, parse
+from webmagic_http.common import (
+    BEARER_SECURITY,
+    MAX_BODY_BYTES,
+    REFRESH_SECONDS,
+    Form,
+    client_address,
+    html_page,
+    money_text,
+    page_headers,
+)
 from webmagic_http.problems import problem_spec
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/v1/sites/{slug:str}/purchase"
-MAX_BODY_BYTES = 16 * 1024
 CSRF_COOKIE = "webmagic_csrf_purchase"
 CSRF_KEY_LABEL = "webmagic.csrf.purchase.v1"
-# While the payment has not arrived, the thank-you page reloads itself this often (seconds).
-REFRESH_SECONDS = 5
 
 SOLD = "This site has been sold"
 PROVIDER_DOWN = (
@@ -185,37 +191,6 @@ def purchase_api_routes(purchases: PurchaseService, accounts: AccountService, to
 # --- pages (shared with the sandbox checkout page) ------------------------------------------
 
 
-def page_headers(public_url: str) -> dict[str, str]:
-    """Headers of every purchase and sandbox page. A form's redirect is checked against
-    ``form-action`` too, so the checkout's origin (https, or the app's own) is allowed."""
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(public_url))
-    return {
-        "cache-control": "no-store",
-        "referrer-policy": "no-referrer",
-        "x-content-type-options": "nosniff",
-        "x-frame-options": "DENY",
-        "x-robots-tag": "noindex",
-        "content-security-policy": (
-            f"default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: {origin}; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        ),
-    }
-
-
-def html_page(template: str, headers: Mapping[str, str], status: int = 200, **context: Any) -> Template:
-    context.setdefault("refresh", None)
-    return Template(
-        template_name=template,
-        context=context,
-        status_code=status,
-        headers=dict(headers),
-        media_type="text/html",
-    )
-
-
-Form = URLEncodedBody[dict[str, str]]
-
-
 @attrs.frozen
 class PurchaseOffer:
     """What the purchase page says is included (from the settings)."""
@@ -223,17 +198,6 @@ class PurchaseOffer:
     price: Money
     monthly: Money
     hosting_days: int
-
-
-def money_text(value: Money) -> str:
-    """``$495`` or ``$4.99`` for dollars, ``495 GTQ`` for other currencies."""
-    symbol = {"USD": "$"}.get(value.currency)
-    amount = (
-        f"{value.amount_in_cents // 100:,}"
-        if value.amount_in_cents % 100 == 0
-        else f"{value.amount_in_cents / 100:,.2f}"
-    )
-    return f"{symbol}{amount}" if symbol else f"{amount} {value.currency}"
 
 
 def purchase_pages(

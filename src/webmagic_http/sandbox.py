@@ -32,13 +32,17 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from webmagic_adapters.keys import Keyring
-from webmagic_adapters.payments.sandbox import CHECKOUT_PATH, SandboxCheckout, SandboxGateway, SandboxWebhook
+from webmagic_adapters.bootstrap import (
+    CHECKOUT_PATH,
+    Keyring,
+    SandboxCheckout,
+    SandboxGateway,
+    SandboxWebhook,
+)
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.payments.gateway import CheckoutKind, CheckoutStatus, GatewayError, GatewayNotFound
 from webmagic_http.auth import csrf_protection
-from webmagic_http.purchases import html_page, money_text, page_headers
-from webmagic_http.webhooks import PATH as WEBHOOK_PATH
+from webmagic_http.common import WEBHOOK_PATH, html_page, money_text, page_headers
 
 log = logging.getLogger(__name__)
 

@@ -55,21 +55,16 @@ from webmagic_core.services.subscriptions import (
     SubscriptionView,
 )
 from webmagic_core.slugs import is_valid_slug
-from webmagic_http.accounts import BEARER_SECURITY
+from webmagic_http.api_bodies import SubscriptionSummary, iso
 from webmagic_http.auth import CurrentCustomer
 from webmagic_http.boundary import parse
+from webmagic_http.common import BEARER_SECURITY, REFRESH_SECONDS, html_page, money_text, page_headers
 from webmagic_http.problems import problem_spec
-from webmagic_http.purchases import REFRESH_SECONDS, html_page, money_text, page_headers
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION_PATH = "/{slug:str}/subscription"
 NO_STORE = CacheControlHeader(no_store=True)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 with a UTC offset (docs/api.md), or None."""
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -107,33 +102,6 @@ class SubscriptionStarted:
                 else None
             ),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionSummary:
-    """A site's current subscription, in short (the site detail embeds it)."""
-
-    id: str
-    status: str  # pending | active | past_due | paused | cancelled | expired | unable_to_start
-    current_period_end: str | None
-    next_payment_attempt_at: str | None
-    cancel_at_period_end: bool
-    ends_at: str | None  # when a cancelled subscription takes (or took) the site offline
-
-    @classmethod
-    def of(cls, view: SubscriptionView) -> SubscriptionSummary:
-        return cls(**cls.summary_fields(view))
-
-    @staticmethod
-    def summary_fields(view: SubscriptionView) -> dict[str, Any]:
-        return {
-            "id": str(view.subscription.id),
-            "status": view.status.value,
-            "current_period_end": iso(view.current_period_end),
-            "next_payment_attempt_at": iso(view.next_payment_attempt_at),
-            "cancel_at_period_end": view.cancel_at_period_end,
-            "ends_at": iso(view.ends_at),
-        }
 
 
 @dataclass(frozen=True, slots=True)

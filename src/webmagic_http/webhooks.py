@@ -27,9 +27,9 @@ from litestar.params import RawBody
 
 from webmagic_core.payments.webhooks import WebhookVerifier
 from webmagic_core.services.webhooks import WebhookService
+from webmagic_http.common import WEBHOOK_PATH
 from webmagic_http.problems import problem_spec
 
-PATH = "/api/v1/webhooks/recurrente"
 # Recurrente's events are a few kilobytes; anything far larger is not one of them.
 MAX_BODY_BYTES = 512 * 1024
 
@@ -41,7 +41,7 @@ class WebhookAnswer:
 
 def webhook_routes(verifier: WebhookVerifier, webhooks: WebhookService) -> Sequence[HTTPRouteHandler]:
     @post(
-        PATH,
+        WEBHOOK_PATH,
         status_code=200,
         sync_to_thread=True,
         request_max_body_size=MAX_BODY_BYTES,

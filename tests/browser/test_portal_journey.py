@@ -10,6 +10,7 @@ Runs at a desktop width and a phone width, saving a screenshot of every page on 
 
 from __future__ import annotations
 
+import json
 import quopri
 import re
 from collections.abc import Callable, Iterator
@@ -143,6 +144,7 @@ def test_an_owner_runs_the_site_from_the_portal(
 
     _custom_domain(page, shoot, dns_zone[0])
     _versions(page, shoot, live_server, tmp_path)
+    _edits(page, shoot, live_server, tmp_path)
     _remove_domain(page)
 
     # The account.
@@ -212,6 +214,7 @@ def _custom_domain(page: Page, shoot: Shoot, zone: Zone) -> None:
 
 def _versions(page: Page, shoot: Shoot, server: LiveServer, tmp_path: Path) -> None:
     """The operator publishes new opening hours; the owner sees version 2 and its diff."""
+
     demo = files("webmagic_adapters.demo") / "sites" / "sunrise-bakery" / "index.html"
     html = demo.read_text(encoding="utf-8")
     changed = html.replace(
@@ -235,7 +238,7 @@ def _versions(page: Page, shoot: Shoot, server: LiveServer, tmp_path: Path) -> N
     row = versions.get_by_role("row").filter(has_text="Version 2")
     expect(row).to_contain_text("New opening hours")
     expect(row).to_contain_text("Live")
-    expect(versions.get_by_role("row").filter(has_text="Version 1")).to_contain_text("Demo site")
+    expect(versions.get_by_role("row").filter(has_text="Version 1")).to_contain_text("The website was set up")
     versions.scroll_into_view_if_needed()
     shoot(page, "portal-07c-versions")
 
@@ -248,6 +251,74 @@ def _versions(page: Page, shoot: Shoot, server: LiveServer, tmp_path: Path) -> N
     shoot(page, "portal-07d-version-diff")
     page.get_by_role("link", name="Back to Sunrise Bakery").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Sunrise Bakery")
+
+
+def _edits(page: Page, shoot: Shoot, server: LiveServer, tmp_path: Path) -> None:
+    """Ask for a change; an operator drafts it at the CLI; preview it, approve it, see it
+    live; then put the previous version back."""
+    section = page.get_by_role("region", name="Changes to your website")
+    section.get_by_label("What would you like to change?").fill("Please add: Fresh bread every morning.")
+    section.get_by_role("button", name="Ask for this change").click()
+    expect(page.get_by_role("status")).to_contain_text("We are working on your change")
+    expect(page.get_by_role("region", name="Changes to your website")).to_contain_text("Being prepared")
+
+    listed = server.cli("edits", "list", "--status", "pending", "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    found = [e for e in json.loads(listed.stdout) if e["site"] == "sunrise-bakery"]
+    assert len(found) == 1, listed.stdout
+    (pending,) = found
+    folder = tmp_path / "draft"
+    shown = server.cli("edits", "show", pending["id"][:8], "--files", str(folder))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    page_html = (folder / "index.html").read_text(encoding="utf-8")
+    assert "</h1>" in page_html
+    (folder / "index.html").write_text(
+        page_html.replace("</h1>", "</h1><p>Fresh bread every morning.</p>", 1), encoding="utf-8"
+    )
+    drafted = server.cli(
+        "edits", "draft", pending["id"], "--html", str(folder / "index.html"), "--summary", "Added a line"
+    )
+    assert drafted.returncode == 0, drafted.stdout + drafted.stderr
+
+    page.reload()
+    section = page.get_by_role("region", name="Changes to your website")
+    expect(section).to_contain_text("Ready for you to look at")
+    expect(section).to_contain_text("Added a line")
+    section.scroll_into_view_if_needed()
+    _no_horizontal_scroll(page)
+    shoot(page, "portal-07e-edit-ready")
+    preview = section.get_by_role("link", name=re.compile("Preview the change")).get_attribute("href")
+    assert preview
+    site_page = page.url
+    page.goto(preview)
+    expect(page.get_by_role("region", name="Draft preview")).to_be_visible()
+    expect(page.get_by_text("Fresh bread every morning.")).to_be_visible()
+    shoot(page, "portal-07f-edit-preview")
+    page.goto(site_page)
+    section = page.get_by_role("region", name="Changes to your website")
+    section.get_by_role("button", name="Approve and publish").click()
+    expect(page.get_by_role("status")).to_have_text("Your change is live.")
+    row = page.get_by_role("region", name="Versions").get_by_role("row").filter(has_text="Version 3")
+    expect(row).to_contain_text("Your requested change: Added a line")
+    expect(row).to_contain_text("Live")
+    page.goto(f"{server.url}/sunrise-bakery")
+    expect(page.get_by_text("Fresh bread every morning.")).to_be_visible()
+
+    # Put version 2 back (behind a confirmation), and the line is gone again.
+    page.goto(site_page)
+    versions = page.get_by_role("region", name="Versions")
+    two = versions.get_by_role("row").filter(has_text="Version 2")
+    two.get_by_text("Put this version back").click()
+    two.get_by_role("button", name="Yes, put version 2 back").click()
+    expect(page.get_by_role("status")).to_contain_text("The earlier version is back online")
+    expect(
+        page.get_by_role("region", name="Versions").get_by_role("row").filter(has_text="Version 4")
+    ).to_contain_text("Version 2 was put back")
+    _no_horizontal_scroll(page)
+    shoot(page, "portal-07g-version-restored")
+    page.goto(f"{server.url}/sunrise-bakery")
+    expect(page.get_by_text("Fresh bread every morning.")).to_have_count(0)
+    page.goto(site_page)
 
 
 def _remove_domain(page: Page) -> None:

@@ -119,9 +119,7 @@ def test_a_restored_backup_serves_its_sites(
         container.close()
 
 
-def test_restore_keeps_the_database_it_replaces(
-    invoke: Invoke, shop: Shop, tmp_path: Path
-) -> None:
+def test_restore_keeps_the_database_it_replaces(invoke: Invoke, shop: Shop, tmp_path: Path) -> None:
     shop.preview("first-site", "First")
     assert invoke("db", "backup", str(tmp_path / "copy.db")).exit_code == 0
     shop.preview("second-site", "Second")
@@ -136,9 +134,7 @@ def test_restore_keeps_the_database_it_replaces(
     assert str(kept) in result.stdout
 
 
-def test_restore_asks_first_and_does_nothing_when_refused(
-    invoke: Invoke, shop: Shop, tmp_path: Path
-) -> None:
+def test_restore_asks_first_and_does_nothing_when_refused(invoke: Invoke, shop: Shop, tmp_path: Path) -> None:
     shop.preview("first-site", "First")
     assert invoke("db", "backup", str(tmp_path / "copy.db")).exit_code == 0
     shop.preview("second-site", "Second")

@@ -123,14 +123,15 @@ def test_list_shows_every_column_but_never_the_body(
         for line in result.stdout.splitlines()
         if line[:8] in (str(pending.id)[:8], str(dead.id)[:8])
     }
-    assert set(rows) == {str(pending.id), str(dead.id)}
-    assert "ana@example.com" in rows[str(pending.id)]
-    assert "pending" in rows[str(pending.id)]
-    assert "password_reset" in rows[str(pending.id)]
-    assert pending.message.subject in rows[str(pending.id)]
-    assert "UTC" in rows[str(pending.id)]  # when it is due
-    assert "dead" in rows[str(dead.id)]
-    assert "fake permanent failure sending to bo@example.com" in rows[str(dead.id)]
+    # Short ids (8 characters) in the table; `--json` has them whole.
+    assert set(rows) == {pending.id.hex[:8], dead.id.hex[:8]}
+    assert "ana@example.com" in rows[pending.id.hex[:8]]
+    assert "pending" in rows[pending.id.hex[:8]]
+    assert "password_reset" in rows[pending.id.hex[:8]]
+    assert pending.message.subject in rows[pending.id.hex[:8]]
+    assert "UTC" in rows[pending.id.hex[:8]]  # when it is due
+    assert "dead" in rows[dead.id.hex[:8]]
+    assert "fake permanent failure sending to bo@example.com" in rows[dead.id.hex[:8]]
     assert "1 pending, 0 sent, 1 dead" in result.stdout
     assert "very-secret-token" not in result.output
     assert "reset?token" not in result.output
@@ -261,9 +262,12 @@ def test_retry_explains_what_it_cannot_do(
     assert "is pending; only dead messages can be retried" in error_line(not_dead)
     assert container.relay.get(pending.id).attempts == 0
 
-    garbage = invoke("outbox", "retry", "12345")
+    garbage = invoke("outbox", "retry", "xyz-12")
     assert garbage.exit_code == 2
-    assert "'12345' is not a message id" in error_line(garbage)
+    assert "'xyz-12' is not a message id" in error_line(garbage)
+    unknown = invoke("outbox", "retry", "12345")
+    assert unknown.exit_code == 2
+    assert "no message id starts with '12345'" in error_line(unknown)
 
 
 # --- relay --------------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ def test_a_subscription_the_app_does_not_know_is_an_anomaly(invoke: Invoke, sand
         )
     )
     sandbox.gateway.pay_all(checkout.id)  # never delivered
-    su = sandbox.gateway.get_checkout(checkout.id).paymentable_id
+    su = sandbox.gateway.get_checkout(checkout.id).subscription_id
     assert su is not None
 
     result = invoke("sandbox", "renew", su, "--direct")

@@ -177,9 +177,10 @@ def test_db_gc_deletes_only_bodies_no_version_uses(
         container.close()
     result = invoke("db", "gc")
     assert result.exit_code == 0, result.output
-    # Its own text file, and its page and stylesheet as served under /other-site (the
-    # uploaded page and stylesheet, and what they serve at a domain root, are shared).
-    assert "Deleted 3 unused file bodies" in result.stdout
+    # Its own text file, its page and stylesheet as served under /other-site, and its page
+    # with the preview banner (the uploaded page and stylesheet, and what they serve at a
+    # domain root, are shared).
+    assert "Deleted 4 unused file bodies" in result.stdout
     site, version = service.files_of("rosas-bakery")
     assert service.version_files(site.id, 1)[1].bodies["img/logo.png"] == LOGO
     for file in version.files:

@@ -13,7 +13,7 @@ from cli_payments_support import Shop
 from typer.testing import Result
 
 from webmagic_core.services.sites import SiteService
-from webmagic_core.sites import MAX_HTML_BYTES
+from webmagic_core.sites import MAX_HTML_BYTES, VersionCause
 from webmagic_core.slugs import RULE
 
 pytestmark = pytest.mark.usefixtures("migrated")
@@ -401,9 +401,9 @@ def test_show_json(invoke: Invoke, files: Path) -> None:
     assert data["owner_email"] is None  # never sold
     assert data["current_version"] == 2
     assert data["url"] is None
-    assert [(v["number"], v["cause"]) for v in data["versions"]] == [
-        (2, "new opening hours"),
-        (1, "created from the CLI"),
+    assert [(v["number"], v["cause"], v["note"]) for v in data["versions"]] == [
+        (2, "publish", "new opening hours"),
+        (1, "import", "created from the CLI"),
     ]
     events = [
         (e["from_status"], e["to_status"], e["cause"], e["actor"], e["reference"]) for e in data["events"]
@@ -446,7 +446,7 @@ def test_show_timeline_tells_the_whole_purchase_in_time_order(invoke: Invoke, sh
     sold = timeline[3]
     assert sold[2].startswith(f"preview -> owned: purchase {started.purchase_id} paid (webhook)")
     assert sold[3] == message_id
-    assert timeline[1][2].startswith("purchase started by buyer@example.com for 495.00 USD")
+    assert timeline[1][2].startswith("purchase started by buyer@example.com for $495.00")
     assert timeline[1][3] == str(started.purchase_id)
     assert timeline[2][3] == started.checkout_id
     assert timeline[5][2:] == ("webhook payment_intent.succeeded received, processed", message_id)
@@ -494,7 +494,8 @@ def test_publish_adds_a_version_and_keeps_css_and_js_left_out(
     site = service.details("rosas-bakery").site
     assert site.current_version == 2
     v2 = service.version(site.id, 2)
-    assert "new hours" in v2.cause
+    assert v2.cause is VersionCause.PUBLISH
+    assert v2.note == "new hours"
     texts = service.text_files(site.id, 2)
     assert "Rosa's Bakery, new hours" in texts["index.html"]
     assert (texts["styles.css"], texts["app.js"]) == ("body { color: brown; }", "console.log('hi');")
@@ -506,7 +507,7 @@ def test_publish_adds_a_version_and_keeps_css_and_js_left_out(
     assert replaced.exit_code == 0
     v3 = service.version(site.id, 3)
     texts = service.text_files(site.id, 3)
-    assert (texts["styles.css"], texts["app.js"], v3.cause) == (
+    assert (texts["styles.css"], texts["app.js"], v3.note) == (
         "body { color: green; }",
         "console.log('hi');",
         "published from the CLI",

@@ -94,7 +94,7 @@ def test_counts_sites_purchases_revenue_conversion_and_anomalies(invoke: Invoke,
         "sites_total": 4,
         "sites_by_status": {**EMPTY["sites_by_status"], "preview": 2, "owned": 1, "archived": 1},
         "purchases_by_status": {**EMPTY["purchases_by_status"], "pending": 1, "paid": 1, "refund_due": 1},
-        "revenue": [{"currency": "USD", "amount_in_cents": 49500, "formatted": "495.00 USD"}],
+        "revenue": [{"currency": "USD", "amount_in_cents": 49500, "formatted": "$495.00"}],
         "sites_purchased": 1,
         "conversion_percent": 25.0,
         "open_anomalies": 1,
@@ -106,7 +106,7 @@ def test_counts_sites_purchases_revenue_conversion_and_anomalies(invoke: Invoke,
     assert "2" in lines["Previews"]
     assert "4: 2 preview, 1 owned, 0 active, 0 past_due, 0 suspended, 1 archived" in lines["Sites"]
     assert "1 pending, 1 paid, 0 failed, 0 expired, 0 cancelled, 1 refund_due" in lines["Purchases"]
-    assert "495.00 USD" in lines["Revenue"]
+    assert "$495.00" in lines["Revenue"]
     assert "25.0 % of sites bought (1 of 4)" in lines["Conversion"]
     assert "1  (see `webmagic payments anomalies`)" in lines["Open anomalies"]
 
@@ -127,12 +127,12 @@ def test_revenue_per_currency_and_rounded_conversion(invoke: Invoke, shop: Shop)
     data = json.loads(invoke("stats", "--json").stdout)
 
     assert data["revenue"] == [
-        {"currency": "GTQ", "amount_in_cents": 380000, "formatted": "3,800.00 GTQ"},
-        {"currency": "USD", "amount_in_cents": 49500, "formatted": "495.00 USD"},
+        {"currency": "GTQ", "amount_in_cents": 380000, "formatted": "GTQ 3,800.00"},
+        {"currency": "USD", "amount_in_cents": 49500, "formatted": "$495.00"},
     ]
     assert data["conversion_percent"] == 66.67
     table = invoke("stats").stdout
-    assert "3,800.00 GTQ, 495.00 USD" in table
+    assert "GTQ 3,800.00, $495.00" in table
     assert "66.7 % of sites bought (2 of 3)" in table
 
 
@@ -154,7 +154,7 @@ def test_subscriptions_mrr_past_due_and_churn(invoke: Invoke, shop: Shop) -> Non
     assert data["subscriptions_by_status"] == {
         **EMPTY["subscriptions_by_status"], "active": 2, "past_due": 1, "cancelled": 1,
     }  # fmt: skip
-    assert data["mrr"] == [{"currency": "USD", "amount_in_cents": 28500, "formatted": "285.00 USD"}]
+    assert data["mrr"] == [{"currency": "USD", "amount_in_cents": 28500, "formatted": "$285.00"}]
     assert data["churn_percent"] == 33.33
     assert (data["churn_subscriptions_at_start"], data["churn_subscriptions_ended"]) == (3, 1)
 
@@ -162,6 +162,6 @@ def test_subscriptions_mrr_past_due_and_churn(invoke: Invoke, shop: Shop) -> Non
     assert table.exit_code == 0, table.output
     lines = {line.split("  ")[0]: line for line in table.stdout.splitlines() if line.strip()}
     assert "2 active, 1 past_due, 0 paused, 1 cancelled, 0 pending, 0 expired" in lines["Subscriptions"]
-    assert "285.00 USD" in lines["MRR"]
+    assert "$285.00" in lines["MRR"]
     assert "1  (see `webmagic subscriptions list --status past_due`)" in lines["Past due"]
     assert "33.3 % (1 of 3 ended)" in lines["Churn (30 days)"]

@@ -93,7 +93,7 @@ def test_list_shows_subscriptions_newest_first_and_filters(invoke: Invoke, shop:
     lines = [line for line in result.stdout.splitlines() if "-cafe" in line or "-rosa" in line]
     assert [("luna-cafe" in line) for line in lines] == [True, False]  # newest first
     cancelled = row(result, "casa-rosa")
-    assert str(rosa.id) in cancelled
+    assert rosa.id.hex[:8] in cancelled
     assert rosa_su in cancelled
     assert "cancelled" in cancelled
     assert "yes" in cancelled
@@ -155,7 +155,7 @@ def test_sync_applies_what_a_lost_webhook_said(invoke: Invoke, shop: Shop) -> No
     assert f"Synced {sub.id} ({provider_id}): applied." in result.stdout
     assert "past_due" in row(result, "Status")
     assert "casa-rosa" in row(result, "Site")
-    assert "95.00 USD a month" in result.stdout
+    assert "$95.00 per month" in result.stdout
     assert site(shop, "casa-rosa").status is SiteStatus.PAST_DUE
 
 
@@ -209,3 +209,11 @@ def test_sync_when_the_provider_cannot_be_asked(invoke: Invoke, shop: Shop) -> N
     shop.gateway.fail_next(method="get_subscription", error=GatewayUnavailable("the provider timed out"))
     data = as_json(invoke, "sync", provider_id, code=1)
     assert (data["result"], data["detail"]) == ("error", "the provider timed out")
+
+
+def test_sync_takes_a_short_id_or_the_sites_slug(invoke: Invoke, shop: Shop) -> None:
+    sub, _ = subscribe(shop, simulator(shop), "casa-rosa")
+    for reference in (sub.id.hex[:8], "casa-rosa"):
+        result = invoke("subscriptions", "sync", reference, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["subscription"]["id"] == str(sub.id)

@@ -13,6 +13,7 @@ real limiter, driven by one ``FakeClock``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -20,13 +21,12 @@ import attrs
 import pytest
 import redis
 
-from webmagic_adapters.ratelimit_redis import RedisRateLimiter
+from webmagic_adapters.ratelimit import LimitsRateLimiter, memory_rate_limiter, redis_rate_limiter
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.accounts.tokens import TokenPurpose, issue_token, password_fingerprint
 from webmagic_core.errors import Throttled, Unauthenticated, ValidationError
 from webmagic_core.ports import Clock, RateLimiter
-from webmagic_core.ratelimit import InMemoryRateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService, Limit, ThrottleLimits
 from webmagic_core.testing import FakeClock, FakeUnitOfWorkFactory
 from webmagic_core.testing.accounts import FakeEmailRenderer, FakePasswordHasher, FakeTokenSigner
@@ -46,11 +46,11 @@ MakeLimiter = Callable[[Clock], RateLimiter]
 def redis_limiters(redis_url: str) -> Iterator[MakeLimiter]:
     """Redis limiters under a fresh key prefix each; their keys deleted after the test."""
     prefixes: list[str] = []
-    made: list[RedisRateLimiter] = []
+    made: list[LimitsRateLimiter] = []
 
     def make(clock: Clock) -> RateLimiter:
         prefixes.append(f"webmagic-test:login:{uuid.uuid4().hex}:")
-        made.append(RedisRateLimiter.from_url(redis_url, clock=clock, prefix=prefixes[-1]))
+        made.append(redis_rate_limiter(redis_url, clock=clock, prefix=prefixes[-1]))
         return made[-1]
 
     yield make
@@ -69,7 +69,7 @@ def redis_limiters(redis_url: str) -> Iterator[MakeLimiter]:
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def make_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
     if request.param == "memory":
-        return lambda clock: InMemoryRateLimiter(clock)
+        return memory_rate_limiter
     factory: MakeLimiter = request.getfixturevalue("redis_limiters")
     return factory
 
@@ -121,6 +121,7 @@ class Site:
         with pytest.raises(Throttled) as info:
             self.service.login(email, password, client)
         assert info.value.retry_after is not None
+        assert info.value.detail == "too many failed attempts; try again later"
         return info.value.retry_after
 
     def signs_in(self, client: str, email: str = OWNER, password: str = PASSWORD) -> None:
@@ -239,3 +240,28 @@ def test_wrong_current_passwords_count_against_the_client_and_account(make_limit
 
     site.service.change_password(site.owner.id, PASSWORD, NEW_PASSWORD, client=OWNER_CLIENT)
     site.signs_in(ATTACKER, password=NEW_PASSWORD)  # a new password starts new counters
+
+
+def _client_key(client: str) -> str:
+    # As the service names its per-client counter (hashed, so Redis holds no addresses).
+    return f"webmagic:login-client:{hashlib.sha256(client.encode()).hexdigest()[:32]}"
+
+
+def test_a_successful_login_leaves_the_clients_counter_in_the_limiter(make_limiter: MakeLimiter) -> None:
+    """Read the limiter itself: the client's failures on other accounts are still counted
+    after it signs in to one (one good account must not unlock a client guessing at others)."""
+    site = Site(make_limiter)
+    limiter = site.service.rate_limiter
+    per_client = ThrottleLimits().login_per_client
+    for number in range(per_client.count - 1):
+        site.fail(ATTACKER, f"guess{number}@example.com")
+    key = _client_key(ATTACKER)
+    assert limiter.peek(key, limit=per_client.count - 1, window=per_client.window) is not None
+
+    site.signs_in(ATTACKER)
+
+    assert limiter.peek(key, limit=per_client.count - 1, window=per_client.window) is not None
+    assert limiter.peek(key, limit=per_client.count, window=per_client.window) is None
+    site.fail(ATTACKER, "last-guess@example.com")  # the 20th failure in the minute
+    assert limiter.peek(key, limit=per_client.count, window=per_client.window) == 60
+    assert site.throttled(ATTACKER) == 60

@@ -145,7 +145,10 @@ def test_every_demo_site_is_served_as_before_the_migration(
                     page = client.get(f"/{slug}")
                     assert page.status_code == 200
                     assert page.headers["content-type"] == (before / "page.html.type").read_text()
-                    assert document(page.content) == document((before / "page.html").read_bytes()), (
+                    # The banner's price reads as money does everywhere since then ($495.00);
+                    # the page around it is what it was.
+                    golden = (before / "page.html").read_bytes().replace(b"495.00 USD", b"$495.00")
+                    assert document(page.content) == document(golden), (
                         mode,
                         slug,
                     )
@@ -168,6 +171,9 @@ def test_0007_goes_down_to_0004_with_the_three_columns_back_and_up_again(migrate
             "site_id",
             "number",
             "cause",
+            "note",
+            "edit_id",
+            "restored_from",
             "created_by",
             "created_at",
         }

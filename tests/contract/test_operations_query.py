@@ -113,3 +113,32 @@ def test_every_figure_counts_what_it_says(backend: Backend) -> None:
         webhooks_by_outcome={"processed": 1, "ignored": 1, "pending": 1},
         open_anomalies=1,
     )
+
+
+def test_edits_are_counted_by_status(backend: Backend) -> None:
+    from webmagic_adapters.sqlalchemy.edits_repository import SqlAlchemyEditUnitOfWork
+    from webmagic_core.edits.model import EditRequest
+    from webmagic_core.testing.edits import FakeEditUnitOfWork
+
+    owner = Customer.new(email="owner@example.com", now=T0)
+    site = Site.new_preview(slug="bakery", business_name="Bakery", now=T0, actor=Actor.ADMIN, cause="t")
+    site.sell(owner.id, cause="t", actor=Actor.SYSTEM, at=T0)
+    edits = [
+        EditRequest.new(site_id=site.id, customer_id=owner.id, instructions=f"e{n}", now=T0) for n in range(3)
+    ]
+    edits[0].reject(T0)
+    if backend.database is not None:
+        work: FakeEditUnitOfWork | SqlAlchemyEditUnitOfWork = backend.database.unit_of_work_of(
+            SqlAlchemyEditUnitOfWork
+        )
+    else:
+        fake = backend.uow
+        assert isinstance(fake, FakeUnitOfWorkFactory)
+        work = FakeEditUnitOfWork(store=fake.store)
+    with work:
+        work.customers.add(owner)
+        work.sites.add(site)
+        for edit in edits:
+            work.edits.add(edit)
+        work.commit()
+    assert query_for(backend).snapshot().edits_by_status == {"pending": 2, "rejected": 1}

@@ -121,3 +121,14 @@ def test_bcrypt_hash_format_and_cost() -> None:
 def test_bcrypt_refuses_out_of_range_cost() -> None:
     with pytest.raises(ValueError, match="rounds"):
         BcryptPasswordHasher(rounds=3)
+
+
+@pytest.mark.parametrize("bad", "/AZz9")
+def test_a_bcrypt_hash_of_the_right_shape_with_a_damaged_salt_is_a_mismatch(bad: str) -> None:
+    # The shape check passes; bcrypt itself refuses the salt (ValueError): a mismatch, never a match.
+    hasher = BcryptPasswordHasher(rounds=4)
+    hashed = hasher.hash("correct horse battery")
+    damaged = hashed[:28] + bad + hashed[29:]
+    assert damaged != hashed
+    assert hasher.verify("correct horse battery", damaged) is False
+    assert hasher.verify("correct horse battery", hashed) is True

@@ -32,6 +32,7 @@ from webmagic_adapters.payments.imitation import (
     RecurrenteImitation,
 )
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
+from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
 from webmagic_adapters.payments.sandbox import (
     SandboxGateway,
     SandboxWebhook,
@@ -47,10 +48,10 @@ from webmagic_core.errors import Conflict, TransientError, ValidationError
 from webmagic_core.money import Money
 from webmagic_core.payments.events import (
     PaymentEvent,
-    PaymentIntentFailed,
-    PaymentIntentSucceeded,
-    SubscriptionEvent,
-    parse_event,
+    PaymentFailed,
+    PaymentSucceeded,
+    SubscriptionChange,
+    SubscriptionChanged,
 )
 from webmagic_core.payments.gateway import (
     Checkout,
@@ -74,6 +75,7 @@ from webmagic_core.testing.payments import FakePaymentGateway
 
 RETRIES = 2
 UTC = dt.UTC
+parse_event = RecurrenteEventTranslator().translate
 
 # Which HTTP call each port method makes: (method, route below /api with {id}).
 ROUTES = {
@@ -390,7 +392,7 @@ def test_a_new_checkout_is_unpaid(harness: Harness) -> None:
     assert info.amount == Money(49500, "USD")
     assert info.metadata == {"purchase_id": "0b9d7f3e-purchase", "site": "lupita"}
     assert info.live_mode is False
-    assert (info.payment_id, info.paymentable_type, info.paymentable_id) == (None, None, None)
+    assert (info.payment_id, info.subscription_id) == (None, None)
 
 
 def test_checkouts_are_distinct(harness: Harness) -> None:
@@ -407,9 +409,7 @@ def test_a_paid_checkout_names_its_payment(harness: Harness) -> None:
     assert info.amount == Money(49500, "USD")
     assert info.payment_id is not None
     assert info.payment_id.startswith("pa_")
-    assert info.paymentable_type == "OneTimePayment"
-    assert info.paymentable_id is not None
-    assert info.paymentable_id.startswith("on_")
+    assert info.subscription_id is None
     assert info.metadata["purchase_id"] == "0b9d7f3e-purchase"
 
 
@@ -432,13 +432,12 @@ def test_a_monthly_checkout_starts_a_subscription_when_paid(harness: Harness) ->
     info = harness.gateway.get_checkout(checkout.id)
     assert info.status is CheckoutStatus.PAID
     assert info.amount == Money(9500, "USD")
-    assert info.paymentable_type == "Subscription"
-    assert info.paymentable_id is not None
-    assert info.paymentable_id.startswith("su_")
+    assert info.subscription_id is not None
+    assert info.subscription_id.startswith("su_")
 
-    subscription = harness.gateway.get_subscription(info.paymentable_id)
-    harness.assert_last_call("get_subscription", id=info.paymentable_id)
-    assert subscription.id == info.paymentable_id
+    subscription = harness.gateway.get_subscription(info.subscription_id)
+    harness.assert_last_call("get_subscription", id=info.subscription_id)
+    assert subscription.id == info.subscription_id
     assert subscription.status is SubscriptionStatus.ACTIVE
     assert subscription.checkout_id == checkout.id
     start = assert_utc(subscription.current_period_start)
@@ -513,7 +512,7 @@ def test_a_free_trial_puts_the_first_charge_at_its_end(harness: Harness) -> None
     checkout = harness.gateway.create_checkout(request)
     harness.assert_last_call("create_checkout", json=body_for(request))
     harness.pay(checkout.id)
-    subscription_id = harness.gateway.get_checkout(checkout.id).paymentable_id
+    subscription_id = harness.gateway.get_checkout(checkout.id).subscription_id
     assert subscription_id is not None
     subscription = harness.gateway.get_subscription(subscription_id)
     start = assert_utc(subscription.current_period_start)
@@ -529,7 +528,7 @@ def test_a_free_trial_on_a_one_time_item_is_refused(harness: Harness) -> None:
 def test_cancelling_a_subscription_is_idempotent(harness: Harness) -> None:
     checkout = harness.gateway.create_checkout(checkout_request(CheckoutKind.MONTHLY))
     harness.pay(checkout.id)
-    subscription_id = harness.gateway.get_checkout(checkout.id).paymentable_id
+    subscription_id = harness.gateway.get_checkout(checkout.id).subscription_id
     assert subscription_id is not None
 
     harness.gateway.cancel_subscription(subscription_id)
@@ -542,7 +541,7 @@ def test_cancelling_a_subscription_is_idempotent(harness: Harness) -> None:
 def test_cancelling_keeps_the_period_and_stops_the_charges(harness: Harness) -> None:
     checkout = harness.gateway.create_checkout(checkout_request(CheckoutKind.MONTHLY))
     harness.pay(checkout.id)
-    subscription_id = harness.gateway.get_checkout(checkout.id).paymentable_id
+    subscription_id = harness.gateway.get_checkout(checkout.id).subscription_id
     assert subscription_id is not None
     before = harness.gateway.get_subscription(subscription_id)
 
@@ -861,7 +860,7 @@ def test_paying_returns_the_signed_succeeded_webhook_recurrente_would_send(sandb
     assert verified.message_id == webhook.message_id
     assert webhook.headers["content-type"] == "application/json"
     event = parse_event(webhook.body)
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     info = sandbox.gateway.get_checkout(checkout.id)
     assert info.status is CheckoutStatus.PAID
     assert (event.checkout_id, event.amount, event.payment_id) == (
@@ -869,7 +868,7 @@ def test_paying_returns_the_signed_succeeded_webhook_recurrente_would_send(sandb
         Money(49500, "USD"),
         info.payment_id,
     )
-    assert (event.paymentable_type, event.paymentable_id) == ("OneTimePayment", info.paymentable_id)
+    assert (event.for_subscription, event.subscription_id) == (False, None)
     assert event.metadata == {"purchase_id": "0b9d7f3e-purchase", "site": "lupita"}
     assert (event.customer_email, event.customer_name) == ("rosa@example.com", "Rosa")
     assert sandbox.gateway.checkout(checkout.id).paid_at == sandbox.clock.now()
@@ -899,13 +898,13 @@ def test_declining_returns_a_signed_failed_webhook_and_leaves_the_checkout_open(
 
     sandbox.verifier.verify(webhook.headers, webhook.body)
     event = parse_event(webhook.body)
-    assert isinstance(event, PaymentIntentFailed)
+    assert isinstance(event, PaymentFailed)
     assert event.checkout_id == checkout.id
     assert event.failure_reason == "the card was declined (sandbox)"
     assert event.metadata["purchase_id"] == "0b9d7f3e-purchase"
     assert sandbox.gateway.get_checkout(checkout.id).status is CheckoutStatus.UNPAID
     # As at the provider, the buyer may try again.
-    assert isinstance(parse_event(sandbox.gateway.pay(checkout.id).body), PaymentIntentSucceeded)
+    assert isinstance(parse_event(sandbox.gateway.pay(checkout.id).body), PaymentSucceeded)
 
 
 def test_an_expired_checkout_takes_no_payment(sandbox: Sandbox) -> None:
@@ -921,10 +920,10 @@ def test_an_expired_checkout_takes_no_payment(sandbox: Sandbox) -> None:
 def test_a_paid_monthly_checkout_names_its_subscription_in_the_webhook(sandbox: Sandbox) -> None:
     checkout = sandbox.gateway.create_checkout(sandbox_request(CheckoutKind.MONTHLY))
     event = parse_event(sandbox.gateway.pay(checkout.id, customer_email="rosa@example.com").body)
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     assert event.for_subscription
-    assert event.paymentable_id is not None
-    subscription = sandbox.gateway.get_subscription(event.paymentable_id)
+    assert event.subscription_id is not None
+    subscription = sandbox.gateway.get_subscription(event.subscription_id)
     assert subscription.status is SubscriptionStatus.ACTIVE
     assert (subscription.checkout_id, subscription.customer_email) == (checkout.id, "rosa@example.com")
     assert subscription.current_period_start == sandbox.clock.now()
@@ -994,7 +993,7 @@ def webhook_events(sandbox: Sandbox, webhooks: list[SandboxWebhook]) -> list[Pay
 def paid_subscription(sandbox: Sandbox) -> str:
     checkout = sandbox.gateway.create_checkout(sandbox_request(CheckoutKind.MONTHLY))
     sandbox.gateway.pay(checkout.id, customer_email="rosa@example.com")
-    subscription_id = sandbox.gateway.get_checkout(checkout.id).paymentable_id
+    subscription_id = sandbox.gateway.get_checkout(checkout.id).subscription_id
     assert subscription_id is not None
     assert subscription_id.startswith("su_sandbox_")
     return subscription_id
@@ -1010,17 +1009,18 @@ def test_paying_a_monthly_checkout_sends_the_payment_then_the_subscription_creat
     webhooks = sandbox.gateway.pay_all(checkout.id, customer_email="rosa@example.com", customer_name="Rosa")
 
     payment, created = webhook_events(sandbox, webhooks)
-    subscription_id = sandbox.gateway.get_checkout(checkout.id).paymentable_id
-    assert isinstance(payment, PaymentIntentSucceeded)
-    assert (payment.checkout_id, payment.paymentable_type, payment.paymentable_id) == (
+    subscription_id = sandbox.gateway.get_checkout(checkout.id).subscription_id
+    assert isinstance(payment, PaymentSucceeded)
+    assert (payment.checkout_id, payment.for_subscription, payment.subscription_id) == (
         checkout.id,
-        "Subscription",
+        True,
         subscription_id,
     )
     assert payment.amount == Money(9500, "USD")
-    assert isinstance(created, SubscriptionEvent)
-    assert (created.event_type, created.subscription_id, created.payment_id) == (
+    assert isinstance(created, SubscriptionChanged)
+    assert (created.label, created.change, created.subscription_id, created.payment_id) == (
         "subscription.create",
+        SubscriptionChange.CREATED,
         subscription_id,
         payment.payment_id,
     )
@@ -1030,8 +1030,8 @@ def test_paying_a_monthly_checkout_sends_the_payment_then_the_subscription_creat
 def test_paying_a_one_time_checkout_sends_the_payment_only(sandbox: Sandbox) -> None:
     checkout = sandbox.gateway.create_checkout(sandbox_request())
     [payment] = webhook_events(sandbox, sandbox.gateway.pay_all(checkout.id))
-    assert isinstance(payment, PaymentIntentSucceeded)
-    assert payment.paymentable_type == "OneTimePayment"
+    assert isinstance(payment, PaymentSucceeded)
+    assert (payment.for_subscription, payment.subscription_id) == (False, None)
 
 
 def test_a_renewal_at_the_period_end_opens_the_next_paid_period(sandbox: Sandbox) -> None:
@@ -1048,14 +1048,14 @@ def test_a_renewal_at_the_period_end_opens_the_next_paid_period(sandbox: Sandbox
         dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
         dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
     )
-    assert isinstance(payment, PaymentIntentSucceeded)
+    assert isinstance(payment, PaymentSucceeded)
     # A renewal names no checkout: it is matched through the su_... id.
-    assert (payment.checkout_id, payment.paymentable_type, payment.paymentable_id) == (
+    assert (payment.checkout_id, payment.for_subscription, payment.subscription_id) == (
         None,
-        "Subscription",
+        True,
         subscription_id,
     )
-    assert (payment.amount, payment.created_at, payment.customer_email) == (
+    assert (payment.amount, payment.occurred_at, payment.customer_email) == (
         Money(9500, "USD"),
         sandbox.clock.now(),
         "rosa@example.com",
@@ -1092,18 +1092,22 @@ def test_a_failed_renewal_opens_the_next_period_unpaid_and_a_retry_may_fail_agai
         dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
         dt.datetime(2026, 2, 4, 12, tzinfo=UTC),
     )
-    assert isinstance(failed, PaymentIntentFailed)
-    assert (failed.paymentable_id, failed.failure_reason, failed.amount) == (
+    assert isinstance(failed, PaymentFailed)
+    assert (failed.subscription_id, failed.failure_reason, failed.amount) == (
         subscription_id,
         "insufficient funds",
         Money(9500, "USD"),
     )
-    assert isinstance(past_due, SubscriptionEvent)
-    assert (past_due.event_type, past_due.subscription_id) == ("subscription.past_due", subscription_id)
+    assert isinstance(past_due, SubscriptionChanged)
+    assert (past_due.label, past_due.change, past_due.subscription_id) == (
+        "subscription.past_due",
+        SubscriptionChange.PAST_DUE,
+        subscription_id,
+    )
 
     sandbox.clock.advance(dt.timedelta(days=3))
     [retry] = webhook_events(sandbox, sandbox.gateway.fail(subscription_id))
-    assert isinstance(retry, PaymentIntentFailed)
+    assert isinstance(retry, PaymentFailed)
     again = sandbox.gateway.get_subscription(subscription_id)
     assert (again.status, again.current_period_end, again.next_payment_attempt_at) == (
         SubscriptionStatus.PAST_DUE,
@@ -1132,8 +1136,8 @@ def test_a_recovery_pays_the_period_the_failed_renewal_opened(sandbox: Sandbox) 
         dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
         dt.datetime(2026, 3, 1, 12, tzinfo=UTC),
     )
-    assert isinstance(payment, PaymentIntentSucceeded)
-    assert (payment.paymentable_id, payment.created_at) == (subscription_id, sandbox.clock.now())
+    assert isinstance(payment, PaymentSucceeded)
+    assert (payment.subscription_id, payment.occurred_at) == (subscription_id, sandbox.clock.now())
 
 
 def test_a_cancel_at_the_provider_sends_subscription_cancel_once(sandbox: Sandbox) -> None:
@@ -1141,8 +1145,12 @@ def test_a_cancel_at_the_provider_sends_subscription_cancel_once(sandbox: Sandbo
 
     [cancelled] = webhook_events(sandbox, sandbox.gateway.cancel(subscription_id))
 
-    assert isinstance(cancelled, SubscriptionEvent)
-    assert (cancelled.event_type, cancelled.subscription_id) == ("subscription.cancel", subscription_id)
+    assert isinstance(cancelled, SubscriptionChanged)
+    assert (cancelled.label, cancelled.change, cancelled.subscription_id) == (
+        "subscription.cancel",
+        SubscriptionChange.CANCELLED,
+        subscription_id,
+    )
     info = sandbox.gateway.get_subscription(subscription_id)
     assert (info.status, info.next_payment_attempt_at, info.current_period_end) == (
         SubscriptionStatus.CANCELLED,
@@ -1164,8 +1172,8 @@ def test_a_pause_and_an_unpause(sandbox: Sandbox, pause_event: str, unpause_even
     [paused] = webhook_events(sandbox, sandbox.gateway.pause(subscription_id, event_type=pause_event))
     info = sandbox.gateway.get_subscription(subscription_id)
     assert (info.status, info.next_payment_attempt_at) == (SubscriptionStatus.PAUSED, None)
-    assert isinstance(paused, SubscriptionEvent)
-    assert paused.event_type == pause_event
+    assert isinstance(paused, SubscriptionChanged)
+    assert (paused.label, paused.change) == (pause_event, SubscriptionChange.PAUSED)
 
     [unpaused] = webhook_events(sandbox, sandbox.gateway.unpause(subscription_id, event_type=unpause_event))
     info = sandbox.gateway.get_subscription(subscription_id)
@@ -1173,8 +1181,13 @@ def test_a_pause_and_an_unpause(sandbox: Sandbox, pause_event: str, unpause_even
         SubscriptionStatus.ACTIVE,
         dt.datetime(2026, 2, 1, 12, tzinfo=UTC),
     )
-    assert isinstance(unpaused, SubscriptionEvent)
-    assert unpaused.event_type == unpause_event
+    assert isinstance(unpaused, SubscriptionChanged)
+    assert (unpaused.label, unpaused.change) == (
+        unpause_event,
+        SubscriptionChange.RESUMED
+        if unpause_event == "subscription.unpause"
+        else SubscriptionChange.REACTIVATED,
+    )
 
 
 def test_only_the_provider_events_of_pauses_are_sent(sandbox: Sandbox) -> None:

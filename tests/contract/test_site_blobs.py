@@ -12,12 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
+from webmagic_adapters.preview_banner import HtmlPreviewBanner
+from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_adapters.sqlalchemy import tables
 from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_core.pages import PageVariant
 from webmagic_core.ports import BlobUsage, UnitOfWorkFactory
+from webmagic_core.services.sites import SiteService
 from webmagic_core.site_files import FileLimits, SiteFiles, digest_of, prepare_files
-from webmagic_core.sites import Actor, Site, SiteVersion
-from webmagic_core.testing import FakeUnitOfWorkFactory
+from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion, VersionCause
+from webmagic_core.testing import FakeClock, FakeUnitOfWorkFactory
 from webmagic_core.testing.sites import new_version
 
 
@@ -98,7 +102,7 @@ def test_garbage_collection_deletes_only_bodies_no_version_names(uow: UnitOfWork
     with uow() as work:
         work.sites.add(other)
         work.sites.add_version(
-            SiteVersion(other.id, 1, rewritten.files, "t", Actor.ADMIN, T0),
+            SiteVersion(other.id, 1, rewritten.files, VersionCause.IMPORT, Actor.ADMIN, T0),
             {**rewritten.bodies, digest_of(b"orphan"): b"orphan"},
         )
         work.commit()
@@ -122,6 +126,8 @@ def forget_site(backend: Backend, site: Site) -> None:
         store = fake.store
         for key in [key for key in store.versions if key[0] == site.id]:
             del store.versions[key]
+        for page_key in [key for key in store.pages if key[0] == site.id]:
+            del store.pages[page_key]
         del store.sites[site.id]
         return
     with backend.database.engine.begin() as connection:
@@ -177,3 +183,20 @@ def test_dedup_property_same_bytes_one_blob(uow: UnitOfWorkFactory, bodies: list
     new = {PAGE, *bodies} - existing
     assert after.blobs - before.blobs == len(new)
     assert after.bytes - before.bytes == sum(map(len, new))
+
+
+def test_garbage_collection_keeps_the_rendered_banner_pages(uow: UnitOfWorkFactory) -> None:
+    rewriter = ParserSiteRewriter()
+    banner = HtmlPreviewBanner(rewriter, price="$495.00", purchase_base_url="https://shop.example.test")
+    service = SiteService(uow=uow, clock=FakeClock(), rewriter=rewriter, banner=banner)
+    site = service.create_preview("alpha", "Alpha", SiteContent(html="<h1>alpha</h1>"))
+    with uow() as work:
+        pages = work.sites.rendered_pages(site.id, 1)
+        assert {page.variant for page in pages} == {PageVariant.BANNER, PageVariant.CLEAN}
+        work.sites.collect_garbage()
+        work.commit()
+    with uow() as work:
+        for page in pages:
+            body = work.sites.get_body(page.digest)
+            assert body is not None
+            assert digest_of(body) == page.digest

@@ -16,13 +16,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from webmagic_adapters.preview_banner import HtmlPreviewBanner
+from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_adapters.sqlalchemy import site_directory
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
 from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import SiteStatus, Trigger
+from webmagic_core.pages import PageVariant
 from webmagic_core.ports import SiteHead, UnitOfWorkFactory
 from webmagic_core.services.sites import SiteService
+from webmagic_core.site_files import digest_of
 from webmagic_core.sites import Actor, SiteContent
 from webmagic_core.testing import FakeClock, FakeUnitOfWorkFactory
 
@@ -30,7 +34,7 @@ SLUGS = ("rosas-bakery", "north-star-plumbing", "cafe-100")
 # Never a site: differs in case or spacing, or would match as a LIKE pattern.
 NOT_SITES = ("unknown-site", "Rosas-Bakery", "rosas-bakery ", "rosas%", "", "x' OR '1'='1")
 
-Observation = tuple[str, bool, str, SiteStatus, int] | tuple[str, None]
+Observation = tuple[str, bool, str, SiteStatus, int, str | None] | tuple[str, None]
 Lookup = Callable[[str], SiteHead | None]
 
 
@@ -94,6 +98,7 @@ def run_scenario(uow: UnitOfWorkFactory, lookups: list[Lookup]) -> list[list[Obs
                             head.business_name,
                             head.status,
                             head.current_version,
+                            head.page_digest,
                         )
                     )
             steps.append(seen)
@@ -131,11 +136,15 @@ def test_the_directory_answers_what_the_unit_of_work_and_the_fake_answer(
     assert through_directory == through_uow
     assert through_directory == expected
     # The scenario really moved things: the last step shows every kind of answer.
-    assert expected[-1][:3] == [
+    assert [step[:5] for step in expected[-1][:3]] == [
         ("rosas-bakery", True, "Rosa\u2019s Bäckerei & Café", SiteStatus.PREVIEW, 3),
         ("north-star-plumbing", True, "Business north-star-plumbing", SiteStatus.SUSPENDED, 1),
         ("cafe-100", True, "Business cafe-100", SiteStatus.ARCHIVED, 1),
     ]
+    # Owned, the plumber served its clean page (the service had no banner to render).
+    owned = expected[4][1]
+    assert owned[3] is SiteStatus.OWNED
+    assert owned[5] == digest_of(b"<h1>1</h1>")
 
 
 def test_a_commit_through_another_database_instance_shows_on_the_next_read(
@@ -185,6 +194,70 @@ def test_uncommitted_writes_stay_invisible_and_do_not_block_reads(
         assert head.business_name == "Renamed"
     finally:
         writer.dispose()
+
+
+BANNER_WRITER_SCRIPT = """
+import sys
+from webmagic_adapters.sqlalchemy.database import Database
+from webmagic_core.clock import SystemClock
+from webmagic_core.lifecycle import Trigger
+from webmagic_core.sites import Actor
+
+database = Database(sys.argv[1])
+with database.unit_of_work() as work:
+    site = work.sites.get_by_slug("rosas-bakery", for_update=True)
+    site.apply(Trigger(sys.argv[2]), cause="test", actor=Actor.SYSTEM, at=SystemClock().now())
+    work.sites.save(site)
+    work.commit()
+database.dispose()
+"""
+
+
+def test_the_head_names_the_stored_page_its_status_serves_also_after_another_process_moves_it(
+    database: Database, directory: SqlSiteDirectory
+) -> None:
+    rewriter = ParserSiteRewriter()
+    banner = HtmlPreviewBanner(rewriter, price="$495.00", purchase_base_url="https://shop.example.test")
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock(), rewriter=rewriter, banner=banner)
+    site = service.create_preview("rosas-bakery", "Rosa's Bakery", SiteContent(html="<h1>1</h1>"))
+    with database.unit_of_work() as work:
+        stored = {page.variant: page for page in work.sites.rendered_pages(site.id, 1)}
+    assert set(stored) == {PageVariant.BANNER, PageVariant.CLEAN}
+    assert stored[PageVariant.BANNER].key == banner.key
+    assert stored[PageVariant.CLEAN].key == ""
+
+    def served() -> tuple[str | None, str, bytes | None]:
+        head = directory.head_by_slug("rosas-bakery")
+        assert head is not None
+        body = directory.page_body(head.page_digest) if head.page_digest else None
+        if body is not None:  # the digest is the bytes' own: it is their strong ETag
+            assert digest_of(body) == head.page_digest
+        return head.page_digest, head.page_key, body
+
+    digest, key, body = served()
+    assert (digest, key) == (stored[PageVariant.BANNER].digest, banner.key)
+    assert body is not None
+    assert body.count(b"data-webmagic-banner") == 1
+    assert b"Rosa&#x27;s Bakery" in body or b"Rosa's Bakery" in body
+
+    steps = [
+        (Trigger.PURCHASE_PAID, stored[PageVariant.CLEAN].digest),
+        (Trigger.SUBSCRIPTION_STARTED, stored[PageVariant.CLEAN].digest),
+        (Trigger.PAUSED, None),  # suspended: no page
+        (Trigger.UNPAUSED, stored[PageVariant.CLEAN].digest),  # reactivated: the clean one again
+    ]
+    for trigger, expected in steps:
+        subprocess.run(
+            [sys.executable, "-c", BANNER_WRITER_SCRIPT, url_of(database), trigger.value],
+            check=True,
+            timeout=60,
+        )
+        digest, key, body = served()
+        assert (trigger, digest, key) == (trigger, expected, "")
+        if expected is not None:
+            assert body is not None
+            assert b"data-webmagic-banner" not in body
+    assert directory.page_body("0" * 64) is None
 
 
 WRITER_SCRIPT = """

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import attrs
 import pytest
 
 from webmagic_core.errors import Conflict
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.ports import SiteHead, UnitOfWorkFactory
-from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion, SiteVersionSummary
+from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion, SiteVersionSummary, VersionCause
 from webmagic_core.testing.sites import new_version, page_of
 
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
@@ -29,7 +30,8 @@ def version(
         site.id,
         number,
         SiteContent(html=html, css="h1{color:red}", js="console.log(1)"),
-        cause=f"version {number}",
+        cause=VersionCause.IMPORT if number == 1 else VersionCause.PUBLISH,
+        note=f"version {number}",
         created_at=at,
     )
 
@@ -47,6 +49,7 @@ def test_added_site_reads_back_equal_by_id_and_slug(uow: UnitOfWorkFactory) -> N
     store(uow, site)
     with uow() as work:
         assert work.sites.get(site.id) == site
+        assert work.sites.get(site.id, for_update=True) == site
         assert work.sites.get_by_slug("rosas-bakery") == site
         assert work.sites.get_by_slug("rosas-bakery", for_update=True) == site
 
@@ -55,6 +58,7 @@ def test_unknown_ids_and_slugs_read_as_none(uow: UnitOfWorkFactory) -> None:
     store(uow, new_site("known"))
     with uow() as work:
         assert work.sites.get(uuid.uuid4()) is None
+        assert work.sites.get(uuid.uuid4(), for_update=True) is None
         assert work.sites.get_by_slug("unknown") is None
         assert work.sites.get_by_slug("unknown", for_update=True) is None
         assert work.sites.head_by_slug("unknown") is None
@@ -160,25 +164,48 @@ def test_version_summaries_list_newest_first_without_files(uow: UnitOfWorkFactor
     site, other = new_site("alpha"), new_site("bravo")
     store(uow, site, other)
     later = T0 + dt.timedelta(hours=2, microseconds=5)
+    edit_id = uuid.uuid4()
     with uow() as work:
+        two, bodies = new_version(
+            site.id,
+            2,
+            SiteContent(html="<p>two</p>"),
+            cause=VersionCause.EDIT,
+            note="new opening hours",
+            created_by=Actor.CUSTOMER,
+            created_at=later,
+        )
+        work.sites.add_version(attrs.evolve(two, edit_id=edit_id), bodies)
         work.sites.add_version(
-            *new_version(
-                site.id,
-                2,
-                SiteContent(html="<p>two</p>"),
-                cause="edited by the owner",
-                created_by=Actor.CUSTOMER,
-                created_at=later,
-            )
+            SiteVersion(site.id, 3, two.files, VersionCause.RESTORE, Actor.CUSTOMER, later, restored_from=1),
+            {},
         )
         work.commit()
     with uow() as work:
         assert work.sites.version_summaries(site.id) == [
             SiteVersionSummary(
-                number=2, created_at=later, cause="edited by the owner", created_by=Actor.CUSTOMER
+                number=3,
+                created_at=later,
+                cause=VersionCause.RESTORE,
+                created_by=Actor.CUSTOMER,
+                restored_from=1,
             ),
-            SiteVersionSummary(number=1, created_at=T0, cause="version 1", created_by=Actor.ADMIN),
+            SiteVersionSummary(
+                number=2,
+                created_at=later,
+                cause=VersionCause.EDIT,
+                created_by=Actor.CUSTOMER,
+                note="new opening hours",
+                edit_id=edit_id,
+            ),
+            SiteVersionSummary(
+                number=1, created_at=T0, cause=VersionCause.IMPORT, created_by=Actor.ADMIN, note="version 1"
+            ),
         ]
+        restored = work.sites.get_version(site.id, 3)
+        assert restored is not None
+        assert restored.restored_from == 1
+        assert restored.cause is VersionCause.RESTORE
         assert [v.number for v in work.sites.version_summaries(other.id)] == [1]
         assert work.sites.version_summaries(uuid.uuid4()) == []
 
@@ -368,7 +395,7 @@ def test_unicode_and_large_files_round_trip(uow: UnitOfWorkFactory) -> None:
         site.id,
         2,
         SiteContent(html=html, css="body::after{content:'✓ ünïcode'}", js="alert('ひらがな');"),
-        cause="big edit — ✓",
+        note="big edit — ✓",
         created_by=Actor.CUSTOMER,
         created_at=T0,
     )

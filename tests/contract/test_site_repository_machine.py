@@ -17,7 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from webmagic_core import lifecycle
 from webmagic_core.errors import Conflict, InvalidTransition
 from webmagic_core.lifecycle import SiteStatus, Trigger
+from webmagic_core.pages import PageVariant, page_variant
 from webmagic_core.ports import SiteHead, UnitOfWorkFactory
+from webmagic_core.site_files import digest_of
 from webmagic_core.sites import Actor, Site, SiteContent, SiteVersion
 from webmagic_core.testing.sites import new_version, page_of
 
@@ -74,7 +76,7 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
             site_id,
             number,
             SiteContent(html=f"<p>{html}</p>"),
-            cause=f"version {number}",
+            note=f"version {number}",
             created_at=self.now,
         )
 
@@ -215,6 +217,11 @@ class SiteRepositoryMachine(RuleBasedStateMachine):
                     business_name=expected.business_name,
                     status=expected.status,
                     current_version=expected.current_version,
+                    # Versions are added without a banner rendering: only the clean page
+                    # (the index as uploaded here) is stored, served by sold statuses.
+                    page_digest=digest_of(expected.versions[expected.current_version].encode())
+                    if page_variant(expected.status) is PageVariant.CLEAN
+                    else None,
                 )
                 versions = work.sites.list_versions(expected.id)
                 assert [(v.number, page_of(work, v)) for v in versions] == sorted(

@@ -20,6 +20,7 @@ import pytest
 from conftest import TEST_KEYS
 from webmagic_adapters.emails import normalize_email
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
+from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier, generate_secret
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
@@ -30,15 +31,16 @@ from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
 from webmagic_core.payments.purchases import PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookOutcome
-from webmagic_core.services.accounts import AccountLinks, AccountService
-from webmagic_core.services.anomalies import AnomalyReporter
+from webmagic_core.services.accounts import AccountLinks
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
 from webmagic_core.services.sites import SiteService
+from webmagic_core.services.subscriptions import SubscriptionConfig
 from webmagic_core.services.webhooks import WebhookService
+from webmagic_core.services.wiring import Ports, Terms, wire
 from webmagic_core.sites import SiteContent
-from webmagic_core.testing.accounts import FakePasswordHasher, FakeTokenSigner
+from webmagic_core.testing.accounts import FakeMailer, FakePasswordHasher, FakeTokenSigner
 from webmagic_core.testing.fakes import FakeRateLimiter
-from webmagic_core.testing.payments import FakePaymentGateway, payment_payload
+from webmagic_core.testing.payments import MONTHLY, FakePaymentGateway, payment_payload
 
 PRICE = Money(49500, "USD")
 SECRET = generate_secret()
@@ -64,36 +66,38 @@ def app(url: str, gateway: FakePaymentGateway, renderer: EmailRenderer | None = 
     database = Database(url, keys=TEST_KEYS)
     uow = database.unit_of_work
     renderer = renderer or JinjaEmailRenderer()
-    limiter = FakeRateLimiter(CLOCK)
-    accounts = AccountService(
-        uow=uow,
-        clock=CLOCK,
-        hasher=FakePasswordHasher(),
-        signer=FakeTokenSigner(clock=CLOCK),
-        renderer=renderer,
-        policy=PasswordPolicy(frozenset()),
-        rate_limiter=limiter,
-        links=AccountLinks("https://app.example.com"),
-        normalize_email=normalize_email,
-    )
-    reporter = AnomalyReporter(renderer, admin_email="ops@example.com")
-    purchases = PurchaseService(
-        uow=uow,
-        clock=CLOCK,
-        gateway=gateway,
-        accounts=accounts,
-        renderer=renderer,
-        rate_limiter=limiter,
-        anomalies=reporter,
-        config=PurchaseConfig(
-            price=PRICE, public_url="https://app.example.com", sites_base_url="https://sites.example.com"
+    use = wire(
+        Ports(
+            uow=uow,
+            clock=CLOCK,
+            gateway=gateway,
+            translator=RecurrenteEventTranslator(),
+            mailer=FakeMailer(),
+            renderer=renderer,
+            hasher=FakePasswordHasher(),
+            signer=FakeTokenSigner(clock=CLOCK),
+            rate_limiter=FakeRateLimiter(CLOCK),
+            policy=PasswordPolicy(frozenset()),
+            normalize_email=normalize_email,
+        ),
+        Terms(
+            purchase=PurchaseConfig(
+                price=PRICE, public_url="https://app.example.com", sites_base_url="https://sites.example.com"
+            ),
+            subscription=SubscriptionConfig(
+                price=MONTHLY,
+                public_url="https://app.example.com",
+                sites_base_url="https://sites.example.com",
+            ),
+            links=AccountLinks("https://app.example.com"),
+            admin_email="ops@example.com",
         ),
     )
     return App(
         database=database,
         sites=SiteService(uow=uow, clock=CLOCK),
-        purchases=purchases,
-        webhooks=WebhookService(uow=uow, clock=CLOCK, purchases=purchases, anomalies=reporter),
+        purchases=use.purchases,
+        webhooks=use.webhooks,
         verifier=SvixWebhookVerifier(SECRET, clock=CLOCK),
     )
 

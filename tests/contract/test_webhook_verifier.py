@@ -309,3 +309,89 @@ def test_a_secret_with_stray_characters_inside_the_base64_is_refused() -> None:
     inside = SECRET[:12] + "!" + SECRET[12:]
     with pytest.raises(InvalidWebhookSecret, match="base64"):
         decode_secret(inside)
+
+
+# --- the exact answers: each refusal says which rule it broke ----------------------------------
+
+
+def test_every_refusal_names_its_rule_exactly() -> None:
+    verifier = verifier_at()
+    future = str(TIMESTAMP + 10**14)  # 15 digits: still a number, refused as being in the future
+    cases = {
+        "the message id header is empty, too long or not printable": headers(msg_id="m" * 256),
+        "the timestamp header is not an integer number of seconds": headers(timestamp="1" * 16),
+        "the timestamp is more than 300 s in the future": headers(timestamp=future),
+        "the signature header holds no v1 signature": headers("v2," + SIGNATURE.removeprefix("v1,")),
+        "no v1 signature matches the body (wrong secret or altered content)": headers("v1,a,b"),
+        "missing webhook header(s): svix-timestamp, svix-signature": {"svix-id": MSG_ID},
+    }
+    for message, hdrs in cases.items():
+        assert refused(verifier, hdrs, BODY, ".") == message
+
+
+def test_limits_are_inclusive() -> None:
+    # 255 characters of id and 15 digits of timestamp are the longest accepted.
+    longest = "m" * 255
+    signed = SvixWebhookSigner(SECRET).sign(longest, SENT_AT, BODY)
+    assert verifier_at().verify(signed, BODY).message_id == longest
+    fifteen_digits = "0" * 5 + str(TIMESTAMP)  # the same second, so the signature still matches
+    assert verifier_at().verify(headers(timestamp=fifteen_digits), BODY).timestamp == SENT_AT
+
+
+def test_a_header_with_undecodable_bytes_is_refused_not_a_crash() -> None:
+    # Servers may hand header bytes through as surrogate escapes; they never match, never raise.
+    refused(verifier_at(), headers("v1,\udcff\udcfe"), BODY, "no v1 signature matches")
+    assert verifier_at().verify(headers(f"v1,\udcff {SIGNATURE}"), BODY).message_id == MSG_ID
+
+
+def test_a_zero_tolerance_is_allowed_and_exact() -> None:
+    exact = SvixWebhookVerifier(SECRET, clock=FakeClock(SENT_AT), tolerance=dt.timedelta(0))
+    assert exact.verify(headers(), BODY).timestamp == SENT_AT
+    with pytest.raises(ValueError, match=r"^the timestamp tolerance must not be negative$"):
+        SvixWebhookVerifier(SECRET, clock=FakeClock(), tolerance=dt.timedelta(microseconds=-1))
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("whsec_", "the webhook secret is empty (expected whsec_ followed by base64)"),
+        ("whsec_@@@@", "the webhook secret is not valid base64 after the whsec_ prefix"),
+    ],
+)
+def test_secret_errors_are_exact(secret: str, message: str) -> None:
+    with pytest.raises(InvalidWebhookSecret) as caught:
+        decode_secret(secret)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(("encoded", "key"), [("YWJj", b"abc"), ("YWI", b"ab"), ("YQ", b"a")])
+def test_missing_padding_is_restored_for_every_length(encoded: str, key: bytes) -> None:
+    assert decode_secret("whsec_" + encoded) == key
+
+
+class _NoOffset(dt.tzinfo):
+    """A time zone that does not know its offset: the timestamp is as good as naive."""
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+def test_the_signer_refuses_a_zone_without_an_offset() -> None:
+    with pytest.raises(ValueError, match=r"^the webhook timestamp must be timezone-aware$"):
+        SvixWebhookSigner(SECRET).sign(MSG_ID, dt.datetime(2021, 2, 25, tzinfo=_NoOffset()), BODY)
+
+
+def test_the_signer_floors_fractional_seconds() -> None:
+    before_epoch = dt.datetime(1969, 12, 31, 23, 59, 58, 500_000, tzinfo=dt.UTC)
+    assert SvixWebhookSigner(SECRET).sign(MSG_ID, before_epoch, BODY)["svix-timestamp"] == "-2"
+    assert SvixWebhookSigner(SECRET).sign(MSG_ID, SENT_AT + dt.timedelta(seconds=0.9), BODY)[
+        "svix-timestamp"
+    ] == str(TIMESTAMP)
+
+
+def test_reprs() -> None:
+    assert repr(SvixWebhookSigner(SECRET)) == "SvixWebhookSigner()"
+    assert repr(verifier_at()) == "SvixWebhookVerifier(tolerance=300s)"

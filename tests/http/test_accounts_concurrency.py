@@ -18,7 +18,8 @@ from webmagic_adapters.passwords import BcryptPasswordHasher
 from webmagic_http.app import create_app
 from webmagic_http.lanes import PasswordLane
 
-LOGINS = 6
+# Three rounds of the password lane (one thread per CPU): the burst outlasts two quick reads.
+LOGINS = 3 * max(2, os.cpu_count() or 1)
 
 
 def test_slow_logins_do_not_block_healthz(tmp_path: Path) -> None:
@@ -31,10 +32,9 @@ def test_slow_logins_do_not_block_healthz(tmp_path: Path) -> None:
         container.accounts.verify_email(token_of(link))
         app = create_app(container)
 
-        async def scenario() -> tuple[float, float, bool, list[int], float]:
+        async def scenario() -> tuple[bool, bool, list[int]]:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                started = time.perf_counter()
                 logins = [
                     asyncio.create_task(
                         client.post(
@@ -44,27 +44,26 @@ def test_slow_logins_do_not_block_healthz(tmp_path: Path) -> None:
                     for _ in range(LOGINS)
                 ]
                 await asyncio.sleep(0)  # the logins are on their way
-                asked = time.perf_counter()
                 health = await client.get("/healthz")
-                health_latency = time.perf_counter() - asked
-                logins_pending = not all(task.done() for task in logins)
+                pending_after_health = not all(task.done() for task in logins)
                 assert health.status_code == 200
-                # /readyz reads the database in the shared thread pool: free, not queued.
-                asked = time.perf_counter()
+                # /readyz reads the database in the shared thread pool: free, not queued
+                # behind the password work.
                 assert (await client.get("/readyz")).status_code == 200
-                ready_latency = time.perf_counter() - asked
+                pending_after_ready = not all(task.done() for task in logins)
                 statuses = [response.status_code for response in await asyncio.gather(*logins)]
-                return health_latency, time.perf_counter() - started, logins_pending, statuses, ready_latency
+                return pending_after_health, pending_after_ready, statuses
 
-        health_latency, burst, logins_pending, statuses, ready_latency = asyncio.run(scenario())
+        pending_after_health, pending_after_ready, statuses = asyncio.run(scenario())
     finally:
         container.close()
 
     assert statuses == [200] * LOGINS
-    # Were the hashes run on the event loop, /healthz would wait for the whole burst.
-    assert logins_pending, "/healthz answered only after every login had finished"
-    assert health_latency < burst / 2, (health_latency, burst)
-    assert ready_latency < burst / 2, (ready_latency, burst)
+    # Were the hashes run on the event loop (or queued in the shared pool ahead of the
+    # database reads), these answers would wait for the whole burst. State, not wall time:
+    # the suite runs in parallel on loaded machines, where latencies say little.
+    assert pending_after_health, "/healthz answered only after every login had finished"
+    assert pending_after_ready, "/readyz answered only after every login had finished"
 
 
 def test_the_password_lane_runs_at_most_its_size_at_once() -> None:

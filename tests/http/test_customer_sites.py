@@ -134,10 +134,11 @@ def test_versions_are_listed_newest_first(shop: Shop, rosa: str) -> None:
     assert response.status_code == 200
     versions = response.json()
     assert [(v["number"], v["cause"], v["current"]) for v in versions] == [
-        (3, "edit 2", True),
-        (2, "edit 1", False),
-        (1, "created", False),
+        (3, "publish", True),
+        (2, "publish", False),
+        (1, "import", False),
     ]
+    assert all(v["edit_id"] is None and v["restored_from"] is None for v in versions)
     times = [parse_time(v["created_at"]) for v in versions]
     assert times == sorted(times, reverse=True)
     assert shop.client.get(f"{API}/sunrise-bakery", headers=bearer(rosa)).json()["current_version"] == 3

@@ -45,6 +45,7 @@ def owner_routes(shop: Shop) -> list[tuple[str, str]]:
 # body the route would have refused from anyone.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/domain"): {"domain": "www.someone-elses-bakery.example"},
+    ("POST", "/edits"): {"instructions": "Put my name on this site"},
 }
 
 
@@ -57,7 +58,7 @@ def state_of(shop: Shop, token: str) -> list[Any]:
     """Everything Rosa can read about her own sites."""
     answers = [call(shop, "GET", f"{OWNER_PREFIX}sites", token).json()]
     for slug in ROSAS_SITES:
-        for tail in ("", "/versions", "/subscription"):
+        for tail in ("", "/versions", "/subscription", "/edits"):
             response = call(shop, "GET", f"{OWNER_PREFIX}sites/{slug}{tail}", token)
             answers.append((response.status_code, response.json()))
     return answers
@@ -69,6 +70,9 @@ def test_no_route_leaks_another_customers_site(shop: Shop) -> None:
         own_site(shop, rosa, slug, slug.replace("-", " ").title(), email=ROSA)
     own_site(shop, ana, "ana-tacos", "Ana Tacos", email=ANA)
     subscribe(shop, rosa, ROSAS_SITES[0])
+    asked = call(shop, "POST", f"{OWNER_PREFIX}sites/{ROSAS_SITES[0]}/edits", rosa)
+    assert asked.status_code == 202, asked.text
+    edit_id = asked.json()["id"]  # Rosa's edit, named in Ana's calls
     before = state_of(shop, rosa)
 
     routes = owner_routes(shop)
@@ -81,6 +85,7 @@ def test_no_route_leaks_another_customers_site(shop: Shop) -> None:
             if any(slug in response.text for slug in ROSAS_SITES) or ROSA in response.text:
                 leaks.append(f"{method} {template}: {response.status_code} {response.text[:200]}")
             continue
+        template = template.replace("{edit_id}", edit_id).replace("{number}", "1")
         unknown = call(shop, method, template.replace("{slug}", GHOST), ana)
         assert unknown.status_code == 404, (method, template, unknown.text)
         for slug in ROSAS_SITES:

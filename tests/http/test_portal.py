@@ -79,16 +79,23 @@ def test_the_verify_link_verifies_and_says_so(accounts: Accounts) -> None:
     assert accounts.login("ana@example.com")["user"]["email_verified"] is True
 
 
-def test_a_used_verify_link_explains_and_offers_a_new_one(accounts: Accounts) -> None:
+def test_a_used_verify_link_says_it_is_done_and_links_to_sign_in(accounts: Accounts) -> None:
     accounts.register("ana@example.com")
     link = path_of(accounts.last_link("ana@example.com", "verify-email"))
     accounts.client.get(link)
 
-    page = html(accounts.client.get(link), 400)
+    page = html(accounts.client.get(link), 200)
 
-    assert "already been used" in page
+    assert "Already done" in page
+    assert "already verified" in page
+    assert 'href="/portal/login"' in page
+    assert 'type="email"' not in page  # nothing is asked for
+
+
+def test_a_verify_link_that_cannot_be_used_links_to_the_sign_in_page(accounts: Accounts) -> None:
+    page = html(accounts.client.get("/portal/verify-email?token=garbage"), 400)
     assert 'action="resend-verification"' in page
-    assert 'type="email"' in page
+    assert 'href="/portal/login"' in page  # "just sign in" links to the sign-in page
 
 
 def test_an_expired_verify_link_says_it_expired(accounts: Accounts) -> None:
@@ -231,18 +238,40 @@ def test_the_reset_form_shows_a_weak_password_in_the_form(
     )
 
 
-def test_a_used_reset_link_shows_a_bad_link_page_offering_a_new_one(accounts: Accounts) -> None:
+def test_a_used_reset_link_says_it_is_done_before_asking_for_anything(accounts: Accounts) -> None:
     accounts.verified("ana@example.com")
     link = path_of(reset_link(accounts))
     form = html(accounts.client.get(link), 200)
     html(submit_password(accounts, form, "reset-password", NEW_PASSWORD), 200)
 
-    reopened = html(accounts.client.get(link), 200)  # signature and age still fine...
-    page = html(submit_password(accounts, reopened, "reset-password", "yet another passphrase"), 400)
-
-    assert "already been used" in page  # ...but it works once
-    assert 'action="forgot-password"' in page
+    reopened = html(accounts.client.get(link), 200)  # signature and age still fine, but used
+    assert "Already done" in reopened
+    assert 'href="/portal/login"' in reopened
+    assert 'type="password"' not in reopened
+    # The form still open in another tab: the same answer, and the password stays.
+    again = html(submit_password(accounts, form, "reset-password", "yet another passphrase"), 200)
+    assert "Already done" in again
     accounts.login("ana@example.com", NEW_PASSWORD)
+
+
+def test_the_password_forms_name_the_account_for_password_managers(accounts: Accounts) -> None:
+    accounts.verified("ana@example.com")
+    form = html(accounts.client.get(path_of(reset_link(accounts))), 200)
+    field = re.search(r"<input[^>]*autocomplete=\"username\"[^>]*>", form)
+    assert field is not None
+    assert 'value="ana@example.com"' in field[0]
+    assert "hidden" in field[0]
+    welcome = html(accounts.client.get(path_of(welcome_link(accounts, "eva@example.com"))), 200)
+    assert re.search(r'<input[^>]*value="eva@example.com"[^>]*autocomplete="username"', welcome)
+    # Re-shown after a mistake, it still names the account.
+    mistake = html(submit_password(accounts, form, "reset-password", NEW_PASSWORD, "different"), 400)
+    assert re.search(r'<input[^>]*value="ana@example.com"[^>]*autocomplete="username"', mistake)
+
+
+def test_the_bad_link_page_links_to_the_sign_in_page(accounts: Accounts) -> None:
+    page = html(accounts.client.get("/portal/reset-password?token=abc.def"), 400)
+    assert "sign in" in page
+    assert 'href="/portal/login"' in page
 
 
 @pytest.mark.parametrize("page_name", ["reset-password", "set-password"])
@@ -325,9 +354,23 @@ def test_the_set_password_link_sets_the_first_password(accounts: Accounts) -> No
     assert "Your password is set" in done
     session = accounts.login("ana@example.com", NEW_PASSWORD)
     assert session["user"]["email_verified"] is True  # the link proved the mailbox
-    assert "This link cannot be used" in html(
-        submit_password(accounts, form, "set-password", "yet another passphrase"), 400
+    assert "Already done" in html(
+        submit_password(accounts, form, "set-password", "yet another passphrase"), 200
     )
+    assert "Already done" in html(accounts.client.get(path_of(link)), 200)
+    # The first password is no change to warn about: no "password changed" mail...
+    assert all(m.template is not EmailTemplate.PASSWORD_CHANGED for m in accounts.mail_to("ana@example.com"))
+    # ...but every later one is.
+    html(
+        submit_password(
+            accounts,
+            html(accounts.client.get(path_of(reset_link(accounts))), 200),
+            "reset-password",
+            "a third long passphrase",
+        ),
+        200,
+    )
+    assert accounts.mail_to("ana@example.com")[-1].template is EmailTemplate.PASSWORD_CHANGED
 
 
 def test_a_set_password_link_lasts_seven_days_and_is_not_a_reset_link(accounts: Accounts) -> None:

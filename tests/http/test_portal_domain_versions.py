@@ -17,6 +17,8 @@ from portal_support import location, portal_form, signed_in_portal
 from subscriptions_support import API, bearer
 
 from webmagic_core.site_files import FileLimits, SiteFiles
+from webmagic_http.portal import STYLESHEET
+from webmagic_http.portal_versions import VERSIONS_SHOWN
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
 SITE = "/portal/sites/sunrise-bakery"
@@ -103,10 +105,33 @@ def test_setting_a_domain_shows_the_exact_records_to_create(shop: DomainShop, ro
     assert "unsafe-inline'" not in csp.split("script-src")[1]
 
 
+def test_the_styles_are_one_stylesheet_served_by_the_app_and_cached(shop: DomainShop, rosa: str) -> None:
+    shown = page(shop)
+    assert "<style>" in shown  # the page width, and nothing else
+    assert "table.versions" not in shown
+    href = re.findall(r'<link rel="stylesheet" href="([^"]+)">', shown)
+    assert href == [STYLESHEET.url]
+    assert re.fullmatch(r"/portal/style\.[0-9a-f]{16}\.css", href[0])
+    assert "style-src 'self' 'unsafe-inline'" in shop.client.get(SITE).headers["content-security-policy"]
+
+    response = shop.client.get(href[0])
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/css; charset=utf-8"
+    assert response.headers["cache-control"] == "max-age=31536000, private, immutable"
+    assert "table.versions" in response.text
+    assert "--page-width" in response.text
+    assert "{#" not in response.text
+    # Another fingerprint is not served (an old address never gets new styles under it).
+    assert shop.client.get("/portal/style.0000000000000000.css").status_code == 404
+    # The sign-in page links the same stylesheet.
+    assert STYLESHEET.url in shop.client.get("/portal/login").text
+
+
 def test_the_copy_script_is_served_by_the_app(shop: DomainShop) -> None:
     response = shop.client.get("/portal/copy.js")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "data-copy" in response.text
 
 
@@ -245,7 +270,37 @@ def test_the_site_page_lists_every_version_newest_first_with_its_cause(shop: Dom
     assert live
     assert int(live[1]) == three
     assert shown.count('<span class="badge badge-ok">Live</span>') == 1  # only the one served
-    assert "restore" not in shown.lower()  # restoring comes with edits, not here
+    # Every version but the live one can be put back, after a confirmation.
+    restores = re.findall(r'action="/portal/sites/sunrise-bakery/versions/(\d+)/restore"', shown)
+    assert restores == [str(n) for n in range(three - 1, 0, -1)]
+
+
+def test_the_site_page_lists_the_recent_versions_and_links_to_all_of_them(
+    shop: DomainShop, rosa: str
+) -> None:
+    numbers = [
+        publish(shop, {"index.html": f"<h1>Sunrise {n}</h1>\n".encode()}, f"week {n}") for n in range(12)
+    ]
+    newest = numbers[-1]
+
+    shown = page(shop)
+
+    listed = re.findall(r'href="/portal/sites/sunrise-bakery/versions/(\d+)"', shown)
+    assert listed == [str(n) for n in range(newest, newest - VERSIONS_SHOWN, -1)]
+    assert "Show all 13 versions" in shown
+    every = page(shop, f"{SITE}?versions=all")
+    assert re.findall(r'href="/portal/sites/sunrise-bakery/versions/(\d+)"', every) == [
+        str(n) for n in range(newest, 0, -1)
+    ]
+    assert "Show all" not in every
+    # Every version but the live one can still be put back from the full list.
+    restores = re.findall(r'action="/portal/sites/sunrise-bakery/versions/(\d+)/restore"', every)
+    assert restores == [str(n) for n in range(newest - 1, 0, -1)]
+    response = post(shop, "versions/1/restore")
+    assert location(response) == f"{SITE}?notice=version_restored#versions"
+    after = page(shop)
+    assert re.search(rf'Version {newest + 1}</a> <span class="badge badge-ok">Live</span>', after)
+    assert "Version 1 was put back" in text(after)
 
 
 def test_a_version_page_shows_its_diff_readably(shop: DomainShop, rosa: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from webmagic_core.domains.model import CertificateStatus, CustomDomain, DomainStatus, Proof
 from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.sites import Actor, SiteVersionSummary, VersionCause
 from webmagic_http.portal_domain import certificate_words, domain_section, domain_words
 from webmagic_http.portal_versions import cause_words, size_text
 
@@ -104,9 +105,17 @@ def test_a_site_without_a_domain_may_set_one_while_online() -> None:
 
 
 def test_causes_and_sizes_in_words() -> None:
-    assert cause_words("import") == "The website was set up"
-    assert cause_words("new opening hours") == "New opening hours"
-    assert cause_words("  ") == "A new version was published"
+    def summary(cause: VersionCause, note: str = "", restored_from: int | None = None) -> SiteVersionSummary:
+        return SiteVersionSummary(2, T0, cause, Actor.ADMIN, note=note, restored_from=restored_from)
+
+    assert cause_words(summary(VersionCause.IMPORT, "created from the CLI")) == "The website was set up"
+    assert cause_words(summary(VersionCause.PUBLISH, "new opening hours")) == "New opening hours"
+    assert cause_words(summary(VersionCause.PUBLISH, "  ")) == "A new version was published"
+    assert (
+        cause_words(summary(VersionCause.PUBLISH, "published from the CLI")) == "A new version was published"
+    )
+    assert cause_words(summary(VersionCause.EDIT, "Bigger title")) == "Your requested change: Bigger title"
+    assert cause_words(summary(VersionCause.RESTORE, restored_from=1)) == "Version 1 was put back"
     assert [size_text(n) for n in (0, 1023, 1024, 1536, 3 * 1024 * 1024)] == [
         "0 bytes",
         "1023 bytes",

@@ -5,6 +5,7 @@ redirect after signing in; another owner's site is a 404."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,11 +194,15 @@ def test_signing_out_ends_the_login_on_the_server(shop: Shop, rosa: str) -> None
     assert shop.client.post("/api/v1/customer/refresh", json={"refresh_token": refresh}).status_code == 401
 
 
-def test_an_expired_access_cookie_is_renewed_with_the_refresh_cookie(shop: Shop, rosa: str) -> None:
+# The site page reads the session on the event loop (SQLite) and renews it in a thread.
+@pytest.mark.parametrize("page", ["/portal", "/portal/sites/sunrise-bakery"])
+def test_an_expired_access_cookie_is_renewed_with_the_refresh_cookie(
+    shop: Shop, rosa: str, page: str
+) -> None:
     old_access = shop.client.cookies.get(SESSION_COOKIE)
     shop.clock.advance(dt.timedelta(minutes=16))  # past the access token's 15 minutes
 
-    response = shop.client.get("/portal", follow_redirects=False)
+    response = shop.client.get(page, follow_redirects=False)
 
     html(response, 200)
     renewed = set_cookies(response)
@@ -317,10 +322,10 @@ def test_the_subscription_starts_at_the_checkout_and_the_page_then_shows_the_nex
         assert shop.deliver(event).json() == {"status": "processed"}
 
     page = get(shop, "/portal/sites/sunrise-bakery")
-    assert "Subscription active. Next payment of $95 on" in page
+    assert "Subscription active. Next payment of $95.00 on" in page
     assert "The monthly hosting subscription started." in page
     assert "Cancel at the end of the paid month" in page
-    assert "Monthly payment of $95 received" in page
+    assert "Monthly payment of $95.00 received" in page
 
 
 def test_cancel_says_the_date_the_site_stops_and_resume_says_a_new_month_starts(
@@ -389,6 +394,15 @@ def test_a_bad_phone_is_one_line_and_nothing_is_saved(shop: Shop, rosa: str) -> 
     me = shop.client.get("/api/v1/customer/me", headers=bearer(shop.login(ROSA))).json()
     assert me["phone"] is None
     assert me["full_name"] != "Rosa"
+
+
+def test_the_change_password_form_names_the_account_for_password_managers(shop: Shop, rosa: str) -> None:
+    page = get(shop, "/portal/account")
+    form = page[page.index('action="/portal/account/password"') :]
+    field = re.search(r'<input[^>]*autocomplete="username"[^>]*>', form[: form.index("</form>")])
+    assert field is not None
+    assert f'value="{ROSA}"' in field[0]
+    assert "hidden" in field[0]
 
 
 def test_changing_the_password_keeps_this_browser_signed_in_and_signs_out_the_rest(

@@ -10,9 +10,8 @@ import pytest
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
 from webmagic_core.payments.subscriptions import Subscription, SubscriptionPayment, SubscriptionState
-from webmagic_core.services.owner_history import OwnerHistory
 from webmagic_core.services.subscriptions import SubscriptionView
-from webmagic_core.sites import Actor, Site, SiteEvent, SiteVersionSummary
+from webmagic_core.sites import Actor, SiteEvent, SiteVersionSummary, VersionCause
 from webmagic_http.portal_words import day, history, standing
 
 MONTHLY = Money(9500, "USD")
@@ -36,14 +35,14 @@ def test_an_owned_site_says_until_when_hosting_is_included() -> None:
     said = standing(SiteStatus.OWNED, None, T0 + dt.timedelta(days=30), MONTHLY)
     assert (said.label, said.tone) == ("Online", "ok")
     assert "Hosting is included until January 31, 2026" in said.detail
-    assert "$95/month" in said.detail
+    assert "$95.00 per month" in said.detail
 
 
 def test_an_active_site_says_the_next_payment() -> None:
     view = subscription(SubscriptionState.ACTIVE, next_payment_attempt_at=T0 + dt.timedelta(days=31))
     said = standing(SiteStatus.ACTIVE, view, None, MONTHLY)
     assert (said.label, said.tone) == ("Online", "ok")
-    assert said.detail == "Subscription active. Next payment of $95 on February 1, 2026."
+    assert said.detail == "Subscription active. Next payment of $95.00 on February 1, 2026."
 
 
 def test_a_cancelled_subscription_says_the_day_the_site_stops() -> None:
@@ -70,15 +69,6 @@ def test_troubled_sites_say_so(status: SiteStatus, label: str, tone: str) -> Non
 
 def test_the_history_is_in_words_newest_first() -> None:
     site_id = uuid.uuid4()
-    site = Site(
-        id=site_id,
-        slug="sunrise-bakery",
-        business_name="Sunrise Bakery",
-        status=SiteStatus.ACTIVE,
-        current_version=2,
-        created_at=T0,
-        updated_at=T0,
-    )
 
     def event(before: SiteStatus | None, after: SiteStatus, days: int) -> SiteEvent:
         return SiteEvent(
@@ -94,31 +84,25 @@ def test_the_history_is_in_words_newest_first() -> None:
     payment = SubscriptionPayment(
         "pa_1", sub.id, MONTHLY, T0 + dt.timedelta(days=3), T0 + dt.timedelta(days=33), T0
     )
-    found = OwnerHistory(
-        site=site,
-        events=[
-            event(None, SiteStatus.PREVIEW, 0),
-            event(SiteStatus.PREVIEW, SiteStatus.OWNED, 1),
-            event(SiteStatus.OWNED, SiteStatus.ACTIVE, 3),
-        ],
-        versions=[
-            SiteVersionSummary(2, T0 + dt.timedelta(days=4), "restore", Actor.CUSTOMER),
-            SiteVersionSummary(1, T0, "import", Actor.ADMIN),
-        ],
-        subscriptions=[sub],
-        payments=[payment],
-        subscription=None,
-    )
+    events = [
+        event(None, SiteStatus.PREVIEW, 0),
+        event(SiteStatus.PREVIEW, SiteStatus.OWNED, 1),
+        event(SiteStatus.OWNED, SiteStatus.ACTIVE, 3),
+    ]
+    versions = [
+        SiteVersionSummary(2, T0 + dt.timedelta(days=4), VersionCause.RESTORE, Actor.CUSTOMER),
+        SiteVersionSummary(1, T0, VersionCause.IMPORT, Actor.ADMIN),
+    ]
 
-    texts = [moment.text for moment in history(found)]
+    texts = [moment.text for moment in history(events, versions, [sub], [payment])]
 
     assert texts == [
         "The subscription was cancelled; the site stays online until February 3, 2026.",
         "An earlier version of the website was put back (version 2).",
         # Same instant: the order they were collected in (transitions first).
         "The monthly hosting subscription started.",
-        "Monthly payment of $95 received, paying for hosting until February 3, 2026.",
+        "Monthly payment of $95.00 received, paying for hosting until February 3, 2026.",
         "You bought the website: it is yours.",
         "Your website was created as a preview.",
     ]
-    assert history(found)[0].when == "January 6, 2026"
+    assert history(events, versions, [sub], [payment])[0].when == "January 6, 2026"

@@ -47,9 +47,9 @@ def test_the_banner_button_opens_the_purchase_page(shop: Shop) -> None:
 
     text = text_of(page)
     assert "Buy the website of Sunrise Bakery" in text
-    assert "$495" in text
+    assert "$495.00" in text
     assert "Hosting for 30 days" in text
-    assert "$95/month" in text
+    assert "$95.00 per month" in text
     for field in ('name="email" type="email"', 'name="full_name" type="text"', 'name="phone" type="tel"'):
         assert field in page
     assert f'action="{PAGE}"' in page
@@ -63,7 +63,7 @@ def test_the_prices_come_from_the_settings(tmp_path: Path) -> None:
         shop.preview()
         text = text_of(html(shop.client.get(PAGE), 200))
     assert "$199.50" in text
-    assert "$45/month" in text
+    assert "$45.00 per month" in text
     assert "Hosting for 14 days" in text
 
 

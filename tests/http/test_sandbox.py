@@ -96,7 +96,7 @@ def test_a_preview_is_bought_in_the_sandbox_and_its_new_owner_signs_in(tmp_path:
             assert f'href="{public_url}/purchase/sunrise-bakery"' in preview.text
             form = html(browser.get("/purchase/sunrise-bakery"), 200)
             assert "Buy the website of Sunrise Bakery" in form
-            assert "$495" in form
+            assert "$495.00" in form
 
             to_checkout = browser.post(
                 "/purchase/sunrise-bakery",
@@ -108,7 +108,7 @@ def test_a_preview_is_bought_in_the_sandbox_and_its_new_owner_signs_in(tmp_path:
 
             checkout = html(browser.get(path_of(checkout_url)), 200)
             assert "SANDBOX" in checkout
-            assert "Pay $495" in checkout
+            assert "Pay $495.00" in checkout
             paid = browser.post(path_of(checkout_url) + "/pay", data={"_csrf_token": csrf_token(checkout)})
 
             # The server delivered the signed webhook to itself and then sent the buyer on.
@@ -196,7 +196,7 @@ def test_the_checkout_page_is_clearly_a_sandbox(shop: Shop) -> None:
     path, page = checkout_page(shop)
     assert "SANDBOX" in page
     assert "Sunrise Bakery" in page
-    assert "$495" in page
+    assert "$495.00" in page
     assert f'action="{path}/pay"' in page
     assert f'action="{path}/decline"' in page
     assert page.count('name="_csrf_token"') == 2

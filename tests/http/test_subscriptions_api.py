@@ -20,9 +20,9 @@ from subscriptions_support import (
     subscription_url,
 )
 
+from webmagic_adapters.payments.provider_model import subscription_event_payload
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.gateway import CheckoutKind, GatewayError
-from webmagic_core.payments.provider_rules import subscription_event_payload
 from webmagic_core.testing.subscriptions import ProviderSimulator
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
@@ -289,16 +289,18 @@ def test_the_success_page_of_a_free_trial_says_when_the_first_charge_falls(shop:
     success = path_of(shop.gateway.request_for(started["checkout_id"]).success_url)
     # The included hosting is a free trial: the provider charges nothing at the checkout.
     checkout = shop.gateway.pay(started["checkout_id"])
-    assert checkout.paymentable_id is not None
+    assert checkout.subscription_id is not None
     shop.deliver(
         subscription_event_payload(
-            checkout.paymentable_id, "subscription.create", created_at=shop.clock.now(), customer_email=None
+            checkout.subscription_id, "subscription.create", created_at=shop.clock.now(), customer_email=None
         )
     )
     first_charge = parse_time(started["first_charge_at"])
     done = html(shop.client.get(success), 200)
     assert "Nothing was charged today" in done
-    assert f"The first charge of $95 is on {first_charge:%B} {first_charge.day}, {first_charge.year}." in done
+    assert (
+        f"The first charge of $95.00 is on {first_charge:%B} {first_charge.day}, {first_charge.year}." in done
+    )
     assert "Payment received" not in done
 
 

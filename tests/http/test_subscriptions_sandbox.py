@@ -97,7 +97,7 @@ def test_the_hosting_lifecycle_end_to_end_on_the_sandbox(shop: Shop) -> None:
     started = shop.client.post(subscription_url(), headers=bearer(rosa))
     assert started.status_code == 201, started.text
     checkout_page = html(shop.client.get(path_of(started.json()["checkout_url"])), 200)
-    assert '$95 <span class="muted">per month</span>' in checkout_page
+    assert '$95.00 <span class="muted">per month</span>' in checkout_page
     returned = pay_on_the_sandbox_page(shop, started.json()["checkout_url"])
     assert "Payment received: the website of Sunrise Bakery stays online." in html(returned, 200)
     events = {(e.event_type, e.outcome) for e in container.webhooks.list()}
@@ -116,7 +116,7 @@ def test_the_hosting_lifecycle_end_to_end_on_the_sandbox(shop: Shop) -> None:
     assert "Fresh bread every morning." in online.text
     styles = shop.client.get(f"/{SLUG}/styles.css").text
 
-    provider_id = sandbox(shop).get_checkout(started.json()["checkout_id"]).paymentable_id
+    provider_id = sandbox(shop).get_checkout(started.json()["checkout_id"]).subscription_id
     assert provider_id is not None
 
     # The renewal fails at the period end: past_due, and the site keeps serving.

@@ -174,6 +174,7 @@ def test_register_of_a_known_address_tells_the_mailbox_owner_and_changes_nothing
     assert world.link(EmailTemplate.ACCOUNT_EXISTS, "reset_url").startswith(
         f"{PUBLIC_URL}/portal/reset-password?token="
     )
+    assert world.link(EmailTemplate.ACCOUNT_EXISTS, "sign_in_url") == f"{PUBLIC_URL}/portal/login"
     # The reset link in it works.
     world.service.reset_password(world.token(EmailTemplate.ACCOUNT_EXISTS, "reset_url"), NEW_PASSWORD)
     world.service.login(EMAIL, NEW_PASSWORD, CLIENT)
@@ -990,3 +991,74 @@ def test_a_link_used_twice_at_once_works_only_once(world: World) -> None:
     with pytest.raises(InvalidToken):
         service.reset_password(token, NEW_PASSWORD)
     assert world.mails(EmailTemplate.PASSWORD_CHANGED) == []
+
+
+# --- exact answers and recorded state (what mutation testing found unchecked) ----------------
+
+
+def test_a_successful_login_records_when_and_from_where_and_clears_the_failure_count(world: World) -> None:
+    world.verified()
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            world.service.login(EMAIL, "wrong password!", CLIENT)
+    assert world.customer().failed_logins == 2
+    world.clock.advance(dt.timedelta(minutes=3))
+    long_client = "2001:db8::" + "f" * 140
+    world.service.login(EMAIL, PASSWORD, long_client)
+    customer = world.customer()
+    assert (customer.failed_logins, customer.last_login_at) == (0, world.clock.now())
+    assert customer.last_login_address == long_client[:100]
+
+
+def test_a_disabled_account_is_told_so_and_its_sessions_stop_refreshing(world: World) -> None:
+    customer = world.verified()
+    result = world.service.login(EMAIL, PASSWORD, CLIENT)
+    with world.uow() as tx:
+        current = tx.customers.get(customer.id)
+        assert current is not None
+        current.deactivated_at = world.clock.now()
+        tx.customers.save(current)
+        tx.commit()
+    with pytest.raises(PermissionDenied) as denied:
+        world.service.login(EMAIL, PASSWORD, CLIENT)
+    assert denied.value.detail == "this account has been disabled; contact support to have it enabled again"
+    with pytest.raises(Unauthenticated) as refused:
+        world.service.refresh(result.refresh_token)
+    assert refused.value.detail == SESSION_INVALID
+
+
+def test_refusals_name_their_reason_exactly(world: World) -> None:
+    world.registered()
+    with pytest.raises(PermissionDenied) as unverified:
+        world.service.login(EMAIL, PASSWORD, CLIENT)
+    assert unverified.value.detail == "verify your email first: follow the link we sent you"
+    with pytest.raises(Unauthenticated) as unknown:
+        world.service.refresh("not-a-token")
+    assert unknown.value.detail == SESSION_INVALID
+    customer = world.customer()
+    with pytest.raises(Unauthenticated) as revoked:
+        world.service.authenticate(customer.id, customer.token_version + 1, uuid.uuid4())
+    assert revoked.value.detail == "the access token is no longer valid; sign in again"
+
+
+def test_a_reused_refresh_token_is_logged_with_the_login_and_customer(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    customer = world.verified()
+    first = world.service.login(EMAIL, PASSWORD, CLIENT)
+    world.service.refresh(first.refresh_token)
+    with caplog.at_level("WARNING", logger="webmagic_core.services.accounts"), pytest.raises(Unauthenticated):
+        world.service.refresh(first.refresh_token)
+    assert f"refresh token reused: login {first.login_id} of customer {customer.id} revoked" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_sign_out_everywhere_is_dated(world: World) -> None:
+    customer = world.verified()
+    world.clock.advance(dt.timedelta(hours=2))
+    world.service.sign_out_everywhere(customer.id)
+    assert world.customer().updated_at == world.clock.now()
+    with pytest.raises(Unauthenticated) as revoked:
+        world.service.sign_out_everywhere(uuid.uuid4())
+    assert revoked.value.detail == "the access token is no longer valid; sign in again"

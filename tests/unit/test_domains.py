@@ -19,7 +19,7 @@ from webmagic_core.domains.model import CertificateStatus, DomainStatus
 from webmagic_core.domains.ports import SeenCertificate
 from webmagic_core.errors import Conflict, NotFound, ValidationError
 from webmagic_core.lifecycle import SiteStatus, Trigger
-from webmagic_core.services.domains import DomainConfig, DomainService
+from webmagic_core.services.domains import NO_DOMAIN, DomainConfig, DomainService
 from webmagic_core.sites import Actor, Site
 from webmagic_core.testing import FakeClock
 from webmagic_core.testing.domains import (
@@ -369,3 +369,110 @@ def test_owner_mail_for_failing_names_the_record() -> None:
     assert NAME in message.subject
     assert message.site_id == world.site.id
     assert uuid.UUID(str(message.id))
+
+
+# --- exact sentences and counts (what mutation testing found unchecked) ------------------------
+
+
+def test_every_dns_answer_gets_its_exact_sentence() -> None:
+    from webmagic_core.domains.model import Proof
+    from webmagic_core.domains.ports import TxtAnswer, TxtLookup
+    from webmagic_core.services.domains import judge
+
+    name, token = "_c.shop.example", "tok"
+
+    def said(answer: TxtAnswer, *records: str) -> tuple[Proof, str]:
+        return judge(TxtLookup(answer, records), name, token)
+
+    assert said(TxtAnswer.ANSWER, "x", " tok ") == (
+        Proof.FOUND,
+        "The TXT record _c.shop.example holds the verification value.",
+    )
+    assert said(TxtAnswer.ANSWER, "a") == (
+        Proof.ABSENT,
+        "Found 1 TXT record at _c.shop.example ('a'), but none holds the verification value shown "
+        "in the DNS records; correct it and verify again.",
+    )
+    assert said(TxtAnswer.ANSWER, "a", "b", "c")[1].startswith(
+        "Found 3 TXT records at _c.shop.example ('a', 'b', 'c'), but none"
+    )
+    long = "v" * 80
+    assert said(TxtAnswer.ANSWER, "a", "b", "c", long)[1].startswith(
+        "Found 4 TXT records at _c.shop.example ('a', 'b', 'c' ...), but none"
+    )
+    assert f"'{'v' * 59}…'" in said(TxtAnswer.ANSWER, long)[1]
+    assert said(TxtAnswer.NXDOMAIN) == (
+        Proof.ABSENT,
+        "No DNS record named _c.shop.example exists yet. Create the TXT record shown (DNS changes "
+        "can take a while to appear), then verify again.",
+    )
+    assert said(TxtAnswer.NO_ANSWER) == (
+        Proof.ABSENT,
+        "The name _c.shop.example exists but has no TXT record. Add the TXT record shown, then verify again.",
+    )
+    assert said(TxtAnswer.TIMEOUT) == (
+        Proof.INCONCLUSIVE,
+        "The DNS servers did not answer in time when we looked up _c.shop.example. "
+        "This is usually temporary; try again in a few minutes.",
+    )
+    assert said(TxtAnswer.SERVFAIL) == (
+        Proof.INCONCLUSIVE,
+        "The DNS servers failed to answer for _c.shop.example (SERVFAIL). This often means a "
+        "misconfiguration at the DNS provider (nameservers or DNSSEC); check it, then verify again.",
+    )
+
+
+def test_an_attached_domain_starts_pending_with_its_first_event() -> None:
+    world = World()
+    world.clock.advance(dt.timedelta(minutes=3))
+    domain = world.service.attach(world.owner.id, world.site.slug, NAME)
+    assert (domain.status, domain.created_at, domain.updated_at) == (
+        DomainStatus.PENDING,
+        world.clock.now(),
+        world.clock.now(),
+    )
+    assert domain.detail == "Waiting for the DNS records to be created, then for a verification."
+    assert isinstance(domain.id, uuid.UUID)
+    history = world.service.history(NAME)
+    first = history.events[0]
+    assert (first.detail, first.domain, first.at) == (
+        "attached; waiting for DNS proof of control",
+        NAME,
+        world.clock.now(),
+    )
+
+
+def test_a_check_round_counts_each_outcome_once() -> None:
+    world = World()
+    world.publish(world.attach())
+    world.service.verify(world.owner.id, world.site.slug)
+    other_owner = Customer.new(email="ana@example.com", password_hash="x", now=world.clock.now())
+    world.add_site("north", other_owner)
+    world.service.attach(other_owner.id, "north", "north.example")
+    north_token = world.service.get(other_owner.id, "north").token
+    world.dns.set_txt("_webmagic-challenge.north.example", north_token)
+    world.service.verify(other_owner.id, "north")
+
+    report = world.service.check()
+    counts = (report.checked, report.verified, report.failing, report.lapsed, report.inconclusive)
+    assert counts == (2, 2, 0, 0, 0)
+    assert sum(report.certificates.values()) == 2
+    assert set(report.certificates) <= {s.value for s in CertificateStatus}
+
+    world.dns.clear(CHALLENGE)
+    world.dns.timeout.add("_webmagic-challenge.north.example")
+    report = world.service.check()
+    assert (report.checked, report.verified, report.failing, report.inconclusive) == (2, 1, 1, 1)
+    assert sum(report.certificates.values()) == 2
+
+    world.clock.advance(GRACE)
+    report = world.service.check()
+    assert (report.checked, report.lapsed, report.inconclusive, report.verified) == (2, 1, 1, 1)
+    assert sum(report.certificates.values()) == 1  # a lapsed domain is not served
+
+
+def test_verify_refusals_are_exact() -> None:
+    world = World()
+    with pytest.raises(NotFound) as missing:
+        world.service.verify(world.owner.id, world.site.slug)
+    assert str(missing.value) == NO_DOMAIN

@@ -208,7 +208,7 @@ def test_values_are_formatted(renderer: JinjaEmailRenderer) -> None:
             period_ends_on=dt.date(2026, 4, 4),
         ),
     )
-    assert "95.00 USD" in message.text
+    assert "We received $95.00 on March 4" in message.text
     assert "March 4, 2026 at 15:05 UTC" in message.text
     assert "April 4, 2026" in message.text
 

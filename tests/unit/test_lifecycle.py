@@ -58,9 +58,10 @@ def test_what_hosting_does_per_state(status: SiteStatus, mode: ServeMode) -> Non
     assert lifecycle.policy(status).serve is mode
 
 
-def test_custom_domains_and_edits_only_for_subscribed_sites() -> None:
+def test_custom_domains_and_edits_only_for_sites_that_are_paid_for() -> None:
     allowed = {s for s in SiteStatus if lifecycle.policy(s).custom_domain_allowed}
-    assert allowed == {SiteStatus.ACTIVE, SiteStatus.PAST_DUE}
+    # Owned: bought, within its included hosting; never a preview, suspended or archived site.
+    assert allowed == {SiteStatus.OWNED, SiteStatus.ACTIVE, SiteStatus.PAST_DUE}
     assert {s for s in SiteStatus if lifecycle.policy(s).edits_allowed} == allowed
 
 

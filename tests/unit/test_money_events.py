@@ -4,11 +4,11 @@ of another amount are anomalies, and a resolved anomaly does not silence the nex
 
 from __future__ import annotations
 
+from webmagic_adapters.payments.provider_model import subscription_payment_payload
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
 from webmagic_core.payments.anomalies import AnomalyKind
-from webmagic_core.payments.provider_rules import subscription_payment_payload
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.services.timeline import TimelineKind
 from webmagic_core.testing.payments import ADMIN_EMAIL, payment_payload, payments_world

@@ -14,7 +14,7 @@ import pytest
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.accounts.errors import MailDeliveryError
 from webmagic_core.errors import Conflict, NotFound, TransientError
-from webmagic_core.outbox import BASE_BACKOFF, OutboxMessage, OutboxStatus
+from webmagic_core.outbox import BASE_BACKOFF, MAX_BACKOFF, OutboxMessage, OutboxStatus, backoff
 from webmagic_core.payments.anomalies import AnomalyKind
 from webmagic_core.services.anomalies import AnomalyReporter
 from webmagic_core.services.outbox import (
@@ -28,6 +28,7 @@ from webmagic_core.testing import FakeClock, FakeUnitOfWork, FakeUnitOfWorkFacto
 from webmagic_core.testing.accounts import FakeEmailRenderer, FakeMailer
 
 LEASE = dt.timedelta(minutes=5)
+RELAY_LOG = "webmagic_core.services.outbox"
 
 
 @pytest.fixture
@@ -541,3 +542,125 @@ def test_writes_after_a_commit_in_the_same_block_roll_back_unless_committed(
 def test_relay_settings_must_be_positive(uow: FakeUnitOfWorkFactory, clock: FakeClock, field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be at least 1"):
         OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, **{field: 0})
+
+
+# --- what mutation testing showed untested --------------------------------------------------
+
+
+def test_a_late_success_after_another_relay_already_sent_is_not_counted_twice(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    """Relay A's send hangs past its lease; B re-claims and sends; then A's send succeeds
+    too. The message was sent (twice, unavoidably), but it is recorded once: B's record."""
+    other = OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, lease=LEASE)
+    sent_by_other: list[dt.datetime] = []
+
+    @attrs.define
+    class SlowMailer:
+        def send(self, message: EmailMessage) -> None:
+            clock.advance(LEASE + dt.timedelta(seconds=1))
+            assert other.run_once() == RelayReport(sent=1)
+            sent_by_other.append(clock.now())
+            clock.advance(dt.timedelta(seconds=5))
+
+    [mid] = enqueue(uow, clock, message())
+    slow = OutboxRelay(uow=uow, mailer=SlowMailer(), clock=clock, lease=LEASE)
+    assert slow.run_once() == RelayReport()
+    item = stored(uow, mid)
+    assert (item.status, item.attempts, item.sent_at) == (OutboxStatus.SENT, 1, sent_by_other[0])
+
+
+def test_the_dead_letter_line_says_which_message_to_whom_and_why(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    mailer = FakeMailer()
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock)
+    [mid] = enqueue(uow, clock, message("rosa@example.com"))
+    mailer.fail_next(1, transient=False)
+    with caplog.at_level(logging.WARNING, logger="webmagic_core.services.outbox"):
+        assert relay.run_once() == RelayReport(dead=1)
+    error = stored(uow, mid).last_error
+    assert error
+    assert [r.getMessage() for r in caplog.records if r.name == RELAY_LOG] == [
+        f"sending outbox message {mid} to rosa@example.com failed (attempt 1, permanent): {error}",
+        f"outbox message {mid} to rosa@example.com is dead after 1 attempt(s): {error}",
+    ]
+
+
+def test_an_unexpected_error_is_logged_whole_and_retried_later(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    @attrs.define
+    class BrokenMailer:
+        def send(self, message: EmailMessage) -> None:
+            raise RuntimeError("adapter bug")
+
+    relay = OutboxRelay(uow=uow, mailer=BrokenMailer(), clock=clock, rng=random.Random(3))
+    [mid] = enqueue(uow, clock, message("rosa@example.com"))
+    with caplog.at_level(logging.WARNING, logger="webmagic_core.services.outbox"):
+        assert relay.run_once() == RelayReport(retried=1)
+    item = stored(uow, mid)
+    assert item.status is OutboxStatus.PENDING
+    assert item.next_attempt_at == clock.now() + backoff(1, rng=random.Random(3))
+    assert [r.getMessage() for r in caplog.records if r.name == RELAY_LOG] == [
+        f"unexpected error sending outbox message {mid} to rosa@example.com (attempt 1, will retry): "
+        f"{item.last_error}"
+    ]
+
+
+def test_the_retry_time_comes_from_the_relays_own_random_source(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, rng=random.Random(11))
+    [mid] = enqueue(uow, clock, message())
+    mailer.fail_next(1, transient=True)
+    relay.run_once()
+    assert stored(uow, mid).next_attempt_at == clock.now() + backoff(1, rng=random.Random(11))
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (dt.timedelta(minutes=59, seconds=59), RelayReport(retried=1)),
+        (dt.timedelta(hours=1), RelayReport(dead=1)),
+    ],
+)
+def test_a_message_is_dead_exactly_when_the_retry_window_has_passed(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock, age: dt.timedelta, expected: RelayReport
+) -> None:
+    window = dt.timedelta(hours=1)
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, max_attempts=1, retry_window=window)
+    enqueue(uow, clock, message())
+    clock.advance(age)
+    mailer.fail_next(1, transient=True)
+    assert relay.run_once() == expected
+
+
+def test_requeue_all_dead_touches_only_dead_messages_up_to_the_limit(
+    relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    ids = enqueue(uow, clock, message(), message(), message())
+    mailer.fail_next(2, transient=False)
+    relay.run_once()
+    assert [stored(uow, i).status for i in ids] == [OutboxStatus.DEAD, OutboxStatus.DEAD, OutboxStatus.SENT]
+    assert relay.requeue_all_dead(limit=1) == 1
+    assert sorted(stored(uow, i).status.value for i in ids) == ["dead", "pending", "sent"]
+    assert relay.requeue_all_dead() == 1
+    assert [stored(uow, i).status for i in ids][:2] == [OutboxStatus.PENDING, OutboxStatus.PENDING]
+
+
+class _Top:
+    """A random source that always answers the top of the range asked for."""
+
+    def uniform(self, low: float, high: float) -> float:
+        return high
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 10])
+def test_backoff_never_exceeds_its_ceiling_and_never_halves_below(attempts: int) -> None:
+    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** (attempts - 1))
+    assert backoff(attempts, rng=_Top()) == ceiling  # type: ignore[arg-type]
+    samples = [backoff(attempts) for _ in range(300)]  # the module's own random source
+    assert all(ceiling / 2 <= s <= ceiling for s in samples)
+    assert min(samples) < ceiling * 0.6
+    assert max(samples) > ceiling * 0.9

@@ -86,3 +86,24 @@ def test_policy_with_the_shipped_list_accepts_a_decent_password(policy: Password
 
 def test_policy_repr_does_not_dump_the_list(policy: PasswordPolicy) -> None:
     assert repr(policy) == "PasswordPolicy(common_passwords=<10000 passwords>)"
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("k7#Qm2!", "the password must be at least 8 characters long"),
+        ("k" * 257, "the password must be at most 256 characters long"),
+        ("abc\udfffdefgh", "the password contains characters that are not valid text"),
+        (" Password1", "this password is one of the most commonly used passwords; choose another"),
+    ],
+)
+def test_each_refusal_says_exactly_which_rule(password: str, message: str) -> None:
+    for field in ("password", "new_password"):
+        with pytest.raises(ValidationError) as caught:
+            SMALL.check(password, field=field)
+        assert (str(caught.value), caught.value.field) == (message, field)
+
+
+def test_characters_next_to_the_surrogate_range_are_text() -> None:
+    assert SMALL.check("abc\ud7ffdefgh") == "abc\ud7ffdefgh"
+    assert SMALL.check("abc\ue000defgh") == "abc\ue000defgh"

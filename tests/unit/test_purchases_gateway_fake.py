@@ -112,7 +112,7 @@ def test_a_paid_monthly_checkout_starts_a_subscription_on_the_fake_clock() -> No
     checkout = gateway.create_checkout(request(kind=CheckoutKind.MONTHLY, amount=Money(9500, "USD")))
     info = gateway.pay(checkout.id)
     [subscription] = gateway.subscriptions()
-    assert (info.paymentable_type, info.paymentable_id) == ("Subscription", subscription.id)
+    assert info.subscription_id == subscription.id
     assert (subscription.current_period_start, subscription.current_period_end) == (
         NOW,
         NOW + dt.timedelta(days=30),

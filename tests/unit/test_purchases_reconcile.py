@@ -12,7 +12,7 @@ from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
 from webmagic_core.payments.anomalies import AnomalyKind
-from webmagic_core.payments.gateway import CheckoutStatus, GatewayError
+from webmagic_core.payments.gateway import CheckoutKind, CheckoutRequest, CheckoutStatus, GatewayError
 from webmagic_core.payments.purchases import PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.services.purchases import CheckoutStarted, ReconcileItem, ReconcileResult
@@ -158,3 +158,20 @@ def test_several_purchases_oldest_first(world: PaymentsWorld) -> None:
     ]
     assert (report.count(ReconcileResult.PAID), report.count(ReconcileResult.PENDING)) == (2, 1)
     assert len(world.store.customers) == 2
+
+
+def test_a_paid_subscription_checkout_listed_by_the_provider_is_not_a_sale(world: PaymentsWorld) -> None:
+    # A monthly checkout with no metadata of ours: the provider names the subscription it
+    # started, which is the subscriptions' business, not a one-time sale nobody recorded.
+    checkout = world.gateway.create_checkout(
+        CheckoutRequest(
+            kind=CheckoutKind.MONTHLY,
+            item_name="Hosting",
+            amount=Money(9500, "USD"),
+            success_url="https://app.example.com/ok",
+            cancel_url="https://app.example.com/cancel",
+        )
+    )
+    assert world.gateway.pay(checkout.id).subscription_id is not None
+    assert world.purchases.reconcile().items == ()
+    assert world.store.anomalies == {}

@@ -159,7 +159,13 @@ def test_a_paid_checkout_parses_and_extra_fields_are_ignored() -> None:
     assert info.status is CheckoutStatus.PAID
     assert info.amount == Money(49500, "USD")
     assert info.metadata == {"purchase_id": "p-1", "count": "3"}
-    assert (info.payment_id, info.paymentable_type, info.paymentable_id) == ("pa_1", "OneTimePayment", "on_1")
+    assert (info.payment_id, info.subscription_id) == ("pa_1", None)
+
+
+def test_a_paid_monthly_checkout_names_its_subscription() -> None:
+    body = {**CHECKOUT, "payment": {"id": "pa_1", "paymentable": {"type": "Subscription", "id": "su_1"}}}
+    info = checkout_info(models.converter.structure(body, models.CheckoutBody))
+    assert (info.payment_id, info.subscription_id) == ("pa_1", "su_1")
 
 
 def test_an_unpaid_checkout_may_lack_payment_and_amount() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from webmagic_core.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from webmagic_core.lifecycle import ServeMode, SiteStatus, Trigger
 from webmagic_core.services.sites import SiteService
-from webmagic_core.sites import MAX_HTML_BYTES, Actor, SiteContent
+from webmagic_core.sites import MAX_HTML_BYTES, Actor, SiteContent, VersionCause
 from webmagic_core.slugs import RESERVED, is_valid_slug, validate_slug
 from webmagic_core.testing import FakeClock, FakeUnitOfWorkFactory
 
@@ -99,7 +99,7 @@ def test_publish_adds_a_version_and_keeps_the_old(service: SiteService, clock: F
     details = service.details("rosas-bakery")
     assert details.site.current_version == 2
     assert [v.number for v in details.versions] == [2, 1]
-    assert details.versions[0].cause == "new menu"
+    assert (details.versions[0].cause, details.versions[0].note) == (VersionCause.PUBLISH, "new menu")
     assert service.version_files(details.site.id, 1)[1].bodies == HTML.files().bodies
     assert service.version_files(details.site.id, 2)[1].bodies == {"index.html": b"<h1>v2</h1>"}
     assert details.site.updated_at == clock.now()
@@ -258,7 +258,7 @@ def test_owned_versions_lists_summaries_newest_first(
     history = service.owned_versions(owner, "rosas-bakery")
     assert history.site.current_version == 2
     assert [(v.number, v.cause, v.created_by) for v in history.versions] == [
-        (2, "edited", Actor.CUSTOMER),
-        (1, "created", Actor.ADMIN),
+        (2, VersionCause.PUBLISH, Actor.CUSTOMER),
+        (1, VersionCause.IMPORT, Actor.ADMIN),
     ]
     assert history.versions[0].created_at == clock.now()

@@ -9,9 +9,9 @@ import datetime as dt
 
 import pytest
 
+from webmagic_adapters.payments.provider_model import subscription_event_payload
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.payments.gateway import FreeTrial, TrialInterval
-from webmagic_core.payments.provider_rules import subscription_event_payload, trial_end, trial_within
+from webmagic_core.payments.gateway import FreeTrial, TrialInterval, trial_end, trial_within
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.testing.subscriptions import SubscriptionsWorld, subscriptions_world
 
@@ -68,12 +68,12 @@ def test_subscribing_on_the_purchase_day_charges_at_the_end_of_the_included_host
 
     # The customer completes the checkout: no charge now, the subscription starts.
     checkout = world.gateway.pay(started.checkout_id)
-    assert checkout.paymentable_id is not None
+    assert checkout.subscription_id is not None
     create = subscription_event_payload(
-        checkout.paymentable_id, "subscription.create", created_at=world.clock.now(), customer_email=None
+        checkout.subscription_id, "subscription.create", created_at=world.clock.now(), customer_email=None
     )
     assert world.deliver(create) is WebhookOutcome.PROCESSED
-    provider = world.gateway.get_subscription(checkout.paymentable_id)
+    provider = world.gateway.get_subscription(checkout.subscription_id)
     assert provider.next_payment_attempt_at == started.first_charge_at
     [(_, _, data)] = [
         r for r in world.payments.renderer.rendered if r[0] is EmailTemplate.SUBSCRIPTION_STARTED

@@ -21,18 +21,18 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from webmagic_adapters.payments.recurrente_events import PAYMENT_SUCCEEDED
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.lifecycle import SiteStatus, policy
 from webmagic_core.payments.anomalies import AnomalyKind
-from webmagic_core.payments.events import PAYMENT_SUCCEEDED
 from webmagic_core.payments.gateway import (
     GatewayError,
     GatewayUnavailable,
     SubscriptionInfo,
     SubscriptionStatus,
+    trial_end,
 )
-from webmagic_core.payments.provider_rules import trial_end
 from webmagic_core.payments.subscriptions import SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.testing.subscriptions import subscriptions_world
@@ -400,6 +400,9 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def _sweep(self, *, reads: bool) -> None:
         now = self.world.clock.now()
         model = self.model
+        # What the sweep's re-reads see: the provider before the sweep itself cancels an
+        # archived site's live subscription (step 5), which it reads again afterwards.
+        read = self.provider
         self.world.sweep.run()
         # 1. included hosting
         if model.site is S.OWNED and now >= self.hosting_ends - dt.timedelta(days=7):
@@ -416,7 +419,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
             model.ended = True
             model.move_site(now)
         # 3. re-read when a webhook may be missing
-        info, last = self.provider, model.last_observed_at
+        info, last = read, model.last_observed_at
         due = (model.local in (SubscriptionState.PAST_DUE, SubscriptionState.PAUSED)) or (
             model.local is SubscriptionState.ACTIVE
             and model.observed is not None

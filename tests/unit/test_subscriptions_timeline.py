@@ -68,7 +68,7 @@ def test_a_subscription_from_reminder_to_suspension(world: SubscriptionsWorld) -
         (
             started_at,
             TimelineKind.SUBSCRIPTION,
-            f"subscription checkout opened for 95.00 USD a month (checkout {sub.checkout_id}), "
+            f"subscription checkout opened for 95.00 USD per month (checkout {sub.checkout_id}), "
             f"holding until {iso(sub.expires_at)}",
             str(sub.id),
         ),

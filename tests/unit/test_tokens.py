@@ -4,6 +4,9 @@ the state binding that makes each link work once."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import random
+import string
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +21,7 @@ from webmagic_core.accounts.tokens import (
     issue_token,
     password_fingerprint,
     read_token,
+    state_fingerprint,
     verification_fingerprint,
 )
 from webmagic_core.errors import ValidationError
@@ -289,3 +293,61 @@ def test_links_signed_with_the_previous_key_still_load_during_a_rotation() -> No
         ItsDangerousTokenSigner(KEY, clock=clock).load(
             TokenPurpose.RESET_PASSWORD, token, dt.timedelta(hours=1)
         )
+
+
+def test_fingerprints_are_stable_across_releases() -> None:
+    # Links already mailed must keep working after an upgrade: these values never change.
+    assert password_fingerprint("h") == "dd5214ed1a088dc6cbdfdd3d"
+    assert password_fingerprint("h", 2) == "8f7f73bc9b55cf88b8e7e409"
+    assert password_fingerprint(None) == password_fingerprint("") == "38c71f9fac57fd6db88b54b9"
+    assert verification_fingerprint("a@b.c", True) == "45502863885b435e9a39fe00"
+    assert verification_fingerprint("a@b.c", False) == "dfc12cb293310909746b1dda"
+    assert verification_fingerprint("a@b.c", False, 3) == "cb490f9340192721cb89c791"
+    assert state_fingerprint("x\ud800") == "79910d1567b1f0bf798f6c7c"  # any str, even a lone surrogate
+
+
+def test_a_serial_or_a_flag_changes_the_fingerprint() -> None:
+    assert len({password_fingerprint("h", serial) for serial in (0, 1, 2)}) == 3
+    variants = {verification_fingerprint("a@b.c", f, serial) for f in (True, False) for serial in (0, 4)}
+    assert len(variants) == 4
+    assert verification_fingerprint("a@b.c", True, 4) != verification_fingerprint("a@b.c", False, 4)
+
+
+def test_signer_errors_are_exact() -> None:
+    with pytest.raises(ValueError, match=r"^the token secret key is empty$"):
+        ItsDangerousTokenSigner(KEY, previous=[""])
+    with pytest.raises(TypeError, match=r"^token payloads hold strings only$"):
+        ItsDangerousTokenSigner(KEY).sign(TokenPurpose.VERIFY_EMAIL, {"uid": 1})  # type: ignore[dict-item]
+
+
+def test_a_genuine_token_that_does_not_carry_a_mapping_of_strings_is_invalid() -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from webmagic_adapters.tokens import _ClockedSigner
+
+    clock = FakeClock()
+    signer = ItsDangerousTokenSigner(KEY, clock=clock)
+    purpose = TokenPurpose.VERIFY_EMAIL
+    forge = URLSafeTimedSerializer(
+        [KEY],
+        salt=purpose.salt,
+        signer=_ClockedSigner,
+        signer_kwargs={"clock": clock, "digest_method": hashlib.sha384},
+    )
+    assert signer.load(purpose, forge.dumps({"uid": "u1"}), purpose.max_age) == {"uid": "u1"}
+    for payload in (["uid", "u1"], {"uid": 1}, {"uid": "u1", "n": None}, "text"):
+        only_invalid(signer, purpose, forge.dumps(payload))
+
+
+def test_the_longest_token_is_2048_characters() -> None:
+    signer = ItsDangerousTokenSigner(KEY, clock=FakeClock())
+    purpose = TokenPurpose.VERIFY_EMAIL
+    noise = random.Random(7)  # incompressible text, so the token grows with the payload
+    uid = ""
+    token = signer.sign(purpose, {"uid": uid})
+    while len(token) < 2048:
+        uid += noise.choice(string.ascii_letters + string.digits)
+        token = signer.sign(purpose, {"uid": uid})
+    assert len(token) == 2048
+    assert signer.load(purpose, token, purpose.max_age) == {"uid": uid}
+    only_invalid(signer, purpose, "x" + token)

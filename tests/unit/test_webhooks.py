@@ -6,16 +6,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from types import TracebackType
 
 import attrs
 import pytest
 
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.errors import Conflict, InvalidTransition, NotFound, TransientError, ValidationError
+from webmagic_core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    TransientError,
+    Unauthenticated,
+    ValidationError,
+)
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.anomalies import AnomalyKind
-from webmagic_core.payments.events import PaymentEvent, SubscriptionEvent, UnreadableWebhook
+from webmagic_core.payments.events import (
+    PaymentEvent,
+    SubscriptionChange,
+    SubscriptionChanged,
+    UnreadableWebhook,
+)
+from webmagic_core.payments.gateway import GatewayError, GatewayUnavailable
 from webmagic_core.payments.purchases import PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 from webmagic_core.payments.webhooks import VerifiedWebhook
@@ -192,37 +207,31 @@ def test_an_event_type_not_acted_on_is_stored_and_ignored(world: PaymentsWorld, 
     assert world.store.anomalies == {}
 
 
-def test_subscription_events_are_stored_and_ignored_until_a_handler_is_plugged_in(
+def test_subscription_events_go_to_the_subscriptions_handler_not_the_purchase(
     world: PaymentsWorld,
 ) -> None:
     started = world.purchases.start("casa-rosa", "rosa@example.com")
-    info = attrs.evolve(
-        world.gateway.pay(started.checkout_id), paymentable_type="Subscription", paymentable_id="su_1"
-    )
+    info = attrs.evolve(world.gateway.pay(started.checkout_id), subscription_id="su_1")
     subscription_payment = payment_payload(info)
     subscription_event = {
         "id": "su_1",
         "event_type": "subscription.create",
         "customer_email": "rosa@example.com",
     }
-    assert world.deliver(subscription_payment, "msg_s1") is WebhookOutcome.IGNORED
-    assert world.deliver(subscription_event, "msg_s2") is WebhookOutcome.IGNORED
-    assert (
-        world.store.webhook_events["msg_s1"].error
-        == "payment_intent.succeeded: subscriptions are not handled yet"
-    )
-    # Not taken for the one-time purchase of the same checkout.
-    assert world.store.purchases[started.purchase_id].status is PurchaseStatus.PENDING
-
     handler = RecordingHandler()
     with_handlers(world, subscriptions=handler)
     assert world.deliver(subscription_payment, "msg_s3") is WebhookOutcome.PROCESSED
     assert world.deliver(subscription_event, "msg_s4") is WebhookOutcome.PROCESSED
+    # Not taken for the one-time purchase of the same checkout.
     [(payment, context), (event, _)] = handler.seen
-    assert payment.event_type == "payment_intent.succeeded"
+    assert (payment.label, payment.subscription_id) == ("payment_intent.succeeded", "su_1")
     assert (context.reference, context.actor, context.webhook_event_id) == ("msg_s3", Actor.WEBHOOK, "msg_s3")
-    assert isinstance(event, SubscriptionEvent)
-    assert (event.subscription_id, event.customer_email) == ("su_1", "rosa@example.com")
+    assert isinstance(event, SubscriptionChanged)
+    assert (event.subscription_id, event.change, event.customer_email) == (
+        "su_1",
+        SubscriptionChange.CREATED,
+        "rosa@example.com",
+    )
     assert world.store.purchases[started.purchase_id].status is PurchaseStatus.PENDING
 
 
@@ -331,3 +340,121 @@ def test_a_verified_webhook_goes_in_unchanged(world: PaymentsWorld) -> None:
     webhook = VerifiedWebhook(message_id="msg_bom", timestamp=world.clock.now(), body=body)
     assert world.webhooks.receive(webhook) is WebhookOutcome.IGNORED
     assert world.store.webhook_events["msg_bom"].body == '{"event_type": "intent.succeeded", "id": "re_1"}'
+
+
+class RowChangedMeanwhile(Conflict):
+    """A conflict of a kind the service has never heard of (a lock lost, a version bumped)."""
+
+
+# Every error a handler may raise, and what the delivery must become: a rule broken by the
+# event is an anomaly (kept, answered 200, never retried); anything that a retry may cure,
+# every Conflict but InvalidTransition included, is a transient fault (500, retried).
+HANDLER_ERRORS: list[tuple[Exception, str]] = [
+    (Conflict("the row changed meanwhile"), "transient"),
+    (RowChangedMeanwhile("version 3 is not 2"), "transient"),
+    (TransientError("database busy"), "transient"),
+    (GatewayUnavailable("the provider timed out"), "transient"),
+    (InvalidTransition("a site that is archived cannot take 'purchase_paid'"), "anomaly"),
+    (ValidationError("the buyer's address is not valid", field="email"), "anomaly"),
+    (NotFound("no such checkout"), "anomaly"),
+    (PermissionDenied("not yours"), "anomaly"),
+    (GatewayError("the provider refused the keys", status=401), "anomaly"),
+    (Unauthenticated("no session"), "anomaly"),
+]
+
+
+@pytest.mark.parametrize(("error", "expected"), HANDLER_ERRORS, ids=lambda v: type(v).__name__)
+def test_every_handler_error_is_either_an_anomaly_or_a_transient_fault(
+    world: PaymentsWorld, error: Exception, expected: str
+) -> None:
+    payload = paid_payload(world)
+    with_handlers(world, purchases=FailingHandler(world.purchases, error))
+    if expected == "transient":
+        with pytest.raises(TransientError):
+            world.deliver(payload, "msg_1")
+        assert world.store.webhook_events == {}  # nothing kept: the retry starts afresh
+        assert world.store.anomalies == {}
+    else:
+        assert world.deliver(payload, "msg_1") is WebhookOutcome.ANOMALY
+        stored = world.store.webhook_events["msg_1"]
+        assert (stored.outcome, stored.error, stored.processed_at) == (
+            WebhookOutcome.ANOMALY,
+            str(error),
+            world.clock.now(),
+        )
+        [anomaly] = world.store.anomalies.values()
+        assert (anomaly.kind, anomaly.webhook_event_id) == (AnomalyKind.PROCESSING_ERROR, "msg_1")
+        assert anomaly.created_at == world.clock.now()
+        assert anomaly.summary == "webhook msg_1 (payment_intent.succeeded) could not be applied"
+        assert anomaly.details.startswith(str(error))
+        assert "webmagic webhooks replay msg_1" in anomaly.details
+    assert world.site().business_name == "Casa Rosa"  # the half-applied change is gone
+    assert world.site().status is SiteStatus.PREVIEW
+    # The provider retries (or an operator replays); once the cause is gone it is applied.
+    if expected == "transient":
+        assert world.deliver(payload, "msg_1") is WebhookOutcome.PROCESSED
+    else:
+        assert world.webhooks.replay("msg_1") is WebhookOutcome.PROCESSED
+    assert world.site().status is SiteStatus.OWNED
+    assert world.store.webhook_events["msg_1"].outcome is WebhookOutcome.PROCESSED
+    assert world.store.webhook_events["msg_1"].error is None
+
+
+@pytest.mark.parametrize(("error", "expected"), HANDLER_ERRORS, ids=lambda v: type(v).__name__)
+def test_a_replay_that_fails_again_changes_nothing(
+    world: PaymentsWorld, error: Exception, expected: str
+) -> None:
+    payload = paid_payload(world)
+    with_handlers(world, purchases=FailingHandler(world.purchases, InvalidTransition("first run")))
+    assert world.deliver(payload, "msg_1") is WebhookOutcome.ANOMALY
+    with_handlers(world, purchases=FailingHandler(world.purchases, error))
+    world.clock.advance(dt.timedelta(minutes=5))
+    if expected == "transient":
+        with pytest.raises(TransientError):
+            world.webhooks.replay("msg_1")
+        assert world.store.webhook_events["msg_1"].error == "first run"  # the record is untouched
+    else:
+        assert world.webhooks.replay("msg_1") is WebhookOutcome.ANOMALY
+        stored = world.store.webhook_events["msg_1"]
+        assert (stored.error, stored.processed_at) == (str(error), world.clock.now())
+        assert len(world.store.webhook_events) == 1
+    assert world.site().business_name == "Casa Rosa"
+    assert world.site().status is SiteStatus.PREVIEW
+    assert world.webhooks.replay("msg_1") is WebhookOutcome.PROCESSED
+    assert world.site().status is SiteStatus.OWNED
+
+
+def test_a_replay_of_an_unknown_id_names_it(world: PaymentsWorld) -> None:
+    with pytest.raises(NotFound, match=r"^no webhook event has the id 'msg_nope'$"):
+        world.webhooks.replay("msg_nope")
+
+
+def test_a_malformed_event_without_a_type_says_so(world: PaymentsWorld) -> None:
+    assert world.deliver({"data": {}}, "msg_1") is WebhookOutcome.ANOMALY
+    [anomaly] = world.store.anomalies.values()
+    assert anomaly.summary == "webhook msg_1 (no type) is malformed"
+    assert (anomaly.created_at, anomaly.key) == (world.clock.now(), "malformed_event:msg_1")
+
+
+def test_each_delivery_and_replay_leaves_one_line_for_the_operators(
+    world: PaymentsWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = paid_payload(world)
+    with_handlers(world, purchases=FailingHandler(world.purchases, TransientError("database busy")))
+    with caplog.at_level(logging.INFO), pytest.raises(TransientError):
+        world.deliver(payload, "msg_1")
+    with caplog.at_level(logging.INFO):
+        assert world.deliver(payload, "msg_1") is WebhookOutcome.PROCESSED
+        assert world.webhooks.replay("msg_1") is WebhookOutcome.PROCESSED
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("webmagic")]
+    received = [line for line in lines if line[1].startswith("webhook msg_1 (payment_intent.succeeded)")]
+    assert received == [
+        (logging.WARNING, "webhook msg_1 (payment_intent.succeeded): retry_later: database busy"),
+        (logging.INFO, "webhook msg_1 (payment_intent.succeeded): processed"),
+    ]
+    announced = [r for r in caplog.records if getattr(r, "event", None) == "webhook.received"]
+    assert [(r.webhook_event_id, r.outcome) for r in announced] == [  # type: ignore[attr-defined]
+        ("msg_1", "retry_later"),
+        ("msg_1", "processed"),
+    ]
+    assert (logging.INFO, "webhook event msg_1 replayed: processed") in lines

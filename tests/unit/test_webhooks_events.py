@@ -1,5 +1,6 @@
-"""Parsing Recurrente webhook payloads: both documented shapes, the alternative field
-names, strict about what each type needs, tolerant of the rest."""
+"""Reading Recurrente webhook payloads as the core's payment events
+(``RecurrenteEventTranslator``): both documented shapes, the alternative field names,
+strict about what each type needs, tolerant of the rest."""
 
 from __future__ import annotations
 
@@ -7,20 +8,23 @@ import datetime as dt
 import json
 import uuid
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator, event_type_of
 from webmagic_core.money import Money
 from webmagic_core.payments.events import (
     MalformedEvent,
-    PaymentIntentFailed,
-    PaymentIntentSucceeded,
-    SubscriptionEvent,
-    UnknownEvent,
+    MoneyReturned,
+    MoneyReturnedKind,
+    OtherEvent,
+    PaymentFailed,
+    PaymentSucceeded,
+    SubscriptionChange,
+    SubscriptionChanged,
     UnreadableWebhook,
-    event_type_of,
-    parse_event,
 )
 from webmagic_core.payments.gateway import CheckoutInfo, CheckoutStatus
 
@@ -42,17 +46,22 @@ SUCCEEDED = {
     "invoice": {"id": "inv_1", "tax_invoice_url": None},
 }
 
-EXPECTED = PaymentIntentSucceeded(
+EXPECTED = PaymentSucceeded(
+    label="payment_intent.succeeded",
     checkout_id="ch_123",
     metadata={"purchase_id": str(PURCHASE_ID), "n": "7"},
     payment_id="pa_123",
     customer_email="rosa@example.com",
     customer_name="Rosa Díaz",
-    paymentable_type="OneTimePayment",
-    paymentable_id="on_1",
-    created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    for_subscription=False,
+    subscription_id=None,
+    occurred_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
     amount=Money(49500, "USD"),
 )
+
+
+def parse_event(body: bytes) -> object:
+    return RecurrenteEventTranslator().translate(body)
 
 
 def parse(payload: object) -> object:
@@ -62,7 +71,7 @@ def parse(payload: object) -> object:
 def test_the_documented_top_level_shape() -> None:
     event = parse(SUCCEEDED)
     assert event == EXPECTED
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     assert event.purchase_id == PURCHASE_ID
     assert not event.for_subscription
 
@@ -95,11 +104,11 @@ def test_alternative_field_names() -> None:
 @pytest.mark.parametrize("created_at", ["yesterday", None, True, [], "2026-01-02T03:04:05"])
 def test_an_unusable_or_naive_time_is_tolerated(created_at: object) -> None:
     event = parse({**SUCCEEDED, "created_at": created_at})
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     if created_at == "2026-01-02T03:04:05":
-        assert event.created_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+        assert event.occurred_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     else:
-        assert event.created_at is None
+        assert event.occurred_at is None
 
 
 def test_optional_parts_may_be_missing_or_of_the_wrong_type() -> None:
@@ -112,7 +121,7 @@ def test_optional_parts_may_be_missing_or_of_the_wrong_type() -> None:
         "payment": None,
     }
     event = parse(payload)
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     assert (event.checkout_id, event.metadata, event.payment_id, event.customer_email) == (
         "ch_1",
         {},
@@ -125,7 +134,7 @@ def test_optional_parts_may_be_missing_or_of_the_wrong_type() -> None:
 
 def test_a_malformed_purchase_id_in_the_metadata_is_no_purchase_id() -> None:
     event = parse({**SUCCEEDED, "checkout": {"id": "ch_1", "metadata": {"purchase_id": "42; drop table"}}})
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     assert event.purchase_id is None
 
 
@@ -146,7 +155,7 @@ def test_a_malformed_purchase_id_in_the_metadata_is_no_purchase_id() -> None:
 def test_a_payment_without_what_it_needs_is_malformed(changes: dict[str, object], problem: str) -> None:
     with pytest.raises(MalformedEvent) as caught:
         parse({**SUCCEEDED, **changes})
-    assert caught.value.event_type == "payment_intent.succeeded"
+    assert caught.value.label == "payment_intent.succeeded"
     assert problem in caught.value.detail
     assert caught.value.field == "body"
 
@@ -155,10 +164,10 @@ def test_a_failed_payment_needs_only_something_to_match() -> None:
     event = parse(
         {"event_type": "payment_intent.failed", "checkout": {"id": "ch_1"}, "failure_reason": "declined"}
     )
-    assert isinstance(event, PaymentIntentFailed)
+    assert isinstance(event, PaymentFailed)
     assert (event.checkout_id, event.amount, event.failure_reason) == ("ch_1", None, "declined")
     full = parse({**SUCCEEDED, "event_type": "payment_intent.failed"})
-    assert isinstance(full, PaymentIntentFailed)
+    assert isinstance(full, PaymentFailed)
     assert full.amount == Money(49500, "USD")
     with pytest.raises(MalformedEvent, match="nothing to match"):
         parse({"event_type": "payment_intent.failed", "failure_reason": "declined"})
@@ -167,25 +176,38 @@ def test_a_failed_payment_needs_only_something_to_match() -> None:
 def test_a_subscription_payment_says_so() -> None:
     payload = {**SUCCEEDED, "payment": {"id": "py_1", "paymentable": {"type": "Subscription", "id": "su_9"}}}
     event = parse(payload)
-    assert isinstance(event, PaymentIntentSucceeded)
+    assert isinstance(event, PaymentSucceeded)
     assert event.for_subscription
-    assert event.paymentable_id == "su_9"
+    assert event.subscription_id == "su_9"
+    # Named a subscription payment without the id: still one (matched by its checkout).
+    unnamed = parse({**SUCCEEDED, "payment": {"id": "py_1", "paymentable": {"type": "Subscription"}}})
+    assert isinstance(unnamed, PaymentSucceeded)
+    assert (unnamed.for_subscription, unnamed.subscription_id) == (True, None)
+
+
+def test_a_bank_transfer_is_read_as_a_card_payment() -> None:
+    paid = parse({**SUCCEEDED, "event_type": "bank_transfer_intent.succeeded"})
+    assert paid == EXPECTED
+    failed = parse({**SUCCEEDED, "event_type": "bank_transfer_intent.failed"})
+    assert isinstance(failed, PaymentFailed)
+    assert failed.label == "payment_intent.failed"
 
 
 @pytest.mark.parametrize(
-    "event_type",
+    ("event_type", "change"),
     [
-        "subscription.create",
-        "subscription.past_due",
-        "subscription.cancel",
-        "subscription.pause",
-        "subscription.paused",
-        "subscription.unpause",
-        "subscription.reactivate",
-        "subscription.update",
+        ("subscription.create", SubscriptionChange.CREATED),
+        ("subscription.past_due", SubscriptionChange.PAST_DUE),
+        ("subscription.cancel", SubscriptionChange.CANCELLED),
+        ("subscription.pause", SubscriptionChange.PAUSED),
+        ("subscription.paused", SubscriptionChange.PAUSED),
+        ("subscription.unpause", SubscriptionChange.RESUMED),
+        ("subscription.reactivate", SubscriptionChange.REACTIVATED),
+        ("subscription.update", SubscriptionChange.UPDATED),
+        ("subscription.something_new", SubscriptionChange.UPDATED),
     ],
 )
-def test_subscription_events(event_type: str) -> None:
+def test_subscription_events(event_type: str, change: SubscriptionChange) -> None:
     payload = {
         "id": "su_9",
         "event_type": event_type,
@@ -197,34 +219,53 @@ def test_subscription_events(event_type: str) -> None:
         "product": {"id": "prod_2"},
     }
     event = parse(payload)
-    assert isinstance(event, SubscriptionEvent)
-    assert (event.event_type, event.subscription_id, event.customer_email, event.customer_id) == (
-        event_type,
-        "su_9",
-        "rosa@example.com",
-        "cus_1",
+    assert event == SubscriptionChanged(
+        label=event_type,
+        change=change,
+        subscription_id="su_9",
+        occurred_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        customer_email="rosa@example.com",
+        customer_id="cus_1",
+        customer_name="Rosa",
+        payment_id="py_2",
     )
-    assert event.created_at == dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
-    assert event.fields["product"] == {"id": "prod_2"}
     with pytest.raises(MalformedEvent, match="subscription id"):
         parse({k: v for k, v in payload.items() if k != "id"})
 
 
 @pytest.mark.parametrize(
-    "event_type", ["bank_transfer_intent.pending", "refund.create", "dispute.update", "intent.succeeded", "x"]
+    ("event_type", "kind"),
+    [("refund.create", MoneyReturnedKind.REFUND), ("dispute.update", MoneyReturnedKind.DISPUTE)],
 )
-def test_other_types_are_unknown_events(event_type: str) -> None:
-    event = parse({"id": "x", "event_type": event_type, "anything": [1, 2]})
-    assert event == UnknownEvent(event_type=event_type, fields={})
-    assert isinstance(event, UnknownEvent)
-    assert event.fields["anything"] == [1, 2]
+def test_refunds_and_disputes_are_money_returned(event_type: str, kind: MoneyReturnedKind) -> None:
+    event = parse(
+        {
+            "id": "re_1",
+            "event_type": event_type,
+            "payment_intent": {"id": "pa_7", "checkout": {"id": "ch_7"}},
+            "amount_in_cents": 4950.0,
+        }
+    )
+    assert event == MoneyReturned(
+        label=event_type, kind=kind, payment_id="pa_7", checkout_id="ch_7", amount="4950.0"
+    )
+    assert parse({"event_type": event_type}) == MoneyReturned(
+        label=event_type, kind=kind, payment_id=None, checkout_id=None, amount=None
+    )
+
+
+@pytest.mark.parametrize(
+    "event_type", ["bank_transfer_intent.pending", "refund.update", "intent.succeeded", "x"]
+)
+def test_other_types_are_other_events(event_type: str) -> None:
+    assert parse({"id": "x", "event_type": event_type, "anything": [1, 2]}) == OtherEvent(label=event_type)
 
 
 @pytest.mark.parametrize("payload", [{}, {"event_type": ""}, {"event_type": 7}, {"type": "  "}])
 def test_an_event_without_a_type_is_malformed(payload: dict[str, object]) -> None:
     with pytest.raises(MalformedEvent, match="no event type") as caught:
         parse(payload)
-    assert caught.value.event_type == ""
+    assert caught.value.label == ""
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b"\x80", b"[]", b"1", b'"x"', b"{}garbage"])
@@ -241,18 +282,19 @@ def test_reconciliation_builds_the_same_event_from_a_paid_checkout() -> None:
         live_mode=False,
         metadata={"purchase_id": str(PURCHASE_ID)},
         payment_id="pa_123",
-        paymentable_type="OneTimePayment",
-        paymentable_id="on_1",
     )
-    event = PaymentIntentSucceeded.from_checkout(info)
+    event = PaymentSucceeded.from_checkout(info)
     assert (event.checkout_id, event.payment_id, event.amount, event.purchase_id) == (
         "ch_123",
         "pa_123",
         Money(49500, "USD"),
         PURCHASE_ID,
     )
+    assert (event.for_subscription, event.subscription_id) == (False, None)
+    monthly = PaymentSucceeded.from_checkout(attrs.evolve(info, subscription_id="su_1"))
+    assert (monthly.for_subscription, monthly.subscription_id) == (True, "su_1")
     with pytest.raises(MalformedEvent, match="no amount"):
-        PaymentIntentSucceeded.from_checkout(CheckoutInfo("ch_1", CheckoutStatus.PAID, None, False, {}))
+        PaymentSucceeded.from_checkout(CheckoutInfo("ch_1", CheckoutStatus.PAID, None, False, {}))
 
 
 json_values = st.recursive(
@@ -287,4 +329,6 @@ def test_any_json_object_parses_or_is_malformed_never_crashes(payload: dict[str,
         event = parse(payload)
     except MalformedEvent:
         return
-    assert isinstance(event, PaymentIntentSucceeded | PaymentIntentFailed | SubscriptionEvent | UnknownEvent)
+    assert isinstance(
+        event, PaymentSucceeded | PaymentFailed | SubscriptionChanged | MoneyReturned | OtherEvent
+    )

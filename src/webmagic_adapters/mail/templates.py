@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
+from webmagic_adapters.money_format import format_money
 from webmagic_core.accounts.emails import TEMPLATE_FIELDS, EmailMessage, EmailTemplate, FieldKind, check_data
 from webmagic_core.accounts.tokens import TokenPurpose
 from webmagic_core.money import Money
@@ -37,6 +38,8 @@ SUBJECTS: Mapping[EmailTemplate, str] = {
     _E.SITE_RESTORED: "The website for {{ business_name }} is back online",
     _E.HOSTING_ENDING_SOON: "Hosting for {{ business_name }} ends on {{ ends_on | date }}",
     _E.EDIT_READY: "Your change to the website for {{ business_name }} is ready to review",
+    _E.EDIT_APPLIED: "Your change is live on the website for {{ business_name }}",
+    _E.EDIT_FAILED: "We could not make your change to the website for {{ business_name }}",
     _E.ANOMALY_ALERT: "[WebMagic alert] {{ summary }}",
     _E.DOUBLE_SALE_REFUND: "Refund: the website for {{ business_name }} was already sold",
     _E.DOMAIN_FAILING: "Action needed: {{ domain }} lost its WebMagic DNS record",
@@ -69,7 +72,7 @@ def _datetime(value: dt.datetime) -> str:
 
 
 def _money(value: Money) -> str:
-    return str(value)
+    return format_money(value)
 
 
 def _lifetime(purpose: str) -> str:

@@ -22,7 +22,6 @@ Run alone: ``python -m webmagic_adapters.payments.imitation --port 8765``.
 from __future__ import annotations
 
 import argparse
-import calendar
 import contextlib
 import datetime as dt
 import html
@@ -41,9 +40,19 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 import httpx
 
+import webmagic_adapters.payments.provider_model as model
 from webmagic_adapters.payments.models import parse_datetime
 from webmagic_adapters.payments.svix import SvixWebhookSigner
 from webmagic_core.clock import SystemClock
+from webmagic_core.money import Money
+from webmagic_core.payments.gateway import (
+    CheckoutInfo,
+    CheckoutStatus,
+    FreeTrial,
+    TrialInterval,
+    add_months,
+    trial_end,
+)
 from webmagic_core.ports import Clock
 
 logger = logging.getLogger(__name__)
@@ -51,7 +60,8 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api"
 DEFAULT_PUBLIC_KEY = "pk_test_imitation"
 DEFAULT_SECRET_KEY = "sk_test_imitation"  # noqa: S105 - the imitation's own, not a real key
-CURRENCIES = ("USD", "GTQ")
+# In the order its messages name them.
+CURRENCIES = tuple(sorted(model.CURRENCIES, reverse=True))
 CHECKOUT_STATUSES = ("unpaid", "paid", "payment_in_progress")
 SUBSCRIPTION_STATUSES = ("active", "paused", "past_due", "cancelled", "unable_to_start")
 # Recurrente's times come with Guatemala's offset; the adapter must turn them into UTC.
@@ -59,36 +69,29 @@ PROVIDER_OFFSET = dt.timezone(dt.timedelta(hours=-6))
 
 
 def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(8)}"
+    return model.new_id(prefix, hex_digits=16)
 
 
 def provider_time(value: dt.datetime | None) -> str | None:
     """A time as Recurrente writes it: ISO 8601 with milliseconds and the -06:00 offset."""
-    if value is None:
-        return None
+    return None if value is None else _provider_time(value)
+
+
+def _provider_time(value: dt.datetime) -> str:
     return value.astimezone(PROVIDER_OFFSET).isoformat(timespec="milliseconds")
 
 
-def _add_month(value: dt.datetime) -> dt.datetime:
-    year, month = (value.year + 1, 1) if value.month == 12 else (value.year, value.month + 1)
-    return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]))
-
-
-def _trial_end(start: dt.datetime, item: dict[str, Any]) -> dt.datetime | None:
-    """When a recurring item's free trial started at ``start`` ends (None: no trial)."""
+def _first_period_end(start: dt.datetime, item: dict[str, Any]) -> dt.datetime:
+    """When the first period of a recurring item paid at ``start`` ends: its free trial's
+    end (weeks, months or years), else a month later (the provider model's rule)."""
     interval, count = item.get("free_trial_interval"), item.get("free_trial_interval_count")
     if not isinstance(count, int) or count < 1:
-        return None
-    if interval == "week":
-        return start + dt.timedelta(weeks=count)
-    if interval == "month":
-        end = start
-        for _ in range(count):
-            end = _add_month(end)
-        return end
+        return model.add_month(start)
     if interval == "year":
-        return start.replace(year=start.year + count)
-    return None
+        return add_months(start, 12 * count)
+    if interval in tuple(TrialInterval):
+        return trial_end(start, FreeTrial(TrialInterval(interval), count))
+    return model.add_month(start)
 
 
 # --- recorded requests and faults ----------------------------------------------------------
@@ -314,15 +317,20 @@ def metadata_problems(metadata: object) -> list[str]:
     if not isinstance(metadata, dict):
         return ["metadata must be an object"]
     problems = []
-    if len(metadata) > 50:
-        problems.append("metadata can't have more than 50 keys")
+    if len(metadata) > model.MAX_METADATA_KEYS:
+        problems.append(f"metadata can't have more than {model.MAX_METADATA_KEYS} keys")
     for key, value in metadata.items():
-        if len(key) > 40:
-            problems.append(f"metadata key {key[:40]}... is longer than 40 characters")
+        if len(key) > model.MAX_METADATA_KEY_LENGTH:
+            problems.append(
+                f"metadata key {key[: model.MAX_METADATA_KEY_LENGTH]}... is longer than "
+                f"{model.MAX_METADATA_KEY_LENGTH} characters"
+            )
         if not isinstance(value, str):
             problems.append(f"metadata value of {key} must be a string")
-        elif len(value) > 500:
-            problems.append(f"metadata value of {key} is longer than 500 characters")
+        elif len(value) > model.MAX_METADATA_VALUE_LENGTH:
+            problems.append(
+                f"metadata value of {key} is longer than {model.MAX_METADATA_VALUE_LENGTH} characters"
+            )
     return problems
 
 
@@ -524,7 +532,7 @@ class RecurrenteImitation:
                 checkout.paymentable_type = "Subscription"
                 checkout.paymentable_id = paymentable_id or _new_id("su")
                 start = self.clock.now()
-                first_end = _trial_end(start, checkout.item) or _add_month(start)
+                first_end = _first_period_end(start, checkout.item)
                 self.subscriptions[checkout.paymentable_id] = ImitationSubscription(
                     id=checkout.paymentable_id,
                     status="active",
@@ -593,28 +601,27 @@ class RecurrenteImitation:
         """The ``payment_intent.*`` webhook payload Recurrente sends for this checkout."""
         with self._lock:
             checkout = self.checkouts[checkout_id]
-            payment_id = checkout.payment_id or _new_id("pa")
-            return {
-                "id": payment_id,
-                "event_type": event_type,
-                "api_version": "2024-04-24",
-                "created_at": provider_time(self.clock.now()),
-                "amount_in_cents": checkout.total_in_cents,
-                "currency": checkout.currency,
-                "failure_reason": failure_reason,
-                "checkout": {
-                    "id": checkout.id,
-                    "status": checkout.status,
-                    "metadata": dict(checkout.metadata),
-                },
-                "customer": {"id": _new_id("us"), "email": customer_email, "full_name": customer_name},
-                "payment": {
-                    "id": payment_id,
-                    "paymentable": {"type": checkout.paymentable_type, "id": checkout.paymentable_id},
-                },
-                "product": {"id": "pr_imitation"},
-                "invoice": {"id": _new_id("in"), "tax_invoice_url": None},
-            }
+            info = CheckoutInfo(
+                id=checkout.id,
+                status=CheckoutStatus(checkout.status),
+                amount=Money(checkout.total_in_cents, checkout.currency),
+                live_mode=checkout.live_mode,
+                metadata=checkout.metadata,
+            )
+            return model.payment_payload(
+                info,
+                event_type=event_type,
+                customer_email=customer_email,
+                customer_name=customer_name,
+                failure_reason=failure_reason,
+                payment_id=checkout.payment_id or _new_id("pa"),
+                created_at=self.clock.now(),
+                customer_id=_new_id("us"),
+                product_id="pr_imitation",
+                invoice_id=_new_id("in"),
+                paymentable=(checkout.paymentable_type, checkout.paymentable_id),
+                format_time=_provider_time,
+            )
 
     def deliver(self, payload: dict[str, Any], *, message_id: str | None = None) -> int:
         """POST ``payload`` to ``webhook_url``, signed; the status the app answered."""

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from webmagic_adapters.payments import models
+from webmagic_adapters.payments.recurrente_events import SUBSCRIPTION_PAYMENTABLE
 from webmagic_core.errors import ValidationError
 from webmagic_core.money import Money
 from webmagic_core.payments.gateway import (
@@ -154,8 +155,11 @@ def checkout_info(body: models.CheckoutBody) -> CheckoutInfo:
         live_mode=body.live_mode,
         metadata=models.metadata_strings(body.metadata),
         payment_id=payment.id if payment is not None else None,
-        paymentable_type=paymentable.type if paymentable is not None else None,
-        paymentable_id=paymentable.id if paymentable is not None else None,
+        subscription_id=(
+            paymentable.id
+            if paymentable is not None and paymentable.type == SUBSCRIPTION_PAYMENTABLE
+            else None
+        ),
         expires_at=body.expires_at,
         created_at=body.created_at,
     )

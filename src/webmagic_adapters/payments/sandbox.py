@@ -1,7 +1,8 @@
 """``SandboxGateway``: the embedded payment provider, used when no payment keys are configured.
 
-It implements the ``PaymentGateway`` port the way Recurrente behaves (same id prefixes,
-same validation, 404 for unknown ids, 422 for a second refund) and keeps its checkouts,
+It implements the ``PaymentGateway`` port on the provider model (``provider_model``: the
+same id prefixes, validation, 404 for unknown ids, 422 for a second refund, and the same
+subscription machine as the test fakes) and keeps its checkouts,
 subscriptions and refunds in the app's own database (``sandbox_checkouts``,
 ``sandbox_subscriptions``, ``sandbox_refunds``), so every process sharing the database
 sees them: each app worker, and the CLI's ``webmagic payments reconcile``.
@@ -16,22 +17,19 @@ on a fresh machine with no keys.
 
 Subscriptions too: a paid monthly checkout starts an active ``su_sandbox_...`` for a
 month (``pay_all`` also returns its ``subscription.create``), and ``renew``, ``fail``,
-``recover``, ``cancel``, ``pause`` and ``unpause`` play the provider's part afterwards
-(the rules of ``webmagic_core.testing.subscriptions.ProviderSimulator``), each returning
-the signed webhooks to deliver. ``deliver_over_http`` POSTs them to the running app's
-endpoint; ``deliver_in_process`` hands them to a ``WebhookService`` directly (the
-``webmagic sandbox ...`` commands use these).
+``recover``, ``cancel``, ``pause`` and ``unpause`` play the provider's part afterwards,
+each returning the signed webhooks to deliver. ``deliver_over_http`` POSTs them to the
+running app's endpoint; ``deliver_in_process`` hands them to the webhook pipeline (a
+``WebhookReceiver``) directly (the ``webmagic sandbox ...`` commands use these).
 
 Never built when ``WEBMAGIC_PAYMENTS=recurrente`` (``bootstrap.build_gateway``).
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
-import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,18 +38,22 @@ import httpx
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy import exc as sa_exc
 
+import webmagic_adapters.payments.provider_model as model
+from webmagic_adapters.payments.provider_model import (
+    Customer,
+    Move,
+    ProviderCheckout,
+    add_month,
+    payment_payload,
+    subscription_event_payload,
+)
+from webmagic_adapters.payments.recurrente_events import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.errors import describe, is_transient
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, AnyRow
 from webmagic_core.errors import Conflict, TransientError, ValidationError
 from webmagic_core.money import Money
-from webmagic_core.payments.events import (
-    ONE_TIME_PAYMENTABLE,
-    PAYMENT_FAILED,
-    PAYMENT_SUCCEEDED,
-    SUBSCRIPTION_PAYMENTABLE,
-)
 from webmagic_core.payments.gateway import (
     Checkout,
     CheckoutInfo,
@@ -66,31 +68,36 @@ from webmagic_core.payments.gateway import (
     SubscriptionStatus,
     TrialInterval,
 )
-from webmagic_core.payments.provider_rules import (
-    payment_payload,
-    request_problems,
-    subscription_event_payload,
-    subscription_payment_payload,
-    trial_end,
-)
-from webmagic_core.payments.webhooks import WebhookSigner, WebhookVerifier
+from webmagic_core.payments.webhooks import WebhookReceiver, WebhookSigner, WebhookVerifier
 from webmagic_core.ports import Clock
-from webmagic_core.services.webhooks import WebhookService
+
+__all__ = [
+    "CHECKOUT_PATH",
+    "DECLINED",
+    "WEBHOOK_PATH",
+    "Delivery",
+    "SandboxCheckout",
+    "SandboxGateway",
+    "SandboxRefund",
+    "SandboxWebhook",
+    "add_month",
+    "deliver_in_process",
+    "deliver_over_http",
+    "webhook_url",
+]
 
 CHECKOUT_PATH = "/sandbox/checkout"
 # Where the provider delivers its webhooks, below the public URL (docs/api.md).
 WEBHOOK_PATH = "/api/v1/webhooks/recurrente"
 SANDBOX_BUYER_EMAIL = "buyer@sandbox.invalid"
 DECLINED = "the card was declined (sandbox)"
-# After a failed charge the provider tries again this much later.
-RETRY_AFTER = dt.timedelta(days=3)
 DELIVERY_TIMEOUT_SECONDS = 15.0
-SUBSCRIPTION_CREATED = "subscription.create"
-SUBSCRIPTION_PAST_DUE = "subscription.past_due"
-SUBSCRIPTION_CANCELLED = "subscription.cancel"
-PAUSE_EVENTS = ("subscription.pause", "subscription.paused")
-UNPAUSE_EVENTS = ("subscription.unpause", "subscription.reactivate")
-BILLED = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+BY = "the sandbox"
+# The sandbox's ids say so: ch_sandbox_..., su_sandbox_...
+TAG = "sandbox"
+
+# A checkout as the hosted sandbox page shows it: the provider model's.
+SandboxCheckout = ProviderCheckout
 
 _checkouts = t.sandbox_checkouts
 _subscriptions = t.sandbox_subscriptions
@@ -98,51 +105,7 @@ _refunds = t.sandbox_refunds
 
 
 def _new_id(prefix: str) -> str:
-    return f"{prefix}_sandbox_{secrets.token_hex(12)}"
-
-
-def add_month(value: dt.datetime) -> dt.datetime:
-    """The same day of the next month (the month's last day when it has fewer days)."""
-    year, month = (value.year + 1, 1) if value.month == 12 else (value.year, value.month + 1)
-    return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]))
-
-
-def _next_period(row: AnyRow, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """The period a renewal (or a failed one) opens at ``now``: from the end of the current
-    one if it is over, else from now (the sandbox ends the current period early)."""
-    end = row.current_period_end
-    start = end if end is not None and end <= now else now
-    return start, add_month(start)
-
-
-def _require(row: AnyRow, allowed: tuple[SubscriptionStatus, ...], why: str) -> None:
-    if row.status not in {status.value for status in allowed}:
-        raise Conflict(f"subscription {row.id} is {row.status}: {why}")
-
-
-@attrs.frozen
-class SandboxCheckout:
-    """A checkout as the hosted sandbox page shows it."""
-
-    id: str
-    kind: CheckoutKind
-    item_name: str
-    description: str | None
-    amount: Money
-    success_url: str
-    cancel_url: str
-    metadata: Mapping[str, str]
-    status: CheckoutStatus
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    paid_at: dt.datetime | None
-    payment_id: str | None
-    free_trial: FreeTrial | None = None
-
-    def expired(self, now: dt.datetime) -> bool:
-        return (
-            self.status is not CheckoutStatus.PAID and self.expires_at is not None and now >= self.expires_at
-        )
+    return model.new_id(prefix, tag=TAG)
 
 
 @attrs.frozen
@@ -163,8 +126,8 @@ class SandboxRefund:
     created_at: dt.datetime
 
 
-def _sandbox_checkout(row: AnyRow) -> SandboxCheckout:
-    return SandboxCheckout(
+def _provider_checkout(row: AnyRow) -> ProviderCheckout:
+    return ProviderCheckout(
         id=row.id,
         kind=CheckoutKind(row.kind),
         item_name=row.item_name,
@@ -179,21 +142,8 @@ def _sandbox_checkout(row: AnyRow) -> SandboxCheckout:
         paid_at=row.paid_at,
         payment_id=row.payment_id,
         free_trial=_free_trial(row),
-    )
-
-
-def _checkout_info(row: AnyRow) -> CheckoutInfo:
-    return CheckoutInfo(
-        id=row.id,
-        status=CheckoutStatus(row.status),
-        amount=Money(int(row.amount_in_cents), row.currency),
-        live_mode=False,
-        metadata={str(k): str(v) for k, v in dict(row.metadata).items()},
-        payment_id=row.payment_id,
         paymentable_type=row.paymentable_type,
         paymentable_id=row.paymentable_id,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
     )
 
 
@@ -241,42 +191,40 @@ class SandboxGateway:
     # --- the port -------------------------------------------------------------------------
 
     def create_checkout(self, request: CheckoutRequest) -> Checkout:
-        now = self.clock.now()
-        problems = request_problems(request, now)
-        if problems:
-            raise GatewayError("the sandbox refused the checkout: " + "; ".join(problems), status=422)
-        checkout_id = _new_id("ch")
+        checkout = ProviderCheckout.open(_new_id("ch"), request, self.clock.now(), by=BY)
         with self._writing() as connection:
             connection.execute(
                 insert(_checkouts).values(
-                    id=checkout_id,
-                    kind=request.kind.value,
-                    item_name=request.item_name,
-                    description=request.description,
-                    amount_in_cents=request.amount.amount_in_cents,
-                    currency=request.amount.currency,
-                    success_url=request.success_url,
-                    cancel_url=request.cancel_url,
-                    metadata=dict(request.metadata),
-                    expires_at=request.expires_at,
-                    status=CheckoutStatus.UNPAID.value,
-                    created_at=now,
-                    free_trial_interval=request.free_trial.interval.value if request.free_trial else None,
-                    free_trial_count=request.free_trial.count if request.free_trial else None,
+                    id=checkout.id,
+                    kind=checkout.kind.value,
+                    item_name=checkout.item_name,
+                    description=checkout.description,
+                    amount_in_cents=checkout.amount.amount_in_cents,
+                    currency=checkout.amount.currency,
+                    success_url=checkout.success_url,
+                    cancel_url=checkout.cancel_url,
+                    metadata=dict(checkout.metadata),
+                    expires_at=checkout.expires_at,
+                    status=checkout.status.value,
+                    created_at=checkout.created_at,
+                    free_trial_interval=checkout.free_trial.interval.value if checkout.free_trial else None,
+                    free_trial_count=checkout.free_trial.count if checkout.free_trial else None,
                 )
             )
-        return Checkout(id=checkout_id, url=self.checkout_url(checkout_id))
+        return Checkout(id=checkout.id, url=self.checkout_url(checkout.id))
 
     def get_checkout(self, checkout_id: str) -> CheckoutInfo:
-        with self._reading() as connection:
-            return _checkout_info(self._checkout_row(connection, checkout_id))
+        return self.checkout(checkout_id).info()
 
     def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
         with self._writing() as connection:
             row = self._checkout_row(connection, checkout_id, for_update=True)
-            if row.status == CheckoutStatus.PAID.value:
-                raise GatewayError(f"checkout {checkout_id} is paid and cannot be changed", status=422)
-            connection.execute(update(_checkouts).where(_checkouts.c.id == checkout_id).values(expires_at=at))
+            expiring = _provider_checkout(row).expiring(at)
+            connection.execute(
+                update(_checkouts)
+                .where(_checkouts.c.id == checkout_id)
+                .values(expires_at=expiring.expires_at)
+            )
 
     def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
         query = (
@@ -286,38 +234,22 @@ class SandboxGateway:
             .limit(limit)
         )
         with self._reading() as connection:
-            return [_checkout_info(row) for row in connection.execute(query)]
+            return [_provider_checkout(row).info() for row in connection.execute(query)]
 
     def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
         with self._reading() as connection:
-            row = connection.execute(
-                select(_subscriptions).where(_subscriptions.c.id == subscription_id)
-            ).first()
-        if row is None:
-            raise _unknown_subscription(subscription_id)
-        return _subscription_info(row)
+            return _subscription_info(self._subscription_row(connection, subscription_id))
 
     def cancel_subscription(self, subscription_id: str) -> None:
         """Idempotent: cancelling a cancelled subscription changes nothing."""
         now = self.clock.now()
         with self._writing() as connection:
-            row = connection.execute(
-                select(_subscriptions.c.status)
-                .where(_subscriptions.c.id == subscription_id)
-                .with_for_update()
-            ).first()
-            if row is None:
-                raise _unknown_subscription(subscription_id)
-            if row.status != SubscriptionStatus.CANCELLED.value:
-                connection.execute(
-                    update(_subscriptions)
-                    .where(_subscriptions.c.id == subscription_id)
-                    .values(
-                        status=SubscriptionStatus.CANCELLED.value,
-                        next_payment_attempt_at=None,
-                        updated_at=now,
-                    )
-                )
+            subscription = _subscription_info(
+                self._subscription_row(connection, subscription_id, for_update=True)
+            )
+            cancelled = model.cancelled(subscription)
+            if cancelled != subscription:
+                self._save_subscription(connection, cancelled, now)
 
     def refund(self, payment_id: str) -> None:
         """A full refund of a paid checkout's payment, recorded once (a second one is a 422)."""
@@ -330,13 +262,11 @@ class SandboxGateway:
                         _checkouts.c.status == CheckoutStatus.PAID.value,
                     )
                 ).first()
-                if paid is None:
-                    raise GatewayNotFound(f"the sandbox has no payment {payment_id[:80]!r}", status=404)
                 done = connection.execute(
                     select(_refunds.c.id).where(_refunds.c.payment_id == payment_id)
                 ).first()
-                if done is not None:
-                    raise _already_refunded(payment_id)
+                model.check_refund(payment_id, paid=paid is not None, refunded=done is not None, by=BY)
+                assert paid is not None
                 connection.execute(
                     insert(_refunds).values(
                         id=_new_id("re"),
@@ -348,7 +278,7 @@ class SandboxGateway:
                 )
         except GatewayError as error:
             if isinstance(error.__cause__, sa_exc.IntegrityError):
-                raise _already_refunded(payment_id) from None  # a concurrent refund won
+                raise model.already_refunded(payment_id) from None  # a concurrent refund won
             raise
 
     # --- the hosted checkout page's side ---------------------------------------------------
@@ -356,7 +286,7 @@ class SandboxGateway:
     def checkout(self, checkout_id: str) -> SandboxCheckout:
         """What the hosted page shows (``GatewayNotFound`` for an unknown id)."""
         with self._reading() as connection:
-            return _sandbox_checkout(self._checkout_row(connection, checkout_id))
+            return _provider_checkout(self._checkout_row(connection, checkout_id))
 
     def pay(
         self,
@@ -371,49 +301,38 @@ class SandboxGateway:
         deliver again) or has expired."""
         now = self.clock.now()
         with self._writing() as connection:
-            row = self._checkout_row(connection, checkout_id, for_update=True)
-            self._check_payable(_sandbox_checkout(row), now)
-            payment_id = _new_id("pa")
-            if row.kind == CheckoutKind.MONTHLY.value:
-                paymentable = (SUBSCRIPTION_PAYMENTABLE, _new_id("su"))
-                # A free trial is the first period: the first charge falls when it ends.
-                trial = _free_trial(row)
-                first_end = trial_end(now, trial) if trial is not None else add_month(now)
+            checkout = _provider_checkout(self._checkout_row(connection, checkout_id, for_update=True))
+            checkout.check_payable(now)
+            monthly = checkout.kind is CheckoutKind.MONTHLY
+            paid = checkout.paid(
+                now, payment_id=_new_id("pa"), paymentable_id=_new_id("su" if monthly else "on")
+            )
+            if monthly:
+                subscription = model.started_subscription(paid, now, customer_email=customer_email)
                 connection.execute(
                     insert(_subscriptions).values(
-                        id=paymentable[1],
-                        checkout_id=checkout_id,
-                        status=SubscriptionStatus.ACTIVE.value,
-                        current_period_start=now,
-                        current_period_end=first_end,
-                        next_payment_attempt_at=first_end,
-                        customer_email=customer_email,
-                        created_at=now,
-                        updated_at=now,
+                        id=subscription.id, created_at=now, **_subscription_values(subscription, now)
                     )
                 )
-            else:
-                paymentable = (ONE_TIME_PAYMENTABLE, _new_id("on"))
             connection.execute(
                 update(_checkouts)
                 .where(_checkouts.c.id == checkout_id)
                 .values(
-                    status=CheckoutStatus.PAID.value,
-                    payment_id=payment_id,
-                    paymentable_type=paymentable[0],
-                    paymentable_id=paymentable[1],
-                    paid_at=now,
+                    status=paid.status.value,
+                    payment_id=paid.payment_id,
+                    paymentable_type=paid.paymentable_type,
+                    paymentable_id=paid.paymentable_id,
+                    paid_at=paid.paid_at,
                 )
             )
-            info = _checkout_info(self._checkout_row(connection, checkout_id))
         payload = payment_payload(
-            info,
+            paid.info(),
             event_type=PAYMENT_SUCCEEDED,
             customer_email=customer_email,
             customer_name=customer_name,
             created_at=now,
         )
-        return self._signed(PAYMENT_SUCCEEDED, payload, now)
+        return self._signed(payload, now)
 
     def decline(
         self,
@@ -427,15 +346,11 @@ class SandboxGateway:
         checkout stays unpaid (as at the provider, the buyer may try again) and a declined
         first payment starts no subscription. ``Conflict`` when paid or expired."""
         now = self.clock.now()
-        with self._reading() as connection:
-            row = self._checkout_row(connection, checkout_id)
-        self._check_payable(_sandbox_checkout(row), now)
-        monthly = row.kind == CheckoutKind.MONTHLY.value
-        info = attrs.evolve(
-            _checkout_info(row),
-            paymentable_type=SUBSCRIPTION_PAYMENTABLE if monthly else ONE_TIME_PAYMENTABLE,
-            paymentable_id=_new_id("su" if monthly else "on"),
-        )
+        checkout = self.checkout(checkout_id)
+        checkout.check_payable(now)
+        monthly = checkout.kind is CheckoutKind.MONTHLY
+        # Recurrente names a subscription for a monthly checkout's payment, even a declined one.
+        info = attrs.evolve(checkout.info(), subscription_id=_new_id("su") if monthly else None)
         payload = payment_payload(
             info,
             event_type=PAYMENT_FAILED,
@@ -445,7 +360,7 @@ class SandboxGateway:
             payment_id=_new_id("pa"),
             created_at=now,
         )
-        return self._signed(PAYMENT_FAILED, payload, now)
+        return self._signed(payload, now)
 
     def pay_all(
         self,
@@ -458,166 +373,93 @@ class SandboxGateway:
         ``payment_intent.succeeded``, then for a monthly checkout ``subscription.create``."""
         payment = self.pay(checkout_id, customer_email=customer_email, customer_name=customer_name)
         info = self.get_checkout(checkout_id)
-        if info.paymentable_type != SUBSCRIPTION_PAYMENTABLE or info.paymentable_id is None:
+        if info.subscription_id is None:
             return [payment]
         now = self.clock.now()
         created = subscription_event_payload(
-            info.paymentable_id,
-            SUBSCRIPTION_CREATED,
+            info.subscription_id,
+            model.SUBSCRIPTION_CREATED,
             created_at=now,
             customer_email=customer_email,
             customer_name=customer_name,
             payment_id=info.payment_id,
         )
-        return [payment, self._signed(SUBSCRIPTION_CREATED, created, now)]
+        return [payment, self._signed(created, now)]
 
     # --- simulating the provider's side of a subscription -------------------------------------
     #
-    # Each method changes a sandbox subscription the way Recurrente would (the rules of
-    # ``webmagic_core.testing.subscriptions.ProviderSimulator``) and returns the signed
-    # webhooks it would send about the change, in order, for the caller to deliver
+    # Each method moves a sandbox subscription by the provider model's subscription machine
+    # (``provider_model``: the rules the test fakes follow too) and returns the signed
+    # webhooks the provider would send about the change, in order, for the caller to deliver
     # (``deliver_over_http`` / ``deliver_in_process``; ``webmagic sandbox ...``). A change
     # the provider would not make in the subscription's status is a ``Conflict`` (nothing
-    # changes); an unknown id is ``GatewayNotFound``. ``get_subscription`` reports the
-    # new state at once.
-    #
-    # Time: the provider renews (or fails to renew) when a period ends. A sandbox cannot
-    # wait a month, so a renewal or failure simulated before the current period's end
-    # ends that period now, and the next one runs a month from now; simulated at or after
-    # its end (a clock moved on), the next period starts where the last one ended.
+    # changes); an unknown id is ``GatewayNotFound``. ``get_subscription`` reports the new
+    # state at once. A sandbox cannot wait a month: a renewal or failure simulated before
+    # the current period's end ends that period now.
 
     def renew(self, subscription_id: str) -> list[SandboxWebhook]:
         """The period ends and the renewal is charged: a new, paid period of a month.
         Only an active subscription renews. Sends ``payment_intent.succeeded`` (a payment
         of the ``su_...``, naming no checkout)."""
-        now = self.clock.now()
-        with self._writing() as connection:
-            row = self._subscription_row(connection, subscription_id, for_update=True)
-            _require(
-                row,
-                (SubscriptionStatus.ACTIVE,),
-                "only an active subscription renews (a past_due one recovers)",
-            )
-            amount = self._price(connection, row)
-            start, end = _next_period(row, now)
-            self._update_subscription(
-                connection,
-                subscription_id,
-                now,
-                status=SubscriptionStatus.ACTIVE,
-                current_period_start=start,
-                current_period_end=end,
-                next_payment_attempt_at=end,
-            )
-        return [self._subscription_payment(row, amount, now)]
+        return self._simulate(subscription_id, model.renew)
 
     def fail(self, subscription_id: str, *, reason: str = DECLINED) -> list[SandboxWebhook]:
         """The renewal charge fails. For an active subscription the provider opens the next
         period unpaid and makes it past_due (sends ``payment_intent.failed`` and
         ``subscription.past_due``); for a past_due one, a retry fails (sends
         ``payment_intent.failed``). Either way the next attempt is 3 days later."""
-        now = self.clock.now()
-        with self._writing() as connection:
-            row = self._subscription_row(connection, subscription_id, for_update=True)
-            _require(row, BILLED, "only an active or past_due subscription is charged")
-            amount = self._price(connection, row)
-            retry_at = now + RETRY_AFTER
-            opening = row.status == SubscriptionStatus.ACTIVE.value
-            if opening:
-                start, end = _next_period(row, now)
-                self._update_subscription(
-                    connection,
-                    subscription_id,
-                    now,
-                    status=SubscriptionStatus.PAST_DUE,
-                    current_period_start=start,
-                    current_period_end=end,
-                    next_payment_attempt_at=retry_at,
-                )
-            else:
-                self._update_subscription(connection, subscription_id, now, next_payment_attempt_at=retry_at)
-        webhooks = [self._subscription_payment(row, amount, now, failure_reason=reason)]
-        if opening:
-            webhooks.append(self._subscription_event(row, SUBSCRIPTION_PAST_DUE, now))
-        return webhooks
+        return self._simulate(subscription_id, model.fail, failure_reason=reason)
 
     def recover(self, subscription_id: str) -> list[SandboxWebhook]:
         """A retry of a past_due subscription is paid: active again, for the period the
         failed renewal opened. Sends ``payment_intent.succeeded``."""
-        now = self.clock.now()
-        with self._writing() as connection:
-            row = self._subscription_row(connection, subscription_id, for_update=True)
-            _require(row, (SubscriptionStatus.PAST_DUE,), "only a past_due subscription recovers")
-            amount = self._price(connection, row)
-            self._update_subscription(
-                connection,
-                subscription_id,
-                now,
-                status=SubscriptionStatus.ACTIVE,
-                next_payment_attempt_at=row.current_period_end,
-            )
-        return [self._subscription_payment(row, amount, now)]
+        return self._simulate(subscription_id, lambda subscription, _: model.recover(subscription))
 
     def cancel(self, subscription_id: str) -> list[SandboxWebhook]:
         """Cancelled at the provider (by the customer there, an operator, or after the
         retries ran out): no more charges. Sends ``subscription.cancel``. (The port's
         ``cancel_subscription``, which the app calls, does the same without a webhook.)"""
-        now = self.clock.now()
-        with self._writing() as connection:
-            row = self._subscription_row(connection, subscription_id, for_update=True)
-            _require(
-                row,
-                (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.PAUSED),
-                "it has ended already",
-            )
-            self._update_subscription(
-                connection,
-                subscription_id,
-                now,
-                status=SubscriptionStatus.CANCELLED,
-                next_payment_attempt_at=None,
-            )
-        return [self._subscription_event(row, SUBSCRIPTION_CANCELLED, now)]
+        return self._simulate(subscription_id, lambda subscription, _: model.cancel(subscription))
 
     def pause(self, subscription_id: str, *, event_type: str = "subscription.pause") -> list[SandboxWebhook]:
         """Paused at the provider: no charges while paused. Sends ``event_type``
         (``subscription.pause`` or ``subscription.paused``: Recurrente documents both)."""
-        if event_type not in PAUSE_EVENTS:
-            raise ValueError(f"a pause is announced as one of {', '.join(PAUSE_EVENTS)}, not {event_type!r}")
-        now = self.clock.now()
-        with self._writing() as connection:
-            row = self._subscription_row(connection, subscription_id, for_update=True)
-            _require(row, BILLED, "only an active or past_due subscription can be paused")
-            self._update_subscription(
-                connection,
-                subscription_id,
-                now,
-                status=SubscriptionStatus.PAUSED,
-                next_payment_attempt_at=None,
-            )
-        return [self._subscription_event(row, event_type, now)]
+        return self._simulate(
+            subscription_id, lambda subscription, _: model.pause(subscription, event_type=event_type)
+        )
 
     def unpause(
         self, subscription_id: str, *, event_type: str = "subscription.unpause"
     ) -> list[SandboxWebhook]:
-        """Unpaused (or reactivated): active again for the period the provider reports.
-        Sends ``event_type`` (``subscription.unpause`` or ``subscription.reactivate``)."""
-        if event_type not in UNPAUSE_EVENTS:
-            raise ValueError(
-                f"an unpause is announced as one of {', '.join(UNPAUSE_EVENTS)}, not {event_type!r}"
-            )
+        """Unpaused (or reactivated, which a cancelled one may be too): active again for the
+        period the provider reports. Sends ``event_type`` (``subscription.unpause`` or
+        ``subscription.reactivate``)."""
+        return self._simulate(
+            subscription_id, lambda subscription, _: model.unpause(subscription, event_type=event_type)
+        )
+
+    def _simulate(
+        self,
+        subscription_id: str,
+        change: Callable[[SubscriptionInfo, dt.datetime], Move],
+        *,
+        failure_reason: str = DECLINED,
+    ) -> list[SandboxWebhook]:
         now = self.clock.now()
         with self._writing() as connection:
             row = self._subscription_row(connection, subscription_id, for_update=True)
-            _require(row, (SubscriptionStatus.PAUSED,), "only a paused subscription can be unpaused")
-            self._update_subscription(
-                connection,
-                subscription_id,
-                now,
-                status=SubscriptionStatus.ACTIVE,
-                next_payment_attempt_at=row.current_period_end,
-            )
-        return [self._subscription_event(row, event_type, now)]
+            move = change(_subscription_info(row), now)
+            amount = self._price(connection, row) if move.charge is not None else None
+            self._save_subscription(connection, move.subscription, now)
+        payloads = model.move_payloads(
+            move,
+            now,
+            customer=Customer(row.customer_email),
+            amount=amount,
+            payment_id=_new_id("pa") if move.charge is not None else None,
+            failure_reason=failure_reason,
+        )
+        return [self._signed(payload, now) for payload in payloads]
 
     # --- scripting (tests, demos) ---------------------------------------------------------
 
@@ -636,27 +478,18 @@ class SandboxGateway:
     def put_subscription(self, subscription: SubscriptionInfo) -> None:
         """Add or replace a subscription as the provider would report it."""
         now = self.clock.now()
-        values: dict[str, Any] = {
-            "checkout_id": subscription.checkout_id,
-            "status": subscription.status.value,
-            "current_period_start": subscription.current_period_start,
-            "current_period_end": subscription.current_period_end,
-            "next_payment_attempt_at": subscription.next_payment_attempt_at,
-            "customer_email": subscription.customer_email,
-            "updated_at": now,
-        }
         with self._writing() as connection:
             found = connection.execute(
                 select(_subscriptions.c.id).where(_subscriptions.c.id == subscription.id).with_for_update()
             ).first()
             if found is None:
                 connection.execute(
-                    insert(_subscriptions).values(id=subscription.id, created_at=now, **values)
+                    insert(_subscriptions).values(
+                        id=subscription.id, created_at=now, **_subscription_values(subscription, now)
+                    )
                 )
             else:
-                connection.execute(
-                    update(_subscriptions).where(_subscriptions.c.id == subscription.id).values(**values)
-                )
+                self._save_subscription(connection, subscription, now)
 
     def refunds(self) -> list[SandboxRefund]:
         """Every refund recorded, oldest first."""
@@ -675,14 +508,6 @@ class SandboxGateway:
     # --- plumbing --------------------------------------------------------------------------
 
     @staticmethod
-    def _check_payable(checkout: SandboxCheckout, now: dt.datetime) -> None:
-        if checkout.status is CheckoutStatus.PAID:
-            raise Conflict(f"checkout {checkout.id} is paid already")
-        if checkout.expired(now):
-            assert checkout.expires_at is not None
-            raise Conflict(f"checkout {checkout.id} expired at {checkout.expires_at.isoformat()}")
-
-    @staticmethod
     def _subscription_row(
         connection: Connection, subscription_id: str, *, for_update: bool = False
     ) -> AnyRow:
@@ -693,13 +518,11 @@ class SandboxGateway:
         return row
 
     @staticmethod
-    def _update_subscription(
-        connection: Connection, subscription_id: str, now: dt.datetime, **values: Any
-    ) -> None:
+    def _save_subscription(connection: Connection, subscription: SubscriptionInfo, now: dt.datetime) -> None:
         connection.execute(
             update(_subscriptions)
-            .where(_subscriptions.c.id == subscription_id)
-            .values(updated_at=now, **values)
+            .where(_subscriptions.c.id == subscription.id)
+            .values(**_subscription_values(subscription, now))
         )
 
     @staticmethod
@@ -714,32 +537,13 @@ class SandboxGateway:
             raise Conflict(f"subscription {row.id} has no sandbox checkout, so its monthly price is unknown")
         return Money(int(paid.amount_in_cents), paid.currency)
 
-    def _subscription_payment(
-        self, row: AnyRow, amount: Money, now: dt.datetime, *, failure_reason: str | None = None
-    ) -> SandboxWebhook:
-        event_type = PAYMENT_SUCCEEDED if failure_reason is None else PAYMENT_FAILED
-        payload = subscription_payment_payload(
-            row.id,
-            _new_id("pa"),
-            created_at=now,
-            amount=amount,
-            customer_email=row.customer_email,
-            event_type=event_type,
-            failure_reason=failure_reason,
-        )
-        return self._signed(event_type, payload, now)
-
-    def _subscription_event(self, row: AnyRow, event_type: str, now: dt.datetime) -> SandboxWebhook:
-        payload = subscription_event_payload(
-            row.id, event_type, created_at=now, customer_email=row.customer_email
-        )
-        return self._signed(event_type, payload, now)
-
-    def _signed(self, event_type: str, payload: Mapping[str, object], now: dt.datetime) -> SandboxWebhook:
+    def _signed(self, payload: Mapping[str, object], now: dt.datetime) -> SandboxWebhook:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         message_id = _new_id("msg")
         headers = {**self._signer.sign(message_id, now, body), "content-type": "application/json"}
-        return SandboxWebhook(message_id=message_id, event_type=event_type, headers=headers, body=body)
+        return SandboxWebhook(
+            message_id=message_id, event_type=str(payload["event_type"]), headers=headers, body=body
+        )
 
     @staticmethod
     def _checkout_row(connection: Connection, checkout_id: str, *, for_update: bool = False) -> AnyRow:
@@ -765,8 +569,16 @@ class SandboxGateway:
                 yield connection
 
 
-def _already_refunded(payment_id: str) -> GatewayError:
-    return GatewayError(f"payment {payment_id[:80]} is already refunded", status=422)
+def _subscription_values(subscription: SubscriptionInfo, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "checkout_id": subscription.checkout_id,
+        "status": subscription.status.value,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "next_payment_attempt_at": subscription.next_payment_attempt_at,
+        "customer_email": subscription.customer_email,
+        "updated_at": now,
+    }
 
 
 @contextmanager
@@ -835,7 +647,7 @@ def deliver_over_http(
 
 
 def deliver_in_process(
-    webhooks: Iterable[SandboxWebhook], verifier: WebhookVerifier, service: WebhookService
+    webhooks: Iterable[SandboxWebhook], verifier: WebhookVerifier, service: WebhookReceiver
 ) -> list[Delivery]:
     """Hand each webhook, in order, to the webhook pipeline in this process (no server
     needed): verified like a delivery over HTTP, then ``WebhookService.receive``. The

@@ -225,6 +225,13 @@ def known_revisions() -> frozenset[str]:
     return frozenset(script.revision for script in scripts.walk_revisions())
 
 
+def head_revision() -> str | None:
+    """The schema revision this version of WebMagic migrates to (``webmagic db upgrade``)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def _has_schema(path: Path) -> bool:
     try:
         connection = _open_existing(path, read_only=True)

@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,8 +35,11 @@ from webmagic_adapters.body_cipher import BodyCipher
 from webmagic_adapters.keys import Keyring
 from webmagic_adapters.private_files import private_dir, private_sqlite_file
 from webmagic_adapters.sqlalchemy import tables
+from webmagic_adapters.sqlalchemy.rendered_pages import render_banners
 from webmagic_adapters.sqlalchemy.repositories import SQLITE_BEGIN_OPTION, SQLITE_TRANSACTION_INFO
 from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
+from webmagic_core.commit_hooks import Doorbell
+from webmagic_core.ports import PreviewBanner
 
 UoW = TypeVar("UoW", bound=SqlAlchemyUnitOfWork)
 
@@ -51,6 +54,11 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 
 class DatabaseUrlError(ValueError):
     """The database URL cannot be used; the message never repeats a password."""
+
+
+# What says a database URL is unusable: ours, and SQLAlchemy's own (whose messages never
+# repeat the URL or its password).
+BAD_DATABASE_URL: tuple[type[Exception], ...] = (DatabaseUrlError, sa_exc.ArgumentError)
 
 
 def sqlite_file_problem(url: str, *, create: bool) -> str | None:
@@ -151,8 +159,12 @@ class Database:
     ``keys`` encrypt queued mail at rest (``body_cipher``); a database opened without them
     (the migrations) cannot queue mail."""
 
-    def __init__(self, url: str, *, keys: Keyring | None = None) -> None:
+    def __init__(self, url: str, *, keys: Keyring | None = None, publishing: bool = False) -> None:
         self._url = normalize_url(url)
+        # Static publishing (WEBMAGIC_PUBLISH_DIR): units of work write publish requests,
+        # and ring this after a commit that wrote one.
+        self.publishing = publishing
+        self.publish_doorbell = Doorbell()
         self._cipher = BodyCipher.from_keyring(keys) if keys is not None else BodyCipher(())
         self._engine = self._create_engine(self._url)
         # SQLite: this process's writers queue here for the file's write lock (see
@@ -188,6 +200,11 @@ class Database:
         return self._engine
 
     @property
+    def in_memory(self) -> bool:
+        """A SQLite database in memory: one connection in one process, shared by its threads."""
+        return self._url.get_backend_name() == "sqlite" and _is_memory(self._url)
+
+    @property
     def dialect_name(self) -> str:
         return self._engine.dialect.name
 
@@ -205,6 +222,7 @@ class Database:
             write_lock=self._write_lock,
             lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             cipher=self._cipher,
+            publishing=self.publish_doorbell if self.publishing else None,
         )
 
     def unit_of_work_of(self, kind: type[UoW]) -> UoW:
@@ -214,6 +232,7 @@ class Database:
             write_lock=self._write_lock,
             lock_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             cipher=self._cipher,
+            publishing=self.publish_doorbell if self.publishing else None,
         )
 
     def ping(self) -> bool:
@@ -264,19 +283,34 @@ class Database:
             return False
         return True
 
-    def upgrade(self, revision: str = "head") -> None:
+    def upgrade(self, revision: str = "head", *, attributes: Mapping[str, Any] | None = None) -> None:
         """Apply the Alembic migrations (``webmagic db upgrade``). Safe to run again, and
         from several processes at once: they queue on a lock and the later ones find
-        nothing to do."""
-        self._migrate(command.upgrade, revision)
+        nothing to do. ``attributes`` are handed to the migrations (revision 0013 takes
+        ``preview_banner`` and ``progress``)."""
+        self._migrate(command.upgrade, revision, attributes)
+
+    def render_banners(
+        self, banner: PreviewBanner, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Render the preview pages whose banner is missing or was rendered under other
+        settings (``webmagic db upgrade`` runs it after the migrations); returns how many."""
+        with self._engine.begin() as connection:
+            return render_banners(connection, banner, progress=progress)
 
     def downgrade(self, revision: str) -> None:
         """Undo migrations down to ``revision`` (``"base"``: an empty database)."""
         self._migrate(command.downgrade, revision)
 
-    def _migrate(self, run: Callable[[Config, str], None], revision: str) -> None:
+    def _migrate(
+        self,
+        run: Callable[[Config, str], None],
+        revision: str,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        config.attributes.update(attributes or {})
         with self._engine.connect() as connection:
             config.attributes["connection"] = connection
             if self.dialect_name == "sqlite":
@@ -302,8 +336,14 @@ class Database:
         try:
             connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             with connection.begin():
+                before = _revision_of(connection)
                 run()
-                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                # A full check reads every row of every table (over a minute with 100,000
+                # sites on a busy machine): only when a migration did run.
+                changed = _revision_of(connection) != before
+                problems = (
+                    connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if changed else []
+                )
                 if problems:
                     raise RuntimeError(f"the migration left {len(problems)} rows with broken foreign keys")
         finally:
@@ -320,3 +360,10 @@ class Database:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+def _revision_of(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    revision: str | None = MigrationContext.configure(connection).get_current_revision()
+    return revision

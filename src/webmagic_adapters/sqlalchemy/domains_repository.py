@@ -221,7 +221,8 @@ class SqlHostDirectory(SqlSiteDirectory):
     removed -- is seen by the next request; on PostgreSQL it is one round trip."""
 
     def __init__(self, engine: Engine, *, max_connections: int = MAX_CONNECTIONS) -> None:
-        super().__init__(engine, max_connections=max_connections)
+        # No in-memory heads: domain changes are not announced (revision 0015 covers slugs).
+        super().__init__(engine, max_connections=max_connections, cache_heads=False)
         compiled = _HEAD_BY_HOST.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._positional = compiled.positional

@@ -14,13 +14,15 @@ from webmagic_adapters.sqlalchemy.errors import translating_errors
 from webmagic_core.monitoring import OperationsSnapshot
 from webmagic_core.outbox import OutboxStatus
 
-_OUTBOX, _OLDEST, _SITES, _SUBSCRIPTIONS, _WEBHOOKS, _ANOMALIES = (
+_OUTBOX, _OLDEST, _SITES, _SUBSCRIPTIONS, _WEBHOOKS, _ANOMALIES, _EDITS, _DOMAINS = (
     "outbox",
     "oldest",
     "sites",
     "subscriptions",
     "webhooks",
     "anomalies",
+    "edits",
+    "domains",
 )
 
 
@@ -34,21 +36,21 @@ def _figures() -> CompoundSelect[Any]:
     no_key = cast(null(), String)
     pending = outbox.c.status == OutboxStatus.PENDING.value
     return union_all(
-        select(literal(_OUTBOX), outbox.c.status, func.count(), _no_time()).group_by(
-            outbox.c.status
-        ),
+        select(literal(_OUTBOX), outbox.c.status, func.count(), _no_time()).group_by(outbox.c.status),
         select(literal(_OLDEST), no_key, func.count(), func.min(outbox.c.created_at)).where(pending),
-        select(literal(_SITES), t.sites.c.status, func.count(), _no_time()).group_by(
-            t.sites.c.status
+        select(literal(_SITES), t.sites.c.status, func.count(), _no_time()).group_by(t.sites.c.status),
+        select(literal(_SUBSCRIPTIONS), t.subscriptions.c.status, func.count(), _no_time()).group_by(
+            t.subscriptions.c.status
         ),
-        select(
-            literal(_SUBSCRIPTIONS), t.subscriptions.c.status, func.count(), _no_time()
-        ).group_by(t.subscriptions.c.status),
-        select(literal(_WEBHOOKS), webhooks.c.outcome, func.count(), _no_time()).group_by(
-            webhooks.c.outcome
-        ),
+        select(literal(_WEBHOOKS), webhooks.c.outcome, func.count(), _no_time()).group_by(webhooks.c.outcome),
         select(literal(_ANOMALIES), no_key, func.count(), _no_time()).where(
             t.anomalies.c.resolved_at.is_(None)
+        ),
+        select(literal(_EDITS), t.edit_requests.c.status, func.count(), _no_time()).group_by(
+            t.edit_requests.c.status
+        ),
+        select(literal(_DOMAINS), t.custom_domains.c.status, func.count(), _no_time()).group_by(
+            t.custom_domains.c.status
         ),
     )
 
@@ -82,4 +84,6 @@ class SqlOperationsQuery:
             subscriptions_by_status=dict(groups[_SUBSCRIPTIONS]),
             webhooks_by_outcome=dict(groups[_WEBHOOKS]),
             open_anomalies=groups[_ANOMALIES].get("", 0),
+            edits_by_status=dict(groups[_EDITS]),
+            domains_by_status=dict(groups[_DOMAINS]),
         )

@@ -40,9 +40,10 @@ from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.errors import is_unique_violation, translating_errors
 from webmagic_core.errors import Conflict, TransientError
 from webmagic_core.lifecycle import SiteStatus
+from webmagic_core.pages import PageVariant, RenderedPage, clean_page
 from webmagic_core.ports import BlobUsage, SiteHead
 from webmagic_core.site_files import VersionFile
-from webmagic_core.sites import Actor, Site, SiteEvent, SiteVersion, SiteVersionSummary
+from webmagic_core.sites import Actor, Site, SiteEvent, SiteVersion, SiteVersionSummary, VersionCause
 
 # Option read by the SQLite "begin" hook in database.py: which BEGIN to emit.
 SQLITE_BEGIN_OPTION = "webmagic_sqlite_begin"
@@ -276,13 +277,6 @@ _SITE_COLUMNS = (
     t.sites.c.owner_id,
     t.sites.c.purchased_at,
 )
-_HEAD_COLUMNS = (
-    t.sites.c.id,
-    t.sites.c.slug,
-    t.sites.c.business_name,
-    t.sites.c.status,
-    t.sites.c.current_version,
-)
 
 
 def _site(row: AnyRow) -> Site:
@@ -304,13 +298,17 @@ def _version(row: AnyRow, files: Sequence[VersionFile]) -> SiteVersion:
         site_id=row.site_id,
         number=row.number,
         files=tuple(files),
-        cause=row.cause,
+        cause=VersionCause(row.cause),
         created_by=Actor(row.created_by),
         created_at=row.created_at,
+        note=row.note,
+        edit_id=row.edit_id,
+        restored_from=row.restored_from,
     )
 
 
-def _file(row: AnyRow) -> VersionFile:
+def version_file(row: AnyRow) -> VersionFile:
+    """A row naming a file's path, digests, size and type (a version's, or a draft's)."""
     return VersionFile(
         path=row.path,
         digest=row.digest,
@@ -349,6 +347,8 @@ _INSERT_BLOB = {
     "sqlite": sqlite.insert(_blobs).on_conflict_do_nothing(index_elements=["digest"]),
     "postgresql": postgresql.insert(_blobs).on_conflict_do_nothing(index_elements=["digest"]),
 }
+_drafts = t.edit_draft_files
+# A body is kept while a version's file, a rendered page or an edit's draft names it.
 _UNREFERENCED = (
     ~select(1)
     .where(
@@ -357,6 +357,14 @@ _UNREFERENCED = (
         | (_files.c.root_digest == _blobs.c.digest)
     )
     .exists()
+    & ~select(1)
+    .where(
+        (_drafts.c.digest == _blobs.c.digest)
+        | (_drafts.c.slug_digest == _blobs.c.digest)
+        | (_drafts.c.root_digest == _blobs.c.digest)
+    )
+    .exists()
+    & ~select(1).where(t.rendered_pages.c.digest == _blobs.c.digest).exists()
 )
 _INSERT_SITE = Insertion(_sites)
 _UPDATE_SITE = updating(
@@ -366,9 +374,15 @@ _UPDATE_SITE = updating(
 )
 _INSERT_EVENTS = insert(_events)
 _INSERT_VERSION = Insertion(_versions)
-_SITE_BY_ID = select(*_SITE_COLUMNS).where(_sites.c.id == bindparam("id"))
+_SITE_BY_ID = Lookup(select(*_SITE_COLUMNS).where(_sites.c.id == bindparam("id")))
 _SITE_BY_SLUG = Lookup(select(*_SITE_COLUMNS).where(_sites.c.slug == bindparam("slug")))
-_HEAD_BY_SLUG = select(*_HEAD_COLUMNS).where(_sites.c.slug == bindparam("slug"))
+_pages = t.rendered_pages
+_INSERT_PAGES = insert(_pages)
+_PAGES_OF_VERSION = (
+    select(_pages.c.variant, _pages.c.digest, _pages.c.render_key)
+    .where(_pages.c.site_id == bindparam("site_id"), _pages.c.number == bindparam("n"))
+    .order_by(_pages.c.variant)
+)
 _VERSION = select(_versions).where(
     _versions.c.site_id == bindparam("site_id"), _versions.c.number == bindparam("n")
 )
@@ -392,6 +406,16 @@ def _site_values(site: Site) -> dict[str, Any]:
 
 
 class SqlAlchemySiteRepository(SqlAlchemyRepository):
+    def __init__(
+        self,
+        connection: Callable[[], Connection],
+        *,
+        on_events: Callable[[Sequence[SiteEvent]], None] | None = None,
+    ) -> None:
+        super().__init__(connection)
+        # Told of the status changes written (the unit of work logs them once committed).
+        self._on_events = on_events
+
     def add(self, site: Site) -> None:
         self._insert_unique(
             _INSERT_SITE,
@@ -425,10 +449,12 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
                 for event in site.pending_events
             ],
         )
+        if self._on_events is not None:
+            self._on_events(tuple(site.pending_events))
         site.pending_events.clear()
 
-    def get(self, site_id: uuid.UUID) -> Site | None:
-        row = self._execute(_SITE_BY_ID, {"id": site_id}).first()
+    def get(self, site_id: uuid.UUID, *, for_update: bool = False) -> Site | None:
+        row = self._lookup(_SITE_BY_ID, {"id": site_id}, for_update=for_update).first()
         return _site(row) if row is not None else None
 
     def get_by_slug(self, slug: str, *, for_update: bool = False) -> Site | None:
@@ -436,7 +462,7 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
         return _site(row) if row is not None else None
 
     def head_by_slug(self, slug: str) -> SiteHead | None:
-        row = self._execute(_HEAD_BY_SLUG, {"slug": slug}).first()
+        row = self._execute(t.HEAD_BY_SLUG, {"slug": slug}).first()
         if row is None:
             return None
         return SiteHead(
@@ -445,6 +471,8 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
             business_name=row.business_name,
             status=SiteStatus(row.status),
             current_version=row.current_version,
+            page_digest=row.digest,
+            page_key=row.render_key or "",
         )
 
     def list(self, *, status: SiteStatus | None = None, owner_id: uuid.UUID | None = None) -> Sequence[Site]:
@@ -459,19 +487,68 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
         query = select(_sites.c.status, func.count()).group_by(_sites.c.status)
         return {SiteStatus(row[0]): int(row[1]) for row in self._execute(query)}
 
-    def add_version(self, version: SiteVersion, bodies: Mapping[str, bytes]) -> None:
+    def add_version(
+        self, version: SiteVersion, bodies: Mapping[str, bytes], banner: RenderedPage | None = None
+    ) -> None:
         self._insert_unique(
             _INSERT_VERSION,
             f"version {version.number} of site {version.site_id} exists",
             {
                 "site_id": version.site_id,
                 "number": version.number,
-                "cause": version.cause,
+                "cause": version.cause.value,
+                "note": version.note,
                 "created_by": version.created_by.value,
                 "created_at": version.created_at,
+                "edit_id": version.edit_id,
+                "restored_from": version.restored_from,
             },
         )
-        named = {d for file in version.files for d in (file.digest, file.slug_digest, file.root_digest)}
+        pages = [page for page in (clean_page(version.files), banner) if page is not None]
+        self.store_bodies(version.files, bodies, also=[page.digest for page in pages])
+        if version.files:
+            self._write(
+                _INSERT_FILES,
+                [
+                    {
+                        "site_id": version.site_id,
+                        "number": version.number,
+                        "path": file.path,
+                        "digest": file.digest,
+                        "size": file.size,
+                        "content_type": file.content_type,
+                        "slug_digest": file.slug_digest,
+                        "root_digest": file.root_digest,
+                    }
+                    for file in version.files
+                ],
+            )
+        if pages:
+            self._write(
+                _INSERT_PAGES,
+                [
+                    {
+                        "site_id": version.site_id,
+                        "number": version.number,
+                        "variant": page.variant.value,
+                        "digest": page.digest,
+                        "render_key": page.key,
+                    }
+                    for page in pages
+                ],
+            )
+
+    def rendered_pages(self, site_id: uuid.UUID, number: int) -> Sequence[RenderedPage]:
+        rows = self._execute(_PAGES_OF_VERSION, {"site_id": site_id, "n": number})
+        return [RenderedPage(PageVariant(row.variant), row.digest, row.render_key) for row in rows]
+
+    def store_bodies(
+        self, files: Sequence[VersionFile], bodies: Mapping[str, bytes], *, also: Iterable[str] = ()
+    ) -> None:
+        """Store every body ``files`` name (and the digests ``also`` lists) that is not
+        stored yet, from ``bodies`` (``ValueError`` for one in neither)."""
+        named = {d for file in files for d in (file.digest, file.slug_digest, file.root_digest)}
+        named.update(also)
         connection = self._connection()
         if connection.dialect.name == "postgresql":
             # Conflicts only with ``collect_garbage``'s lock: it waits for this transaction,
@@ -491,29 +568,12 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
                 _INSERT_BLOB[connection.dialect.name],
                 [{"digest": d, "size": len(bodies[d]), "data": bodies[d]} for d in missing],
             )
-        if version.files:
-            self._write(
-                _INSERT_FILES,
-                [
-                    {
-                        "site_id": version.site_id,
-                        "number": version.number,
-                        "path": file.path,
-                        "digest": file.digest,
-                        "size": file.size,
-                        "content_type": file.content_type,
-                        "slug_digest": file.slug_digest,
-                        "root_digest": file.root_digest,
-                    }
-                    for file in version.files
-                ],
-            )
 
     def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None:
         row = self._execute(_VERSION, {"site_id": site_id, "n": number}).first()
         if row is None:
             return None
-        files = [_file(f) for f in self._execute(_FILES_OF_VERSION, {"site_id": site_id, "n": number})]
+        files = [version_file(f) for f in self._execute(_FILES_OF_VERSION, {"site_id": site_id, "n": number})]
         return _version(row, files)
 
     def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
@@ -526,7 +586,7 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
             .order_by(_files.c.number, _files.c.path)
         )
         for f in self._execute(file_query):
-            files.setdefault(f.number, []).append(_file(f))
+            files.setdefault(f.number, []).append(version_file(f))
         return [_version(row, files.get(row.number, [])) for row in rows]
 
     def get_body(self, digest: str) -> bytes | None:
@@ -552,7 +612,15 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
 
     def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:
         query = (
-            select(_versions.c.number, _versions.c.created_at, _versions.c.cause, _versions.c.created_by)
+            select(
+                _versions.c.number,
+                _versions.c.created_at,
+                _versions.c.cause,
+                _versions.c.created_by,
+                _versions.c.note,
+                _versions.c.edit_id,
+                _versions.c.restored_from,
+            )
             .where(_versions.c.site_id == site_id)
             .order_by(_versions.c.number.desc())
         )
@@ -560,8 +628,11 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
             SiteVersionSummary(
                 number=row.number,
                 created_at=row.created_at,
-                cause=row.cause,
+                cause=VersionCause(row.cause),
                 created_by=Actor(row.created_by),
+                note=row.note,
+                edit_id=row.edit_id,
+                restored_from=row.restored_from,
             )
             for row in self._execute(query)
         ]

@@ -1,5 +1,10 @@
 """``SiteDirectory``: the hosting hot path's one read, without a unit of work.
 
+The head read carries the digest of the stored page the site's status serves (a join on
+``rendered_pages``, see ``webmagic_core.pages``), so a conditional request is answered
+from the head alone; a page-cache miss reads those bytes by digest (``page_body``, one
+primary-key read on the same connections).
+
 Every hosting request asks for a site's head by slug, so that a new version or status
 shows on the very next request, in every process sharing the database. Through the unit
 of work that read costs a pool checkout, BEGIN, a compiled Core select and ROLLBACK
@@ -12,8 +17,10 @@ runs in its own implicit transaction, which on SQLite in WAL mode reads the late
 committed snapshot and on PostgreSQL (READ COMMITTED) the latest committed rows. On
 SQLite, ``PRAGMA data_version`` says whether any other connection (of any process) has
 committed since this one last asked; while it has not, the heads this thread already
-read are answered again without a query. PostgreSQL has no such cheap check, so there
-every call is one round trip.
+read are answered again without a query. PostgreSQL has no such cheap check; there the
+heads are kept in memory and forgotten when the database announces a change
+(``LISTEN``/``NOTIFY``, see ``head_cache``), so a lookup is a round trip only the first
+time, after a change, or while the announcements cannot be trusted.
 
 The connections come from the engine's own pool and are detached from it, so they are
 made exactly as the engine makes them (URL, connect arguments, the SQLite pragmas of
@@ -28,26 +35,21 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, bindparam, pool, select
 
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.errors import describe, translating_errors
+from webmagic_adapters.sqlalchemy.head_cache import HeadCache
 from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.ports import SiteHead
 
-_HEAD_COLUMNS = (
-    t.sites.c.id,
-    t.sites.c.slug,
-    t.sites.c.business_name,
-    t.sites.c.status,
-    t.sites.c.current_version,
-)
-_HEAD_BY_SLUG = select(*_HEAD_COLUMNS).where(t.sites.c.slug == bindparam("slug"))
+_BODY_BY_DIGEST = select(t.blobs.c.data).where(t.blobs.c.digest == bindparam("digest"))
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 # Heads read since the last commit seen are kept per connection (SQLite only); past this
 # many (far more sites than one process hosts) the lot is dropped and refilled.
@@ -74,19 +76,24 @@ class SqlSiteDirectory:
     """Reads on a few autocommit DBAPI connections of its own, opened on demand (at most
     ``max_connections``, reused most-recent first); ``close()`` releases them."""
 
-    def __init__(self, engine: Engine, *, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(
+        self, engine: Engine, *, max_connections: int = MAX_CONNECTIONS, cache_heads: bool = True
+    ) -> None:
         self._engine = engine
         dialect = engine.dialect
-        compiled = _HEAD_BY_SLUG.compile(dialect=dialect)
+        compiled = t.HEAD_BY_SLUG.compile(dialect=dialect)
         self._sql = str(compiled)
         self._positional = compiled.positional
+        body = _BODY_BY_DIGEST.compile(dialect=dialect)
+        self._body_sql = str(body)
+        self._body_positional = body.positional
         self._sqlite = dialect.name == "sqlite"
         # Only a ``StaticPool`` (in-memory SQLite) shares one connection among all users.
         self._shared = isinstance(engine.pool, pool.StaticPool)
         self._dbapi: Any = dialect.loaded_dbapi
         # The columns' own result conversions (on SQLite the id is stored as hex text).
         processors = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in _HEAD_COLUMNS
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in t.HEAD_COLUMNS
         ]
         self._convert_id: Callable[[Any], Any] | None = processors[0]
         assert not any(processors[1:]), "only the id column needs converting"
@@ -96,6 +103,11 @@ class SqlSiteDirectory:
         self._waiting = 0  # threads in _checkout_waiting
         self._generation = 0  # bumped by close(): readers out at that moment are closed on return
         self._available = threading.Condition(threading.Lock())
+        # PostgreSQL: heads in memory, forgotten on the database's notifications (see
+        # head_cache); SQLite has its cheap ``data_version`` check instead.
+        self._heads: HeadCache | None = None
+        if cache_heads and not self._sqlite and not self._shared:
+            self._heads = HeadCache(self._connect_listener)
 
     def _params(self, slug: str) -> tuple[str] | dict[str, str]:
         return (slug,) if self._positional else {"slug": slug}
@@ -103,20 +115,59 @@ class SqlSiteDirectory:
     def _head(self, rows: list[Row]) -> SiteHead | None:
         if not rows:
             return None
-        site_id, slug, business_name, status, current_version = rows[0]
+        row = rows[0]
+        site_id = row[0]
+        page_digest, page_key = row[5:7] if len(row) > 5 else (None, "")
         return SiteHead(
             id=self._convert_id(site_id) if self._convert_id is not None else site_id,
-            slug=slug,
-            business_name=business_name,
-            status=SiteStatus(status),
-            current_version=current_version,
+            slug=row[1],
+            business_name=row[2],
+            status=SiteStatus(row[3]),
+            current_version=row[4],
+            page_digest=page_digest,
+            page_key=page_key or "",
         )
 
     def head_by_slug(self, slug: str) -> SiteHead | None:
         if self._shared:
-            return self._head(self._read_shared(slug))
+            return self._head(self._read_shared(self._sql, self._params(slug)))
+        heads = self._heads
+        if heads is None:
+            return self._read(self._lookup, slug)
+        if heads.ensure():
+            head = heads.lookup(slug)
+            if head is not None:
+                return head
+        epoch = heads.epoch
+        head = self._read(self._lookup, slug)
+        if head is not None:  # unknown slugs are not kept: anyone can make up many
+            heads.store(slug, head, epoch)
+        return head
+
+    def cached_head(self, slug: str) -> SiteHead | None:
+        """The head of ``slug`` if it can be answered now without waiting on the database
+        (PostgreSQL's in-memory heads; None: ask ``head_by_slug``)."""
+        heads = self._heads
+        return heads.lookup(slug) if heads is not None else None
+
+    def page_body(self, digest: str) -> bytes | None:
+        params = (digest,) if self._body_positional else {"digest": digest}
+        if self._shared:
+            rows = self._read_shared(self._body_sql, params)
+        else:
+            rows = self._read(self._fetch_body, params)
+        return bytes(rows[0][0]) if rows else None
+
+    def _fetch_body(self, reader: _Reader, params: Any) -> list[Row]:
+        if self._sqlite:
+            rows: list[Row] = reader.connection.execute(self._body_sql, params).fetchall()
+        else:
+            rows = reader.connection.execute(self._body_sql, params, prepare=True).fetchall()
+        return rows
+
+    def _read(self, lookup: Callable[[_Reader, Any], T], argument: Any) -> T:
         try:
-            return self._read(slug)
+            return self._read_once(lookup, argument)
         except self._dbapi.Error as error:
             if not self._is_connection_fault(error):
                 raise
@@ -124,7 +175,7 @@ class SqlSiteDirectory:
             # drop them all and try once more on a fresh one.
             self.close()
         try:
-            return self._read(slug)
+            return self._read_once(lookup, argument)
         except self._dbapi.Error as error:
             if self._is_connection_fault(error):
                 raise TransientError(
@@ -132,15 +183,15 @@ class SqlSiteDirectory:
                 ) from error
             raise
 
-    def _read(self, slug: str) -> SiteHead | None:
+    def _read_once(self, lookup: Callable[[_Reader, Any], T], argument: Any) -> T:
         reader = self._checkout()
         try:
-            head = self._lookup(reader, slug)
+            found = lookup(reader, argument)
         except BaseException:
             self._checkin(reader, broken=True)
             raise
         self._checkin(reader)
-        return head
+        return found
 
     def _lookup(self, reader: _Reader, slug: str) -> SiteHead | None:
         connection = reader.connection
@@ -171,9 +222,9 @@ class SqlSiteDirectory:
     def _is_connection_fault(self, error: BaseException) -> bool:
         return isinstance(error, self._dbapi.OperationalError | self._dbapi.InterfaceError)
 
-    def _read_shared(self, slug: str) -> list[Row]:
+    def _read_shared(self, sql: str, params: Any) -> list[Row]:
         with translating_errors(), self._engine.connect() as connection:
-            rows = [tuple(row) for row in connection.exec_driver_sql(self._sql, self._params(slug))]
+            rows = [tuple(row) for row in connection.exec_driver_sql(sql, params)]
             connection.rollback()
         return rows
 
@@ -263,9 +314,16 @@ class SqlSiteDirectory:
             raise
         return connection
 
+    def _connect_listener(self) -> Any:
+        connection = self._connect()
+        connection.autocommit = True
+        return connection
+
     def close(self) -> None:
         """Close the idle connections now and the busy ones when they come back; a later
         read opens new ones."""
+        if self._heads is not None:
+            self._heads.close()
         idle: list[_Reader] = []
         with self._available:
             self._generation += 1

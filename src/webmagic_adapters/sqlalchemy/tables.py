@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -29,8 +30,14 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    and_,
+    bindparam,
+    literal_column,
+    select,
 )
 from sqlalchemy.dialects import postgresql
+
+from webmagic_core.pages import variant_by_status
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -100,9 +107,14 @@ site_versions = Table(
     metadata,
     Column("site_id", Uuid(), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
     Column("number", Integer, primary_key=True),
-    Column("cause", Text, nullable=False),
+    # import | publish | edit | restore (revision 0011; before it, the operator's words,
+    # which moved to ``note``).
+    Column("cause", String(10), nullable=False, server_default="publish"),
+    Column("note", Text, nullable=False),
     Column("created_by", String(20), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("edit_id", Uuid(), nullable=True),
+    Column("restored_from", Integer, nullable=True),
 )
 
 
@@ -139,6 +151,61 @@ site_version_files = Table(
     Index("ix_site_version_files_digest", "digest"),
     Index("ix_site_version_files_slug_digest", "slug_digest"),
     Index("ix_site_version_files_root_digest", "root_digest"),
+)
+
+# The page a version serves at /{slug}, rendered once per variant when the version is
+# written (revision 0013, webmagic_core.pages): ``digest`` names its bytes in ``blobs`` and
+# is its ETag; ``render_key`` names the settings a banner was rendered with ("" when the
+# variant needs none).
+rendered_pages = Table(
+    "rendered_pages",
+    metadata,
+    Column("site_id", Uuid(), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("variant", String(10), primary_key=True),
+    Column("digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("render_key", String(64), nullable=False, server_default=""),
+    ForeignKeyConstraint(
+        ["site_id", "number"], ["site_versions.site_id", "site_versions.number"], ondelete="CASCADE"
+    ),
+    Index("ix_rendered_pages_digest", "digest"),
+)
+
+
+def _serving_variant() -> Any:
+    """The variant a site's status serves, as SQL (NULL for a status serving no page),
+    from the core's lifecycle table; the values are enum constants, written literally so
+    a statement keeps ``slug`` as its only parameter."""
+    whens = " ".join(
+        f"WHEN '{status.value}' THEN '{variant.value}'" for status, variant in variant_by_status().items()
+    )
+    return literal_column(f"CASE sites.status {whens} END")
+
+
+# What hosting reads per request (the unit of work's and the SiteDirectory's): a site's
+# head and the stored page its status serves, in one indexed read.
+HEAD_COLUMNS = (
+    sites.c.id,
+    sites.c.slug,
+    sites.c.business_name,
+    sites.c.status,
+    sites.c.current_version,
+    rendered_pages.c.digest,
+    rendered_pages.c.render_key,
+)
+HEAD_BY_SLUG = (
+    select(*HEAD_COLUMNS)
+    .select_from(
+        sites.outerjoin(
+            rendered_pages,
+            and_(
+                rendered_pages.c.site_id == sites.c.id,
+                rendered_pages.c.number == sites.c.current_version,
+                rendered_pages.c.variant == _serving_variant(),
+            ),
+        )
+    )
+    .where(sites.c.slug == bindparam("slug"))
 )
 
 site_events = Table(
@@ -502,4 +569,78 @@ customer_events = Table(
     Column("at", UTCDateTime(), nullable=False),
     UniqueConstraint("id"),
     Index("ix_customer_events_customer_id", "customer_id"),
+)
+
+# Edit requests (revision 0011): an owner's words, the draft an engine or an operator made
+# of them, and what became of it. The draft's files are rows of ``edit_draft_files``
+# naming bodies in ``blobs`` (like a version's), so approving one copies no bytes.
+edit_requests = Table(
+    "edit_requests",
+    metadata,
+    Column("seq", _sequence_type(), primary_key=True, autoincrement=True),
+    Column("id", Uuid(), nullable=False),
+    Column("site_id", Uuid(), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Uuid(), ForeignKey("customer_users.id"), nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("base_version", Integer, nullable=True),
+    Column("summary", Text, nullable=True),
+    Column("drafted_at", UTCDateTime(), nullable=True),
+    Column("drafted_by", String(50), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("claim_id", Uuid(), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("id"),
+    Index("ix_edit_requests_site_id_created_at", "site_id", "created_at"),
+    Index("ix_edit_requests_status_created_at", "status", "created_at"),
+)
+
+edit_draft_files = Table(
+    "edit_draft_files",
+    metadata,
+    Column("edit_id", Uuid(), ForeignKey("edit_requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", _path_type(), primary_key=True),
+    Column("digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("slug_digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Column("root_digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    Index("ix_edit_draft_files_digest", "digest"),
+    Index("ix_edit_draft_files_slug_digest", "slug_digest"),
+    Index("ix_edit_draft_files_root_digest", "root_digest"),
+)
+
+# The sandbox test clock (revision 0012): one row, how far `webmagic sandbox clock advance`
+# has moved the application's time forward. Read only when payments are sandbox.
+sandbox_clock = Table(
+    "sandbox_clock",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("offset_seconds", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
+    CheckConstraint("offset_seconds >= 0", name="forward_only"),
+)
+
+
+# Static publishing (revision 0014): sites whose files must be written again, one row per
+# site (requests coalesce; ``generation`` counts them so a worker can tell whether one
+# came while it was writing). No foreign key: a request is about whatever the site is
+# when it is handled.
+publish_requests = Table(
+    "publish_requests",
+    metadata,
+    Column("site_id", Uuid(), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_publish_requests_next_attempt_at", "next_attempt_at"),
 )

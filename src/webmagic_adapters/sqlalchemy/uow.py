@@ -23,6 +23,7 @@ from webmagic_adapters.sqlalchemy.payments_repositories import (
     SqlAlchemyPurchaseRepository,
     SqlAlchemyWebhookEventRepository,
 )
+from webmagic_adapters.sqlalchemy.publish_queue import SqlAlchemyPublishQueue
 from webmagic_adapters.sqlalchemy.repositories import (
     SQLITE_BEGIN_OPTION,
     SQLITE_WRITE_GATE,
@@ -33,8 +34,9 @@ from webmagic_adapters.sqlalchemy.subscriptions_repositories import (
     SqlAlchemyNoticeRepository,
     SqlAlchemySubscriptionRepository,
 )
-from webmagic_core.commit_hooks import run_after_commit
+from webmagic_core.commit_hooks import Doorbell, run_after_commit
 from webmagic_core.ports import SiteRepository
+from webmagic_core.sites import announce_site_events
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,15 @@ class SqlAlchemyUnitOfWork:
         write_lock: threading.Lock | None = None,
         lock_timeout: float = 5.0,
         cipher: BodyCipher | None = None,
+        publishing: Doorbell | None = None,
     ) -> None:
         self._engine = engine
         self._connection: Connection | None = None
         self._gate = WriteGate(write_lock, lock_timeout) if write_lock is not None else None
         self._after_commit: list[Callable[[], None]] = []
-        self.sites = SqlAlchemySiteRepository(self.connection)
+        self.sites = SqlAlchemySiteRepository(
+            self.connection, on_events=lambda events: self.after_commit(lambda: announce_site_events(events))
+        )
         self._customers = SqlAlchemyCustomerRepository(self.connection)
         self._refresh_sessions = SqlAlchemyRefreshSessionRepository(self.connection)
         self._outbox = SqlAlchemyOutboxRepository(self.connection, cipher or BodyCipher(()))
@@ -72,6 +77,13 @@ class SqlAlchemyUnitOfWork:
         self._anomalies = SqlAlchemyAnomalyRepository(self.connection)
         self._subscriptions = SqlAlchemySubscriptionRepository(self.connection)
         self._notices = SqlAlchemyNoticeRepository(self.connection)
+        # Publish requests are written only with static publishing on; each one rings
+        # the doorbell once the transaction has committed (the worker wakes at once).
+        self._publish_queue = SqlAlchemyPublishQueue(
+            self.connection,
+            enabled=publishing is not None,
+            on_request=(lambda: self.after_commit(publishing.ring)) if publishing is not None else None,
+        )
 
     @property
     def customers(self) -> SqlAlchemyCustomerRepository:
@@ -104,6 +116,10 @@ class SqlAlchemyUnitOfWork:
     @property
     def notices(self) -> SqlAlchemyNoticeRepository:
         return self._notices
+
+    @property
+    def publish_queue(self) -> SqlAlchemyPublishQueue:
+        return self._publish_queue
 
     def connection(self) -> Connection:
         if self._connection is None:

@@ -38,6 +38,8 @@ class EmailTemplate(enum.StrEnum):
     SITE_RESTORED = "site_restored"
     HOSTING_ENDING_SOON = "hosting_ending_soon"
     EDIT_READY = "edit_ready"
+    EDIT_APPLIED = "edit_applied"
+    EDIT_FAILED = "edit_failed"
     ANOMALY_ALERT = "anomaly_alert"
     DOUBLE_SALE_REFUND = "double_sale_refund"
     # Custom domains (phase 5).
@@ -78,7 +80,7 @@ _GREETING = {"full_name": T}
 
 TEMPLATE_FIELDS: Mapping[EmailTemplate, TemplateFields] = {
     EmailTemplate.VERIFY_EMAIL: TemplateFields({"verify_url": URL}, _GREETING),
-    EmailTemplate.ACCOUNT_EXISTS: TemplateFields({"reset_url": URL}, _GREETING),
+    EmailTemplate.ACCOUNT_EXISTS: TemplateFields({"reset_url": URL, "sign_in_url": URL}, _GREETING),
     EmailTemplate.PASSWORD_RESET: TemplateFields({"reset_url": URL}, _GREETING),
     EmailTemplate.PASSWORD_CHANGED: TemplateFields({"changed_at": DATETIME}, {**_GREETING, "reset_url": URL}),
     EmailTemplate.WELCOME_SET_PASSWORD: TemplateFields(
@@ -114,6 +116,13 @@ TEMPLATE_FIELDS: Mapping[EmailTemplate, TemplateFields] = {
     ),
     EmailTemplate.EDIT_READY: TemplateFields(
         {"business_name": T, "preview_url": URL, "review_url": URL}, {**_GREETING, "instructions": LT}
+    ),
+    EmailTemplate.EDIT_APPLIED: TemplateFields(
+        {"business_name": T, "site_url": URL, "version": T, "review_url": URL},
+        {**_GREETING, "summary": T},
+    ),
+    EmailTemplate.EDIT_FAILED: TemplateFields(
+        {"business_name": T, "reason": LT, "review_url": URL}, {**_GREETING, "instructions": LT}
     ),
     # To the operators (WEBMAGIC_ADMIN_EMAIL), not to a customer.
     EmailTemplate.ANOMALY_ALERT: TemplateFields(

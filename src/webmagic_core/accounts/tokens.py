@@ -27,6 +27,8 @@ class TokenPurpose(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose name
     SET_PASSWORD = "set_password"  # noqa: S105 - a purpose name
+    # A draft's preview link (signed with its own key: webmagic_adapters.keys).
+    EDIT_PREVIEW = "edit_preview"
 
     @property
     def max_age(self) -> dt.timedelta:
@@ -42,6 +44,7 @@ _MAX_AGE = {
     TokenPurpose.VERIFY_EMAIL: dt.timedelta(hours=48),
     TokenPurpose.RESET_PASSWORD: dt.timedelta(hours=1),
     TokenPurpose.SET_PASSWORD: dt.timedelta(days=7),
+    TokenPurpose.EDIT_PREVIEW: dt.timedelta(days=7),
 }
 
 _USER = "uid"

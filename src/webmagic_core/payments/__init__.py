@@ -1,3 +1,3 @@
-"""Payments: the gateway and webhook-verification ports, the provider-neutral models, and
-the entities of a sale: purchases, received webhook events (with their parsed forms in
-``events``) and anomalies."""
+"""Payments: the gateway and webhook-verification ports, the provider-neutral models, the
+payment events a provider's webhooks are read as (``events``), and the entities of a sale:
+purchases, received webhook events and anomalies."""

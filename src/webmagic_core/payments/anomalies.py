@@ -30,8 +30,8 @@ class AnomalyKind(enum.StrEnum):
     DUPLICATE_PAYMENT = "duplicate_payment"  # a second, distinct payment of a paid purchase
     ARCHIVED_WHILE_PAID = "archived_while_paid"  # archived with paid hosting time left
     PAYMENT_FOR_ARCHIVED_SITE = "payment_for_archived_site"  # a renewal after archiving
-    REFUND = "refund"  # money given back at the provider (refund.create)
-    DISPUTE = "dispute"  # a chargeback opened or changed (dispute.*): the site is not paid for
+    REFUND = "refund"  # money given back at the provider
+    DISPUTE = "dispute"  # a chargeback opened or changed: the site is not paid for
     OUTBOX_DEAD = "outbox_dead"  # emails started dying (once a day)
 
 

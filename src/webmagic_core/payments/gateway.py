@@ -40,6 +40,41 @@ class FreeTrial:
             raise ValueError(f"a free trial lasts at least one {self.interval.value}, not {value}")
 
 
+def add_months(value: dt.datetime, months: int) -> dt.datetime:
+    """The same day ``months`` later (the last day of a shorter month)."""
+    index = value.month - 1 + months
+    year, month = value.year + index // 12, index % 12 + 1
+    for day in range(value.day, 0, -1):
+        try:
+            return value.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def trial_end(start: dt.datetime, trial: FreeTrial) -> dt.datetime:
+    """When a free trial started at ``start`` ends: the first charge falls then."""
+    if trial.interval is TrialInterval.WEEK:
+        return start + dt.timedelta(weeks=trial.count)
+    return add_months(start, trial.count)
+
+
+def trial_within(start: dt.datetime, paid_until: dt.datetime) -> FreeTrial | None:
+    """The free trial (whole months or whole weeks, whichever ends later) that ends no
+    later than ``paid_until``; None when not even a week is left. Billing then starts at,
+    never after, the end of the time already paid for."""
+    months = 0
+    while trial_end(start, FreeTrial(TrialInterval.MONTH, months + 1)) <= paid_until:
+        months += 1
+    weeks = (paid_until - start) // dt.timedelta(weeks=1) if paid_until > start else 0
+    candidates = [
+        FreeTrial(interval, count)
+        for interval, count in ((TrialInterval.MONTH, months), (TrialInterval.WEEK, weeks))
+        if count >= 1
+    ]
+    return max(candidates, key=lambda trial: trial_end(start, trial), default=None)
+
+
 @attrs.frozen
 class CheckoutRequest:
     kind: CheckoutKind
@@ -76,9 +111,9 @@ class CheckoutInfo:
     amount: Money | None
     live_mode: bool
     metadata: Mapping[str, str]
-    payment_id: str | None = None  # pa_...
-    paymentable_type: str | None = None  # "OneTimePayment" | "Subscription"
-    paymentable_id: str | None = None  # on_... | su_...
+    payment_id: str | None = None
+    # The provider's subscription a paid monthly checkout started (None for a one-time sale).
+    subscription_id: str | None = None
     expires_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
 
@@ -132,7 +167,7 @@ class PaymentGateway(Protocol):
     def cancel_subscription(self, subscription_id: str) -> None: ...
 
     def refund(self, payment_id: str) -> None:
-        """Full refund of a payment intent (``pa_...``)."""
+        """Full refund of a payment."""
         ...
 
     def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:

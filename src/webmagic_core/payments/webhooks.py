@@ -9,6 +9,7 @@ from typing import Protocol
 import attrs
 
 from webmagic_core.errors import ValidationError
+from webmagic_core.payments.webhook_log import WebhookOutcome
 
 
 class InvalidSignature(ValidationError):
@@ -41,3 +42,10 @@ class WebhookSigner(Protocol):
     def sign(self, message_id: str, timestamp: dt.datetime, body: bytes) -> Mapping[str, str]:
         """The headers to send with ``body``."""
         ...
+
+
+class WebhookReceiver(Protocol):
+    """What takes a verified delivery in (``services.webhooks.WebhookService``): the port a
+    driven adapter (the sandbox delivering in-process) needs instead of the service."""
+
+    def receive(self, webhook: VerifiedWebhook) -> WebhookOutcome: ...

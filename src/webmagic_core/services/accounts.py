@@ -14,15 +14,11 @@ one hash check for an unknown address too (against a dummy hash) and gives one m
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import logging
-import re
 import secrets
-import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
-from urllib.parse import urlencode, urlsplit
 
 import attrs
 
@@ -41,7 +37,44 @@ from webmagic_core.accounts.tokens import (
 )
 from webmagic_core.errors import Conflict, PermissionDenied, Throttled, Unauthenticated, ValidationError
 from webmagic_core.ports import Clock, RateLimiter, UnitOfWork, UnitOfWorkFactory
+from webmagic_core.services.account_config import (
+    AccountLinks,
+    Limit,
+    LoginResult,
+    PasswordLink,
+    ThrottleLimits,
+)
+from webmagic_core.services.account_rules import (
+    MAX_EMAIL_LENGTH,
+    MAX_FULL_NAME_LENGTH,
+    UNSET,
+    Unset,
+    basic_normalize_email,
+    validate_full_name,
+    validate_phone,
+)
 from webmagic_core.services.outbox import queue_email
+
+__all__ = [
+    "ACCESS_REVOKED",
+    "ACCOUNT_DISABLED",
+    "BAD_CREDENTIALS",
+    "MAX_EMAIL_LENGTH",
+    "MAX_FULL_NAME_LENGTH",
+    "SESSION_EXPIRED",
+    "SESSION_INVALID",
+    "UNSET",
+    "AccountLinks",
+    "AccountService",
+    "Limit",
+    "LoginResult",
+    "PasswordLink",
+    "ThrottleLimits",
+    "Unset",
+    "basic_normalize_email",
+    "validate_full_name",
+    "validate_phone",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,135 +83,9 @@ SESSION_INVALID = "the session is invalid or has been revoked; sign in again"
 SESSION_EXPIRED = "the session has expired; sign in again"
 ACCESS_REVOKED = "the access token is no longer valid; sign in again"
 ACCOUNT_DISABLED = "this account has been disabled; contact support to have it enabled again"
-MAX_FULL_NAME_LENGTH = 200
-MAX_EMAIL_LENGTH = 254
 
 
-# --- input rules -----------------------------------------------------------------------
-
-
-def basic_normalize_email(raw: str) -> str:
-    """Trim and lower-case an address and check its shape (one ``@``, a dotted domain, no
-    spaces). The adapters pass a stricter, email-validator based normaliser; this one
-    keeps the core and its tests free of third-party code."""
-    email = raw.strip().lower()
-    local, _, domain = email.rpartition("@")
-    labels = domain.split(".")
-    if (
-        not local
-        or "@" in local
-        or len(labels) < 2
-        or not all(labels)
-        or len(email) > MAX_EMAIL_LENGTH
-        or any(c.isspace() or unicodedata.category(c) == "Cc" for c in email)
-    ):
-        raise ValidationError("this is not a valid email address", field="email")
-    return email
-
-
-_LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
-
-
-def validate_full_name(value: str | None) -> str | None:
-    """One line of at most 200 characters, spaces collapsed; empty means no name."""
-    if value is None:
-        return None
-    if any(c in _LINE_BREAKS for c in value):
-        raise ValidationError("the full name must be one line", field="full_name")
-    if any(unicodedata.category(c) == "Cc" and c != "\t" for c in value):
-        raise ValidationError("the full name contains control characters", field="full_name")
-    name = " ".join(value.split())
-    if len(name) > MAX_FULL_NAME_LENGTH:
-        raise ValidationError(
-            f"the full name must be at most {MAX_FULL_NAME_LENGTH} characters long", field="full_name"
-        )
-    return name or None
-
-
-_PHONE = re.compile(r"\+?[0-9 ()\-]+")
-_PHONE_RULE = "a phone number has 6 to 20 digits, optionally a leading +, spaces, brackets and hyphens"
-
-
-def validate_phone(value: str | None) -> str | None:
-    """E.164-like: 6 to 20 digits, an optional leading ``+``, spaces, ``()`` and ``-``;
-    spaces collapsed; empty means no phone."""
-    if value is None:
-        return None
-    phone = " ".join(value.split())
-    if not phone:
-        return None
-    digits = sum(c.isdigit() for c in phone)
-    if not _PHONE.fullmatch(phone) or not 6 <= digits <= 20 or not phone.isascii():
-        raise ValidationError(_PHONE_RULE, field="phone")
-    return phone
-
-
-class Unset(enum.Enum):
-    """Marks an argument that was not given, as opposed to one given as None (a PATCH)."""
-
-    UNSET = "unset"
-
-
-UNSET = Unset.UNSET
-
-
-# --- configuration ---------------------------------------------------------------------
-
-
-def _base_url(value: str) -> str:
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValidationError(
-            f"the public URL must be an absolute http(s) URL, not {value!r}", field="public_url"
-        )
-    return url
-
-
-@attrs.frozen
-class AccountLinks:
-    """The pages email links open, on the public URL (which may carry a path prefix)."""
-
-    public_url: str = attrs.field(converter=_base_url)
-
-    def verify_email(self, token: str) -> str:
-        return self._page("verify-email", token)
-
-    def reset_password(self, token: str) -> str:
-        return self._page("reset-password", token)
-
-    def set_password(self, token: str) -> str:
-        return self._page("set-password", token)
-
-    def _page(self, name: str, token: str) -> str:
-        return f"{self.public_url}/portal/{name}?{urlencode({'token': token})}"
-
-
-@attrs.frozen
-class Limit:
-    count: int
-    window: dt.timedelta
-
-
-@attrs.frozen
-class ThrottleLimits:
-    """How many failures and mail requests are let through (OWASP ASVS 5 V6).
-
-    Failed logins (and wrong current passwords on a password change) are throttled per
-    (client, account) and per client, never per account alone: failures from elsewhere
-    never keep the rightful owner, on a client that has not failed, from signing in.
-    ``login_per_account`` is a ceiling on one account's failures from everywhere, far above
-    what one client may try: past it, a client that has already failed on the account must
-    wait until its failures age out, so a botnet gets one guess per address, not five.
-    A successful login clears the account's counters; a password reset starts new ones."""
-
-    login_per_client_account: Limit = Limit(5, dt.timedelta(minutes=15))
-    login_per_client: Limit = Limit(20, dt.timedelta(minutes=1))
-    login_per_account: Limit = Limit(100, dt.timedelta(hours=1))
-    # Mail a caller can make us send to an address: register (existing account),
-    # resend-verification, forgot-password; each counted on its own.
-    mail_per_email: Limit = Limit(3, dt.timedelta(hours=1))
-    mail_per_client: Limit = Limit(30, dt.timedelta(hours=1))
+# --- rate-limit keys and token claims --------------------------------------------------
 
 
 def _key(kind: str, value: str) -> str:
@@ -205,18 +112,6 @@ class _LoginKeys:
         )
 
 
-@attrs.frozen
-class LoginResult:
-    """A signed-in customer and the refresh token to hand out (plain; stored only hashed).
-    The HTTP layer makes the access token from ``customer.id``, ``customer.token_version``
-    and ``login_id`` (the refresh-token family: ending the login voids its access tokens)."""
-
-    customer: Customer
-    refresh_token: str = attrs.field(repr=False)
-    refresh_expires_at: dt.datetime
-    login_id: uuid.UUID
-
-
 def _customer_id(claims: TokenClaims) -> uuid.UUID:
     try:
         return uuid.UUID(claims.user_id)
@@ -238,7 +133,7 @@ class AccountService:
     rate_limiter: RateLimiter
     links: AccountLinks
     normalize_email: Callable[[str], str] = basic_normalize_email
-    limits: ThrottleLimits = ThrottleLimits()
+    limits: ThrottleLimits = attrs.field(factory=ThrottleLimits)
     _dummy_hash: str | None = attrs.field(default=None, init=False, repr=False)
 
     # registration and verification
@@ -280,7 +175,10 @@ class AccountService:
                         uow,
                         EmailTemplate.ACCOUNT_EXISTS,
                         existing,
-                        {"reset_url": self.links.reset_password(self._reset_token(existing))},
+                        {
+                            "reset_url": self.links.reset_password(self._reset_token(existing)),
+                            "sign_in_url": self.links.sign_in(),
+                        },
                         now,
                     )
             else:
@@ -443,7 +341,7 @@ class AccountService:
         with self.uow() as uow:
             customer = uow.customers.get(customer_id)
             live = customer is not None and uow.refresh_sessions.login_live(login_id)
-        if customer is None or customer.token_version != token_version or not live or not customer.active:
+        if customer is None or not session_holds(customer, token_version, live):
             raise Unauthenticated(ACCESS_REVOKED)
         return customer
 
@@ -488,6 +386,34 @@ class AccountService:
             self._apply_new_password(uow, customer, new_hash, now)
             uow.commit()
         return customer
+
+    def password_link(self, token: str, purpose: TokenPurpose) -> PasswordLink:
+        """What a set- or reset-password link's page shows before asking for anything:
+        whose account it is, and whether its work is already done (the password was set
+        with it, or changed since). ``InvalidToken``/``ExpiredToken`` as submitting would."""
+        claims = read_token(self.signer, purpose, token)
+        with self.uow() as uow:
+            customer = uow.customers.get(_customer_id(claims))
+        if customer is None:
+            raise InvalidToken()
+        try:
+            self._check_password_claims(claims, customer)
+        except InvalidToken:
+            if customer.password_hash is None:
+                raise  # superseded by a newer link, and no password yet: nothing is done
+            return PasswordLink(customer.email, done=True)
+        return PasswordLink(customer.email, done=False)
+
+    def verify_link_done(self, token: str) -> bool:
+        """Whether a genuine, unexpired verification link belongs to an address that is
+        verified already: then the page says so instead of offering a new link."""
+        try:
+            claims = read_token(self.signer, TokenPurpose.VERIFY_EMAIL, token)
+        except InvalidToken:
+            return False
+        with self.uow() as uow:
+            customer = uow.customers.get(_customer_id(claims))
+        return customer is not None and customer.email_verified
 
     def set_password(self, token: str, new_password: str) -> Customer:
         """The welcome link's page: like ``reset_password`` with a set-password token only."""
@@ -753,10 +679,14 @@ class AccountService:
     def _apply_new_password(
         self, uow: UnitOfWork, customer: Customer, new_hash: str, now: dt.datetime
     ) -> None:
-        """Store the hash (bumping token_version), end every login, tell the owner."""
+        """Store the hash (bumping token_version), end every login, tell the owner, unless
+        this is the account's first password (the welcome link): nothing changed to warn of."""
+        first = customer.password_hash is None
         customer.set_password(new_hash, now)
         uow.customers.save(customer)
         uow.refresh_sessions.revoke_customer(customer.id, now)
+        if first:
+            return
         url = self.links.reset_password(self._reset_token(customer))
         self._queue(uow, EmailTemplate.PASSWORD_CHANGED, customer, {"changed_at": now, "reset_url": url}, now)
 
@@ -766,3 +696,9 @@ def _lenient(validate: Callable[[str | None], str | None], value: str | None) ->
         return validate(value)
     except ValidationError:
         return None
+
+
+def session_holds(customer: Customer, token_version: int, login_live: bool) -> bool:
+    """An access token still names a signed-in customer: its version is the customer's,
+    its login has not ended, and the account is not deactivated."""
+    return customer.token_version == token_version and login_live and customer.active

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import NotFound
@@ -61,7 +62,18 @@ class AnomalyReporter:
             return existing
         uow.anomalies.add(anomaly)
         # Only once it is recorded: a rolled-back webhook is retried and reports it again.
-        uow.after_commit(lambda: log.warning("payment anomaly (%s): %s", anomaly.kind.value, anomaly.summary))
+        uow.after_commit(
+            lambda: events.emit(
+                "anomaly.recorded",
+                f"payment anomaly ({anomaly.kind.value}): {anomaly.summary}",
+                level=logging.WARNING,
+                anomaly_id=anomaly.id,
+                kind=anomaly.kind.value,
+                site_id=anomaly.site_id,
+                purchase_id=anomaly.purchase_id,
+                webhook_event_id=anomaly.webhook_event_id,
+            )
+        )
         if self.admin_email is not None:
             queue_email(
                 uow,

@@ -26,6 +26,7 @@ from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.payments.gateway import GatewayError, GatewayNotFound
 from webmagic_core.payments.subscriptions import Subscription, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookOutcome
+from webmagic_core.services.publishing import request_publish
 from webmagic_core.services.purchases import PurchaseService
 from webmagic_core.services.subscriptions import SubscriptionService
 from webmagic_core.services.webhooks import Handled, run_after_commit
@@ -59,6 +60,7 @@ class SiteArchiver:
             before = site.status
             site.apply(Trigger.ARCHIVED, cause=cause, actor=actor, at=now)
             uow.sites.save(site)
+            request_publish(uow, site.id, now)
             closing = list(self.purchases.release_others(uow, site.id, now, "the site was archived"))
             live: list[Subscription] = []
             for sub in uow.subscriptions.for_site(site.id):

@@ -10,6 +10,7 @@ from cron, other instances) may therefore run at once; at worst a name is looked
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 import uuid
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
+from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.domains.model import (
@@ -43,6 +45,7 @@ from webmagic_core.errors import Conflict, NotFound
 from webmagic_core.lifecycle import SiteStatus, policy
 from webmagic_core.ports import Clock
 from webmagic_core.services.outbox import queue_email
+from webmagic_core.services.publishing import request_publish
 from webmagic_core.services.sites import NOT_FOUND, Resolution
 from webmagic_core.services.timeline import TimelineEntry, TimelineKind
 from webmagic_core.sites import Site
@@ -50,7 +53,7 @@ from webmagic_core.sites import Site
 log = logging.getLogger(__name__)
 
 # Sites whose owner may attach, replace or verify a domain (docs/api.md: suspended -> 409).
-DOMAIN_STATUSES = frozenset({SiteStatus.OWNED, SiteStatus.ACTIVE, SiteStatus.PAST_DUE})
+DOMAIN_STATUSES = frozenset(s for s in SiteStatus if policy(s).custom_domain_allowed)
 NO_DOMAIN = "this site has no custom domain"
 # Found values quoted in ``detail`` are cut to this length (they are the owner's own DNS).
 MAX_QUOTED = 60
@@ -187,6 +190,8 @@ class DomainService:
             if current is not None:
                 current.record(DomainEventKind.REMOVED, f"replaced by {name}", now)
                 uow.domains.delete(current)
+                if current.served:
+                    request_publish(uow, site.id, now)
             domain = CustomDomain.new(site_id=site.id, domain=name, token=self.token_factory(), now=now)
             uow.domains.add(domain)  # Conflict when another site holds the name
             uow.commit()
@@ -228,6 +233,8 @@ class DomainService:
                 raise NotFound(NO_DOMAIN)
             domain.record(DomainEventKind.REMOVED, "removed by the owner", now)
             uow.domains.delete(domain)
+            if domain.served:
+                request_publish(uow, site.id, now)
             uow.commit()
 
     def remove_by_name(self, raw_name: str, *, reason: str = "removed by an operator") -> str:
@@ -242,6 +249,8 @@ class DomainService:
             slug = self._slug(uow, domain.site_id)
             domain.record(DomainEventKind.REMOVED, reason, now)
             uow.domains.delete(domain)
+            if domain.served:
+                request_publish(uow, domain.site_id, now)
             uow.commit()
         return slug
 
@@ -351,6 +360,9 @@ class DomainService:
             changed = domain.record_proof(proof, detail, now=now, grace=self.config.grace)
             if changed in (DomainStatus.FAILING, DomainStatus.LAPSED):
                 self._mail_owner(uow, domain, changed, now)
+            if changed is not None:
+                uow.after_commit(functools.partial(_announce_domain, domain, changed))
+                request_publish(uow, domain.site_id, now)  # served from now on, or no longer
             uow.domains.save(domain)
             uow.commit()
         return domain
@@ -461,3 +473,17 @@ def timeline_entries(events: Iterable[DomainEvent]) -> list[TimelineEntry]:
         )
         for event in events
     ]
+
+
+def _announce_domain(domain: CustomDomain, status: DomainStatus) -> None:
+    level = logging.INFO if status is DomainStatus.VERIFIED else logging.WARNING
+    events.emit(
+        f"domain.{status.value}",
+        f"custom domain {domain.domain} is {status.value}",
+        level=level,
+        domain_id=domain.id,
+        site_id=domain.site_id,
+        domain=domain.domain,
+        status=status.value,
+        grace_ends_at=domain.grace_ends_at,
+    )

@@ -11,14 +11,17 @@ relay sends it again (the Mailer port allows a rare duplicate, never a loss).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
+from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.errors import MailDeliveryError
 from webmagic_core.accounts.ports import EmailRenderer, Mailer
@@ -187,6 +190,7 @@ class OutboxRelay:
                 else:
                     item.next_attempt_at = now + backoff(item.attempts, rng=self.rng)
                     result = RelayReport(retried=1)
+            uow.after_commit(functools.partial(_announce, item, result))
             uow.outbox.save(item)
             uow.commit()
         return result
@@ -232,3 +236,27 @@ class OutboxRelay:
         with self.uow() as uow:
             found = uow.outbox.count_by_status()
         return {status: found.get(status, 0) for status in OutboxStatus}
+
+
+def _announce(item: OutboxMessage, result: RelayReport) -> None:
+    """The business event of one recorded attempt (ids and template; never the address)."""
+    fields: dict[str, Any] = {
+        "message_id": item.id,
+        "template": item.message.template.value,
+        "site_id": item.message.site_id,
+        "attempts": item.attempts,
+    }
+    if result.sent:
+        events.emit("email.sent", f"email {item.id} sent", **fields)
+    elif result.dead:
+        events.emit(
+            "email.dead", f"email {item.id} is dead: {item.last_error}", level=logging.WARNING, **fields
+        )
+    else:
+        events.emit(
+            "email.failed",
+            f"email {item.id} failed, will retry: {item.last_error}",
+            level=logging.WARNING,
+            next_attempt_at=item.next_attempt_at,
+            **fields,
+        )

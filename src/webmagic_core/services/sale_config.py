@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlsplit
+import uuid
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 
 from webmagic_core.money import Money
+from webmagic_core.payments.subscriptions import DEFAULT_CHECKOUT_HOLD
 
 
 def base_url(value: str) -> str:
@@ -40,3 +42,26 @@ class SaleConfig:
         if self.owned_hosting_days <= 0:
             return None
         return purchased_at + dt.timedelta(days=self.owned_hosting_days)
+
+
+# The customer's subscription page in the portal: return URLs and email links lead there.
+PORTAL_SITES = "/portal/sites"
+
+
+@attrs.frozen
+class SubscriptionConfig(SaleConfig):
+    """``price`` is the monthly one (WEBMAGIC_SUBSCRIPTION_PRICE_CENTS + currency)."""
+
+    checkout_hold: dt.timedelta = attrs.field(default=DEFAULT_CHECKOUT_HOLD, validator=positive_duration)
+
+    def manage_url(self, slug: str) -> str:
+        """The portal page of a site's subscription (start, status, cancel)."""
+        return f"{self.public_url}{PORTAL_SITES}/{slug}/subscription"
+
+    def success_url(self, slug: str, subscription_id: uuid.UUID) -> str:
+        query = urlencode({"checkout": "done", "subscription": str(subscription_id)})
+        return f"{self.manage_url(slug)}?{query}"
+
+    def cancel_url(self, slug: str, subscription_id: uuid.UUID) -> str:
+        query = urlencode({"checkout": "cancelled", "subscription": str(subscription_id)})
+        return f"{self.manage_url(slug)}?{query}"

@@ -9,9 +9,27 @@ import attrs
 
 from webmagic_core.errors import Conflict, NotFound
 from webmagic_core.lifecycle import ServeMode, SiteStatus, Trigger, policy
-from webmagic_core.ports import BlobUsage, Clock, SiteDirectory, SiteHead, SiteRewriter, UnitOfWorkFactory
+from webmagic_core.pages import PageVariant, RenderedPage, page_variant
+from webmagic_core.ports import (
+    BlobUsage,
+    Clock,
+    PreviewBanner,
+    SiteDirectory,
+    SiteHead,
+    SiteRewriter,
+    UnitOfWorkFactory,
+)
+from webmagic_core.services.publishing import request_publish
 from webmagic_core.site_diff import VersionDiff, diff_files
-from webmagic_core.site_files import FileLimits, PreparedFiles, SiteFiles, is_text, prepare_files
+from webmagic_core.site_files import (
+    INDEX,
+    FileLimits,
+    PreparedFiles,
+    SiteFiles,
+    digest_of,
+    is_text,
+    prepare_files,
+)
 from webmagic_core.sites import (
     Actor,
     Site,
@@ -19,6 +37,7 @@ from webmagic_core.sites import (
     SiteEvent,
     SiteVersion,
     SiteVersionSummary,
+    VersionCause,
     validate_business_name,
 )
 from webmagic_core.slugs import shown, validate_slug
@@ -55,12 +74,16 @@ class SiteService:
 
     ``rewriter`` computes, when a version is written, what each file is served as under
     ``/{slug}`` and at a domain root (see ``SiteRewriter``); without one (some tests),
-    files are served as uploaded. ``limits`` bound what one version may hold."""
+    files are served as uploaded. ``limits`` bound what one version may hold.
+
+    ``banner`` renders, when a version of a preview is written, its page with the
+    purchase banner (webmagic_core.pages); without one hosting renders it per request."""
 
     uow: UnitOfWorkFactory
     clock: Clock
     directory: SiteDirectory | None = None
     rewriter: SiteRewriter | None = None
+    banner: PreviewBanner | None = None
     limits: FileLimits = attrs.field(factory=FileLimits)
 
     def create_preview(
@@ -72,28 +95,61 @@ class SiteService:
         actor: Actor = Actor.ADMIN,
         cause: str = "created",
     ) -> Site:
+        """A new site in preview with its first version (``import``); ``cause`` is the
+        operator's words for its history."""
         slug = validate_slug(slug)
         business_name = validate_business_name(business_name)
         prepared = self.prepare(slug, content)  # parsing and hashing before any lock is taken
+        banner = self.render_banner(slug, business_name, prepared)
         now = self.clock.now()
         with self.uow() as uow:
             if uow.sites.get_by_slug(slug) is not None:
                 raise Conflict(f"the slug {slug!r} is already taken")
             site = Site.new_preview(slug=slug, business_name=business_name, now=now, actor=actor, cause=cause)
             uow.sites.add(site)
+            request_publish(uow, site.id, now)
             uow.sites.add_version(
                 SiteVersion(
                     site_id=site.id,
                     number=1,
                     files=prepared.files,
-                    cause=cause,
+                    cause=VersionCause.IMPORT,
                     created_by=actor,
                     created_at=now,
+                    note=cause,
                 ),
-                prepared.bodies,
+                *self._with_banner(site, prepared, banner),
             )
             uow.commit()
         return site
+
+    def render_banner(
+        self, slug: str, business_name: str, prepared: PreparedFiles
+    ) -> tuple[RenderedPage, bytes] | None:
+        """The page of a version with the preview banner, and its bytes (None without a
+        ``banner``)."""
+        if self.banner is None:
+            return None
+        index = next(file for file in prepared.files if file.path == INDEX)
+        body = self.banner.render(
+            prepared.bodies[index.slug_digest],
+            slug=slug,
+            business_name=business_name,
+            rewritten=index.slug_digest != index.digest,
+        )
+        return RenderedPage(PageVariant.BANNER, digest_of(body), self.banner.key), body
+
+    @staticmethod
+    def _with_banner(
+        site: Site, prepared: PreparedFiles, banner: tuple[RenderedPage, bytes] | None
+    ) -> tuple[dict[str, bytes], RenderedPage | None]:
+        """``add_version``'s bodies and banner page for a version of ``site``: the banner
+        variant is stored while the site is a preview (nothing leads back into preview, so
+        a version written later can never serve it)."""
+        if banner is None or page_variant(site.status) is not PageVariant.BANNER:
+            return prepared.bodies, None
+        page, body = banner
+        return {**prepared.bodies, page.digest: body}, page
 
     def prepare(self, slug: str, content: SiteContent | SiteFiles) -> PreparedFiles:
         """Validate the files and compute, once, what each is served as."""
@@ -122,18 +178,27 @@ class SiteService:
         now = self.clock.now()
         with self.uow() as uow:
             site = self._live_site(uow.sites.get_by_slug(slug, for_update=True), slug)
+            # Rendered under the lock: it needs the site's business name, and costs a
+            # string concatenation for a page the rewriter serialised.
+            banner = (
+                self.render_banner(slug, site.business_name, prepared)
+                if page_variant(site.status) is PageVariant.BANNER
+                else None
+            )
             version = SiteVersion(
                 site_id=site.id,
                 number=site.current_version + 1,
                 files=prepared.files,
-                cause=cause,
+                cause=VersionCause.PUBLISH,
                 created_by=actor,
                 created_at=now,
+                note=cause,
             )
-            uow.sites.add_version(version, prepared.bodies)
+            uow.sites.add_version(version, *self._with_banner(site, prepared, banner))
             site.current_version = version.number
             site.updated_at = now
             uow.sites.save(site)
+            request_publish(uow, site.id, now)
             uow.commit()
         return version
 
@@ -142,8 +207,10 @@ class SiteService:
     ) -> Site:
         with self.uow() as uow:
             site = self._live_site(uow.sites.get_by_slug(slug, for_update=True), slug)
-            site.apply(Trigger.ARCHIVED, cause=cause, actor=actor, at=self.clock.now())
+            now = self.clock.now()
+            site.apply(Trigger.ARCHIVED, cause=cause, actor=actor, at=now)
             uow.sites.save(site)
+            request_publish(uow, site.id, now)
             uow.commit()
         return site
 
@@ -164,19 +231,19 @@ class SiteService:
     def owned_by(self, customer_id: uuid.UUID) -> Sequence[Site]:
         """The customer's sites by slug, archived ones left out."""
         with self.uow() as uow:
-            owned = uow.sites.list(owner_id=customer_id)
-        return [site for site in owned if site.status is not SiteStatus.ARCHIVED]
+            theirs = uow.sites.list(owner_id=customer_id)
+        return [site for site in theirs if site.status is not SiteStatus.ARCHIVED]
 
     def owned_site(self, customer_id: uuid.UUID, slug: str) -> Site:
         """One of the customer's live sites; anyone else's (or an archived one) is
         ``NotFound`` exactly like an unknown slug."""
         with self.uow() as uow:
-            return self._owned(uow.sites.get_by_slug(slug), customer_id, slug)
+            return owned(uow.sites.get_by_slug(slug), customer_id, slug)
 
     def owned_versions(self, customer_id: uuid.UUID, slug: str) -> VersionHistory:
         """``owned_site`` with its versions, newest first, without their files."""
         with self.uow() as uow:
-            site = self._owned(uow.sites.get_by_slug(slug), customer_id, slug)
+            site = owned(uow.sites.get_by_slug(slug), customer_id, slug)
             return VersionHistory(site=site, versions=uow.sites.version_summaries(site.id))
 
     def resolve(self, slug: str) -> Resolution:
@@ -189,6 +256,24 @@ class SiteService:
         if head is None or head.status is SiteStatus.ARCHIVED:
             return NOT_FOUND
         return Resolution(mode=policy(head.status).serve, site=head)
+
+    def resolve_cached(self, slug: str) -> Resolution | None:
+        """``resolve(slug)`` when the directory can answer it from memory without waiting
+        on the database; None otherwise (then call ``resolve``, e.g. in a worker thread)."""
+        head = self.directory.cached_head(slug) if self.directory is not None else None
+        if head is None:
+            return None
+        if head.status is SiteStatus.ARCHIVED:
+            return NOT_FOUND
+        return Resolution(mode=policy(head.status).serve, site=head)
+
+    def page_body(self, digest: str) -> bytes | None:
+        """The stored page a resolved head's ``page_digest`` names (hosting's cache miss):
+        one indexed read, through the directory when there is one."""
+        if self.directory is not None:
+            return self.directory.page_body(digest)
+        with self.uow() as uow:
+            return uow.sites.get_body(digest)
 
     def version(self, site_id: uuid.UUID, number: int) -> SiteVersion:
         """A version's file list (no bodies)."""
@@ -272,16 +357,18 @@ class SiteService:
             return uow.sites.blob_usage()
 
     @staticmethod
-    def _owned(site: Site | None, customer_id: uuid.UUID, slug: str) -> Site:
-        if site is None or site.owner_id != customer_id or site.status is SiteStatus.ARCHIVED:
-            raise NotFound(_unknown(slug))
-        return site
-
-    @staticmethod
     def _live_site(site: Site | None, slug: str) -> Site:
         if site is None or site.status is SiteStatus.ARCHIVED:
             raise NotFound(f"no live site has the slug {shown(slug)}")
         return site
+
+
+def owned(site: Site | None, customer_id: uuid.UUID, slug: str) -> Site:
+    """``site`` when it is one of the customer's live sites; anyone else's (or an archived
+    one) is ``NotFound`` exactly like an unknown slug."""
+    if site is None or site.owner_id != customer_id or site.status is SiteStatus.ARCHIVED:
+        raise NotFound(_unknown(slug))
+    return site
 
 
 def _unknown(slug: str) -> str:

@@ -45,8 +45,9 @@ from webmagic_core.errors import Conflict, TransientError, WebMagicError
 from webmagic_core.lifecycle import SiteStatus, Trigger
 from webmagic_core.payments.subscriptions import Notice, NoticeKind, SubscriptionState
 from webmagic_core.services.archiving import SiteArchiver
+from webmagic_core.services.publishing import request_publish
 from webmagic_core.services.purchases import PurchaseService, ReconcileResult
-from webmagic_core.services.subscriptions import SiteTarget, SubscriptionService, SyncResult, lock_site
+from webmagic_core.services.subscriptions import SiteTarget, SubscriptionService, SyncResult
 from webmagic_core.sites import Actor
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class LifecycleSweep:
     def _hosting_one(self, site_id: uuid.UUID, now: dt.datetime, included: dt.timedelta) -> _Outcome:
         service, handler = self.subscriptions, self.subscriptions.handler
         with service.uow() as uow:
-            site = lock_site(uow, site_id)
+            site = uow.sites.get(site_id, for_update=True)
             if site is None or site.status is not SiteStatus.OWNED or site.purchased_at is None:
                 return _Outcome.NOTHING  # changed meanwhile
             if site.owner_id is None:
@@ -170,6 +171,7 @@ class LifecycleSweep:
                     reference=REFERENCE,
                 )
                 uow.sites.save(site)
+                request_publish(uow, site.id, now)
                 handler.site_mail(uow, site, SiteStatus.OWNED, now)
                 uow.commit()
                 return _Outcome.EXPIRED
@@ -213,7 +215,7 @@ class LifecycleSweep:
             found = uow.subscriptions.get(subscription_id)
             if found is None:  # pragma: no cover - subscriptions are never deleted
                 return SweepReport()
-            site = lock_site(uow, found.site_id)
+            site = uow.sites.get(found.site_id, for_update=True)
             sub = uow.subscriptions.get(subscription_id, for_update=True)
             if sub is None or not sub.close_if_over(now):
                 return SweepReport()  # ended, reactivated or credited meanwhile

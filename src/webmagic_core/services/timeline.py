@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import attrs
 
 from webmagic_core.errors import NotFound
+from webmagic_core.money import Money
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
@@ -52,6 +53,8 @@ TimelineSource = Callable[[uuid.UUID], Iterable["TimelineEntry"]]
 class TimelineService:
     uow: UnitOfWorkFactory
     sources: Sequence[TimelineSource] = ()
+    # How amounts read (the adapters' format for people; ``str`` keeps "495.00 USD").
+    money: Callable[[Money], str] = str
 
     def for_site(self, slug: str) -> Sequence[TimelineEntry]:
         """Oldest first. A site in any status (archived too); ``NotFound`` otherwise."""
@@ -65,16 +68,15 @@ class TimelineService:
         # Stable: entries of the same instant keep the order they are collected in.
         return sorted(entries, key=lambda e: e.at)
 
-    @staticmethod
-    def _collect(uow: UnitOfWork, site_id: uuid.UUID) -> Iterator[TimelineEntry]:
+    def _collect(self, uow: UnitOfWork, site_id: uuid.UUID) -> Iterator[TimelineEntry]:
         for event in uow.sites.events(site_id):
             yield _site_event(event)
         for purchase in uow.purchases.for_site(site_id):
-            yield from _purchase(purchase)
+            yield from _purchase(purchase, self.money)
         for subscription in uow.subscriptions.for_site(site_id):
-            yield from _subscription(subscription)
+            yield from _subscription(subscription, self.money)
             for payment in uow.subscriptions.payments(subscription.id):
-                yield _subscription_payment(subscription, payment)
+                yield _subscription_payment(subscription, payment, self.money)
         for notice in uow.notices.for_site(site_id):
             yield _notice(notice)
         for webhook in uow.webhook_events.for_site(site_id):
@@ -86,20 +88,23 @@ class TimelineService:
 
 
 def _site_event(event: SiteEvent) -> TimelineEntry:
-    move = (
-        f"{event.from_status.value} -> {event.to_status.value}" if event.from_status else "created as preview"
-    )
+    if event.from_status is None:
+        move = "created as preview: "
+    elif event.from_status is event.to_status:
+        move = ""  # not a move: a new version went live (its cause says which)
+    else:
+        move = f"{event.from_status.value} -> {event.to_status.value}: "
     return TimelineEntry(
-        event.occurred_at, TimelineKind.SITE, f"{move}: {event.cause} ({event.actor.value})", event.reference
+        event.occurred_at, TimelineKind.SITE, f"{move}{event.cause} ({event.actor.value})", event.reference
     )
 
 
-def _purchase(purchase: Purchase) -> Iterator[TimelineEntry]:
+def _purchase(purchase: Purchase, money: Callable[[Money], str]) -> Iterator[TimelineEntry]:
     ref = str(purchase.id)
     yield TimelineEntry(
         purchase.created_at,
         TimelineKind.PURCHASE,
-        f"purchase started by {purchase.buyer_email} for {purchase.amount}, "
+        f"purchase started by {purchase.buyer_email} for {money(purchase.amount)}, "
         f"holding the site until {purchase.expires_at.isoformat(timespec='seconds')}",
         ref,
     )
@@ -123,7 +128,7 @@ def _iso(at: dt.datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
-def _subscription(sub: Subscription) -> Iterator[TimelineEntry]:
+def _subscription(sub: Subscription, money: Callable[[Money], str]) -> Iterator[TimelineEntry]:
     """What a subscription records: its checkout, start, cancellation and end, and its
     status as last read from the provider when that is not otherwise told."""
     ref, name = str(sub.id), f"subscription {sub.provider_id or sub.id}"
@@ -131,7 +136,7 @@ def _subscription(sub: Subscription) -> Iterator[TimelineEntry]:
     yield TimelineEntry(
         sub.created_at,
         TimelineKind.SUBSCRIPTION,
-        f"subscription checkout opened for {sub.amount} a month{checkout}, "
+        f"subscription checkout opened for {money(sub.amount)} per month{checkout}, "
         f"holding until {_iso(sub.expires_at)}",
         ref,
     )
@@ -158,12 +163,15 @@ def _subscription(sub: Subscription) -> Iterator[TimelineEntry]:
         yield TimelineEntry(sub.ended_at, TimelineKind.SUBSCRIPTION, f"{name} ended: no paid time left", ref)
 
 
-def _subscription_payment(sub: Subscription, payment: SubscriptionPayment) -> TimelineEntry:
+def _subscription_payment(
+    sub: Subscription, payment: SubscriptionPayment, money: Callable[[Money], str]
+) -> TimelineEntry:
     period = f", paying until {_iso(payment.period_end)}" if payment.period_end is not None else ""
     return TimelineEntry(
         payment.paid_at,
         TimelineKind.SUBSCRIPTION,
-        f"subscription {sub.provider_id or sub.id}: payment {payment.payment_id} of {payment.amount}{period}",
+        f"subscription {sub.provider_id or sub.id}: payment {payment.payment_id} "
+        f"of {money(payment.amount)}{period}",
         payment.payment_id,
     )
 

@@ -10,10 +10,12 @@ is stored exactly when its effects are, and a transient fault rolls both back an
 as ``TransientError`` (5xx: the provider retries). Handlers are idempotent by state (a
 paid purchase stays paid), which is what makes ``replay`` and reconciliation safe.
 
-Routing (``WebhookService.route``): one-time payment events go to the purchases handler;
-subscription payments (``paymentable.type == "Subscription"``) and ``subscription.*``
-events go to the ``subscriptions`` handler, which the subscriptions issue plugs in (until
-then they are stored and ``ignored``); any other type is stored and ``ignored``.
+The body is read by the provider's ``PaymentEventTranslator`` into a neutral event
+(``payments.events``). Routing (``WebhookService.route``): one-time payments go to the
+purchases handler; payments of a subscription and subscription changes go to the
+``subscriptions`` handler; money returned (refunds, disputes) is recorded as an anomaly;
+any other event is stored and ``ignored``. The service is wired with both
+handlers by ``services.wiring.wire``, in production and in every test world alike.
 """
 
 from __future__ import annotations
@@ -26,42 +28,27 @@ from typing import Protocol
 
 import attrs
 
+from webmagic_core import events
 from webmagic_core.errors import Conflict, InvalidTransition, NotFound, TransientError, WebMagicError
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.payments.events import (
     MalformedEvent,
+    MoneyReturned,
+    MoneyReturnedKind,
     PaymentEvent,
-    PaymentIntentFailed,
-    PaymentIntentSucceeded,
-    SubscriptionEvent,
-    UnknownEvent,
-    event_from_payload,
-    load_payload,
+    PaymentFailed,
+    PaymentSucceeded,
+    SubscriptionChanged,
 )
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
 from webmagic_core.payments.webhooks import VerifiedWebhook
-from webmagic_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from webmagic_core.ports import Clock, PaymentEventTranslator, UnitOfWork, UnitOfWorkFactory
 from webmagic_core.services.anomalies import AnomalyReporter
 from webmagic_core.sites import Actor
 
 log = logging.getLogger(__name__)
 
 CONCURRENT_CHANGE = "a concurrent change got in the way; the event can be delivered again"
-REFUND_CREATED = "refund.create"
-DISPUTE_PREFIX = "dispute."
-
-
-def _text(fields: object, *paths: str) -> str | None:
-    """The first string (or number, as text) found at one of the dotted ``paths``."""
-    for path in paths:
-        current: object = fields
-        for part in path.split("."):
-            current = current.get(part) if isinstance(current, dict) else None
-        if isinstance(current, int | float) and not isinstance(current, bool):
-            return str(current)
-        if isinstance(current, str) and current.strip():
-            return current.strip()
-    return None
 
 
 @attrs.frozen
@@ -123,10 +110,10 @@ Parsed = PaymentEvent | MalformedEvent
 class WebhookService:
     uow: UnitOfWorkFactory
     clock: Clock
+    translator: PaymentEventTranslator
     purchases: EventHandler
+    subscriptions: EventHandler
     anomalies: AnomalyReporter
-    # The subscriptions issue plugs its handler in here.
-    subscriptions: EventHandler | None = None
 
     def receive(self, webhook: VerifiedWebhook) -> WebhookOutcome:
         """Store and apply one verified delivery. ``UnreadableWebhook`` (400, nothing
@@ -134,13 +121,19 @@ class WebhookService:
         delivered again. ``outcome.answer`` is what to tell the provider."""
         text, parsed = self._parse(webhook.body)
         try:
-            return self._receive(webhook.message_id, text, parsed)
-        except Conflict as error:
-            # From the commit: the same id committed concurrently (a duplicate after all),
-            # or another write clashed (a retry will see the new state).
-            if self._stored(webhook.message_id):
-                return WebhookOutcome.DUPLICATE
-            raise TransientError(CONCURRENT_CHANGE) from error
+            try:
+                outcome = self._receive(webhook.message_id, text, parsed)
+            except Conflict as error:
+                # From the commit: the same id committed concurrently (a duplicate after all),
+                # or another write clashed (a retry will see the new state).
+                if not self._stored(webhook.message_id):
+                    raise TransientError(CONCURRENT_CHANGE) from error
+                outcome = WebhookOutcome.DUPLICATE
+        except TransientError as error:
+            _announce_webhook(webhook.message_id, parsed.label, "retry_later", error.detail)
+            raise
+        _announce_webhook(webhook.message_id, parsed.label, outcome.value)
+        return outcome
 
     def replay(self, event_id: str) -> WebhookOutcome:
         """Apply a stored event again (idempotent: what was applied stays applied) and
@@ -185,11 +178,11 @@ class WebhookService:
 
     def route(self, event: PaymentEvent) -> EventHandler | None:
         match event:
-            case SubscriptionEvent():
+            case SubscriptionChanged():
                 return self.subscriptions
-            case PaymentIntentSucceeded() | PaymentIntentFailed() if event.for_subscription:
+            case PaymentSucceeded() | PaymentFailed() if event.for_subscription:
                 return self.subscriptions
-            case PaymentIntentSucceeded() | PaymentIntentFailed():
+            case PaymentSucceeded() | PaymentFailed():
                 return self.purchases
             case _:
                 return None
@@ -198,21 +191,15 @@ class WebhookService:
         handler = self.route(event)
         if handler is not None:
             return handler.handle(uow, event, context)
-        if isinstance(event, UnknownEvent) and (
-            event.event_type == REFUND_CREATED or event.event_type.startswith(DISPUTE_PREFIX)
-        ):
+        if isinstance(event, MoneyReturned):
             return self._money_returned(uow, event, context)
-        if isinstance(event, UnknownEvent):
-            return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type} events are not acted on")
-        return Handled(WebhookOutcome.IGNORED, note=f"{event.event_type}: subscriptions are not handled yet")
+        return Handled(WebhookOutcome.IGNORED, note=f"{event.label} events are not acted on")
 
-    def _money_returned(self, uow: UnitOfWork, event: UnknownEvent, context: EventContext) -> Handled:
+    def _money_returned(self, uow: UnitOfWork, event: MoneyReturned, context: EventContext) -> Handled:
         """A refund or a dispute (chargeback): recorded as an anomaly on the site it
         concerns (so the timeline shows it) and mailed to the operators. A disputed site
         is not silently kept: the operator decides whether it stays online."""
-        fields = event.fields
-        payment_id = _text(fields, "payment_intent.id", "payment_intent_id", "payment.id", "payment_id")
-        checkout_id = _text(fields, "checkout.id", "checkout_id", "payment_intent.checkout.id")
+        payment_id, checkout_id = event.payment_id, event.checkout_id
         site_id: uuid.UUID | None = None
         purchase_id: uuid.UUID | None = None
         if checkout_id is not None:
@@ -227,13 +214,13 @@ class WebhookService:
             sub = uow.subscriptions.get(paid.subscription_id) if paid is not None else None
             site_id = sub.site_id if sub is not None else None
         site = uow.sites.get(site_id) if site_id is not None else None
-        dispute = event.event_type.startswith(DISPUTE_PREFIX)
+        dispute = event.kind is MoneyReturnedKind.DISPUTE
         kind = AnomalyKind.DISPUTE if dispute else AnomalyKind.REFUND
-        amount = _text(fields, "amount_in_cents", "amount")
+        amount = event.amount
         what = f"payment {payment_id or 'unknown'}" + (f" ({amount} cents)" if amount else "")
         where = f"site {site.slug}" if site is not None else "no site we could link"
-        summary = f"{event.event_type}: {what}, {where}"
-        details = f"The provider sent {event.event_type} for {what}, on {where}.\n" + (
+        summary = f"{event.label}: {what}, {where}"
+        details = f"The provider sent {event.label} for {what}, on {where}.\n" + (
             "A chargeback: the site's payment may be taken back. Answer the dispute at the "
             "provider, decide whether the site stays online (archive it otherwise), then "
             "resolve this anomaly."
@@ -261,26 +248,29 @@ class WebhookService:
 
     # internals
 
-    @staticmethod
-    def _parse(body: bytes) -> tuple[str, Parsed]:
-        payload = load_payload(body)  # UnreadableWebhook: refused, nothing stored
-        text = body.decode("utf-8-sig")
+    def _parse(self, body: bytes) -> tuple[str, Parsed]:
+        """The body as text to store and the event it is (``UnreadableWebhook``: refused,
+        nothing stored)."""
         try:
-            return text, event_from_payload(payload)
+            parsed: Parsed = self.translator.translate(body)
         except MalformedEvent as malformed:
-            return text, malformed
+            parsed = malformed
+        return body.decode("utf-8-sig"), parsed
 
     @staticmethod
     def _context(event_id: str, now: dt.datetime) -> EventContext:
         return EventContext(reference=event_id, actor=Actor.WEBHOOK, now=now, webhook_event_id=event_id)
 
     def _receive(self, message_id: str, text: str, parsed: Parsed) -> WebhookOutcome:
-        if self._stored(message_id):
-            return WebhookOutcome.DUPLICATE  # nothing to read from the provider again
+        handler = None if isinstance(parsed, MalformedEvent) else self.route(parsed)
+        # Only the subscriptions' handler reads the provider beforehand: a duplicate is not
+        # read again. Any other duplicate is caught by the insert below, one read fewer.
+        if handler is self.subscriptions and self._stored(message_id):
+            return WebhookOutcome.DUPLICATE
         prefetched = self._prefetch(parsed)
         now = self.clock.now()
         with self.uow() as uow:
-            record = WebhookEvent(id=message_id, event_type=parsed.event_type, body=text, received_at=now)
+            record = WebhookEvent(id=message_id, event_type=parsed.label, body=text, received_at=now)
             try:
                 uow.webhook_events.add(record)
             except Conflict:
@@ -306,7 +296,7 @@ class WebhookService:
                 record,
                 context,
                 AnomalyKind.MALFORMED_EVENT,
-                f"webhook {record.id} ({parsed.event_type or 'no type'}) is malformed",
+                f"webhook {record.id} ({parsed.label or 'no type'}) is malformed",
                 parsed,
             )
         try:
@@ -371,3 +361,17 @@ class WebhookService:
     def _stored(self, event_id: str) -> bool:
         with self.uow() as uow:
             return uow.webhook_events.get(event_id) is not None
+
+
+def _announce_webhook(
+    message_id: str, event_type: str | None, outcome: str, detail: str | None = None
+) -> None:
+    """One line per delivery received (after its outcome is committed), by outcome."""
+    events.emit(
+        "webhook.received",
+        f"webhook {message_id} ({event_type or 'no type'}): {outcome}" + (f": {detail}" if detail else ""),
+        level=logging.WARNING if outcome in ("retry_later", "anomaly") else logging.INFO,
+        webhook_event_id=message_id,
+        event_type=event_type,
+        outcome=outcome,
+    )

@@ -35,4 +35,5 @@ class FakeOperationsQuery:
                 [e.outcome.value if e.outcome else "pending" for e in store.webhook_events.values()]
             ),
             open_anomalies=sum(1 for a in store.anomalies.values() if a.is_open),
+            edits_by_status=_count([e.status.value for e in store.edits.values()]),
         )

@@ -1,13 +1,15 @@
 """A fake ``PaymentGateway`` and webhook payloads shaped like Recurrente's.
 
-The request rules and the payload shape are the provider's (``payments.provider_rules``),
-re-exported here for the tests.
+The provider itself (its request rules, what a paid checkout becomes, the payload shapes)
+is the pure model of the adapters (``webmagic_adapters.payments.provider_model``),
+re-exported here for the tests; the worlds read the bodies they are handed with
+Recurrente's translator. Test support may import those pure modules (tests/architecture
+checks it, and that the core proper imports none).
 
-The fake keeps checkouts and subscriptions in memory, records every call, checks requests
-the way the provider does (422-style ``GatewayError``), and can be scripted: ``pay`` /
-``set_status`` change what ``get_checkout`` reports, ``fail_next`` makes the next calls
-fail (``GatewayUnavailable`` unless told otherwise). It passes the gateway contract suite
-that the Recurrente and sandbox adapters pass.
+The fake keeps the model's checkouts and subscriptions in memory, records every call, and
+can be scripted: ``pay`` / ``set_status`` change what ``get_checkout`` reports,
+``fail_next`` makes the next calls fail (``GatewayUnavailable`` unless told otherwise). It
+passes the gateway contract suite that the Recurrente and sandbox adapters pass.
 """
 
 from __future__ import annotations
@@ -21,46 +23,48 @@ from typing import Any
 
 import attrs
 
+import webmagic_adapters.payments.provider_model as model
+from webmagic_adapters.payments.provider_model import (
+    CURRENCIES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_LENGTH,
+    ProviderCheckout,
+    new_id,
+    payment_payload,
+    request_problems,
+)
+from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.passwords import PasswordPolicy
 from webmagic_core.clock import SystemClock
 from webmagic_core.money import Money
 from webmagic_core.outbox import OutboxMessage
-from webmagic_core.payments.events import ONE_TIME_PAYMENTABLE, SUBSCRIPTION_PAYMENTABLE
 from webmagic_core.payments.gateway import (
     Checkout,
     CheckoutInfo,
     CheckoutKind,
     CheckoutRequest,
     CheckoutStatus,
-    GatewayError,
     GatewayNotFound,
     GatewayUnavailable,
     SubscriptionInfo,
-    SubscriptionStatus,
-)
-from webmagic_core.payments.provider_rules import (
-    CURRENCIES,
-    MAX_METADATA_KEY_LENGTH,
-    MAX_METADATA_KEYS,
-    MAX_METADATA_VALUE_LENGTH,
-    payment_payload,
-    request_problems,
-    trial_end,
 )
 from webmagic_core.payments.purchases import Purchase
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.payments.webhooks import VerifiedWebhook
 from webmagic_core.ports import Clock
 from webmagic_core.services.accounts import AccountLinks, AccountService
-from webmagic_core.services.anomalies import AnomalyReporter, AnomalyService
+from webmagic_core.services.anomalies import AnomalyService
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.stats import StatsService
+from webmagic_core.services.subscriptions import SubscriptionConfig
 from webmagic_core.services.timeline import TimelineService
 from webmagic_core.services.webhooks import WebhookService
+from webmagic_core.services.wiring import Ports, Terms, UseCases, wire
 from webmagic_core.sites import Site, SiteContent
-from webmagic_core.testing.accounts import FakeEmailRenderer, FakePasswordHasher, FakeTokenSigner
+from webmagic_core.testing.accounts import FakeEmailRenderer, FakeMailer, FakePasswordHasher, FakeTokenSigner
 from webmagic_core.testing.fakes import (
     FakeClock,
     FakeRateLimiter,
@@ -92,10 +96,13 @@ GATEWAY_METHODS = frozenset(
         "list_checkouts",
     }
 )
+# The fake's periods are 30 days long (the in-memory tests count in days).
+PERIOD = dt.timedelta(days=30)
+BY = "the provider"
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+def fake_period(start: dt.datetime) -> dt.datetime:
+    return start + PERIOD
 
 
 @attrs.define
@@ -114,10 +121,12 @@ class FakePaymentGateway:
     calls: list[tuple[str, str]] = attrs.field(factory=list)
     refunded: list[str] = attrs.field(factory=list)
     cancelled: list[str] = attrs.field(factory=list)
-    _checkouts: dict[str, CheckoutInfo] = attrs.field(factory=dict, repr=False)
+    _checkouts: dict[str, ProviderCheckout] = attrs.field(factory=dict, repr=False)
     _requests: dict[str, CheckoutRequest] = attrs.field(factory=dict, repr=False)
     _subscriptions: dict[str, SubscriptionInfo] = attrs.field(factory=dict, repr=False)
-    _payments: set[str] = attrs.field(factory=set, repr=False)
+    # What a test scripted the provider to report instead of the model (``put_checkout``),
+    # until the checkout next changes.
+    _reported: dict[str, CheckoutInfo] = attrs.field(factory=dict, repr=False)
     _failures: list[_Failure] = attrs.field(factory=list, repr=False)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, repr=False)
 
@@ -134,7 +143,7 @@ class FakePaymentGateway:
     def checkout(self, checkout_id: str) -> CheckoutInfo:
         """What ``get_checkout`` would answer, without counting a call or failing."""
         with self._lock:
-            return self._known(checkout_id)
+            return self._info(checkout_id)
 
     def request_for(self, checkout_id: str) -> CheckoutRequest:
         with self._lock:
@@ -147,52 +156,31 @@ class FakePaymentGateway:
         """The buyer pays: the checkout becomes paid (with ``amount``, by default the
         requested one). A monthly checkout also starts an active subscription."""
         with self._lock:
-            info = self._known(checkout_id)
-            request = self._requests[checkout_id]
-            payment_id = payment_id or _new_id("pa")
-            self._payments.add(payment_id)
-            if request.kind is CheckoutKind.MONTHLY:
-                now = self.clock.now()
-                # A free trial is the first period: nothing is charged until it ends.
-                first_end = (
-                    trial_end(now, request.free_trial)
-                    if request.free_trial is not None
-                    else now + dt.timedelta(days=30)
-                )
-                subscription = SubscriptionInfo(
-                    id=_new_id("su"),
-                    status=SubscriptionStatus.ACTIVE,
-                    current_period_start=now,
-                    current_period_end=first_end,
-                    next_payment_attempt_at=first_end,
-                    checkout_id=checkout_id,
-                )
-                self._subscriptions[subscription.id] = subscription
-                paymentable = (SUBSCRIPTION_PAYMENTABLE, subscription.id)
-            else:
-                paymentable = (ONE_TIME_PAYMENTABLE, _new_id("on"))
-            info = attrs.evolve(
-                info,
-                status=CheckoutStatus.PAID,
-                amount=amount or info.amount,
-                payment_id=payment_id,
-                paymentable_type=paymentable[0],
-                paymentable_id=paymentable[1],
+            checkout = self._known(checkout_id)
+            monthly = checkout.kind is CheckoutKind.MONTHLY
+            now = self.clock.now()
+            paid = checkout.paid(
+                now, payment_id=payment_id or new_id("pa"), paymentable_id=new_id("su" if monthly else "on")
             )
-            self._checkouts[checkout_id] = info
-            return info
+            if amount is not None:
+                paid = attrs.evolve(paid, amount=amount)
+            if monthly:
+                subscription = model.started_subscription(paid, now, period=fake_period)
+                self._subscriptions[subscription.id] = subscription
+            self._store(paid)
+            return paid.info()
 
     def set_status(self, checkout_id: str, status: CheckoutStatus) -> CheckoutInfo:
         with self._lock:
-            info = attrs.evolve(self._known(checkout_id), status=status)
-            self._checkouts[checkout_id] = info
-            return info
+            checkout = attrs.evolve(self._known(checkout_id), status=status)
+            self._store(checkout)
+            return checkout.info()
 
     def put_checkout(self, info: CheckoutInfo) -> None:
         """Replace what the provider reports for a checkout it created."""
         with self._lock:
             self._known(info.id)
-            self._checkouts[info.id] = info
+            self._reported[info.id] = info
 
     def put_subscription(self, subscription: SubscriptionInfo) -> None:
         """Add or replace a subscription as the provider would report it."""
@@ -208,80 +196,55 @@ class FakePaymentGateway:
     def create_checkout(self, request: CheckoutRequest) -> Checkout:
         with self._lock:
             self._call("create_checkout", request.item_name)
-            problems = request_problems(request, self.clock.now())
-            if problems:
-                raise GatewayError("the provider refused the checkout: " + "; ".join(problems), status=422)
-            checkout_id = _new_id("ch")
-            self._requests[checkout_id] = request
-            self._checkouts[checkout_id] = CheckoutInfo(
-                id=checkout_id,
-                status=CheckoutStatus.UNPAID,
-                amount=request.amount,
-                live_mode=False,
-                metadata=dict(request.metadata),
-                expires_at=request.expires_at,
-                created_at=self.clock.now(),
-            )
+            checkout = ProviderCheckout.open(new_id("ch"), request, self.clock.now(), by=BY)
+            self._requests[checkout.id] = request
+            self._store(checkout)
             self.created.append(request)
-            return Checkout(id=checkout_id, url=f"{self.base_url}/checkout-session/{checkout_id}")
+            return Checkout(id=checkout.id, url=f"{self.base_url}/checkout-session/{checkout.id}")
 
     def get_checkout(self, checkout_id: str) -> CheckoutInfo:
         with self._lock:
             self._call("get_checkout", checkout_id)
-            return self._known(checkout_id)
+            return self._info(checkout_id)
 
     def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
         with self._lock:
             self._call("get_subscription", subscription_id)
-            subscription = self._subscriptions.get(subscription_id)
-            if subscription is None:
-                raise GatewayNotFound(f"no subscription {subscription_id!r}", status=404)
-            return subscription
+            return self._subscription(subscription_id)
 
     def cancel_subscription(self, subscription_id: str) -> None:
         """Cancelling a cancelled subscription again is accepted (nothing changes)."""
         with self._lock:
             self._call("cancel_subscription", subscription_id)
-            subscription = self._subscriptions.get(subscription_id)
-            if subscription is None:
-                raise GatewayNotFound(f"no subscription {subscription_id!r}", status=404)
-            if subscription.status is not SubscriptionStatus.CANCELLED:
-                self._subscriptions[subscription_id] = attrs.evolve(
-                    subscription, status=SubscriptionStatus.CANCELLED, next_payment_attempt_at=None
-                )
+            subscription = self._subscription(subscription_id)
+            cancelled = model.cancelled(subscription)
+            if cancelled != subscription:
+                self._subscriptions[subscription_id] = cancelled
                 self.cancelled.append(subscription_id)
 
     def refund(self, payment_id: str) -> None:
         with self._lock:
             self._call("refund", payment_id)
-            if payment_id not in self._payments:
-                raise GatewayNotFound(f"no payment {payment_id!r}", status=404)
-            if payment_id in self.refunded:
-                raise GatewayError(f"payment {payment_id} is already refunded", status=422)
+            paid = any(c.payment_id == payment_id for c in self._checkouts.values())
+            model.check_refund(payment_id, paid=paid, refunded=payment_id in self.refunded, by=BY)
             self.refunded.append(payment_id)
 
     def expire_checkout(self, checkout_id: str, at: dt.datetime) -> None:
         with self._lock:
             self._call("expire_checkout", checkout_id)
-            info = self._known(checkout_id)
-            if info.status is CheckoutStatus.PAID:
-                raise GatewayError(f"checkout {checkout_id} is paid and cannot be changed", status=422)
-            self._checkouts[checkout_id] = attrs.evolve(info, expires_at=at)
+            self._store(self._known(checkout_id).expiring(at))
 
     def list_checkouts(self, since: dt.datetime, *, limit: int = 500) -> Sequence[CheckoutInfo]:
         with self._lock:
             self._call("list_checkouts", since.isoformat())
-            found = [c for c in self._checkouts.values() if c.created_at is None or c.created_at >= since]
-            found.sort(key=lambda c: c.created_at or since, reverse=True)
-            return found[:limit]
+            found = [c for c in self._checkouts.values() if c.created_at >= since]
+            found.sort(key=lambda c: c.created_at, reverse=True)
+            return [self._info(c.id) for c in found[:limit]]
 
     def is_open(self, checkout_id: str) -> bool:
         """Whether a buyer could still pay this checkout now."""
         with self._lock:
-            info = self._known(checkout_id)
-            return info.status is not CheckoutStatus.PAID and (
-                info.expires_at is None or self.clock.now() < info.expires_at
-            )
+            return self._known(checkout_id).is_open(self.clock.now())
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -292,11 +255,24 @@ class FakePaymentGateway:
                 del self._failures[index]
                 raise failure.error
 
-    def _known(self, checkout_id: str) -> CheckoutInfo:
-        info = self._checkouts.get(checkout_id)
-        if info is None:
+    def _known(self, checkout_id: str) -> ProviderCheckout:
+        checkout = self._checkouts.get(checkout_id)
+        if checkout is None:
             raise GatewayNotFound(f"no checkout {checkout_id!r}", status=404)
-        return info
+        return checkout
+
+    def _info(self, checkout_id: str) -> CheckoutInfo:
+        return self._reported.get(checkout_id) or self._known(checkout_id).info()
+
+    def _store(self, checkout: ProviderCheckout) -> None:
+        self._checkouts[checkout.id] = checkout
+        self._reported.pop(checkout.id, None)
+
+    def _subscription(self, subscription_id: str) -> SubscriptionInfo:
+        subscription = self._subscriptions.get(subscription_id)
+        if subscription is None:
+            raise GatewayNotFound(f"no subscription {subscription_id!r}", status=404)
+        return subscription
 
 
 # --- a wired world of purchase services on fakes (unit tests, HTTP tests on fakes) -------
@@ -305,6 +281,7 @@ PUBLIC_URL = "https://app.example.com"
 SITES_URL = "https://sites.example.com"
 ADMIN_EMAIL = "ops@example.com"
 PRICE = Money(49500, "USD")
+MONTHLY = Money(9500, "USD")
 
 
 @attrs.define
@@ -321,6 +298,8 @@ class PaymentsWorld:
     anomalies: AnomalyService
     timeline: TimelineService
     stats: StatsService
+    # The rest of what ``wire`` made (subscriptions, the sweep, the archiver, the relay).
+    use: UseCases
 
     @property
     def store(self) -> _Store:
@@ -340,7 +319,7 @@ class PaymentsWorld:
         """Hand a (verified) webhook to the service, as the HTTP layer does."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         webhook = VerifiedWebhook(
-            message_id=message_id or _new_id("msg"), timestamp=self.clock.now(), body=body
+            message_id=message_id or new_id("msg"), timestamp=self.clock.now(), body=body
         )
         return self.webhooks.receive(webhook)
 
@@ -357,34 +336,49 @@ class PaymentsWorld:
         ]
 
 
-def payments_world(*, admin_email: str | None = ADMIN_EMAIL, **config: Any) -> PaymentsWorld:
-    """Every purchase service wired on fakes; ``config`` overrides ``PurchaseConfig`` fields."""
+def payments_world(
+    *,
+    admin_email: str | None = ADMIN_EMAIL,
+    subscription: Mapping[str, Any] | None = None,
+    **config: Any,
+) -> PaymentsWorld:
+    """Every money and account service wired on fakes by ``services.wiring.wire`` (as
+    production is); ``config`` overrides ``PurchaseConfig`` fields, ``subscription``
+    ``SubscriptionConfig`` fields."""
     clock = FakeClock()
     uow = FakeUnitOfWorkFactory()
     gateway = FakePaymentGateway(clock=clock)
     limiter = FakeRateLimiter(clock)
     renderer = FakeEmailRenderer()
-    accounts = AccountService(
-        uow=uow,
-        clock=clock,
-        hasher=FakePasswordHasher(),
-        signer=FakeTokenSigner(clock=clock),
-        renderer=renderer,
-        policy=PasswordPolicy(frozenset()),
-        rate_limiter=limiter,
-        links=AccountLinks(PUBLIC_URL),
-    )
-    reporter = AnomalyReporter(renderer, admin_email=admin_email)
-    purchases = PurchaseService(
-        uow=uow,
-        clock=clock,
-        gateway=gateway,
-        accounts=accounts,
-        renderer=renderer,
-        rate_limiter=limiter,
-        anomalies=reporter,
-        config=PurchaseConfig(
-            **{"price": PRICE, "public_url": PUBLIC_URL, "sites_base_url": SITES_URL, **config}
+    hosting_days = config.get("owned_hosting_days", 30)
+    use = wire(
+        Ports(
+            uow=uow,
+            clock=clock,
+            gateway=gateway,
+            translator=RecurrenteEventTranslator(),
+            mailer=FakeMailer(),
+            renderer=renderer,
+            hasher=FakePasswordHasher(),
+            signer=FakeTokenSigner(clock=clock),
+            rate_limiter=limiter,
+            policy=PasswordPolicy(frozenset()),
+        ),
+        Terms(
+            purchase=PurchaseConfig(
+                **{"price": PRICE, "public_url": PUBLIC_URL, "sites_base_url": SITES_URL, **config}
+            ),
+            subscription=SubscriptionConfig(
+                **{
+                    "price": MONTHLY,
+                    "public_url": PUBLIC_URL,
+                    "sites_base_url": SITES_URL,
+                    "owned_hosting_days": hosting_days,
+                    **(subscription or {}),
+                }
+            ),
+            links=AccountLinks(PUBLIC_URL),
+            admin_email=admin_email,
         ),
     )
     return PaymentsWorld(
@@ -394,10 +388,11 @@ def payments_world(*, admin_email: str | None = ADMIN_EMAIL, **config: Any) -> P
         limiter=limiter,
         renderer=renderer,
         sites=SiteService(uow=uow, clock=clock),
-        accounts=accounts,
-        purchases=purchases,
-        webhooks=WebhookService(uow=uow, clock=clock, purchases=purchases, anomalies=reporter),
-        anomalies=AnomalyService(uow=uow, clock=clock),
+        accounts=use.accounts,
+        purchases=use.purchases,
+        webhooks=use.webhooks,
+        anomalies=use.anomalies,
         timeline=TimelineService(uow=uow),
         stats=StatsService(FakeStatsQuery(uow.store)),
+        use=use,
     )

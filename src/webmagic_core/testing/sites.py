@@ -7,7 +7,7 @@ import uuid
 
 from webmagic_core.ports import UnitOfWork
 from webmagic_core.site_files import INDEX, SiteFiles, prepare_files
-from webmagic_core.sites import Actor, SiteContent, SiteVersion
+from webmagic_core.sites import Actor, SiteContent, SiteVersion, VersionCause
 
 
 def new_version(
@@ -15,7 +15,8 @@ def new_version(
     number: int,
     content: SiteContent | SiteFiles,
     *,
-    cause: str = "test",
+    cause: VersionCause = VersionCause.PUBLISH,
+    note: str = "test",
     created_by: Actor = Actor.ADMIN,
     created_at: dt.datetime,
 ) -> tuple[SiteVersion, dict[str, bytes]]:
@@ -29,6 +30,7 @@ def new_version(
         cause=cause,
         created_by=created_by,
         created_at=created_at,
+        note=note,
     )
     return version, prepared.bodies
 

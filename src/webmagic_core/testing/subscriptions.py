@@ -1,9 +1,9 @@
 """Subscriptions on fakes: a wired world, and a provider that moves first and then tells.
 
-``ProviderSimulator`` changes the ``FakePaymentGateway``'s subscription the way
-Recurrente would (renewal, failed renewal, recovery, pause, cancel...) and returns the
-webhook bodies it would send about the change, for a test to deliver in any order, any
-number of times, or never.
+``ProviderSimulator`` changes the ``FakePaymentGateway``'s subscription by the provider
+model's subscription machine (``webmagic_adapters.payments.provider_model``: renewal,
+failed renewal, recovery, pause, cancel...) and returns the webhook bodies it would send
+about the change, for a test to deliver in any order, any number of times, or never.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from typing import Any
 
 import attrs
 
+import webmagic_adapters.payments.provider_model as model
+from webmagic_adapters.payments.recurrente_events import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.money import Money
 from webmagic_core.outbox import OutboxMessage
-from webmagic_core.payments import provider_rules as rules
-from webmagic_core.payments.events import PAYMENT_FAILED, PAYMENT_SUCCEEDED
-from webmagic_core.payments.gateway import SubscriptionInfo, SubscriptionStatus
+from webmagic_core.payments.gateway import SubscriptionInfo
 from webmagic_core.payments.subscriptions import Subscription
 from webmagic_core.payments.webhook_log import WebhookOutcome
-from webmagic_core.services.anomalies import AnomalyReporter
 from webmagic_core.services.archiving import SiteArchiver
 from webmagic_core.services.subscriptions import SubscriptionConfig, SubscriptionService
 from webmagic_core.services.sweep import LifecycleSweep
@@ -31,21 +30,28 @@ from webmagic_core.sites import Site
 from webmagic_core.testing.fakes import FakeClock, FakeUnitOfWorkFactory, _Store
 from webmagic_core.testing.payments import (
     ADMIN_EMAIL,
-    PUBLIC_URL,
-    SITES_URL,
+    MONTHLY,
+    PERIOD,
     FakePaymentGateway,
     PaymentsWorld,
+    fake_period,
     payments_world,
 )
 
-MONTHLY = Money(9500, "USD")
-PERIOD = dt.timedelta(days=30)
-RETRY_AFTER = dt.timedelta(days=3)
+# Re-exported: the tests count the fake's periods and retries with these.
+__all__ = [
+    "MONTHLY",
+    "PERIOD",
+    "RETRY_AFTER",
+    "ProviderSimulator",
+    "SubscriptionsWorld",
+    "subscriptions_world",
+]
+
+RETRY_AFTER = model.RETRY_AFTER
 OWNER = "rosa@example.com"
-
-
-# The bodies are ``provider_rules``' (what the sandbox sends too), with a customer filled in.
-_CUSTOMER: dict[str, str] = {"customer_id": "us_fake", "customer_name": "Rosa Díaz"}
+# The customer the simulated webhooks name.
+CUSTOMER = model.Customer(OWNER, name="Rosa Díaz", id="us_fake")
 
 
 def subscription_event_payload(
@@ -58,13 +64,14 @@ def subscription_event_payload(
 ) -> dict[str, object]:
     """A ``subscription.*`` body in Recurrente's shape (fields at the top level, no
     checkout metadata)."""
-    return rules.subscription_event_payload(
+    return model.subscription_event_payload(
         subscription_id,
         event_type,
         created_at=created_at,
         customer_email=customer_email,
+        customer_name=CUSTOMER.name,
+        customer_id=CUSTOMER.id,
         payment_id=payment_id,
-        **_CUSTOMER,
     )
 
 
@@ -81,23 +88,25 @@ def subscription_payment_payload(
 ) -> dict[str, object]:
     """A ``payment_intent.*`` body for a payment of a subscription; a failed one was
     declined. Renewals carry no checkout (so they must be matched through the ``su_...`` id)."""
-    return rules.subscription_payment_payload(
+    return model.subscription_payment_payload(
         subscription_id,
         payment_id,
         created_at=created_at,
         amount=amount,
         customer_email=customer_email,
+        customer_name=CUSTOMER.name,
+        customer_id=CUSTOMER.id,
         event_type=event_type,
         failure_reason="card declined" if event_type == PAYMENT_FAILED else None,
         checkout_id=checkout_id,
         metadata=metadata,
-        **_CUSTOMER,
     )
 
 
 @attrs.define
 class ProviderSimulator:
-    """Recurrente's side of one or more subscriptions, on a ``FakePaymentGateway``."""
+    """Recurrente's side of one or more subscriptions, on a ``FakePaymentGateway``. A
+    change the provider would not make from the subscription's status is a ``Conflict``."""
 
     gateway: FakePaymentGateway
     clock: FakeClock
@@ -108,14 +117,23 @@ class ProviderSimulator:
         [found] = [s for s in self.gateway.subscriptions() if s.id == subscription_id]
         return found
 
-    def _put(self, subscription_id: str, **changes: Any) -> SubscriptionInfo:
-        info = attrs.evolve(self.info(subscription_id), **changes)
-        self.gateway.put_subscription(info)
-        return info
-
     def _payment_id(self) -> str:
         self._payments += 1
         return f"pa_sim{self._payments:04d}_{uuid.uuid4().hex[:8]}"
+
+    def _apply(self, move: model.Move) -> list[dict[str, object]]:
+        self.gateway.put_subscription(move.subscription)
+        payment_id = self._payment_id() if move.charge is not None else None
+        return model.move_payloads(
+            move, self.clock.now(), customer=CUSTOMER, amount=self.amount, payment_id=payment_id
+        )
+
+    def _at_period_end(self, subscription_id: str) -> SubscriptionInfo:
+        """The provider charges when the period ends: the clock is moved there if earlier."""
+        info = self.info(subscription_id)
+        assert info.current_period_end is not None
+        self.clock.current = max(self.clock.current, info.current_period_end)
+        return info
 
     def pay_checkout(
         self, checkout_id: str, *, honour_trial: bool = False
@@ -126,15 +144,17 @@ class ProviderSimulator:
         payment_id = self._payment_id()
         trial = self.gateway.request_for(checkout_id).free_trial if honour_trial else None
         checkout = self.gateway.pay(checkout_id, payment_id=payment_id)
-        assert checkout.paymentable_id is not None
+        assert checkout.subscription_id is not None
         now = self.clock.now()
-        subscription_id = checkout.paymentable_id
-        first_end = rules.trial_end(now, trial) if trial is not None else now + PERIOD
-        self._put(
-            subscription_id,
-            current_period_start=now,
-            current_period_end=first_end,
-            next_payment_attempt_at=first_end,
+        subscription_id = checkout.subscription_id
+        first_end = model.first_period_end(now, trial, fake_period)
+        self.gateway.put_subscription(
+            attrs.evolve(
+                self.info(subscription_id),
+                current_period_start=now,
+                current_period_end=first_end,
+                next_payment_attempt_at=first_end,
+            )
         )
         return subscription_id, [
             subscription_payment_payload(
@@ -145,92 +165,43 @@ class ProviderSimulator:
                 checkout_id=checkout_id,
                 metadata=checkout.metadata,
             ),
-            subscription_event_payload(subscription_id, "subscription.create", created_at=now),
+            subscription_event_payload(subscription_id, model.SUBSCRIPTION_CREATED, created_at=now),
         ]
 
     def renew(self, subscription_id: str) -> list[dict[str, object]]:
-        """The period ends and the renewal is charged: a new period, paid. The clock is
-        moved to the period's end if it is earlier."""
-        info = self.info(subscription_id)
-        assert info.current_period_end is not None
-        self.clock.current = max(self.clock.current, info.current_period_end)
-        now = self.clock.now()
-        self._put(
-            subscription_id,
-            status=SubscriptionStatus.ACTIVE,
-            current_period_start=info.current_period_end,
-            current_period_end=info.current_period_end + PERIOD,
-            next_payment_attempt_at=info.current_period_end + PERIOD,
-        )
-        payment_id = self._payment_id()
-        return [subscription_payment_payload(subscription_id, payment_id, created_at=now, amount=self.amount)]
+        """The period ends and the renewal is charged: a new period, paid."""
+        info = self._at_period_end(subscription_id)
+        return self._apply(model.renew(info, self.clock.now(), period=fake_period))
 
     def fail_renewal(self, subscription_id: str) -> list[dict[str, object]]:
         """The period ends and the renewal charge fails: the provider opens the new period
         unpaid (past_due) and retries in 3 days."""
-        info = self.info(subscription_id)
-        assert info.current_period_end is not None
-        self.clock.current = max(self.clock.current, info.current_period_end)
-        now = self.clock.now()
-        self._put(
-            subscription_id,
-            status=SubscriptionStatus.PAST_DUE,
-            current_period_start=info.current_period_end,
-            current_period_end=info.current_period_end + PERIOD,
-            next_payment_attempt_at=now + RETRY_AFTER,
-        )
-        return [
-            subscription_payment_payload(
-                subscription_id,
-                self._payment_id(),
-                created_at=now,
-                amount=self.amount,
-                event_type=PAYMENT_FAILED,
-            ),
-            subscription_event_payload(subscription_id, "subscription.past_due", created_at=now),
-        ]
+        info = self._at_period_end(subscription_id)
+        return self._apply(model.fail(info, self.clock.now(), period=fake_period))
 
     def recover(self, subscription_id: str) -> list[dict[str, object]]:
         """A retry of a past_due subscription succeeds: active again, the period paid."""
-        info = self.info(subscription_id)
-        assert info.status is SubscriptionStatus.PAST_DUE
-        now = self.clock.now()
-        self._put(
-            subscription_id, status=SubscriptionStatus.ACTIVE, next_payment_attempt_at=info.current_period_end
-        )
-        payment_id = self._payment_id()
-        return [subscription_payment_payload(subscription_id, payment_id, created_at=now, amount=self.amount)]
+        return self._apply(model.recover(self.info(subscription_id)))
 
     def cancel(self, subscription_id: str) -> list[dict[str, object]]:
         """Cancelled at the provider (by the customer there, an operator, or after the
-        retries ran out)."""
-        now = self.clock.now()
-        self._put(subscription_id, status=SubscriptionStatus.CANCELLED, next_payment_attempt_at=None)
-        return [subscription_event_payload(subscription_id, "subscription.cancel", created_at=now)]
+        retries ran out); for one the app cancelled, the webhook the provider sends about it."""
+        return self._apply(model.cancel(self.info(subscription_id), announce_api_cancel=True))
 
     def unable_to_start(self, subscription_id: str) -> list[dict[str, object]]:
         """The provider could not (re)start it (a resumed one whose charge is refused)."""
-        now = self.clock.now()
-        self._put(subscription_id, status=SubscriptionStatus.UNABLE_TO_START, next_payment_attempt_at=None)
-        return [subscription_event_payload(subscription_id, "subscription.unable_to_start", created_at=now)]
+        return self._apply(model.unable_to_start(self.info(subscription_id)))
 
     def pause(
         self, subscription_id: str, *, event_type: str = "subscription.pause"
     ) -> list[dict[str, object]]:
-        now = self.clock.now()
-        self._put(subscription_id, status=SubscriptionStatus.PAUSED, next_payment_attempt_at=None)
-        return [subscription_event_payload(subscription_id, event_type, created_at=now)]
+        return self._apply(model.pause(self.info(subscription_id), event_type=event_type))
 
     def unpause(
         self, subscription_id: str, *, event_type: str = "subscription.unpause"
     ) -> list[dict[str, object]]:
         """Unpaused (or reactivated): active again for the period the provider reports."""
-        info = self.info(subscription_id)
-        now = self.clock.now()
-        self._put(
-            subscription_id, status=SubscriptionStatus.ACTIVE, next_payment_attempt_at=info.current_period_end
-        )
-        return [subscription_event_payload(subscription_id, event_type, created_at=now)]
+        return self._apply(model.unpause(self.info(subscription_id), event_type=event_type))
 
 
 @attrs.define
@@ -301,33 +272,17 @@ class SubscriptionsWorld:
 def subscriptions_world(
     *, owned_hosting_days: int = 30, admin_email: str | None = ADMIN_EMAIL, **config: Any
 ) -> SubscriptionsWorld:
-    """Every purchase and subscription service wired on fakes; ``config`` overrides
+    """``payments_world`` seen from the subscriptions side; ``config`` overrides
     ``SubscriptionConfig`` fields."""
-    payments = payments_world(admin_email=admin_email, owned_hosting_days=owned_hosting_days)
-    subscription_config = SubscriptionConfig(
-        **{
-            "price": MONTHLY,
-            "public_url": PUBLIC_URL,
-            "sites_base_url": SITES_URL,
-            "owned_hosting_days": owned_hosting_days,
-            **config,
-        }
+    payments = payments_world(
+        admin_email=admin_email, owned_hosting_days=owned_hosting_days, subscription=config
     )
-    service = SubscriptionService(
-        uow=payments.uow,
-        clock=payments.clock,
-        gateway=payments.gateway,
-        renderer=payments.renderer,
-        anomalies=AnomalyReporter(payments.renderer, admin_email=admin_email),
-        config=subscription_config,
-    )
-    payments.webhooks.subscriptions = service
-    archiver = SiteArchiver(payments.purchases, service)
+    use = payments.use
     return SubscriptionsWorld(
         payments=payments,
-        subscriptions=service,
-        sweep=LifecycleSweep(service, archiver=archiver, purchases=payments.purchases),
+        subscriptions=use.subscriptions,
+        sweep=use.sweep,
         provider=ProviderSimulator(payments.gateway, payments.clock),
-        config=subscription_config,
-        archiver=archiver,
+        config=use.subscriptions.config,
+        archiver=use.archiver,
     )

@@ -1,138 +1,22 @@
-"""Ports: what the core needs from the outside world, as Protocols.
-
-Adapters in ``webmagic_adapters`` implement them; fakes in ``webmagic_core.testing``
-implement them in memory and pass the same contract suites (``tests/contract``).
-"""
+"""Persistence: one repository per aggregate, and the unit of work holding them (one
+transaction, rolled back unless committed)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-import attrs
-
 from webmagic_core.accounts.customers import Customer, RefreshSession
-from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 from webmagic_core.payments.anomalies import Anomaly
 from webmagic_core.payments.purchases import Purchase, PurchaseStatus
 from webmagic_core.payments.subscriptions import Notice, Subscription, SubscriptionPayment, SubscriptionState
 from webmagic_core.payments.webhook_log import WebhookEvent, WebhookOutcome
-from webmagic_core.site_files import SiteFiles
-from webmagic_core.sites import Site, SiteEvent, SiteVersion, SiteVersionSummary
-
-
-class Clock(Protocol):
-    def now(self) -> dt.datetime:
-        """The current time, timezone-aware (UTC)."""
-        ...
-
-
-@attrs.frozen
-class SiteHead:
-    """The few fields hosting needs per request, read without loading a whole site."""
-
-    id: uuid.UUID
-    slug: str
-    business_name: str
-    status: SiteStatus
-    current_version: int
-
-
-class SiteDirectory(Protocol):
-    """The read side hosting asks on every request, outside any unit of work.
-
-    Answers what the last committed transaction (of any process sharing the database)
-    left behind, so a new version or status is served on the very next request: an
-    adapter may keep connections and prepared statements, but an answer only for as long
-    as it can tell that nothing was committed since.
-    """
-
-    def head_by_slug(self, slug: str) -> SiteHead | None:
-        """The head of the site named ``slug`` in any status, as last committed."""
-        ...
-
-
-@attrs.frozen
-class BlobUsage:
-    blobs: int
-    bytes: int
-
-
-class SiteRewriter(Protocol):
-    """Computes, when a version is written, what its files are served as."""
-
-    def rewrite(self, files: SiteFiles, base: str) -> Mapping[str, bytes]:
-        """The served bytes of each file whose bytes differ from the uploaded ones, for a
-        site served under ``base``: ``"/{slug}"`` (path hosting) or ``""`` (a domain root)."""
-        ...
-
-    def insert_banner(self, page: bytes, banner: str, *, rewritten: bool = False) -> bytes:
-        """``page`` with the ``banner`` HTML added at the end of its body; ``rewritten``
-        says ``page`` is what ``rewrite`` made of a page (not the uploaded bytes)."""
-        ...
-
-
-class SiteRepository(Protocol):
-    def add(self, site: Site) -> None:
-        """Insert a new site and its pending events. Raises ``Conflict`` if the slug is taken."""
-        ...
-
-    def save(self, site: Site) -> None:
-        """Write a changed site and its pending events (clearing them)."""
-        ...
-
-    def get(self, site_id: uuid.UUID) -> Site | None: ...
-
-    def get_by_slug(self, slug: str, *, for_update: bool = False) -> Site | None:
-        """The site named ``slug`` in any status; ``for_update`` locks its row until commit."""
-        ...
-
-    def head_by_slug(self, slug: str) -> SiteHead | None: ...
-
-    def list(self, *, status: SiteStatus | None = None, owner_id: uuid.UUID | None = None) -> Sequence[Site]:
-        """Sites ordered by slug, optionally only those of one status and/or one owner."""
-        ...
-
-    def count_by_status(self) -> dict[SiteStatus, int]: ...
-
-    def add_version(self, version: SiteVersion, bodies: Mapping[str, bytes]) -> None:
-        """Insert a version and its file list. ``bodies`` maps digest -> bytes for every
-        digest the files name (uploaded and served); a body already stored is not stored
-        again. Raises ``Conflict`` if that number exists for the site, ``ValueError`` if
-        a file names a digest neither in ``bodies`` nor stored."""
-        ...
-
-    def get_version(self, site_id: uuid.UUID, number: int) -> SiteVersion | None: ...
-
-    def list_versions(self, site_id: uuid.UUID) -> Sequence[SiteVersion]:
-        """Versions newest first, with their file lists."""
-        ...
-
-    def get_body(self, digest: str) -> bytes | None:
-        """The stored bytes with this SHA-256 digest."""
-        ...
-
-    def collect_garbage(self) -> BlobUsage:
-        """Delete every stored body no version file names; returns what was deleted.
-        Safe while versions are written (a body is never deleted under a version that
-        is being added)."""
-        ...
-
-    def blob_usage(self) -> BlobUsage:
-        """How many bodies are stored, and their bytes."""
-        ...
-
-    def version_summaries(self, site_id: uuid.UUID) -> Sequence[SiteVersionSummary]:
-        """Versions newest first, without loading their files."""
-        ...
-
-    def events(self, site_id: uuid.UUID) -> Sequence[SiteEvent]:
-        """Every recorded transition of a site, oldest first."""
-        ...
+from webmagic_core.ports.publishing import PublishQueue
+from webmagic_core.ports.sites import SiteRepository
 
 
 class CustomerRepository(Protocol):
@@ -358,69 +242,6 @@ class NoticeRepository(Protocol):
         ...
 
 
-@attrs.frozen
-class SalesFigures:
-    """Raw sales counts; ``StatsService`` derives the rest (conversion...). A status
-    with no rows may be absent from the mappings."""
-
-    sites_by_status: Mapping[SiteStatus, int]
-    purchases_by_status: Mapping[PurchaseStatus, int]
-    # Sum of the amounts of paid purchases, per currency code, in cents.
-    revenue_by_currency: Mapping[str, int]
-    # Distinct sites with at least one paid purchase (whatever their status now).
-    sites_purchased: int
-    open_anomalies: int
-
-
-@attrs.frozen
-class SubscriptionFigures:
-    """Raw subscription counts over a window ``(since, now]``; ``StatsService`` derives
-    MRR and churn. A status with no rows may be absent from ``by_status``."""
-
-    by_status: Mapping[SubscriptionState, int]
-    # Sum of the amounts of the subscriptions whose status is active or past_due, per
-    # currency code, in cents.
-    monthly_by_currency: Mapping[str, int]
-    # Subscribed at the window's start: started_at <= since AND (ended_at IS NULL OR
-    # ended_at > since).
-    subscribed_at_start: int
-    # Of those, the ones that ended within the window: since < ended_at <= now.
-    ended_in_window: int
-
-
-class StatsQuery(Protocol):
-    """The read side of ``webmagic stats``: aggregates (COUNT, SUM ... GROUP BY) computed
-    by the database, never by loading rows; outside any unit of work."""
-
-    def sales(self) -> SalesFigures: ...
-
-    def subscriptions(self, since: dt.datetime, now: dt.datetime) -> SubscriptionFigures: ...
-
-
-class RateLimiter(Protocol):
-    """Counts events per key in a sliding window (in memory, or Redis when shared).
-
-    At most ``limit`` events are counted in any ``window``; an event refused by ``hit`` is
-    not counted, so a client that keeps knocking is let in again when the window allows,
-    exactly ``retry_after`` seconds later. Implementations: ``webmagic_core.ratelimit``
-    (in memory, the default) and the Redis adapter; tests/unit/test_rate_limiter.py pins
-    the behaviour down.
-    """
-
-    def hit(self, key: str, *, limit: int, window: dt.timedelta) -> int | None:
-        """Count one event: None when it fits within ``limit`` (and is counted), else the
-        whole seconds (at least 1) until one more event would fit (and nothing is counted)."""
-        ...
-
-    def peek(self, key: str, *, limit: int, window: dt.timedelta) -> int | None:
-        """What ``hit`` would answer right now, without counting anything."""
-        ...
-
-    def reset(self, key: str) -> None:
-        """Forget every event of ``key``."""
-        ...
-
-
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back.
 
@@ -453,6 +274,9 @@ class UnitOfWork(Protocol):
 
     @property
     def notices(self) -> NoticeRepository: ...
+
+    @property
+    def publish_queue(self) -> PublishQueue: ...
 
     def __enter__(self) -> Self: ...
 

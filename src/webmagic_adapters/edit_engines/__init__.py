@@ -1,0 +1,2 @@
+"""Edit engines: ``manual`` (operators draft at the CLI) and ``openai`` (any
+OpenAI-compatible chat-completions server)."""

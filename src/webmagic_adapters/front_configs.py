@@ -1,0 +1,289 @@
+"""Front-server configurations for static publishing (``webmagic publish nginx-config`` and
+``webmagic publish caddyfile``): serve ``WEBMAGIC_PUBLISH_DIR`` and pass everything else
+to the app.
+
+The folder holds ``sites/<slug>/...`` and ``hosts/<domain>/...`` (``static_folder``). Our
+own host names (the public URL's, the sites host) look in ``sites/``, every other name in
+``hosts/<name>/``; a file that is not there -- an unpublished, suspended or archived site,
+the API, the portal, a custom domain not verified -- goes to the app, which answers as it
+always does (503, 404, the API). Responses from the folder carry the headers hosting sends:
+``nosniff``, the referrer policy, the CSP sandbox when sites share the portal's origin,
+``X-Robots-Tag: noindex`` for a preview (its folder holds a marker file), ``no-cache`` for
+pages and a year for fingerprinted (``?v=``) files, and the pinned content types of
+``webmagic_core.site_files``. Dot-files (the marker) are never served from the folder.
+``/internal`` (the TLS front's question) is refused at the front, as in deploy/Caddyfile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import attrs
+
+from webmagic_adapters.static_folder import PREVIEW_MARKER
+from webmagic_core.site_files import CONTENT_TYPES
+
+CSP_SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"
+REFERRER_POLICY = "strict-origin-when-cross-origin"
+IMMUTABLE = "public, max-age=31536000, immutable"
+_ADDRESS = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$")
+
+
+class FrontConfigError(ValueError):
+    """An option the configuration cannot be made from (named in the message)."""
+
+
+def check_address(value: str, option: str) -> str:
+    """``HOST:PORT`` (``[v6]:PORT``, or ``:PORT`` for every address)."""
+    if not _ADDRESS.match(value) or not 0 < int(value.rpartition(":")[2]) < 65536:
+        raise FrontConfigError(f"{option} must be HOST:PORT, such as 127.0.0.1:8000 (got {value!r})")
+    return value
+
+
+@attrs.frozen
+class Front:
+    """What both configurations are made of."""
+
+    folder: Path
+    upstream: str
+    own_hosts: tuple[str, ...]
+    sandboxed: bool
+
+    @classmethod
+    def of(cls, folder: Path, upstream: str, *, public_url: str, sites_host: str | None) -> Front:
+        hosts = [urlsplit(public_url).hostname or ""]
+        if sites_host:
+            hosts.append(sites_host)
+        return cls(
+            folder=folder.absolute(),
+            upstream=check_address(upstream, "--upstream"),
+            own_hosts=tuple(dict.fromkeys(h.lower().rstrip(".") for h in hosts if h)),
+            # Sites on the portal's host share its origin: hosting sends the CSP sandbox.
+            sandboxed=sites_host is None,
+        )
+
+
+def _nginx_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _types() -> Iterable[str]:
+    by_type: dict[str, list[str]] = {}
+    for extension, content_type in CONTENT_TYPES.items():
+        by_type.setdefault(content_type, []).append(extension)
+    for content_type, extensions in by_type.items():
+        yield f"        {_nginx_quote(content_type)} {' '.join(extensions)};"
+
+
+def nginx_config(front: Front, listen: str) -> str:
+    """Two ``map``s and an ``upstream`` (http context) and the ``server { }`` block."""
+    check_address(listen, "--listen")
+    folder = _nginx_quote(str(front.folder))
+    own = "\n".join(f"    {_nginx_quote(host)} /sites;" for host in front.own_hosts)
+    security = [
+        "add_header X-Content-Type-Options nosniff always;",
+        f"add_header Referrer-Policy {REFERRER_POLICY} always;",
+        "add_header X-Robots-Tag $webmagic_robots always;",
+        "add_header Cache-Control $webmagic_cache always;",
+    ]
+    if front.sandboxed:
+        security += [
+            f'add_header Content-Security-Policy "{CSP_SANDBOX}" always;',
+            'add_header Access-Control-Allow-Origin "*" always;',
+        ]
+    headers = "\n".join(f"        {line}" for line in security)
+    types = "\n".join(_types())
+    return f"""\
+# WebMagic: static publishing in front of the app (`webmagic publish nginx-config`).
+# Include this file in nginx's http context, e.g. as /etc/nginx/conf.d/webmagic.conf.
+# The folder is WEBMAGIC_PUBLISH_DIR; the app is `webmagic serve` at {front.upstream}.
+
+# Where a host's files are: our own host names serve sites by path (/sites/<slug>),
+# any other name is a custom domain (/hosts/<name>). Unknown names find nothing there
+# and go to the app, which answers 404.
+map $host $webmagic_files {{
+    default /hosts/$host;
+{own}
+}}
+
+# A path without its trailing slash (/slug/ -> /slug), so a folder is never served as one.
+map $uri $webmagic_uri {{
+    default $uri;
+    "~^(?<webmagic_trimmed>.*[^/])/+$" $webmagic_trimmed;
+}}
+
+# The first segment of the path: the slug, whose folder marks a preview.
+map $uri $webmagic_slug {{
+    default "";
+    "~^/(?<webmagic_first>[^/]+)" $webmagic_first;
+}}
+
+# Pages are revalidated (cheap: 304); a file asked for with its fingerprint never changes.
+map $arg_v $webmagic_cache {{
+    default "{IMMUTABLE}";
+    "" "no-cache";
+}}
+
+upstream webmagic_app {{
+    server {front.upstream};
+    keepalive 32;
+}}
+
+server {{
+    listen {listen};
+    server_name _;
+    root {folder};
+    client_max_body_size 30m;
+    server_tokens off;
+    charset off;
+    disable_symlinks off;  # each site is a symlink swapped atomically
+
+    # A preview's folder holds {PREVIEW_MARKER}: its responses say noindex.
+    set $webmagic_robots "";
+    if (-f $document_root$webmagic_files/$webmagic_slug/{PREVIEW_MARKER}) {{
+        set $webmagic_robots noindex;
+    }}
+
+    # The types hosting sends (webmagic_core.site_files), whatever mime.types says.
+    types {{
+{types}
+    }}
+    default_type application/octet-stream;
+
+    # The TLS front's question is not for the public.
+    location = /internal {{
+        return 404;
+    }}
+    location ^~ /internal/ {{
+        return 404;
+    }}
+
+    # Dot-files are never served from the folder (the app answers /.well-known/).
+    location ~ /\\. {{
+        proxy_pass http://webmagic_app;
+        include /etc/nginx/proxy_params;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }}
+
+    location = / {{
+        try_files $webmagic_files/index.html @webmagic_app;
+{headers}
+    }}
+
+    location / {{
+        # The page first (/slug, /slug/: one lookup), then any other file.
+        try_files $webmagic_files$uri/index.html $webmagic_files$webmagic_uri @webmagic_app;
+{headers}
+    }}
+
+    location @webmagic_app {{
+        proxy_pass http://webmagic_app;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }}
+}}
+"""
+
+
+def caddyfile(front: Front, *, email: str | None = None, listen: str | None = None) -> str:
+    """A whole Caddyfile: automatic HTTPS for our own names, on-demand TLS (asking the
+    app's ``/internal/tls/ask``) for custom domains. ``listen`` (HOST:PORT) serves plain
+    HTTP there instead (behind a load balancer that terminates TLS, or to try it out)."""
+    if listen is not None:
+        check_address(listen, "--listen")
+    folder = str(front.folder)
+    security = [
+        "X-Content-Type-Options nosniff",
+        f"Referrer-Policy {REFERRER_POLICY}",
+    ]
+    if front.sandboxed:
+        security += [f'Content-Security-Policy "{CSP_SANDBOX}"', 'Access-Control-Allow-Origin "*"']
+    headers = "\n".join(f"\t\t\t{line}" for line in security)
+    globals_ = [f"\temail {email}"] if email else []
+    if listen is not None:
+        globals_.append(f"\tdefault_bind {listen.rpartition(':')[0].strip('[]') or '0.0.0.0'}")  # noqa: S104 - the operator's own --listen
+        globals_.append("\tauto_https off")
+    globals_ += [
+        "\ton_demand_tls {",
+        f"\t\task http://{front.upstream}/internal/tls/ask",
+        "\t}",
+    ]
+    port = f":{listen.rpartition(':')[2]}" if listen is not None else ""
+    own = ", ".join(f"{'http://' if listen else ''}{host}{port}" for host in front.own_hosts)
+    other = f"http://{port}" if listen is not None else "https://"
+    tls = "" if listen is not None else "\ttls {\n\t\ton_demand\n\t}\n"
+    global_block = "\n".join(globals_)
+    return f"""\
+# WebMagic: static publishing in front of the app (`webmagic publish caddyfile`).
+# The folder is WEBMAGIC_PUBLISH_DIR; the app is `webmagic serve` at {front.upstream}.
+# Custom domains get a certificate on their first request, only if the app says yes
+# (GET /internal/tls/ask?domain=NAME answers 200 for a verified or failing domain).
+{{
+{global_block}
+}}
+
+# Serve {{args.0}} (the folder's sites/ or hosts/<name>/) when the file is there, else the app.
+(webmagic_front) {{
+	@internal path /internal /internal/*
+	respond @internal 404
+
+	root * {folder}
+	@published {{
+		not path */.*
+		not path /
+		file {{
+			try_files {{args.0}}{{path}} {{args.0}}{{path}}/index.html
+		}}
+	}}
+	@preview {{
+		path_regexp slug ^/([^/]+)
+		file {{args.0}}/{{re.slug.1}}/{PREVIEW_MARKER}
+	}}
+	@fingerprinted query v=*
+	handle @published {{
+		rewrite * {{file_match.relative}}
+		header {{
+{headers}
+			Cache-Control no-cache
+		}}
+		header @preview X-Robots-Tag noindex
+		header @fingerprinted Cache-Control "{IMMUTABLE}"
+		file_server
+	}}
+	handle {{
+		encode zstd gzip
+		reverse_proxy {front.upstream}
+	}}
+}}
+
+# Our own host names: sites by path (/<slug>), the API and the portal.
+{own} {{
+	import webmagic_front /sites
+}}
+
+# Every other name: the owners' custom domains (their CNAME points at the sites host).
+{other} {{
+{tls}\troot * {folder}
+	@home {{
+		path /
+		file /hosts/{{host}}/index.html
+	}}
+	handle @home {{
+		rewrite * /hosts/{{host}}/index.html
+		header {{
+{headers}
+			Cache-Control no-cache
+		}}
+		file_server
+	}}
+	import webmagic_front /hosts/{{host}}
+}}
+"""
