@@ -46,7 +46,7 @@ def mutate(session: nox.Session) -> None:
     """mutmut over the money, auth and throttling modules, each with its targeted tests.
 
     Prints `mutation: <module> killed K/T (P%)` per module and fails under 90%. CPU heavy
-    (about 15 minutes on 2 cores): not part of `nox` by default. `nox -s mutate -- purchases`
+    (about 5 minutes on a quiet 2-core machine): not part of `nox` by default. `nox -s mutate -- purchases`
     runs one module; `-- --show` prints each surviving mutant's diff.
     """
     session.install("-e", ".[test]")
