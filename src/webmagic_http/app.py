@@ -31,7 +31,7 @@ from webmagic_http.draft_preview import draft_preview_routes
 from webmagic_http.edit_task import edit_worker_lifespan
 from webmagic_http.head import WebMagicApp
 from webmagic_http.health import health_routes
-from webmagic_http.hosting import Hosting, HostingFastPath, hosting_routes
+from webmagic_http.hosting import hosting_routes
 from webmagic_http.hosts import HostSplitMiddleware
 from webmagic_http.lanes import PasswordLane
 from webmagic_http.metrics import OperationsCollector, metrics_route, prometheus_config
@@ -42,6 +42,7 @@ from webmagic_http.problems import exception_handlers
 from webmagic_http.publish_task import publish_lifespan
 from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
 from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
+from webmagic_http.site_hosting import Hosting, HostingFastPath
 from webmagic_http.site_info import site_info_routes
 from webmagic_http.slug_guard import refuse_impossible_slugs
 from webmagic_http.subscriptions import subscription_pages
@@ -85,12 +86,12 @@ def create_app(
     price = Money(settings.site_price_cents, settings.currency)
 
     # SQLite reads are local and fast: run database calls inline on the event loop;
-    # anything over a network goes to the thread pool (see webmagic_http.hosting).
+    # anything over a network goes to the thread pool (see webmagic_http.site_hosting).
     offload = container.database.dialect_name != "sqlite"
 
     # Sites on a host of their own (WEBMAGIC_SITES_BASE_URL or _DOMAIN): each route
     # answers only on its side (webmagic_http.hosts). Otherwise sites share the portal's
-    # host, and so its origin: they are served sandboxed (webmagic_http.hosting).
+    # host, and so its origin: they are served sandboxed (webmagic_http.site_responses).
     sites_host = settings.sites_host
     hosting = Hosting(
         container.sites,
@@ -203,7 +204,7 @@ def create_app(
         offload=offload,
         strict=not is_loopback_url(settings.public_url),
     )
-    # Hosted pages in front of Litestar (webmagic_http.hosting.HostingFastPath): on a host
+    # Hosted pages in front of Litestar (webmagic_http.site_hosting.HostingFastPath): on a host
     # of our own that the custom-domain wrapper lets through and the host split routes to
     # the sites; never for a name another route starts with.
     # Our names, and the public URL's host even when it is an IP address (which the

@@ -40,11 +40,12 @@ from webmagic_core.errors import TransientError
 from webmagic_core.lifecycle import ServeMode
 from webmagic_core.services.domains import DomainService, resolve_head_for_host
 from webmagic_core.services.sites import Resolution
-from webmagic_http.hosting import Hosting, RawResponse, request_path
+from webmagic_http.hosting_counter import count_hosting
 from webmagic_http.hosts import ANY_HOST, AREA, is_api_path, request_host
-from webmagic_http.metrics import count_hosting
 from webmagic_http.problems import ERROR_PAGE_HEADERS
 from webmagic_http.render import UNAVAILABLE_PAGE
+from webmagic_http.site_hosting import Hosting
+from webmagic_http.site_responses import RawResponse, request_path
 
 TLS_ASK_PATH = "/internal/tls/ask"
 # Probes of the process and the database answer on any host, without a domain lookup.

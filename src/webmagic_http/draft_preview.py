@@ -29,8 +29,8 @@ from webmagic_core.ports import SiteRewriter
 from webmagic_core.services.edits import EditService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.site_files import SiteFiles
-from webmagic_http.hosting import SANDBOX, request_path
 from webmagic_http.hosts import AREA, SITES
+from webmagic_http.site_responses import SANDBOX, request_path
 
 PREFIX = "/_preview"
 CACHED_DRAFTS = 32

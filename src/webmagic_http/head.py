@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
     from litestar.types.asgi_types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend
 
-    from webmagic_http.hosting import HostingFastPath
+    from webmagic_http.site_hosting import HostingFastPath
 
 
 def _without_body(send: Send) -> Send:

@@ -34,35 +34,16 @@ from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.plugins.prometheus import PrometheusConfig
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from webmagic_core.monitoring import OperationsQuery, OperationsSnapshot
 from webmagic_core.ports import Clock
+from webmagic_http.hosting_counter import PREFIX, SKIP_REQUEST_METRICS
 from webmagic_http.hosts import ANY_HOST, AREA
 
 METRICS_PATH = "/metrics"
-PREFIX = "webmagic"
-# Routes whose ``opt`` has this key are left out of the middleware (hosting counts itself).
-SKIP_REQUEST_METRICS = "webmagic_skip_request_metrics"
-
-HOSTING_RESPONSES = Counter(
-    f"{PREFIX}_hosting_responses",
-    "Hosting answers (site pages and files, by path or custom domain), by status",
-    ["status"],
-)
-_HOSTING_BY_STATUS: dict[int, Any] = {}
-
-
-def count_hosting(status: int) -> None:
-    """One hosting answer; the labelled child is looked up once per status."""
-    child = _HOSTING_BY_STATUS.get(status)
-    if child is None:
-        child = _HOSTING_BY_STATUS[status] = HOSTING_RESPONSES.labels(str(status))
-    child.inc()
-
-
 SNAPSHOT_TTL_S = 5.0
 
 _CLASSES: tuple[tuple[str, str], ...] = (

@@ -16,10 +16,6 @@ ASSEMBLER = "app"
 # no new chain may join this list; strike a pair once its import is gone.
 KNOWN_CHAINS = {
     ("customer_sites", "subscriptions"): "mounts the subscription handlers under its router",
-    ("domain_hosting", "hosting"): "serves a custom domain with the hosting handler",
-    ("domain_hosting", "metrics"): "counts hosted pages",
-    ("draft_preview", "hosting"): "the sites-origin sandbox headers and request path",
-    ("hosting", "metrics"): "counts hosted pages",
     ("portal", "portal_owner"): "the portal assembles its page modules",
     ("portal", "portal_signin"): "the portal assembles its page modules",
     ("portal_owner", "portal_domain"): "the site page embeds its sections",

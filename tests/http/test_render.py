@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webmagic_http.hosting import etag_matches
 from webmagic_http.render import banner_html
+from webmagic_http.site_responses import etag_matches
 
 
 def test_banner_escapes_what_it_shows() -> None:

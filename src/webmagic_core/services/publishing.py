@@ -10,7 +10,7 @@ outcome. A worker that dies between claim and outcome leaves the request held un
 lease passes; then any worker publishes the site again. Requests coalesce (one row per
 site): ten changes in a burst cost one write of the folder, made after the last of them.
 
-The bytes are those hosting serves (``webmagic_http.hosting``): each file as the rewriter
+The bytes are those hosting serves (``webmagic_http.site_hosting``): each file as the rewriter
 made it for ``/{slug}`` (or for a domain's root), the preview banner added to the HTML of
 a preview. A site served neither clean nor as a preview (suspended, archived) has no files.
 """
@@ -222,7 +222,7 @@ class PublishingWorker:
     def _served(
         self, site: Site, version: SiteVersion, body: Callable[[str], bytes], *, banner: bool, root: bool
     ) -> dict[str, bytes]:
-        """Each file's bytes as hosting serves them (``webmagic_http.hosting``)."""
+        """Each file's bytes as hosting serves them (``webmagic_http.site_hosting``)."""
         files: dict[str, bytes] = {}
         for file in version.files:
             served = file.root_digest if root else file.slug_digest
