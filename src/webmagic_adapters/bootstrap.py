@@ -30,6 +30,7 @@ from webmagic_adapters.mail.folder import FolderMailer
 from webmagic_adapters.mail.smtp import SmtpMailer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.money_format import format_money, format_monthly
+from webmagic_adapters.page_bodies import PageBodyFiles
 from webmagic_adapters.passwords import BcryptPasswordHasher, load_common_passwords
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
@@ -175,6 +176,8 @@ class Container:
     edit_engine: EditEngine
     # Static publishing: None unless WEBMAGIC_PUBLISH_DIR is set.
     publishing: PublishingWorker | None = None
+    # Hosting's local disk copy of page bodies: None with WEBMAGIC_PAGE_BODY_CACHE_BYTES=0.
+    page_bodies: PageBodyFiles | None = None
 
     @property
     def sandbox(self) -> SandboxGateway | None:
@@ -353,6 +356,11 @@ def bootstrap(
         edits=edits,
         edit_engine=edit_engine,
         publishing=build_publishing(settings, database, clock, rewriter),
+        page_bodies=(
+            PageBodyFiles(settings.page_bodies_dir, settings.page_body_cache_bytes)
+            if settings.page_body_cache_bytes
+            else None
+        ),
     )
 
 

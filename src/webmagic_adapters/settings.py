@@ -134,6 +134,15 @@ class Settings(BaseSettings):
     )
 
     page_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+    page_body_cache_bytes: int = Field(
+        default=4 * 1024 * 1024 * 1024,
+        ge=0,
+        description="Budget of the local disk copy of the pages hosting serves (read once from the "
+        "database, then from disk); 0: none",
+    )
+    page_body_dir: Path | None = Field(
+        default=None, description="Where that copy is kept; unset: page-bodies in the data folder"
+    )
 
     # Custom domains (phase 5).
     dns_nameservers: str | None = Field(
@@ -357,6 +366,10 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def page_bodies_dir(self) -> Path:
+        return self.page_body_dir or self.data_dir / "page-bodies"
 
     @property
     def uses_data_dir(self) -> bool:

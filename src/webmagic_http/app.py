@@ -98,6 +98,7 @@ def create_app(
         PageCache[Any](settings.page_cache_bytes),
         banner=container.banner,
         sandboxed=sites_host is None,
+        bodies=container.page_bodies,
     )
     keys = container.keys
     tokens = AccessTokens.from_keyring(

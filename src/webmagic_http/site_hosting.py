@@ -14,10 +14,13 @@ Hot path of ``GET /{slug}``, per request: one head lookup through the core's
 ``SiteDirectory`` (so a new version or status shows on the next request, also across
 processes sharing one database; ~3 µs on SQLite), which carries the digest of the stored
 page the status serves: a conditional request is answered from it alone (304, no body
-read). Otherwise one page-cache lookup by that digest; on a miss, one primary-key read
-of the ready bytes (``SiteService.page_body``, on the directory's own connections).
-The page cache is a hot-set optimisation: with the whole set missing it, a request
-costs one more indexed read, never a render. Responses are pre-encoded and sent
+read). Otherwise one page-cache lookup by that digest; on a miss, the body from the
+local disk copy (``bodies``: one file read and a digest check, ~20 µs, served by the
+OS page cache rather than from this process's memory), and only when that has none, one
+primary-key read of the ready bytes (``SiteService.page_body``, on the directory's own
+connections), then written to disk for the next miss. The page cache is a hot-set
+optimisation: with the whole set missing it, a request costs a file read, never a
+render. Responses are pre-encoded and sent
 straight to ASGI: the routes are ``HostingRoute`` handlers, which skip Litestar's
 per-request argument parsing and ``Response`` building (benchmarks/hosting.py measures
 the whole server against a bare Litestar route).
@@ -32,8 +35,8 @@ on SQLite it is a local read that never waits on a network, and handing it to a 
 thread would add ~150 µs per request (measured), so it runs inline on the event loop; on
 a network database (PostgreSQL) a round trip may take milliseconds and would stall every
 other request, so it runs in a worker thread -- unless the answer needs no read at all
-(the head in the directory's memory, and a 304, a cached page or an error page), which is
-answered on the event loop (``respond_from_memory``).
+(the head in the directory's memory, and a 304, a cached page, a page on local disk or
+an error page), which is answered on the event loop (``respond_from_memory``).
 
 ``GET``/``HEAD /{slug}`` on our own host is answered in front of Litestar by
 ``HostingFastPath`` (same answers, without the framework's per-request machinery).
@@ -42,7 +45,7 @@ answered on the event loop (``respond_from_memory``).
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 import anyio.to_thread
 from litestar.types import HTTPScope, Scope
@@ -86,11 +89,20 @@ class Kind(enum.Enum):
 CacheKey = tuple[object, ...]
 
 
+class BodyFiles(Protocol):
+    """Stored page bodies by digest, kept locally (``webmagic_adapters.page_bodies``)."""
+
+    def read(self, digest: str) -> bytes | None: ...
+
+    def write(self, digest: str, body: bytes) -> None: ...
+
+
 class Hosting:
     """Decides the response for one hosting request.
 
     ``sandboxed``: sites share the portal's origin, so every hosting response carries the
-    CSP sandbox (see ``SANDBOX``)."""
+    CSP sandbox (see ``SANDBOX``). ``bodies``: the local disk copy of stored pages by
+    digest (``webmagic_adapters.page_bodies``), read before the database on a miss."""
 
     def __init__(
         self,
@@ -99,9 +111,11 @@ class Hosting:
         *,
         banner: PreviewBanner,
         sandboxed: bool = False,
+        bodies: BodyFiles | None = None,
     ) -> None:
         self.sites = sites
         self.cache = cache
+        self.bodies = bodies
         self.banner = banner
         self.sandboxed = sandboxed
         security: Headers = [(b"referrer-policy", REFERRER_POLICY)]
@@ -128,7 +142,7 @@ class Hosting:
 
     def respond_from_memory(self, scope: Scope, kind: Kind) -> RawResponse | None:
         """``respond`` when it needs no database read (head in the directory's memory,
-        a 304 or a page in the page cache, an error page); None otherwise."""
+        a 304, a page in the page cache or on local disk, an error page); None otherwise."""
         if kind is not Kind.PAGE:
             return None
         scope = cast("HTTPScope", scope)
@@ -208,7 +222,8 @@ class Hosting:
         self, scope: HTTPScope, digest: str, banner: bool, head: bool, memory_only: bool = False
     ) -> RawResponse | None:
         """The page rendered when its version was written, by the digest its head names
-        (None when those bytes are not stored, or with ``memory_only`` not cached)."""
+        (None when those bytes are not stored, or with ``memory_only`` neither cached
+        nor on local disk)."""
         etag = b'"' + digest.encode() + b'"'
         for name, value in scope["headers"]:
             if name == b"if-none-match":
@@ -220,11 +235,17 @@ class Hosting:
         key: CacheKey = ("page", digest, banner)
         page = self.cache.get(key)
         if page is None:
-            if memory_only:
-                return None
-            body = self.sites.page_body(digest)
+            bodies = self.bodies
+            # A local file read (the OS page cache, a few µs): allowed with memory_only.
+            body = bodies.read(digest) if bodies is not None else None
             if body is None:
-                return None
+                if memory_only:
+                    return None
+                body = self.sites.page_body(digest)
+                if body is None:
+                    return None
+                if bodies is not None:
+                    bodies.write(digest, body)
             page = RenderedPage(body, PAGE_TYPE, noindex=banner, digest=digest, extra=self._page_headers)
             self.cache.put(key, page)
         return page.ok_head if head else page.ok

@@ -121,7 +121,8 @@ def test_a_conditional_request_is_answered_from_the_head_without_reading_the_bod
 def test_a_cache_miss_reads_the_ready_bytes_by_digest(
     make_app: MakeApp, create_site: CreateSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, container = make_app(page_cache_bytes=0)  # every request misses
+    # Every request misses the page cache, and there is no disk copy to read instead.
+    app, container = make_app(page_cache_bytes=0, page_body_cache_bytes=0)
     create_site(container, "sunrise-bakery")
     expected = per_request_render(container, "sunrise-bakery", banner=True)
     reads: list[str] = []

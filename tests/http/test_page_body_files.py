@@ -1,0 +1,169 @@
+"""The local disk copy of stored pages (``webmagic_adapters.page_bodies``): a page-cache
+miss reads the body from disk, never a file that is not what its name says, and the folder
+stays within its budget."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from webmagic_adapters.bootstrap import Container
+from webmagic_adapters.page_bodies import PageBodyFiles
+from webmagic_core.services.sites import SiteService
+from webmagic_core.sites import Site
+
+CreateSite = Callable[..., Site]
+MakeApp = Callable[..., tuple[Litestar, Container]]
+
+
+def digest_of(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def test_a_body_written_is_read_back_and_its_folders_are_created(tmp_path: Path) -> None:
+    root = tmp_path / "not" / "there"
+    files = PageBodyFiles(root, 1_000_000)
+    body = b"<p>hello</p>"
+    assert files.read(digest_of(body)) is None
+    files.write(digest_of(body), body)
+    assert files.path(digest_of(body)) == root / digest_of(body)[:2] / digest_of(body)
+    assert files.path(digest_of(body)).read_bytes() == body
+    assert files.read(digest_of(body)) == body
+    # Nothing but the body is left behind (no temporary file).
+    assert [p.name for p in (root / digest_of(body)[:2]).iterdir()] == [digest_of(body)]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda body: body[: len(body) // 2],  # a partial write
+        lambda body: body[:-1] + b"!",  # same length, other bytes
+        lambda body: b"",
+        lambda body: b"<p>another page</p>",  # a whole other body under this name
+    ],
+)
+def test_a_file_that_is_not_what_its_name_says_is_never_returned_and_is_removed(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    files = PageBodyFiles(tmp_path, 1_000_000)
+    body = b"<html>" + b"x" * 1_000 + b"</html>"
+    files.write(digest_of(body), body)
+    path = files.path(digest_of(body))
+    path.write_bytes(damage(body))
+    assert files.read(digest_of(body)) is None
+    assert not path.exists()
+    files.write(digest_of(body), body)
+    assert files.read(digest_of(body)) == body
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "ab", "A" * 64, "g" * 64, "0" * 63 + "/"])
+def test_names_that_are_not_digests_are_neither_read_nor_written(tmp_path: Path, name: str) -> None:
+    files = PageBodyFiles(tmp_path / "bodies", 1_000_000)
+    files.write(name, b"x")
+    assert files.read(name) is None
+    assert not (tmp_path / "bodies").exists()
+
+
+def test_the_folder_stays_within_its_budget(tmp_path: Path) -> None:
+    files = PageBodyFiles(tmp_path, 50_000)
+    bodies = [os.urandom(1_000) for _ in range(200)]  # 200 KB written into 50 KB
+    for body in bodies:
+        files.write(digest_of(body), body)
+        on_disk = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+        assert on_disk <= 50_000
+    kept = [body for body in bodies if files.read(digest_of(body)) is not None]
+    assert 0 < len(kept) < len(bodies)
+    assert files.read(digest_of(bodies[-1])) == bodies[-1]  # the newest is never the one evicted
+
+
+def test_the_budget_counts_what_other_processes_left_in_the_folder(tmp_path: Path) -> None:
+    earlier = PageBodyFiles(tmp_path, 1_000_000)
+    for _ in range(40):
+        body = os.urandom(1_000)
+        earlier.write(digest_of(body), body)
+    files = PageBodyFiles(tmp_path, 20_000)  # a later process with a smaller budget
+    body = os.urandom(1_000)
+    files.write(digest_of(body), body)
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) <= 20_000
+
+
+def test_a_folder_that_cannot_be_written_only_makes_hosting_slower(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "bodies"
+    blocker.write_text("a file where the folder should be")
+    files = PageBodyFiles(blocker, 1_000_000)
+    body = b"<p>hello</p>"
+    files.write(digest_of(body), body)
+    files.write(digest_of(body), body)
+    assert files.read(digest_of(body)) is None
+    assert len([r for r in caplog.records if "cannot write page bodies" in r.message]) == 1
+
+
+def count_page_body_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    original = SiteService.page_body
+
+    def counting(self: SiteService, digest: str) -> bytes | None:
+        reads.append(digest)
+        return original(self, digest)
+
+    monkeypatch.setattr(SiteService, "page_body", counting)
+    return reads
+
+
+def test_a_page_cache_miss_reads_the_database_once_then_the_disk(
+    make_app: MakeApp, create_site: CreateSite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app, container = make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies")
+    create_site(container, "sunrise-bakery")
+    reads = count_page_body_reads(monkeypatch)
+    with TestClient(app) as client:
+        first = client.get("/sunrise-bakery")
+        assert first.status_code == 200
+        digest = first.headers["etag"].strip('"')
+        assert digest == digest_of(first.content)
+        assert (tmp_path / "bodies" / digest[:2] / digest).read_bytes() == first.content
+        for _ in range(3):
+            again = client.get("/sunrise-bakery")
+            assert (again.status_code, again.content, again.headers) == (200, first.content, first.headers)
+            head = client.head("/sunrise-bakery")
+            assert (head.status_code, head.content, head.headers) == (200, b"", first.headers)
+    assert reads == [digest]
+
+
+def test_a_damaged_copy_on_disk_is_never_served_and_is_written_again(
+    make_app: MakeApp, create_site: CreateSite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app, container = make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies")
+    create_site(container, "sunrise-bakery")
+    create_site(container, "harbor-cafe")
+    with TestClient(app) as client:
+        page = client.get("/sunrise-bakery")
+        other = client.get("/harbor-cafe")
+        digest = page.headers["etag"].strip('"')
+        path = tmp_path / "bodies" / digest[:2] / digest
+        reads = count_page_body_reads(monkeypatch)
+        for damaged in (page.content[:100], other.content):  # a partial file; another page
+            path.write_bytes(damaged)
+            served = client.get("/sunrise-bakery")
+            assert (served.status_code, served.content, served.headers) == (200, page.content, page.headers)
+            assert path.read_bytes() == page.content
+        assert reads == [digest, digest]
+
+
+def test_without_a_disk_copy_nothing_is_written(
+    make_app: MakeApp, create_site: CreateSite, tmp_path: Path
+) -> None:
+    app, container = make_app(page_cache_bytes=0, page_body_cache_bytes=0, page_body_dir=tmp_path / "bodies")
+    assert container.page_bodies is None
+    create_site(container, "sunrise-bakery")
+    with TestClient(app) as client:
+        assert client.get("/sunrise-bakery").status_code == 200
+    assert not (tmp_path / "bodies").exists()
