@@ -31,7 +31,9 @@ What it does, for each size (see benchmarks/README.md for how to read the figure
 
 Without ``wrk`` on the PATH it falls back to a bounded Python client (httpx), whose own
 CPU use caps the figures: install wrk (``apt-get install -y wrk``) for real numbers.
-Everything it starts is stopped on the way out, also on Ctrl+C; the data folder is removed.
+Everything it starts is stopped on the way out, also on Ctrl+C; the data folder is removed
+unless ``--keep DIR`` keeps it (and the PostgreSQL database, named ``<name>_<size>``) for
+the next run with the same ``--keep``, which reuses them instead of creating the sites again.
 No timed assertion lives in the test suite: this script is the place for numbers.
 """
 
@@ -741,6 +743,40 @@ def print_round(number: int, result: Round, size: int) -> None:
     )
 
 
+def page_bodies_on_disk(data_dir: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(data_dir / "page-bodies"))
+
+
+def prepare_size(
+    args: argparse.Namespace, workdir: Path, size: int
+) -> tuple[Path, Settings, tuple[float, str] | None]:
+    """The data folder and settings for ``size`` sites, and (seconds, how) when they were
+    created now; None when a kept one was reused (``--keep``)."""
+    postgres_url = args.postgres_url
+    if args.keep is None:
+        data_dir = workdir / f"data-{size}"
+    else:
+        data_dir = args.keep.resolve() / f"{args.database}-{size}"
+        url = make_url(postgres_url)
+        postgres_url = url.set(database=f"{url.database}_{size}").render_as_string(hide_password=False)
+        marker = data_dir / "bench-sites"
+        if marker.exists() and marker.read_text().strip() == str(size):
+            database_url = None if args.database == "sqlite" else postgres_url
+            return data_dir, settings_for(data_dir, database_url), None
+        shutil.rmtree(data_dir, ignore_errors=True)
+    settings = settings_for(data_dir, fresh_database(args.database, data_dir, postgres_url))
+    bulk = size > args.services_limit
+    seconds = create_sites(settings, size, bulk=bulk)
+    if args.keep is not None:
+        (data_dir / "bench-sites").write_text(f"{size}\n")
+    how = (
+        "bulk path: TemplatePreparer, multi-row inserts of 2,000 sites"
+        if bulk
+        else "SiteService.create_preview, one by one"
+    )
+    return data_dir, settings, (seconds, how)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -765,6 +801,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: the server keeps a core)")
     parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep each size's data folder (and PostgreSQL database, <name>_<size>) under this "
+        "folder, and reuse them on the next run with the same --keep (creating 100,000 sites "
+        "takes minutes); the local disk copy of page bodies is kept too, so a second run "
+        "measures it warm",
+    )
+    parser.add_argument(
         "--client",
         choices=["auto", "wrk", "python"],
         default="auto",
@@ -787,26 +832,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.mkdir()
         body_file = workdir / "page.html"
         for number, size in enumerate(sizes, 1):
-            data_dir = workdir / f"data-{size}"
-            settings = settings_for(data_dir, fresh_database(args.database, data_dir, args.postgres_url))
-            bulk = size > args.services_limit
-            seconds = create_sites(settings, size, bulk=bulk)
-            how = (
-                "bulk path: TemplatePreparer, multi-row inserts of 2,000 sites"
-                if bulk
-                else "SiteService.create_preview, one by one"
-            )
-            print(
-                f"\n{size:,} sites ({len(page_html(0)) / 1000:.0f} KB of HTML each) "
-                f"created in {seconds:.1f} s "
-                f"({size / seconds:.0f} sites/s, {how}; load average {os.getloadavg()[0]:.1f})"
-            )
+            data_dir, settings, created = prepare_size(args, workdir, size)
+            if created is None:
+                print(
+                    f"\n{size:,} sites: reusing {data_dir} ({page_bodies_on_disk(data_dir):,} page bodies on disk)"
+                )
+            else:
+                seconds, how = created
+                print(
+                    f"\n{size:,} sites ({len(page_html(0)) / 1000:.0f} KB of HTML each) "
+                    f"created in {seconds:.1f} s "
+                    f"({size / seconds:.0f} sites/s, {how}; load average {os.getloadavg()[0]:.1f})"
+                )
             slugs = [slug_of(n) for n in range(size)]
             get, conditional, rss, processes, body = webmagic_round(driver, settings, slugs, logs)
             body_file.write_bytes(body)
             bare = bare_load(driver, body_file, slugs, logs)
             print_round(number, Round(bare, get, conditional, rss, processes), size)
-            if args.database == "sqlite":
+            if args.database == "sqlite" and args.keep is None:
                 shutil.rmtree(data_dir, ignore_errors=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
