@@ -834,9 +834,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number, size in enumerate(sizes, 1):
             data_dir, settings, created = prepare_size(args, workdir, size)
             if created is None:
-                print(
-                    f"\n{size:,} sites: reusing {data_dir} ({page_bodies_on_disk(data_dir):,} page bodies on disk)"
-                )
+                on_disk = page_bodies_on_disk(data_dir)
+                print(f"\n{size:,} sites: reusing {data_dir} ({on_disk:,} page bodies on disk)")
             else:
                 seconds, how = created
                 print(
