@@ -1,6 +1,7 @@
-"""The local disk copy of stored pages (``webmagic_adapters.page_bodies``): a page-cache
-miss reads the body from disk, never a file that is not what its name says, and the folder
-stays within its budget."""
+"""The local disk copy of stored pages (``webmagic_adapters.page_bodies``): on a network
+database (PostgreSQL) a page-cache miss reads the body from disk, never a file that is not
+what its name says, and the folder stays within its budget; on SQLite (a local file
+already) hosting reads the database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -19,6 +21,8 @@ from webmagic_core.services.sites import SiteService
 from webmagic_core.sites import Site
 
 CreateSite = Callable[..., Site]
+# A host of our own (not a custom domain): the one the fast path answers.
+OWN_HOST = {"host": "localhost"}
 MakeApp = Callable[..., tuple[Litestar, Container]]
 
 
@@ -118,10 +122,17 @@ def count_page_body_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return reads
 
 
+@pytest.mark.postgres
 def test_a_page_cache_miss_reads_the_database_once_then_the_disk(
-    make_app: MakeApp, create_site: CreateSite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    make_app: MakeApp,
+    create_site: CreateSite,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    postgres_url: str,
 ) -> None:
-    app, container = make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies")
+    app, container = make_app(
+        page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url
+    )
     create_site(container, "sunrise-bakery")
     reads = count_page_body_reads(monkeypatch)
     with TestClient(app) as client:
@@ -138,10 +149,17 @@ def test_a_page_cache_miss_reads_the_database_once_then_the_disk(
     assert reads == [digest]
 
 
+@pytest.mark.postgres
 def test_a_damaged_copy_on_disk_is_never_served_and_is_written_again(
-    make_app: MakeApp, create_site: CreateSite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    make_app: MakeApp,
+    create_site: CreateSite,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    postgres_url: str,
 ) -> None:
-    app, container = make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies")
+    app, container = make_app(
+        page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url
+    )
     create_site(container, "sunrise-bakery")
     create_site(container, "harbor-cafe")
     with TestClient(app) as client:
@@ -158,12 +176,46 @@ def test_a_damaged_copy_on_disk_is_never_served_and_is_written_again(
         assert reads == [digest, digest]
 
 
-def test_without_a_disk_copy_nothing_is_written(
-    make_app: MakeApp, create_site: CreateSite, tmp_path: Path
+@pytest.mark.parametrize("settings", [{"page_body_cache_bytes": 0}, {}])
+def test_on_sqlite_or_without_a_budget_nothing_is_written(
+    make_app: MakeApp, create_site: CreateSite, tmp_path: Path, settings: dict[str, int]
 ) -> None:
-    app, container = make_app(page_cache_bytes=0, page_body_cache_bytes=0, page_body_dir=tmp_path / "bodies")
-    assert container.page_bodies is None
+    app, container = make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies", **settings)
+    assert (container.page_bodies is None) == bool(settings)
     create_site(container, "sunrise-bakery")
     with TestClient(app) as client:
-        assert client.get("/sunrise-bakery").status_code == 200
+        for _ in range(2):
+            assert client.get("/sunrise-bakery").status_code == 200
     assert not (tmp_path / "bodies").exists()
+
+
+@pytest.mark.postgres
+def test_the_fast_path_answers_a_page_on_disk_without_a_worker_thread(
+    make_app: MakeApp,
+    create_site: CreateSite,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    postgres_url: str,
+) -> None:
+    app, container = make_app(
+        page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url
+    )
+    create_site(container, "sunrise-bakery")
+    with TestClient(app) as client:
+        first = client.get(
+            "/sunrise-bakery", headers=OWN_HOST
+        )  # reads the head and the body: a worker thread
+        assert first.status_code == 200
+        hops: list[object] = []
+        original = anyio.to_thread.run_sync
+
+        async def counting(function: Callable[..., object], *args: object, **kwargs: object) -> object:
+            hops.append(function)
+            return await original(function, *args, **kwargs)
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        for _ in range(3):
+            again = client.get("/sunrise-bakery", headers=OWN_HOST)
+            assert (again.status_code, again.content, again.headers) == (200, first.content, first.headers)
+    # The head is in memory once the listener has confirmed itself; from then on, no hop.
+    assert len(hops) <= 1

@@ -90,6 +90,10 @@ class HeadCache:
         self._synced_commits = 0
         # Bumped whenever a head is forgotten: a read that started before must not be kept.
         self.epoch = 0
+        # Bumped when the connection is opened or lost (every head forgotten).
+        self.generation = 0
+        # While heads are loaded in bulk (``begin_fill``): the slugs announced since.
+        self._announced: set[str] | None = None
         _watch_local_commits()
         _CACHES.add(self)
 
@@ -116,6 +120,39 @@ class HeadCache:
             if len(self._heads) >= self._max_heads:
                 self._heads.clear()
             self._heads[slug] = head
+
+    def begin_fill(self) -> int | None:
+        """Start loading heads in bulk (``store_many``): the generation to pass along, or
+        None when the cache cannot be trusted now. From here on the slugs announced are
+        noted, so that a head read before its change is not kept."""
+        with self._lock:
+            if not self._pump_usable():
+                return None
+            self._announced = set()
+            return self.generation
+
+    def store_many(self, heads: list[SiteHead], generation: int) -> bool:
+        """Keep the heads read since ``begin_fill`` (not those announced since, nor those
+        already here: read later); False when the fill must stop (the connection was lost,
+        changes are unheard, or the cache is full)."""
+        with self._lock:
+            announced = self._announced
+            if announced is None or generation != self.generation or not self._pump_usable():
+                return False
+            cached = self._heads
+            room = self._max_heads - len(cached)
+            for head in heads:
+                if room <= 0:
+                    return False
+                slug = head.slug
+                if slug not in announced and slug not in cached:
+                    cached[slug] = head
+                    room -= 1
+            return True
+
+    def end_fill(self) -> None:
+        with self._lock:
+            self._announced = None
 
     def ensure(self) -> bool:
         """Connect and catch up if needed (may block a round trip); whether the cache can
@@ -186,6 +223,8 @@ class HeadCache:
                 continue
             heads.pop(payload, None)
             self.epoch += 1
+            if self._announced is not None:
+                self._announced.add(payload)
 
     def _send_probe(self, connection: Any) -> None:
         token = f"{self._prefix}{next(self._tokens)}"
@@ -232,6 +271,7 @@ class HeadCache:
         # Changes made while nobody listened were not heard: start from nothing.
         self._heads.clear()
         self.epoch += 1
+        self.generation += 1
         self._connection = connection
         self._query_out = False
         self._probe_out = None
@@ -242,6 +282,7 @@ class HeadCache:
         connection, self._connection = self._connection, None
         self._heads.clear()
         self.epoch += 1
+        self.generation += 1
         self._query_out = False
         self._probe_out = None
         self._confirmed_at = None

@@ -32,6 +32,8 @@ directory reads through the engine (slower, correct; only tests and demos use it
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -47,9 +49,21 @@ from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.ports import SiteHead
 
 _BODY_BY_DIGEST = select(t.blobs.c.data).where(t.blobs.c.digest == bindparam("digest"))
+# PostgreSQL: every head, loaded in the background by pages of this many (keyset by slug),
+# so that the first request for a site is rarely a round trip (see ``_fill_heads``).
+FILL_BATCH = 5_000
+_HEADS_AFTER = (
+    select(*t.HEAD_COLUMNS)
+    .select_from(*t.HEAD_BY_SLUG.get_final_froms())
+    .where(t.sites.c.slug > bindparam("after"))
+    .order_by(t.sites.c.slug)
+    .limit(FILL_BATCH)
+)
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 # Heads read since the last commit seen are kept per connection (SQLite only); past this
 # many (far more sites than one process hosts) the lot is dropped and refilled.
@@ -108,6 +122,11 @@ class SqlSiteDirectory:
         self._heads: HeadCache | None = None
         if cache_heads and not self._sqlite and not self._shared:
             self._heads = HeadCache(self._connect_listener)
+        fill = _HEADS_AFTER.compile(dialect=dialect)
+        self._fill_sql = str(fill)
+        self._fill_params: Callable[[str], Any] = lambda after: fill.construct_params({"after": after})
+        self._filled_generation = 0  # the head cache's generation last filled (0: none)
+        self._filling = threading.Lock()
 
     def _params(self, slug: str) -> tuple[str] | dict[str, str]:
         return (slug,) if self._positional else {"slug": slug}
@@ -125,7 +144,8 @@ class SqlSiteDirectory:
             status=SiteStatus(row[3]),
             current_version=row[4],
             page_digest=page_digest,
-            page_key=page_key or "",
+            # A few settings keys for every site: one string each, not one per head.
+            page_key=sys.intern(page_key) if page_key else "",
         )
 
     def head_by_slug(self, slug: str) -> SiteHead | None:
@@ -135,6 +155,8 @@ class SqlSiteDirectory:
         if heads is None:
             return self._read(self._lookup, slug)
         if heads.ensure():
+            if heads.generation != self._filled_generation:
+                self._start_fill(heads)
             head = heads.lookup(slug)
             if head is not None:
                 return head
@@ -143,6 +165,44 @@ class SqlSiteDirectory:
         if head is not None:  # unknown slugs are not kept: anyone can make up many
             heads.store(slug, head, epoch)
         return head
+
+    def _start_fill(self, heads: HeadCache) -> None:
+        """Load every head in a thread of its own, once per connection of the head cache
+        (it forgets them all when its connection is lost). ~500 bytes a head in memory:
+        ~50 MB for 100,000 sites, bounded by the cache's ``max_heads``."""
+        if not self._filling.acquire(blocking=False):
+            return  # one at a time
+        self._filled_generation = heads.generation
+        try:
+            threading.Thread(
+                target=self._fill_heads, args=(heads,), name="webmagic-heads", daemon=True
+            ).start()
+        except BaseException:
+            self._filling.release()
+            raise
+
+    def _fill_heads(self, heads: HeadCache) -> None:
+        try:
+            generation = heads.begin_fill()
+            after = ""
+            while generation is not None:
+                rows = self._read(self._fetch_heads, after)
+                batch = [head for row in rows if (head := self._head([row])) is not None]
+                # ensure(): changes this process committed meanwhile are heard first.
+                if not batch or not heads.ensure() or not heads.store_many(batch, generation):
+                    break
+                after = batch[-1].slug
+                if len(batch) < FILL_BATCH:
+                    break
+        except Exception as error:  # the next connection of the head cache tries again
+            logger.info("site heads not loaded ahead: %s", error)
+        finally:
+            heads.end_fill()
+            self._filling.release()
+
+    def _fetch_heads(self, reader: _Reader, after: str) -> list[Row]:
+        rows: list[Row] = reader.connection.execute(self._fill_sql, self._fill_params(after)).fetchall()
+        return rows
 
     def cached_head(self, slug: str) -> SiteHead | None:
         """The head of ``slug`` if it can be answered now without waiting on the database
