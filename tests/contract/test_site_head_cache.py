@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from conftest import open_database  # tests/contract/conftest.py
-from webmagic_adapters.sqlalchemy import head_cache
+from webmagic_adapters.sqlalchemy import head_cache, site_directory
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.head_cache import HeadCache
 from webmagic_adapters.sqlalchemy.site_directory import SqlSiteDirectory
@@ -159,5 +159,81 @@ def test_silence_longer_than_the_trust_window_stops_the_cache_being_used(databas
         assert cache.lookup(SLUG) is None
         assert cache.ensure()  # waits for a probe: everything before it was heard
         assert cache.lookup(SLUG) == head
+    finally:
+        cache.close()
+
+
+def test_every_head_is_loaded_in_the_background_after_the_first_read(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site_directory, "FILL_BATCH", 2)  # several pages of heads
+    directory = SqlSiteDirectory(database.engine)
+    try:
+        _check_the_fill(database, directory)
+    finally:
+        directory.close()
+
+
+def _check_the_fill(database: Database, directory: SqlSiteDirectory) -> None:
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock())
+    slugs = [f"bakery-{number}" for number in range(5)]
+    for slug in slugs:
+        service.create_preview(slug, f"Bakery {slug}", SiteContent(html="<h1>1</h1>"))
+    assert directory.cached_head(slugs[3]) is None
+    assert name_of(directory.head_by_slug(slugs[0])) == "Bakery bakery-0"
+    deadline = time.monotonic() + 10
+    while any(directory.cached_head(slug) is None for slug in slugs):
+        assert time.monotonic() < deadline, "the heads were not loaded"
+        time.sleep(0.01)
+    for slug in slugs:
+        assert directory.cached_head(slug) == directory.head_by_slug(slug)
+    # Still forgotten when changed.
+    write_elsewhere(database, "UPDATE sites SET business_name = 'Renamed' WHERE slug = 'bakery-4'")
+    wait_until_forgotten(directory, "bakery-4")
+    assert name_of(directory.head_by_slug("bakery-4")) == "Renamed"
+
+
+def test_a_head_announced_during_a_fill_is_not_kept_from_before(database: Database) -> None:
+    service = SiteService(uow=database.unit_of_work, clock=FakeClock())
+    for slug in ("old-bakery", "other-bakery"):
+        service.create_preview(slug, "Before", SiteContent(html="<h1>1</h1>"))
+    url = libpq_url(database)
+    cache = HeadCache(lambda: psycopg.connect(url, autocommit=True))
+    try:
+        assert cache.ensure()
+        generation = cache.begin_fill()
+        assert generation is not None
+        read_before = [
+            SiteHead(
+                id=uuid.uuid4(),
+                slug=slug,
+                business_name="Before",
+                status=SiteStatus.PREVIEW,
+                current_version=1,
+            )
+            for slug in ("old-bakery", "other-bakery")
+        ]
+        write_elsewhere(database, "UPDATE sites SET business_name = 'After' WHERE slug = 'old-bakery'")
+        assert cache.ensure()  # heard by now
+        assert cache.store_many(read_before, generation)
+        assert cache.lookup("old-bakery") is None  # changed after the read: not kept
+        assert cache.lookup("other-bakery") == read_before[1]
+        cache.end_fill()
+        assert not cache.store_many(read_before, generation)  # no fill under way
+
+        generation = cache.begin_fill()
+        assert generation is not None
+        heads = cache._connection
+        assert heads is not None
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (heads.info.backend_pid,))
+        time.sleep(head_cache.RECONNECT_S)
+        deadline = time.monotonic() + 5
+        while cache.generation == generation:  # the loss is noticed, then a new connection
+            assert time.monotonic() < deadline
+            cache.ensure()
+            time.sleep(0.01)
+        assert not cache.store_many(read_before, generation)  # read under the old connection
+        assert cache.lookup("other-bakery") is None
     finally:
         cache.close()

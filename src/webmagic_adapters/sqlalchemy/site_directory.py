@@ -52,13 +52,17 @@ _BODY_BY_DIGEST = select(t.blobs.c.data).where(t.blobs.c.digest == bindparam("di
 # PostgreSQL: every head, loaded in the background by pages of this many (keyset by slug),
 # so that the first request for a site is rarely a round trip (see ``_fill_heads``).
 FILL_BATCH = 5_000
-_HEADS_AFTER = (
-    select(*t.HEAD_COLUMNS)
-    .select_from(*t.HEAD_BY_SLUG.get_final_froms())
-    .where(t.sites.c.slug > bindparam("after"))
-    .order_by(t.sites.c.slug)
-    .limit(FILL_BATCH)
-)
+
+
+def _heads_after(limit: int) -> Any:
+    return (
+        select(*t.HEAD_COLUMNS)
+        .select_from(*t.HEAD_BY_SLUG.get_final_froms())
+        .where(t.sites.c.slug > bindparam("after"))
+        .order_by(t.sites.c.slug)
+        .limit(limit)
+    )
+
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -122,7 +126,8 @@ class SqlSiteDirectory:
         self._heads: HeadCache | None = None
         if cache_heads and not self._sqlite and not self._shared:
             self._heads = HeadCache(self._connect_listener)
-        fill = _HEADS_AFTER.compile(dialect=dialect)
+        self._fill_batch = FILL_BATCH
+        fill = _heads_after(FILL_BATCH).compile(dialect=dialect)
         self._fill_sql = str(fill)
         self._fill_params: Callable[[str], Any] = lambda after: fill.construct_params({"after": after})
         self._filled_generation = 0  # the head cache's generation last filled (0: none)
@@ -192,7 +197,7 @@ class SqlSiteDirectory:
                 if not batch or not heads.ensure() or not heads.store_many(batch, generation):
                     break
                 after = batch[-1].slug
-                if len(batch) < FILL_BATCH:
+                if len(batch) < self._fill_batch:
                     break
         except Exception as error:  # the next connection of the head cache tries again
             logger.info("site heads not loaded ahead: %s", error)
