@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         "processes (its own process's wake it at once); 0 disables it (`webmagic outbox relay` publishes)",
     )
 
-    page_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+    page_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
     page_body_cache_bytes: int = Field(
         default=4 * 1024 * 1024 * 1024,
         ge=0,

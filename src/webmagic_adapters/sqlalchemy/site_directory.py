@@ -50,8 +50,9 @@ from webmagic_core.ports import SiteHead
 
 _BODY_BY_DIGEST = select(t.blobs.c.data).where(t.blobs.c.digest == bindparam("digest"))
 # PostgreSQL: every head, loaded in the background by pages of this many (keyset by slug),
-# so that the first request for a site is rarely a round trip (see ``_fill_heads``).
-FILL_BATCH = 5_000
+# so that the first request for a site is rarely a round trip (see ``_fill_heads``); few,
+# as a page is held whole in memory while its heads are packed.
+FILL_BATCH = 2_000
 
 
 def _heads_after(limit: int) -> Any:
@@ -173,8 +174,8 @@ class SqlSiteDirectory:
 
     def _start_fill(self, heads: HeadCache) -> None:
         """Load every head in a thread of its own, once per connection of the head cache
-        (it forgets them all when its connection is lost). ~500 bytes a head in memory:
-        ~50 MB for 100,000 sites, bounded by the cache's ``max_heads``."""
+        (it forgets them all when its connection is lost). ~200 bytes a head in memory
+        (packed, see head_cache): ~20 MB for 100,000 sites, bounded by ``max_heads``."""
         if not self._filling.acquire(blocking=False):
             return  # one at a time
         self._filled_generation = heads.generation
