@@ -684,7 +684,7 @@ class Round:
 
 
 def webmagic_round(
-    driver: Driver, settings: Settings, slugs: list[str], logs: Path
+    driver: Driver, settings: Settings, slugs: list[str], logs: Path, *, warm: bool = False
 ) -> tuple[Load, Load, tuple[float, float], int, bytes]:
     port = free_port()
     command = webmagic_command(settings.data_dir, port, settings.database_url)
@@ -692,6 +692,10 @@ def webmagic_round(
         targets = Targets(slugs, stored_etags(settings, slugs))
         _, body = fetch_all(server.base_url, slugs[:1])
         check_conditional(server.base_url, targets)
+        if warm:  # the steady state: every page read once (and its body copied to disk)
+            started = time.perf_counter()
+            fetch_all(server.base_url, slugs)
+            print(f"  (every site read once before measuring: {time.perf_counter() - started:.0f} s)")
         get = driver.load(server, targets)
         conditional = driver.load(server, targets, conditional=True)
         rss = server.peak_rss_mb()
@@ -810,6 +814,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "measures it warm",
     )
     parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="GET every site once before measuring (the steady state of a server that has "
+        "served every page once: on PostgreSQL, every body's disk copy written)",
+    )
+    parser.add_argument(
         "--client",
         choices=["auto", "wrk", "python"],
         default="auto",
@@ -844,7 +854,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"({size / seconds:.0f} sites/s, {how}; load average {os.getloadavg()[0]:.1f})"
                 )
             slugs = [slug_of(n) for n in range(size)]
-            get, conditional, rss, processes, body = webmagic_round(driver, settings, slugs, logs)
+            get, conditional, rss, processes, body = webmagic_round(
+                driver, settings, slugs, logs, warm=args.warm
+            )
             body_file.write_bytes(body)
             bare = bare_load(driver, body_file, slugs, logs)
             print_round(number, Round(bare, get, conditional, rss, processes), size)
