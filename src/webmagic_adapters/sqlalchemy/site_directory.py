@@ -188,11 +188,15 @@ class SqlSiteDirectory:
             raise
 
     def _fill_heads(self, heads: HeadCache) -> None:
+        connection: Any = None
         try:
             generation = heads.begin_fill()
+            # A connection of its own: the readers' are busy with requests' misses at
+            # start-up, and a page of heads queued behind them would come late.
+            connection = self._connect() if generation is not None else None
             after = ""
             while generation is not None:
-                rows = self._read(self._fetch_heads, after)
+                rows = connection.execute(self._fill_sql, self._fill_params(after)).fetchall()
                 batch = [head for row in rows if (head := self._head([row])) is not None]
                 # ensure(): changes this process committed meanwhile are heard first.
                 if not batch or not heads.ensure() or not heads.store_many(batch, generation):
@@ -203,12 +207,10 @@ class SqlSiteDirectory:
         except Exception as error:  # the next connection of the head cache tries again
             logger.info("site heads not loaded ahead: %s", error)
         finally:
+            if connection is not None:
+                _close_quietly(connection)
             heads.end_fill()
             self._filling.release()
-
-    def _fetch_heads(self, reader: _Reader, after: str) -> list[Row]:
-        rows: list[Row] = reader.connection.execute(self._fill_sql, self._fill_params(after)).fetchall()
-        return rows
 
     def cached_head(self, slug: str) -> SiteHead | None:
         """The head of ``slug`` if it can be answered now without waiting on the database
