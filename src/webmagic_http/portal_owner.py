@@ -76,11 +76,17 @@ UNAVAILABLE_TEXT = "The payment service cannot be reached right now. Please try 
 
 @attrs.frozen
 class ShowAll:
-    """Which lists of the site page are shown whole (``?versions=all``, ``?edits=all``)
-    rather than their most recent rows."""
+    """Which lists of the site page are shown whole (``?versions=all``, ``?edits=all``,
+    ``?history=all``) rather than their most recent rows."""
 
     versions: bool = False
     edits: bool = False
+    history: bool = False
+
+
+# The site page's history shows this many moments, newest first; "show all" lists every one
+# (a site a few years old has a line per monthly payment).
+HISTORY_SHOWN = 12
 
 
 def core_error_status(error: WebMagicError) -> tuple[int, str]:
@@ -209,6 +215,7 @@ def owner_handlers(
             "included_until": day(until),
             "monthly": money_text(monthly),
         }
+        moments = history(rows.events, rows.versions, rows.subscriptions, rows.payments)
         return page(
             "site",
             status,
@@ -222,7 +229,8 @@ def owner_handlers(
                 "bought_on": day(site.purchased_at),
             },
             subscription=subscription,
-            moments=history(rows.events, rows.versions, rows.subscriptions, rows.payments),
+            moments=moments if show_all.history else moments[:HISTORY_SHOWN],
+            moments_total=len(moments),
             custom=domain_section(rows.domain, domains.config.cnames_to, site.status),
             versions=versions_section(rows.versions, site.current_version, everything=show_all.versions),
             can_restore=site.status in EDITABLE,
@@ -254,9 +262,10 @@ def owner_handlers(
         notice: FromQuery[str | None] = None,
         versions: FromQuery[str | None] = None,
         edits: FromQuery[str | None] = None,
+        history: FromQuery[str | None] = None,
     ) -> Template:
         said = SITE_NOTICES.get(notice or "")
-        everything = ShowAll(versions=versions == "all", edits=edits == "all")
+        everything = ShowAll(versions=versions == "all", edits=edits == "all", history=history == "all")
         if offload:
             return await _in_thread(show_site, request, slug, said, everything)
         # SQLite: the page's reads are local and take a few milliseconds, less than the hop
