@@ -8,10 +8,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from contract_support import open_database
 from sqlalchemy import bindparam, column, select, table
 from sqlalchemy.exc import DBAPIError
 
-from conftest import open_database  # tests/contract/conftest.py
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.precompiled import Precompiled

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
@@ -29,7 +29,7 @@ _Processor = Callable[[Any], Any] | None
 
 
 class Precompiled:
-    def __init__(self, statement: Select[Unpack[tuple[Any, ...]]], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("an expanding IN parameter cannot be precompiled")
