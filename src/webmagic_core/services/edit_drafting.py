@@ -15,6 +15,8 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 
+import attrs
+
 from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.ports import EmailRenderer
@@ -40,11 +42,11 @@ from webmagic_core.sites import Site
 log = logging.getLogger(__name__)
 
 
+@attrs.define
 class EditDrafting:
-    """Mixed into ``EditService``: the workers' side and what the operator's drafts share
-    with it (storing a draft, failing an edit, mailing the owner)."""
-
-    __slots__ = ()
+    """The base of ``EditService``, with its ports and configuration: the workers' side and
+    what the operator's drafts share with it (storing a draft, failing an edit, mailing the
+    owner)."""
 
     uow: EditUnitOfWorkFactory
     clock: Clock

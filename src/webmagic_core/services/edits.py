@@ -17,20 +17,15 @@ import attrs
 
 from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.edits.checks import draft_problems
 from webmagic_core.edits.model import EditRequest, EditStatus, validate_instructions
 from webmagic_core.edits.ports import (
     Draft,
     DraftRequest,
-    EditEngine,
     EditUnitOfWork,
-    EditUnitOfWorkFactory,
-    PreviewLinks,
 )
 from webmagic_core.errors import Conflict, NotFound, Throttled, ValidationError
 from webmagic_core.lifecycle import SiteStatus
-from webmagic_core.ports import Clock
 from webmagic_core.services.edit_config import (
     EDITABLE,
     GAVE_UP,
@@ -45,7 +40,7 @@ from webmagic_core.services.edit_config import (
 )
 from webmagic_core.services.edit_drafting import EditDrafting
 from webmagic_core.services.publishing import request_publish
-from webmagic_core.services.sites import SiteService, owned
+from webmagic_core.services.sites import owned
 from webmagic_core.site_diff import FileChange, diff_files
 from webmagic_core.sites import Actor, Site, SiteVersion, VersionCause
 
@@ -66,15 +61,7 @@ __all__ = [
 
 @attrs.define
 class EditService(EditDrafting):
-    """The edit use cases; the workers' side is mixed in from ``edit_drafting``."""
-
-    uow: EditUnitOfWorkFactory
-    clock: Clock
-    sites: SiteService
-    engine: EditEngine
-    renderer: EmailRenderer
-    links: PreviewLinks
-    config: EditConfig
+    """The edit use cases; the fields and the workers' side come from ``EditDrafting``."""
 
     # The owner's side (API and portal) ---------------------------------------------
 
