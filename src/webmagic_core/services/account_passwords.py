@@ -29,6 +29,7 @@ from webmagic_core.services.account_throttle import AccountThrottle, LoginKeys
 
 
 def customer_id_of(claims: TokenClaims) -> uuid.UUID:
+    """The customer a genuine token names; ``InvalidToken`` if its subject is no id."""
     try:
         return uuid.UUID(claims.user_id)
     except ValueError:
