@@ -44,7 +44,7 @@ from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase
 from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_info import site_info_routes
 from webmagic_http.slug_guard import refuse_impossible_slugs
-from webmagic_http.subscriptions import subscription_pages
+from webmagic_http.subscriptions import subscription_handlers, subscription_pages
 from webmagic_http.sweep_task import sweep_lifespan
 from webmagic_http.webhooks import webhook_routes
 from webmagic_http.well_known import well_known_routes
@@ -141,7 +141,12 @@ def create_app(
             *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),
             customer_site_routes(
-                container.sites, container.subscriptions, container.accounts, tokens, container.domains
+                container.sites,
+                container.subscriptions,
+                container.accounts,
+                tokens,
+                container.domains,
+                mounted=subscription_handlers(container.subscriptions),
             ),
             portal_routes(
                 container.accounts,
