@@ -102,10 +102,23 @@ def nginx_config(front: Front, listen: str) -> str:
     # What a file that is not there (404), a directory (301: nginx would redirect to add
     # a slash), an unreadable file (403) or a POST to a file (405) becomes: the app's answer.
     fallback = "error_page 301 403 404 405 = @webmagic_app;"
+    proxy = "\n".join(
+        f"        {line}"
+        for line in (
+            "proxy_pass http://webmagic_app$request_uri;",
+            "proxy_set_header Host $http_host;",
+            "proxy_set_header X-Real-IP $remote_addr;",
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+            "proxy_set_header X-Forwarded-Proto $scheme;",
+            "proxy_http_version 1.1;",
+            'proxy_set_header Connection "";',
+        )
+    )
     common = f"""\
     client_max_body_size 30m;
     server_tokens off;
     charset off;
+    log_not_found off;  # a file that is not there is the app's to answer, not an error
 
     # The types hosting sends (webmagic_core.site_files), whatever mime.types says.
     types {{
@@ -121,14 +134,16 @@ def nginx_config(front: Front, listen: str) -> str:
         return 404;
     }}
 
+    # The request as it came (a rewrite above changed $uri, not what the app is asked).
     location @webmagic_app {{
-        proxy_pass http://webmagic_app;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
+{proxy}
+    }}"""
+    # After the page's regex (regexes are tried in order).
+    no_file = f"""\
+    # A path ending in a segment without an extension (a folder, /about, the API) never
+    # names a published file (every one has an extension): the app's, without a lookup.
+    location ~ "/[^./]*$" {{
+{proxy}
     }}"""
     return f"""\
 # WebMagic: static publishing in front of the app (`webmagic publish nginx-config`).
@@ -157,21 +172,23 @@ server {{
 
     # The portal's home.
     location = / {{
-        proxy_pass http://webmagic_app;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
+{proxy}
     }}
 
+    # /slug/<path>: the file itself.
     location / {{
-        # /slug and /slug/ are the site's page; /slug/<path> is the file itself.
-        rewrite "^(/[^/]+)/?$" $1/index.html break;
         {fallback}
 {headers}
     }}
+
+    # /slug and /slug/: the site's page.
+    location ~ "^(?<webmagic_page>/[^/]+)/?$" {{
+        rewrite ^ $webmagic_page/index.html break;
+        {fallback}
+{headers}
+    }}
+
+{no_file}
 }}
 
 # Every other name: a verified custom domain's site at its root, from hosts/<name>/ (a
@@ -192,6 +209,8 @@ server {{
         {fallback}
 {headers}
     }}
+
+{no_file}
 }}
 """
 
