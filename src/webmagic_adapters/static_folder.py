@@ -206,11 +206,14 @@ class FolderPublisher:
         site_store = self._store / str(publication.site_id)
         _mkdir(site_store)
         with self._locked(site_store):
-            self._clean_site(site_store)  # a crashed write's leftovers, an old layout's generations
+            self._clean_site(site_store, legacy=False)  # a crashed write's trees
             try:
                 self._publish_locked(publication, slug, host, site_store)
-            finally:
-                self._clean_site(site_store)  # the trees swapped out, or a failed write's
+            except BaseException:
+                self._clean_site(site_store, legacy=False)  # what this write left; the live site stays
+                raise
+            # The trees swapped out, and an old layout's generations (its links were exchanged away).
+            self._clean_site(site_store, legacy=True)
 
     def _publish_locked(
         self, publication: SitePublication, slug: str, host: str | None, site_store: Path
@@ -435,13 +438,13 @@ class FolderPublisher:
             os.close(fd)
 
     @staticmethod
-    def _clean_site(site_store: Path) -> None:
-        """Remove everything in the site's store but its lock (called under the lock):
-        trees swapped out, a crashed write's trees, an old layout's generations (the
-        site's own links were exchanged away; a link of its left elsewhere dangles, the
-        front server falls back to the app, and ``publish all`` removes it)."""
+    def _clean_site(site_store: Path, *, legacy: bool = True) -> None:
+        """Remove the trees in the site's store (called under its lock): those written or
+        swapped out (``*.tmp``), and with ``legacy`` an old layout's generations too (a
+        link of the site's left elsewhere then dangles: the front server falls back to the
+        app, and ``publish all`` removes the link)."""
         for entry in site_store.iterdir():
-            if entry.name != ".lock":
+            if entry.name != ".lock" and (legacy or entry.name.endswith(_TMP)):
                 _remove(entry)
 
     @contextlib.contextmanager

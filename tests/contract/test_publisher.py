@@ -358,3 +358,23 @@ def test_a_domain_passed_to_another_site_is_not_taken_down_by_the_first(tmp_path
     assert folder.inventory().hosts == {"shared.example": OTHER}
     folder.withdraw(SITE, "sunrise-bakery")
     assert folder.inventory().hosts == {"shared.example": OTHER}
+
+
+def test_a_failed_write_leaves_a_site_of_the_symlink_layout_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "published"
+    legacy_site(root, SITE, "sunrise-bakery", b"old")
+    folder = FolderPublisher(root)
+    folder.ensure()
+
+    def full(*_: object) -> int:
+        import ctypes
+
+        ctypes.set_errno(errno.ENOSPC)
+        return -1
+
+    monkeypatch.setattr(static_folder, "renameat2", full)
+    with pytest.raises(OSError, match="No space left"):
+        folder.publish(publication("v2"))
+    assert (root / "sites" / "sunrise-bakery" / "index.html").read_bytes() == b"old"
