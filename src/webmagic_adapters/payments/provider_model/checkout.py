@@ -96,7 +96,7 @@ class ProviderCheckout:
             assert self.expires_at is not None
             raise Conflict(f"checkout {self.id} expired at {self.expires_at.isoformat()}")
 
-    def expiring(self, at: dt.datetime) -> ProviderCheckout:
+    def expiring(self, at: dt.datetime | None) -> ProviderCheckout:
         """``PATCH /checkouts/{id}`` with a new ``expires_at``: a paid checkout is a 422."""
         if self.status is CheckoutStatus.PAID:
             raise GatewayError(f"checkout {self.id} is paid and cannot be changed", status=422)
