@@ -16,6 +16,11 @@ For tests, benchmarks and demos: the ``RecurrenteGateway`` talks to it exactly a
   checkout paid and, when ``webhook_url`` is set, delivers a Svix-signed
   ``payment_intent.succeeded`` like the real provider.
 
+A thin layer over the provider model (``provider_model``): its checkouts and subscriptions
+are the model's (``imitation_state`` adds what only the wire shows), and paying, cancelling,
+refunding and the webhook bodies follow the model's rules; ``imitation_wire`` holds the wire
+format (JSON body checks, times, faults, the HTTP handler).
+
 Run alone: ``python -m webmagic_adapters.payments.imitation --port 8765``.
 """
 
@@ -24,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import html
 import json
 import re
 import secrets
@@ -47,7 +51,6 @@ from webmagic_adapters.payments.imitation_state import (
 )
 from webmagic_adapters.payments.imitation_wire import (
     API_PREFIX,
-    PROVIDER_OFFSET,
     ArmedFault,
     Fault,
     Handler,
@@ -58,7 +61,6 @@ from webmagic_adapters.payments.imitation_wire import (
     format_provider_time,
     logger,
     problem,
-    provider_time,
     refused,
     take_fault,
     wire_time,
@@ -72,21 +74,6 @@ from webmagic_core.payments.gateway import (
     SubscriptionStatus,
 )
 from webmagic_core.ports import Clock
-
-__all__ = [
-    "API_PREFIX",
-    "DEFAULT_PUBLIC_KEY",
-    "DEFAULT_SECRET_KEY",
-    "PROVIDER_OFFSET",
-    "Fault",
-    "ImitationCheckout",
-    "ImitationSubscription",
-    "RecordedRequest",
-    "RecurrenteImitation",
-    "Refund",
-    "main",
-    "provider_time",
-]
 
 DEFAULT_PUBLIC_KEY = "pk_test_imitation"
 DEFAULT_SECRET_KEY = "sk_test_imitation"  # noqa: S105 - the imitation's own, not a real key
@@ -470,16 +457,7 @@ class RecurrenteImitation:
                     logger.info("imitation: webhook for %s answered %d", checkout.id, status)
             handler.send_bytes(303, b"", "text/plain", Location=checkout.state.success_url or "/")
             return
-        page = (
-            "<!doctype html><meta charset=utf-8><title>Recurrente imitation</title>"
-            f"<h1>{html.escape(checkout.state.item_name)}</h1>"
-            f"<p>{checkout.total_in_cents / 100:.2f} {html.escape(checkout.currency)}"
-            f"{' per month' if checkout.recurring else ''} — status {html.escape(checkout.status)}</p>"
-            f"<form method=post action='/checkout-session/{html.escape(checkout.id)}/pay'>"
-            "<button>Pay</button></form>"
-            f"<p><a href='{html.escape(checkout.state.cancel_url or '/')}'>Cancel</a></p>"
-        )
-        handler.send_html(200, page)
+        handler.send_html(200, checkout.page())
 
 
 def _iter_lines(imitation: RecurrenteImitation) -> Iterator[str]:

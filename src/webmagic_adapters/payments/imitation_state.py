@@ -5,6 +5,7 @@ item as posted, the checkout URL, the subscriber), with their JSON."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import Any
 
 import attrs
@@ -88,6 +89,18 @@ class ImitationCheckout:
             "items": [dict(self.item)],
             "payment": payment,
         }
+
+    def page(self) -> str:
+        """The bare hosted checkout page (``/checkout-session/{id}``) with its Pay button."""
+        return (
+            "<!doctype html><meta charset=utf-8><title>Recurrente imitation</title>"
+            f"<h1>{html.escape(self.state.item_name)}</h1>"
+            f"<p>{self.total_in_cents / 100:.2f} {html.escape(self.currency)}"
+            f"{' per month' if self.recurring else ''} — status {html.escape(self.status)}</p>"
+            f"<form method=post action='/checkout-session/{html.escape(self.id)}/pay'>"
+            "<button>Pay</button></form>"
+            f"<p><a href='{html.escape(self.state.cancel_url or '/')}'>Cancel</a></p>"
+        )
 
 
 def opened(checkout_id: str, body: dict[str, Any], now: dt.datetime) -> ProviderCheckout:
