@@ -208,13 +208,14 @@ class RecurrenteImitation:
         with self._lock:
             checkout = self.checkouts[checkout_id]
             now = self.clock.now()
-            checkout.state = checkout.state.paid(
+            checkout.state, started = model.pay(
+                checkout.state,
                 now,
                 payment_id=payment_id or new_id("pa"),
-                paymentable_id=paymentable_id or new_id("su" if checkout.recurring else "on"),
+                paymentable_id=paymentable_id or new_id(checkout.state.paymentable_prefix),
+                customer_email=customer_email,
             )
-            if checkout.recurring:
-                started = model.started_subscription(checkout.state, now, customer_email=customer_email)
+            if started is not None:
                 self.subscriptions[started.id] = ImitationSubscription(
                     started, created_at=now, subscriber_name=customer_name
                 )

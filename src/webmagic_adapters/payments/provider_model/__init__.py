@@ -21,7 +21,7 @@ No I/O: times come in as arguments, ids are drawn with ``secrets``. Everything i
 re-exported here: ``import webmagic_adapters.payments.provider_model as model``.
 """
 
-from webmagic_adapters.payments.provider_model.checkout import ProviderCheckout, started_subscription
+from webmagic_adapters.payments.provider_model.checkout import ProviderCheckout, pay, started_subscription
 from webmagic_adapters.payments.provider_model.machine import (
     BILLED,
     LIVE,
@@ -104,6 +104,7 @@ __all__ = [
     "move_payloads",
     "new_id",
     "pause",
+    "pay",
     "payment_payload",
     "recover",
     "renew",

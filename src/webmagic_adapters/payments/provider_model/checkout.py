@@ -76,6 +76,12 @@ class ProviderCheckout:
         )
 
     @property
+    def paymentable_prefix(self) -> str:
+        """The id prefix of what paying it makes: a subscription (``su_``) for a monthly
+        checkout, else a one-time payment (``on_``)."""
+        return "su" if self.kind is CheckoutKind.MONTHLY else "on"
+
+    @property
     def subscription_id(self) -> str | None:
         return self.paymentable_id if self.paymentable_type == SUBSCRIPTION_PAYMENTABLE else None
 
@@ -114,6 +120,12 @@ class ProviderCheckout:
             paymentable_id=paymentable_id,
         )
 
+    def declined_info(self, paymentable_id: str) -> CheckoutInfo:
+        """What a declined payment's webhook reports of it: still unpaid, yet naming (as
+        Recurrente does) a subscription ``paymentable_id`` for a monthly checkout's payment."""
+        monthly = self.kind is CheckoutKind.MONTHLY
+        return attrs.evolve(self.info(), subscription_id=paymentable_id if monthly else None)
+
     def info(self) -> CheckoutInfo:
         """What ``GET /checkouts/{id}`` reports."""
         return CheckoutInfo(
@@ -149,3 +161,20 @@ def started_subscription(
         checkout_id=checkout.id,
         customer_email=customer_email,
     )
+
+
+def pay(
+    checkout: ProviderCheckout,
+    now: dt.datetime,
+    *,
+    payment_id: str,
+    paymentable_id: str,
+    customer_email: str | None = None,
+    period: Period = add_month,
+) -> tuple[ProviderCheckout, SubscriptionInfo | None]:
+    """The buyer pays ``checkout`` at ``now`` with ``payment_id``: the paid checkout, and the
+    subscription ``paymentable_id`` a monthly one starts (None for a one-time sale)."""
+    paid = checkout.paid(now, payment_id=payment_id, paymentable_id=paymentable_id)
+    if paid.subscription_id is None:
+        return paid, None
+    return paid, started_subscription(paid, now, customer_email=customer_email, period=period)
