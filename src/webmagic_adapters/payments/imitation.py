@@ -284,7 +284,7 @@ class RecurrenteImitation:
                 customer_id=new_id("us"),
                 product_id="pr_imitation",
                 invoice_id=new_id("in"),
-                paymentable=(checkout.paymentable_type, checkout.paymentable_id),
+                paymentable=(checkout.state.paymentable_type, checkout.paymentable_id),
                 format_time=format_provider_time,
             )
 
@@ -396,8 +396,8 @@ class RecurrenteImitation:
             page = None
         if page is None or ("from_time" in params and since is None):
             raise problem(422, "from_time and page must be a time and a number")
-        found = [c for c in self.checkouts.values() if since is None or c.created_at >= since]
-        found.sort(key=lambda c: c.created_at, reverse=True)
+        found = [c for c in self.checkouts.values() if since is None or c.state.created_at >= since]
+        found.sort(key=lambda c: c.state.created_at, reverse=True)
         start = (max(page, 1) - 1) * self.page_size
         return 200, [c.to_json() for c in found[start : start + self.page_size]]
 
@@ -428,7 +428,8 @@ class RecurrenteImitation:
         except GatewayError as error:
             raise refused(error) from None
         assert paid is not None
-        refund = Refund(new_id("re"), payment_id, paid.total_in_cents, paid.currency)
+        amount = paid.state.amount
+        refund = Refund(new_id("re"), payment_id, amount.amount_in_cents, amount.currency)
         self.refunds.append(refund)
         return 201, {
             "id": refund.id,

@@ -43,45 +43,25 @@ class ImitationCheckout:
         return self.state.payment_id
 
     @property
-    def paymentable_type(self) -> str | None:
-        return self.state.paymentable_type
-
-    @property
     def paymentable_id(self) -> str | None:
         return self.state.paymentable_id
-
-    @property
-    def created_at(self) -> dt.datetime:
-        return self.state.created_at
-
-    @property
-    def recurring(self) -> bool:
-        return self.state.kind is CheckoutKind.MONTHLY
-
-    @property
-    def total_in_cents(self) -> int:
-        return self.state.amount.amount_in_cents
-
-    @property
-    def currency(self) -> str:
-        return self.state.amount.currency
 
     def to_json(self) -> dict[str, Any]:
         payment = None
         if self.payment_id is not None:
             payment = {
                 "id": self.payment_id,
-                "paymentable": {"type": self.paymentable_type, "id": self.paymentable_id},
+                "paymentable": {"type": self.state.paymentable_type, "id": self.paymentable_id},
             }
         return {
             "id": self.id,
             "status": self.status.value,
             "checkout_url": self.checkout_url,
-            "created_at": provider_time(self.created_at),
+            "created_at": provider_time(self.state.created_at),
             "expires_at": provider_time(self.state.expires_at),
             "live_mode": self.live_mode,
-            "total_in_cents": self.total_in_cents,
-            "currency": self.currency,
+            "total_in_cents": self.state.amount.amount_in_cents,
+            "currency": self.state.amount.currency,
             # The model keeps "" for a URL the body left out.
             "success_url": self.state.success_url or None,
             "cancel_url": self.state.cancel_url or None,
@@ -92,11 +72,11 @@ class ImitationCheckout:
 
     def page(self) -> str:
         """The bare hosted checkout page (``/checkout-session/{id}``) with its Pay button."""
+        per_month = " per month" if self.state.kind is CheckoutKind.MONTHLY else ""
         return (
             "<!doctype html><meta charset=utf-8><title>Recurrente imitation</title>"
             f"<h1>{html.escape(self.state.item_name)}</h1>"
-            f"<p>{self.total_in_cents / 100:.2f} {html.escape(self.currency)}"
-            f"{' per month' if self.recurring else ''} — status {html.escape(self.status)}</p>"
+            f"<p>{html.escape(str(self.state.amount))}{per_month} — status {html.escape(self.status)}</p>"
             f"<form method=post action='/checkout-session/{html.escape(self.id)}/pay'>"
             "<button>Pay</button></form>"
             f"<p><a href='{html.escape(self.state.cancel_url or '/')}'>Cancel</a></p>"

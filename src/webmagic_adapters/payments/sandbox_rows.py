@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from webmagic_adapters.payments.provider_model import ProviderCheckout
@@ -47,16 +47,18 @@ class SandboxRefund:
 # --- checkouts -----------------------------------------------------------------------------------
 
 
-def checkout_row(connection: Connection, checkout_id: str, *, for_update: bool = False) -> AnyRow:
-    query = select(checkouts).where(checkouts.c.id == checkout_id)
+def _row(connection: Connection, table: Table, key: str, *, for_update: bool) -> AnyRow:
+    """The row of ``key``; the provider's 404 when there is none."""
+    query = select(table).where(table.c.id == key)
     row = connection.execute(query.with_for_update() if for_update else query).first()
     if row is None:
-        raise GatewayNotFound(f"the sandbox has no checkout {checkout_id[:80]!r}", status=404)
+        what = "checkout" if table is checkouts else "subscription"
+        raise GatewayNotFound(f"the sandbox has no {what} {key[:80]!r}", status=404)
     return row
 
 
 def read_checkout(connection: Connection, checkout_id: str, *, for_update: bool = False) -> ProviderCheckout:
-    return provider_checkout(checkout_row(connection, checkout_id, for_update=for_update))
+    return provider_checkout(_row(connection, checkouts, checkout_id, for_update=for_update))
 
 
 def provider_checkout(row: AnyRow) -> ProviderCheckout:
@@ -146,11 +148,7 @@ def paid_amount(connection: Connection, payment_id: str) -> Money | None:
 
 
 def subscription_row(connection: Connection, subscription_id: str, *, for_update: bool = False) -> AnyRow:
-    query = select(subscriptions).where(subscriptions.c.id == subscription_id)
-    row = connection.execute(query.with_for_update() if for_update else query).first()
-    if row is None:
-        raise GatewayNotFound(f"the sandbox has no subscription {subscription_id[:80]!r}", status=404)
-    return row
+    return _row(connection, subscriptions, subscription_id, for_update=for_update)
 
 
 def subscription_exists(connection: Connection, subscription_id: str) -> bool:
