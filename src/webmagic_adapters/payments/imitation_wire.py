@@ -21,6 +21,7 @@ import webmagic_adapters.payments.provider_model as model
 from webmagic_adapters.payments.models import parse_datetime
 from webmagic_core.payments.gateway import GatewayError
 
+# The imitation logs under one name, whichever of its modules speaks.
 logger = logging.getLogger("webmagic_adapters.payments.imitation")
 
 API_PREFIX = "/api"
