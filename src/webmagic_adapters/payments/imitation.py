@@ -65,6 +65,7 @@ from webmagic_adapters.payments.imitation_wire import (
     take_fault,
     wire_time,
 )
+from webmagic_adapters.payments.recurrente_events import PAYMENT_SUCCEEDED
 from webmagic_adapters.payments.svix import SvixWebhookSigner
 from webmagic_core.clock import SystemClock
 from webmagic_core.payments.gateway import (
@@ -264,7 +265,7 @@ class RecurrenteImitation:
     def payment_event(
         self,
         checkout_id: str,
-        event_type: str = "payment_intent.succeeded",
+        event_type: str = PAYMENT_SUCCEEDED,
         *,
         customer_email: str = "buyer@example.com",
         customer_name: str = "Imitation Buyer",
