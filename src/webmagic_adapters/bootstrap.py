@@ -33,13 +33,10 @@ from webmagic_adapters.money_format import format_money, format_monthly
 from webmagic_adapters.passwords import BcryptPasswordHasher, load_common_passwords
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
-from webmagic_adapters.payments.sandbox import (
-    CHECKOUT_PATH,
-    DECLINED,
+from webmagic_adapters.payments.sandbox import CHECKOUT_PATH, DECLINED, SandboxCheckout, SandboxGateway
+from webmagic_adapters.payments.sandbox_delivery import (
     WEBHOOK_PATH,
     Delivery,
-    SandboxCheckout,
-    SandboxGateway,
     SandboxWebhook,
     deliver_in_process,
     deliver_over_http,
