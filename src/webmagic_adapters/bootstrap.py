@@ -108,6 +108,7 @@ from webmagic_core.services.edits import EditConfig, EditService
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.publishing import PublishingWorker
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
+from webmagic_core.services.site_page import SitePageService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.stats import StatsService
 from webmagic_core.services.subscriptions import SubscriptionConfig, SubscriptionService
@@ -170,6 +171,8 @@ class Container:
     # Edits (phase 4).
     edits: EditService
     edit_engine: EditEngine
+    # The portal's site page, read in one go.
+    site_pages: SitePageService
     # Static publishing: None unless WEBMAGIC_PUBLISH_DIR is set.
     publishing: PublishingWorker | None = None
 
@@ -349,6 +352,7 @@ def bootstrap(
         customers=customers,
         edits=edits,
         edit_engine=edit_engine,
+        site_pages=SitePageService(SqlSitePageQuery(database), clock),
         publishing=build_publishing(settings, database, clock, rewriter),
     )
 

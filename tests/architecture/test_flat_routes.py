@@ -12,18 +12,13 @@ HTTP = SRC / "webmagic_http"
 HANDLER_DECORATORS = {"get", "post", "put", "patch", "delete", "route", "websocket"}
 ASSEMBLER = "app"
 # Chains still standing, each to be undone by moving the shared piece into a support module.
-# The modules involved are being reworked in parallel (hosting and metrics; the portal pages);
+# The modules involved are being reworked in parallel (hosting and metrics);
 # no new chain may join this list; strike a pair once its import is gone.
 KNOWN_CHAINS = {
     ("domain_hosting", "hosting"): "serves a custom domain with the hosting handler",
     ("domain_hosting", "metrics"): "counts hosted pages",
     ("draft_preview", "hosting"): "the sites-origin sandbox headers and request path",
     ("hosting", "metrics"): "counts hosted pages",
-    ("portal", "portal_owner"): "the portal assembles its page modules",
-    ("portal", "portal_signin"): "the portal assembles its page modules",
-    ("portal_owner", "portal_domain"): "the site page embeds its sections",
-    ("portal_owner", "portal_edits"): "the site page embeds its sections",
-    ("portal_owner", "portal_versions"): "the site page embeds its sections",
 }
 
 

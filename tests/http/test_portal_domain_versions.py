@@ -17,9 +17,9 @@ from portal_support import location, portal_form, signed_in_portal
 from subscriptions_support import API, bearer
 
 from webmagic_core.site_files import FileLimits, SiteFiles
-from webmagic_http.portal import STYLESHEET
 from webmagic_http.portal_owner import HISTORY_SHOWN
-from webmagic_http.portal_versions import VERSIONS_SHOWN
+from webmagic_http.portal_pages import STYLESHEET
+from webmagic_http.portal_versions_view import VERSIONS_SHOWN
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
 SITE = "/portal/sites/sunrise-bakery"
