@@ -124,7 +124,7 @@ __all__ = [
     "Container", "Database", "Delivery", "DurationError", "FolderPublisher", "Front", "FrontConfigError",
     "ImportResult", "Keyring", "Outcome", "Payments", "PostgresAdvice", "PublishFolderError",
     "SandboxCheckout", "SandboxClockStore", "SandboxGateway", "SandboxWebhook", "Settings",
-    "SettingsError", "SqlSitePageQuery", "backup_sqlite", "banner_html", "bootstrap", "build_clock",
+    "SettingsError", "backup_sqlite", "banner_html", "bootstrap", "build_clock",
     "build_domains", "build_edit_engine", "build_edits", "build_gateway", "build_mailer",
     "build_publishing", "build_rate_limiter", "caddyfile", "deliver_in_process", "deliver_over_http",
     "describe_offset", "format_money", "format_monthly", "head_revision", "import_site_folder",
