@@ -13,11 +13,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from webmagic_adapters.body_cipher import BodyCipher, UnreadableBody
 from webmagic_adapters.sqlalchemy import tables as t
-from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, SqlAlchemyRepository, entity_columns
+from webmagic_adapters.sqlalchemy.repositories import (
+    AnyRow,
+    Insertion,
+    Lookup,
+    SqlAlchemyRepository,
+    entity_columns,
+)
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus
 
@@ -26,6 +32,7 @@ log = logging.getLogger(__name__)
 _outbox = t.outbox_messages
 _COLUMNS = entity_columns(_outbox)
 _INSERT = Insertion(_outbox)
+_BY_ID = Lookup(select(*_COLUMNS).where(_outbox.c.id == bindparam("id")))
 
 # What a message whose bodies no key opens reads as (``outbox show``; never sent). Saving
 # such a message leaves its stored bodies alone: restoring the key makes them sendable again.
@@ -112,8 +119,8 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             },
         )
 
-    def get(self, message_id: uuid.UUID) -> OutboxMessage | None:
-        row = self._execute(select(*_COLUMNS).where(_outbox.c.id == message_id)).first()
+    def get(self, message_id: uuid.UUID, *, for_update: bool = False) -> OutboxMessage | None:
+        row = self._lookup(_BY_ID, {"id": message_id}, for_update=for_update).first()
         return _message(row, self._cipher) if row is not None else None
 
     def save(self, item: OutboxMessage) -> None:
