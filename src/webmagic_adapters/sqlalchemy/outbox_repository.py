@@ -23,6 +23,7 @@ from webmagic_adapters.sqlalchemy.repositories import (
     Lookup,
     SqlAlchemyRepository,
     entity_columns,
+    updating,
 )
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus
@@ -33,6 +34,12 @@ _outbox = t.outbox_messages
 _COLUMNS = entity_columns(_outbox)
 _INSERT = Insertion(_outbox)
 _BY_ID = Lookup(select(*_COLUMNS).where(_outbox.c.id == bindparam("id")))
+# ``save``'s UPDATE, built once for each set of body columns ``_seal`` may write.
+_STATE = ("status", "attempts", "next_attempt_at", "sent_at", "last_error", "claimed_until")
+_SAVES = {
+    bodies: updating(_outbox, _outbox.c.id, (*bodies, *_STATE))
+    for bodies in ((), ("text",), ("html",), ("text", "html"))
+}
 
 # What a message whose bodies no key opens reads as (``outbox show``; never sent). Saving
 # such a message leaves its stored bodies alone: restoring the key makes them sendable again.
@@ -126,18 +133,19 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
     def save(self, item: OutboxMessage) -> None:
         # The bodies are sealed afresh, with the current key: a body stored plain or with
         # the previous key is re-encrypted the first time its message is saved.
+        bodies = _seal(self._cipher, item.id, item.message.text, item.message.html)
         result = self._write(
-            update(_outbox)
-            .where(_outbox.c.id == item.id)
-            .values(
-                **_seal(self._cipher, item.id, item.message.text, item.message.html),
-                status=item.status.value,
-                attempts=item.attempts,
-                next_attempt_at=item.next_attempt_at,
-                sent_at=item.sent_at,
-                last_error=item.last_error,
-                claimed_until=item.claimed_until,
-            )
+            _SAVES[tuple(bodies)],
+            {
+                "_key": item.id,
+                **bodies,
+                "status": item.status.value,
+                "attempts": item.attempts,
+                "next_attempt_at": item.next_attempt_at,
+                "sent_at": item.sent_at,
+                "last_error": item.last_error,
+                "claimed_until": item.claimed_until,
+            },
         )
         if result.rowcount == 0:
             raise LookupError(f"outbox message {item.id} was never added")
