@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, func, or_, select, update
 
 from webmagic_adapters.body_cipher import BodyCipher, UnreadableBody
 from webmagic_adapters.sqlalchemy import tables as t
@@ -36,7 +36,7 @@ _INSERT = Insertion(_outbox)
 _BY_ID = Lookup(select(*_COLUMNS).where(_outbox.c.id == bindparam("id")))
 # ``save``'s UPDATE, built once for each set of body columns ``_seal`` may write.
 _STATE = ("status", "attempts", "next_attempt_at", "sent_at", "last_error", "claimed_until")
-_SAVES = {
+_SAVES: dict[tuple[str, ...], Update] = {
     bodies: updating(_outbox, _outbox.c.id, (*bodies, *_STATE))
     for bodies in ((), ("text",), ("html",), ("text", "html"))
 }
