@@ -23,6 +23,7 @@ class Target:
 
 
 ACCOUNT = "xǁAccountServiceǁ"
+THROTTLE = "xǁAccountThrottleǁ"
 PURCHASE = "xǁPurchaseServiceǁ"
 PURCHASE_EVENTS = "xǁPurchaseEventHandlerǁ"
 RELAY = "xǁOutboxRelayǁ"
@@ -164,7 +165,7 @@ TARGETS: tuple[Target, ...] = (
         (
             "src/webmagic_adapters/ratelimit.py",
             "src/webmagic_core/ratelimit.py",
-            "src/webmagic_core/services/accounts.py",
+            "src/webmagic_core/services/account_throttle.py",
         ),
         ("tests/contract/test_rate_limiter_contract.py", "tests/contract/test_login_throttling.py"),
         (
@@ -172,9 +173,9 @@ TARGETS: tuple[Target, ...] = (
             "x__milliseconds",
             "xǁ_ClockedMemoryStorageǁ*",
             "xǁLimitsRateLimiterǁ*",
-            ACCOUNT + "_refuse_login_if_throttled",
-            ACCOUNT + "_count_failed_login",
-            ACCOUNT + "_forgive_account",
+            THROTTLE + "_refuse_login_if_throttled",
+            THROTTLE + "_count_failed_login",
+            THROTTLE + "_forgive_account",
         ),
     ),
     Target(

@@ -34,13 +34,10 @@ from webmagic_adapters.page_bodies import PageBodyFiles
 from webmagic_adapters.passwords import BcryptPasswordHasher, load_common_passwords
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
-from webmagic_adapters.payments.sandbox import (
-    CHECKOUT_PATH,
-    DECLINED,
+from webmagic_adapters.payments.sandbox import CHECKOUT_PATH, DECLINED, SandboxCheckout, SandboxGateway
+from webmagic_adapters.payments.sandbox_delivery import (
     WEBHOOK_PATH,
     Delivery,
-    SandboxCheckout,
-    SandboxGateway,
     SandboxWebhook,
     deliver_in_process,
     deliver_over_http,
@@ -112,6 +109,7 @@ from webmagic_core.services.edits import EditConfig, EditService
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.services.publishing import PublishingWorker
 from webmagic_core.services.purchases import PurchaseConfig, PurchaseService
+from webmagic_core.services.site_page import SitePageService
 from webmagic_core.services.sites import SiteService
 from webmagic_core.services.stats import StatsService
 from webmagic_core.services.subscriptions import SubscriptionConfig, SubscriptionService
@@ -127,7 +125,7 @@ __all__ = [
     "Container", "Database", "Delivery", "DurationError", "FolderPublisher", "Front", "FrontConfigError",
     "ImportResult", "Keyring", "Outcome", "Payments", "PostgresAdvice", "PublishFolderError",
     "SandboxCheckout", "SandboxClockStore", "SandboxGateway", "SandboxWebhook", "Settings",
-    "SettingsError", "SqlSitePageQuery", "backup_sqlite", "banner_html", "bootstrap", "build_clock",
+    "SettingsError", "backup_sqlite", "banner_html", "bootstrap", "build_clock",
     "build_domains", "build_edit_engine", "build_edits", "build_gateway", "build_mailer",
     "build_publishing", "build_rate_limiter", "caddyfile", "deliver_in_process", "deliver_over_http",
     "describe_offset", "format_money", "format_monthly", "head_revision", "import_site_folder",
@@ -174,6 +172,8 @@ class Container:
     # Edits (phase 4).
     edits: EditService
     edit_engine: EditEngine
+    # The portal's site page, read in one go.
+    site_pages: SitePageService
     # Static publishing: None unless WEBMAGIC_PUBLISH_DIR is set.
     publishing: PublishingWorker | None = None
     # Hosting's local disk copy of page bodies: None with WEBMAGIC_PAGE_BODY_CACHE_BYTES=0.
@@ -355,6 +355,7 @@ def bootstrap(
         customers=customers,
         edits=edits,
         edit_engine=edit_engine,
+        site_pages=SitePageService(SqlSitePageQuery(database), clock),
         publishing=build_publishing(settings, database, clock, rewriter),
         page_bodies=(
             PageBodyFiles(settings.page_bodies_dir, settings.page_body_cache_bytes)

@@ -2,16 +2,19 @@
 ``webmagic publish caddyfile``): serve ``WEBMAGIC_PUBLISH_DIR`` and pass everything else
 to the app.
 
-The folder holds ``sites/<slug>/...`` and ``hosts/<domain>/...`` (``static_folder``). Our
-own host names (the public URL's, the sites host) look in ``sites/``, every other name in
-``hosts/<name>/``; a file that is not there -- an unpublished, suspended or archived site,
-the API, the portal, a custom domain not verified -- goes to the app, which answers as it
-always does (503, 404, the API). Responses from the folder carry the headers hosting sends:
-``nosniff``, the referrer policy, the CSP sandbox when sites share the portal's origin,
-``X-Robots-Tag: noindex`` for a preview (its folder holds a marker file), ``no-cache`` for
+The folder holds ``sites/<slug>/...`` and ``hosts/<domain>/...`` as real directories
+(``static_folder``). Our own host names (the public URL's, the sites host) serve
+``/{slug}/...`` from ``sites/``, every other name its root from ``hosts/<name>/``; a file
+that is not there -- an unpublished, suspended or archived site, the API, the portal, a
+custom domain not verified -- goes to the app, which answers as it always does (503, 404,
+the API). Responses from the folder carry the headers hosting sends: ``nosniff``, the
+referrer policy, the CSP sandbox when sites share the portal's origin, ``no-cache`` for
 pages and a year for fingerprinted (``?v=``) files, and the pinned content types of
-``webmagic_core.site_files``. Dot-files (the marker) are never served from the folder.
-``/internal`` (the TLS front's question) is refused at the front, as in deploy/Caddyfile.
+``webmagic_core.site_files``. A preview's page carries its ``noindex`` in its own bytes
+(``<meta name="robots">``, see ``preview_banner``), so nothing is looked up per request
+but the file served: the nginx configuration costs about what serving one static file
+does (benchmarks/README.md). ``/internal`` (the TLS front's question) is refused at the
+front, as in deploy/Caddyfile.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from webmagic_adapters.static_folder import PREVIEW_MARKER
 from webmagic_core.site_files import CONTENT_TYPES
 
 CSP_SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox"
@@ -79,14 +81,15 @@ def _types() -> Iterable[str]:
 
 
 def nginx_config(front: Front, listen: str) -> str:
-    """Two ``map``s and an ``upstream`` (http context) and the ``server { }`` block."""
+    """A ``map`` and an ``upstream`` (http context) and two ``server { }`` blocks: our own
+    host names, and every other name (custom domains)."""
     check_address(listen, "--listen")
-    folder = _nginx_quote(str(front.folder))
-    own = "\n".join(f"    {_nginx_quote(host)} /sites;" for host in front.own_hosts)
+    sites = _nginx_quote(str(front.folder / "sites"))
+    hosts = _nginx_quote(f"{front.folder / 'hosts'}/$host")
+    own = " ".join(_nginx_quote(host) for host in front.own_hosts)
     security = [
         "add_header X-Content-Type-Options nosniff always;",
         f"add_header Referrer-Policy {REFERRER_POLICY} always;",
-        "add_header X-Robots-Tag $webmagic_robots always;",
         "add_header Cache-Control $webmagic_cache always;",
     ]
     if front.sandboxed:
@@ -96,56 +99,26 @@ def nginx_config(front: Front, listen: str) -> str:
         ]
     headers = "\n".join(f"        {line}" for line in security)
     types = "\n".join(_types())
-    return f"""\
-# WebMagic: static publishing in front of the app (`webmagic publish nginx-config`).
-# Include this file in nginx's http context, e.g. as /etc/nginx/conf.d/webmagic.conf.
-# The folder is WEBMAGIC_PUBLISH_DIR; the app is `webmagic serve` at {front.upstream}.
-
-# Where a host's files are: our own host names serve sites by path (/sites/<slug>),
-# any other name is a custom domain (/hosts/<name>). Unknown names find nothing there
-# and go to the app, which answers 404.
-map $host $webmagic_files {{
-    default /hosts/$host;
-{own}
-}}
-
-# A path without its trailing slash (/slug/ -> /slug), so a folder is never served as one.
-map $uri $webmagic_uri {{
-    default $uri;
-    "~^(?<webmagic_trimmed>.*[^/])/+$" $webmagic_trimmed;
-}}
-
-# The first segment of the path: the slug, whose folder marks a preview.
-map $uri $webmagic_slug {{
-    default "";
-    "~^/(?<webmagic_first>[^/]+)" $webmagic_first;
-}}
-
-# Pages are revalidated (cheap: 304); a file asked for with its fingerprint never changes.
-map $arg_v $webmagic_cache {{
-    default "{IMMUTABLE}";
-    "" "no-cache";
-}}
-
-upstream webmagic_app {{
-    server {front.upstream};
-    keepalive 32;
-}}
-
-server {{
-    listen {listen};
-    server_name _;
-    root {folder};
+    # What a file that is not there (404), a directory (301: nginx would redirect to add
+    # a slash), an unreadable file (403) or a POST to a file (405) becomes: the app's answer.
+    fallback = "error_page 301 403 404 405 = @webmagic_app;"
+    proxy = "\n".join(
+        f"        {line}"
+        for line in (
+            "proxy_pass http://webmagic_app$request_uri;",
+            "proxy_set_header Host $http_host;",
+            "proxy_set_header X-Real-IP $remote_addr;",
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+            "proxy_set_header X-Forwarded-Proto $scheme;",
+            "proxy_http_version 1.1;",
+            'proxy_set_header Connection "";',
+        )
+    )
+    common = f"""\
     client_max_body_size 30m;
     server_tokens off;
     charset off;
-    disable_symlinks off;  # each site is a symlink swapped atomically
-
-    # A preview's folder holds {PREVIEW_MARKER}: its responses say noindex.
-    set $webmagic_robots "";
-    if (-f $document_root$webmagic_files/$webmagic_slug/{PREVIEW_MARKER}) {{
-        set $webmagic_robots noindex;
-    }}
+    log_not_found off;  # a file that is not there is the app's to answer, not an error
 
     # The types hosting sends (webmagic_core.site_files), whatever mime.types says.
     types {{
@@ -161,34 +134,83 @@ server {{
         return 404;
     }}
 
-    # Dot-files are never served from the folder (the app answers /.well-known/).
-    location ~ /\\. {{
-        proxy_pass http://webmagic_app;
-        include /etc/nginx/proxy_params;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
+    # The request as it came (a rewrite above changed $uri, not what the app is asked).
+    location @webmagic_app {{
+{proxy}
+    }}"""
+    # After the page's regex (regexes are tried in order).
+    no_file = f"""\
+    # A path ending in a segment without an extension (a folder, /about, the API) never
+    # names a published file (every one has an extension): the app's, without a lookup.
+    location ~ "/[^./]*$" {{
+{proxy}
+    }}"""
+    return f"""\
+# WebMagic: static publishing in front of the app (`webmagic publish nginx-config`).
+# Include this file in nginx's http context, e.g. as /etc/nginx/conf.d/webmagic.conf.
+# The folder is WEBMAGIC_PUBLISH_DIR; the app is `webmagic serve` at {front.upstream}.
+# Each request looks up one file, the one it names; a file that is not there (a site
+# without files: suspended, archived, unknown) and everything else go to the app.
+
+# Pages are revalidated (cheap: 304); a file asked for with its fingerprint never changes.
+map $arg_v $webmagic_cache {{
+    default "{IMMUTABLE}";
+    "" "no-cache";
+}}
+
+upstream webmagic_app {{
+    server {front.upstream};
+    keepalive 32;
+}}
+
+# Our own host names: /<slug> and /<slug>/<path> from sites/<slug>/, the rest from the app.
+server {{
+    listen {listen};
+    server_name {own};
+    root {sites};
+{common}
+
+    # The portal's home.
+    location = / {{
+{proxy}
     }}
 
+    # /slug/<path>: the file itself.
+    location / {{
+        {fallback}
+{headers}
+    }}
+
+    # /slug and /slug/: the site's page.
+    location ~ "^(?<webmagic_page>/[^/]+)/?$" {{
+        rewrite ^ $webmagic_page/index.html break;
+        {fallback}
+{headers}
+    }}
+
+{no_file}
+}}
+
+# Every other name: a verified custom domain's site at its root, from hosts/<name>/ (a
+# name without a folder finds nothing there and goes to the app, which answers 404).
+server {{
+    listen {listen};
+    server_name "~^.+$";
+    root {hosts};
+{common}
+
     location = / {{
-        try_files $webmagic_files/index.html @webmagic_app;
+        rewrite ^ /index.html break;
+        {fallback}
 {headers}
     }}
 
     location / {{
-        # The page first (/slug, /slug/: one lookup), then any other file.
-        try_files $webmagic_files$uri/index.html $webmagic_files$webmagic_uri @webmagic_app;
+        {fallback}
 {headers}
     }}
 
-    location @webmagic_app {{
-        proxy_pass http://webmagic_app;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-    }}
+{no_file}
 }}
 """
 
@@ -243,10 +265,6 @@ def caddyfile(front: Front, *, email: str | None = None, listen: str | None = No
 			try_files {{args.0}}{{path}} {{args.0}}{{path}}/index.html
 		}}
 	}}
-	@preview {{
-		path_regexp slug ^/([^/]+)
-		file {{args.0}}/{{re.slug.1}}/{PREVIEW_MARKER}
-	}}
 	@fingerprinted query v=*
 	handle @published {{
 		rewrite * {{file_match.relative}}
@@ -254,7 +272,6 @@ def caddyfile(front: Front, *, email: str | None = None, listen: str | None = No
 {headers}
 			Cache-Control no-cache
 		}}
-		header @preview X-Robots-Tag noindex
 		header @fingerprinted Cache-Control "{IMMUTABLE}"
 		file_server
 	}}

@@ -5,16 +5,31 @@ inserted at the end of the page's body by the rewriter's HTML parser. Its ``key`
 digest of the banner as the settings make it (price, purchase URL, the template itself)
 with placeholders for the site's own words, so any change to those settings or to this
 template makes every stored rendering stale (see ``webmagic_core.pages``).
+
+A preview's page also says ``<meta name="robots" content="noindex">`` at the start of its
+``<head>``: hosting sends ``X-Robots-Tag: noindex`` with it as well, but a front server
+serving the published folder (``static_folder``) sends the bytes alone, and looking up
+per request whether a site is a preview would cost it more than the file does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import re
+
+from selectolax.lexbor import LexborHTMLParser
 
 from webmagic_core.ports import SiteRewriter
 
 KEY_CHARS = 16
+NOINDEX_META = '<meta name="robots" content="noindex">'
+# The start of a document up to its <head> start tag, when nothing but a doctype and the
+# <html> start tag comes first (attributes without < or >): the meta goes right after it,
+# with no parse. Anything else is parsed.
+_HEAD_START = re.compile(
+    rb"\A\s*(?:<!doctype[^<>]*>\s*)?<html(?:\s[^<>]*)?>\s*<head(?:\s[^<>]*)?>", re.IGNORECASE
+)
 
 
 def banner_html(*, business_name: str, price: str, purchase_url: str) -> str:
@@ -56,7 +71,7 @@ class HtmlPreviewBanner:
         self._price = price
         self._purchase_base_url = purchase_base_url.rstrip("/")
         template = banner_html(business_name="\0", price=price, purchase_url=self.purchase_url("\0"))
-        self._key = hashlib.sha256(template.encode("utf-8")).hexdigest()[:KEY_CHARS]
+        self._key = hashlib.sha256((NOINDEX_META + template).encode("utf-8")).hexdigest()[:KEY_CHARS]
 
     @property
     def key(self) -> str:
@@ -69,4 +84,23 @@ class HtmlPreviewBanner:
         banner = banner_html(
             business_name=business_name, price=self._price, purchase_url=self.purchase_url(slug)
         )
-        return self._rewriter.insert_banner(page, banner, rewritten=rewritten)
+        return with_noindex(self._rewriter.insert_banner(page, banner, rewritten=rewritten))
+
+
+def with_noindex(page: bytes) -> bytes:
+    """``page`` with ``NOINDEX_META`` first in its ``<head>``."""
+    start = _HEAD_START.match(page)
+    if start is not None:
+        return page[: start.end()] + NOINDEX_META.encode() + page[start.end() :]
+    tree = LexborHTMLParser(page.decode("utf-8"))
+    head = tree.head
+    snippet = LexborHTMLParser(f"<!doctype html><html><head>{NOINDEX_META}</head><body></body></html>").head
+    if head is None or snippet is None:  # the parser always makes both; kept for the type checker
+        return NOINDEX_META.encode() + page
+    meta = snippet.child
+    assert meta is not None
+    if head.child is not None:
+        head.child.insert_before(meta)
+    else:
+        head.insert_child(meta)
+    return (tree.html or "").encode("utf-8")

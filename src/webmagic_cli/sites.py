@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 from rich.text import Text
 
 from webmagic_adapters.bootstrap import (
     HTML_FILE,
-    Container,
     ImportResult,
     Outcome,
-    Settings,
     import_site_folder,
-    read_folder_files,
-    read_limited,
     site_folders,
 )
 from webmagic_cli import output
 from webmagic_cli.errors import UsageProblem
 from webmagic_cli.options import DatabaseUrl, DataDir, Json, only, services, settings_from, site_url
-from webmagic_core.errors import Conflict, Unauthenticated, ValidationError
+from webmagic_cli.site_details import (
+    owner_email_of,
+    print_details,
+    print_details_json,
+    print_import_result,
+    print_sites,
+    site_json,
+)
+from webmagic_cli.site_input import chosen_files
+from webmagic_core.errors import Conflict
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.services.sites import SiteDetails, SiteService
-from webmagic_core.services.timeline import TimelineKind
-from webmagic_core.site_files import FileLimits, SiteFiles
-from webmagic_core.sites import MAX_ASSET_BYTES, MAX_HTML_BYTES, Site, SiteContent, SiteVersion
 from webmagic_core.slugs import validate_slug
 
 app = typer.Typer(
@@ -53,71 +54,6 @@ DirOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _read(path: Path | None, option: str, limit: int, label: str) -> bytes | None:
-    if path is None:
-        return None
-    if path.is_dir():
-        raise UsageProblem(f"{option} {str(path)!r} is a folder, not a file")
-    try:
-        return read_limited(path, limit, label)
-    except OSError as exc:
-        raise UsageProblem(f"cannot read the {option} file {str(path)!r}: {exc.strerror or exc}") from None
-
-
-def _folder_files(directory: Path, limits: FileLimits) -> SiteFiles:
-    """The whole site from ``--dir``; skipped files are warned about, one line each."""
-    if not directory.is_dir():
-        raise UsageProblem(f"--dir {str(directory)!r} is not a folder")
-    read = read_folder_files(directory, limits)
-    for line in read.skipped:
-        output.warn(line)
-    return read.files
-
-
-def _chosen_files(
-    directory: Path | None,
-    html: Path | None,
-    css: Path | None,
-    js: Path | None,
-    limits: FileLimits,
-    *,
-    current: SiteFiles | None = None,
-) -> SiteFiles:
-    """``--dir``, or the ``--html/--css/--js`` shortcut (over ``current``'s other files)."""
-    if directory is not None:
-        if html or css or js:
-            raise UsageProblem("give either --dir or --html/--css/--js, not both")
-        return _folder_files(directory, limits)
-    if html is None:
-        raise UsageProblem("give the site's files: --dir FOLDER, or --html FILE [--css FILE] [--js FILE]")
-    content = _content(html, css, js)
-    bodies = dict(current.bodies) if current is not None else {}
-    bodies["index.html"] = content.html.encode()
-    for name, given, text in (("styles.css", css, content.css), ("app.js", js, content.js)):
-        if given is None:
-            continue  # kept from ``current`` (or absent)
-        if text:
-            bodies[name] = text.encode()
-        else:
-            bodies.pop(name, None)  # an empty file drops it
-    return SiteFiles.build(bodies, limits)
-
-
-def _content(html: Path, css: Path | None, js: Path | None) -> SiteContent:
-    """Read the shortcut's files."""
-    html_bytes = _read(html, "--html", MAX_HTML_BYTES, "HTML") or b""
-    css_bytes = _read(css, "--css", MAX_ASSET_BYTES, "CSS")
-    js_bytes = _read(js, "--js", MAX_ASSET_BYTES, "JS")
-    try:
-        return SiteContent.from_bytes(html_bytes, css_bytes or b"", js_bytes or b"")
-    except ValidationError as exc:
-        # Name the file the problem is in.
-        path = {"html": html, "css": css, "js": js}.get(exc.field or "")
-        if path is None:
-            raise
-        raise ValidationError(f"{path}: {exc.detail}", field=exc.field) from None
 
 
 def _live_details(sites: SiteService, slug: str, *, if_archived: str) -> SiteDetails:
@@ -149,7 +85,7 @@ def create(
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     validate_slug(slug)
-    files = _chosen_files(directory, html, css, js, settings.file_limits)
+    files = chosen_files(directory, html, css, js, settings.file_limits)
     with services(settings) as container:
         site = container.sites.create_preview(slug, name, files, cause="created from the CLI")
     output.say(
@@ -219,7 +155,7 @@ def import_(
                 progress.advance(task)
 
     for result in results:
-        _print_import_result(settings, result)
+        print_import_result(settings, result)
     for result in results:
         for line in result.skipped:
             output.warn(f"{result.slug}/{line}")
@@ -238,42 +174,6 @@ def import_(
         )
     if counts[Outcome.FAILED]:
         raise typer.Exit(1)
-
-
-def _version_cause(version: SiteVersion) -> str:
-    """The cause, with the edit or version it came from and the operator's words."""
-    cause = version.cause.value
-    if version.restored_from is not None:
-        cause += f" of version {version.restored_from}"
-    if version.edit_id is not None:
-        cause += f" {str(version.edit_id)[:8]}"
-    return f"{cause}: {version.note}" if version.note else cause
-
-
-def _owner_email(container: Container, site: Site) -> str | None:
-    if site.owner_id is None:
-        return None
-    try:
-        return container.accounts.me(site.owner_id).email
-    except Unauthenticated:  # the account is gone; the site keeps its owner id
-        return None
-
-
-def _print_import_result(settings: Settings, result: ImportResult) -> None:
-    if result.outcome is Outcome.CREATED and result.site is not None:
-        line = Text("  ✓ ", style="green") + Text(result.slug, style="bold")
-        line += Text(f"  {result.site.business_name}  {site_url(settings, result.slug)}")
-    elif result.outcome is Outcome.EXISTS:
-        line = Text("  • ", style="yellow") + Text(result.slug, style="bold") + Text("  already there")
-    else:
-        line = (
-            Text("  ✗ ", style="red")
-            + Text(result.slug, style="bold")
-            + Text(f"  {result.error}", style="red")
-        )
-    output.say(line)
-    for problem in result.problems:
-        output.say(Text(f"      {result.slug}/{problem}", style="red"))
 
 
 @app.command("list")
@@ -295,7 +195,7 @@ def list_sites(
     with services(settings) as container:
         sites = container.sites.list_sites(status=status)
     if as_json:
-        output.print_json([_site_json(settings, site) for site in sites])
+        output.print_json([site_json(settings, site) for site in sites])
         return
     if not sites:
         output.say(
@@ -304,47 +204,7 @@ def list_sites(
             else "No sites yet: add some with `webmagic sites import DIR`."
         )
         return
-    grid = output.table("Slug", "Business", "Status", "Version", "Created")
-    grid.columns[0].no_wrap = True
-    for site in sites:
-        grid.add_row(
-            Text(site.slug, style="bold"),
-            Text(site.business_name),
-            output.status_text(site.status),
-            str(site.current_version),
-            output.when(site.created_at).split(" ")[0],
-        )
-    output.print_table(grid)
-    output.say(f"{output.plural(len(sites), 'site')}, served at {site_url(settings, 'SLUG')}", style="dim")
-
-
-def _url(settings: Settings, site: Site) -> str | None:
-    return None if site.status is SiteStatus.ARCHIVED else site_url(settings, site.slug)
-
-
-def _site_json(settings: Settings, site: Site) -> dict[str, Any]:
-    return {
-        "slug": site.slug,
-        "business_name": site.business_name,
-        "status": site.status.value,
-        "current_version": site.current_version,
-        "created_at": output.iso(site.created_at),
-        "url": _url(settings, site),
-    }
-
-
-TIMELINE_STYLES: dict[TimelineKind, str] = {
-    TimelineKind.SITE: "bold cyan",
-    TimelineKind.PURCHASE: "green",
-    TimelineKind.CHECKOUT: "green",
-    TimelineKind.SUBSCRIPTION: "bold green",
-    TimelineKind.NOTICE: "yellow",
-    TimelineKind.WEBHOOK: "magenta",
-    TimelineKind.ANOMALY: "bold red",
-    TimelineKind.EMAIL: "blue",
-    TimelineKind.DOMAIN: "bold blue",
-    TimelineKind.ACCOUNT: "bold red",
-}
+    print_sites(settings, sites)
 
 
 @app.command()
@@ -370,86 +230,11 @@ def show(
     with services(settings) as container:
         details = container.sites.details(slug)
         timeline = container.timeline.for_site(slug)
-        owner_email = _owner_email(container, details.site)
-    site = details.site
+        owner_email = owner_email_of(container, details.site)
     if as_json:
-        output.print_json(
-            {
-                **_site_json(settings, site),
-                "owner_email": owner_email,
-                "updated_at": output.iso(site.updated_at),
-                "versions": [
-                    {
-                        "number": v.number,
-                        "created_at": output.iso(v.created_at),
-                        "cause": v.cause.value,
-                        "note": v.note,
-                        "edit_id": str(v.edit_id) if v.edit_id else None,
-                        "restored_from": v.restored_from,
-                        "created_by": v.created_by.value,
-                        "files": len(v.files),
-                        "bytes": v.size,
-                    }
-                    for v in details.versions
-                ],
-                "events": [
-                    {
-                        "from_status": e.from_status.value if e.from_status else None,
-                        "to_status": e.to_status.value,
-                        "cause": e.cause,
-                        "actor": e.actor.value,
-                        "reference": e.reference,
-                        "occurred_at": output.iso(e.occurred_at),
-                    }
-                    for e in details.events
-                ],
-                "timeline": [
-                    {
-                        "at": output.iso(entry.at),
-                        "kind": entry.kind.value,
-                        "summary": entry.summary,
-                        "reference": entry.reference,
-                    }
-                    for entry in timeline
-                ],
-            }
-        )
-        return
-
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column()
-    facts.add_row("Site", Text(site.slug, style="bold") + Text(f"  {site.business_name}"))
-    facts.add_row("Status", output.status_text(site.status))
-    facts.add_row("Owner", Text(owner_email or "— (not sold)", style="" if owner_email else "dim"))
-    facts.add_row("URL", Text(_url(settings, site) or "— (archived sites are not served)"))
-    facts.add_row("Version", f"{site.current_version} (current) of {len(details.versions)}")
-    facts.add_row("Created", output.when(site.created_at))
-    facts.add_row("Updated", output.when(site.updated_at))
-    output.print_table(facts)
-
-    versions = output.table("#", "Created", "Cause", "By", title="\nVersions", no_wrap=("Created",))
-    for version in details.versions:
-        mark = " *" if version.number == site.current_version else ""
-        versions.add_row(
-            f"{version.number}{mark}",
-            output.when(version.created_at),
-            Text(_version_cause(version)),
-            version.created_by.value,
-        )
-    output.print_table(versions)
-
-    grid = output.table(
-        "When", "Kind", "What", "Reference", title="\nTimeline", no_wrap=("When", "Kind", "Reference")
-    )
-    for entry in timeline:
-        grid.add_row(
-            output.when(entry.at),
-            Text(entry.kind.value, style=TIMELINE_STYLES[entry.kind]),
-            Text(entry.summary),
-            Text(entry.reference or "—", style="" if entry.reference else "dim"),
-        )
-    output.print_table(grid)
+        print_details_json(settings, details, timeline, owner_email)
+    else:
+        print_details(settings, details, timeline, owner_email)
 
 
 @app.command()
@@ -480,12 +265,12 @@ def publish(
     """
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     if directory is not None:
-        files = _chosen_files(directory, html, css, js, settings.file_limits)
+        files = chosen_files(directory, html, css, js, settings.file_limits)
     with services(settings) as container:
         details = _live_details(container.sites, slug, if_archived="")
         if directory is None:
             _, current = container.sites.version_files(details.site.id, details.site.current_version)
-            files = _chosen_files(None, html, css, js, settings.file_limits, current=current)
+            files = chosen_files(None, html, css, js, settings.file_limits, current=current)
         version = container.sites.publish(slug, files, cause=cause)
     output.say(Text("Published version ") + Text(str(version.number), style="bold") + Text(f" of {slug}."))
     output.say(f"  {site_url(settings, slug)}")

@@ -13,14 +13,13 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.middleware import DefineMiddleware
 
-from webmagic_adapters.bootstrap import Container, SqlSitePageQuery, bootstrap, load_settings
+from webmagic_adapters.bootstrap import Container, bootstrap, load_settings
 from webmagic_core.money import Money
-from webmagic_core.services.site_page import SitePageService
 from webmagic_http.accounts import account_routes
-from webmagic_http.auth import AccessTokens
+from webmagic_http.auth import AccessTokens, csrf_protection
 from webmagic_http.custom_domains import custom_domain_routes
 from webmagic_http.customer_edits import edit_routes
 from webmagic_http.customer_sites import customer_site_routes
@@ -37,7 +36,14 @@ from webmagic_http.lanes import PasswordLane
 from webmagic_http.metrics import OperationsCollector, metrics_route, prometheus_config
 from webmagic_http.outbox_task import relay_lifespan
 from webmagic_http.page_cache import PageCache
-from webmagic_http.portal import portal_routes, template_config
+from webmagic_http.portal import CSRF_COOKIE, CSRF_KEY_LABEL, MAX_FORM_BYTES, PAGE_ERRORS, link_handlers
+from webmagic_http.portal_domain import domain_handlers
+from webmagic_http.portal_edits import edit_handlers
+from webmagic_http.portal_owner import owner_handlers
+from webmagic_http.portal_pages import PREFIX, core_error_status, page, template_config
+from webmagic_http.portal_session import PortalSessions, renewed_session_cookies
+from webmagic_http.portal_signin import signin_handlers
+from webmagic_http.portal_versions import version_handlers
 from webmagic_http.problems import exception_handlers
 from webmagic_http.publish_task import publish_lifespan
 from webmagic_http.purchases import PurchaseOffer, purchase_api_routes, purchase_pages
@@ -45,7 +51,7 @@ from webmagic_http.sandbox import HttpDelivery, WebhookDelivery, sandbox_pages
 from webmagic_http.site_hosting import Hosting, HostingFastPath
 from webmagic_http.site_info import site_info_routes
 from webmagic_http.slug_guard import refuse_impossible_slugs
-from webmagic_http.subscriptions import subscription_pages
+from webmagic_http.subscriptions import subscription_handlers, subscription_pages
 from webmagic_http.sweep_task import sweep_lifespan
 from webmagic_http.webhooks import webhook_routes
 from webmagic_http.well_known import well_known_routes
@@ -66,6 +72,61 @@ def _freeze_startup_objects() -> None:
     times. Only for an app that owns its container (a served process); tests build many."""
     gc.collect()
     gc.freeze()
+
+
+def portal_router(
+    container: Container, lane: PasswordLane, tokens: AccessTokens, *, secure_cookie: bool, offload: bool
+) -> Router:
+    """The customer portal (``webmagic_http.portal``): its route modules side by side under
+    ``/portal``, with the session cookies, CSRF protection and error pages of its own."""
+    accounts, sites = container.accounts, container.sites
+    sessions = PortalSessions(accounts, tokens, secure_cookie)
+    owner = owner_handlers(
+        accounts=accounts,
+        sites=sites,
+        subscriptions=container.subscriptions,
+        site_pages=container.site_pages,
+        domains=container.domains,
+        edits=container.edits,
+        sessions=sessions,
+        lane=lane,
+        page=page,
+        offload=offload,
+    )
+    handlers = [
+        *link_handlers(accounts, lane),
+        *signin_handlers(accounts, sessions, lane, page),
+        *owner.handlers,
+        # The site page's sections' forms show the site page again when the core refuses.
+        *domain_handlers(
+            domains=container.domains,
+            sites=sites,
+            customer_of=sessions.customer,
+            site_page=owner.site_page,
+            core_error_status=core_error_status,
+        ),
+        *version_handlers(sites=sites, customer_of=sessions.customer, page=page),
+        *edit_handlers(
+            edits=container.edits,
+            sites=sites,
+            customer_of=sessions.customer,
+            site_page=owner.site_page,
+            core_error_status=core_error_status,
+        ),
+    ]
+    return Router(
+        PREFIX,
+        route_handlers=handlers,
+        middleware=[
+            renewed_session_cookies,
+            csrf_protection(
+                container.keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie
+            ),
+        ],
+        exception_handlers=PAGE_ERRORS,
+        request_max_body_size=MAX_FORM_BYTES,
+        include_in_schema=False,
+    )
 
 
 def create_app(
@@ -145,22 +206,14 @@ def create_app(
             *webhook_routes(container.verifier, container.webhooks),
             account_routes(container.accounts, tokens, lane),
             customer_site_routes(
-                container.sites, container.subscriptions, container.accounts, tokens, container.domains
-            ),
-            portal_routes(
+                container.sites,
+                container.subscriptions,
                 container.accounts,
-                container.signer,
-                lane,
-                keys=keys,
-                tokens=tokens,
-                sites=container.sites,
-                subscriptions=container.subscriptions,
-                site_pages=SitePageService(SqlSitePageQuery(container.database), container.clock),
-                domains=container.domains,
-                edits=container.edits,
-                secure_cookie=secure_cookie,
-                offload=offload,
+                tokens,
+                container.domains,
+                mounted=subscription_handlers(container.subscriptions),
             ),
+            portal_router(container, lane, tokens, secure_cookie=secure_cookie, offload=offload),
             *payment_pages,
             subscription_pages(container.sites, container.subscriptions),
             *hosting_routes(hosting, offload=offload),

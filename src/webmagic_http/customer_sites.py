@@ -12,7 +12,8 @@
   changed against the one before it: ``from``, ``to`` and ``files`` (every file that
   differs: text files with their unified diff and line counts, images and fonts as
   added, removed or changed with their sizes); an unknown number → 404;
-- the subscription endpoints of ``webmagic_http.subscriptions``.
+- the handlers ``app`` mounts under this router (``mounted``): the subscription
+  endpoints of ``webmagic_http.subscriptions``, which share its Bearer guard.
 
 A site is the customer's when ``Site.owner_id`` names them. Another customer's site, a
 preview (nobody's yet), an archived or an unknown slug all answer the same 404 here (the
@@ -23,11 +24,13 @@ in the thread pool; the ``customer`` dependency (Bearer token) re-reads the cust
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
 from litestar import Router, get
 from litestar.datastructures import CacheControlHeader
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
 from webmagic_core.errors import NotFound
@@ -48,7 +51,6 @@ from webmagic_http.api_bodies import (
 from webmagic_http.auth import AccessTokens, CurrentCustomer, customer_guard
 from webmagic_http.common import BEARER_SECURITY, MAX_BODY_BYTES
 from webmagic_http.problems import problem_spec
-from webmagic_http.subscriptions import subscription_handlers
 
 PREFIX = "/api/v1/customer/sites"
 TAGS = ["the owner's sites"]
@@ -90,6 +92,7 @@ def customer_site_routes(
     accounts: AccountService,
     tokens: AccessTokens,
     domains: DomainService | None = None,
+    mounted: Sequence[HTTPRouteHandler] = (),
 ) -> Router:
     config = subscriptions.config
     unauthenticated = problem_spec("The access token is missing, expired, tampered with or revoked")
@@ -188,7 +191,7 @@ def customer_site_routes(
             site_detail,
             versions,
             version_diff,
-            *subscription_handlers(subscriptions),
+            *mounted,
         ],
         dependencies={"customer": customer_guard(accounts, tokens)},
         request_max_body_size=MAX_BODY_BYTES,

@@ -6,16 +6,14 @@
   ``/portal/resend-verification`` and ``/portal/forgot-password`` ask for a new link.
 - Signing in and out (``portal_signin``) and the owner's pages (``portal_owner``): my
   sites, one site, the account. The session is a cookie over the API's token service
-  (``portal_session``).
+  (``portal_session``). These route modules stand side by side: ``webmagic_http.app``
+  assembles them into the portal's router, with this module's error pages and CSRF settings.
 
 JavaScript is never needed. Every form is protected against cross-site posting by
-Litestar's CSRF middleware, installed on this router only (a signed token in a cookie scoped
-to ``/portal`` and the same token in a hidden field): the JSON API, which takes no cookies,
-needs none. Passwords are hashed (bcrypt) in the ``PasswordLane`` like the API's, off the
-event loop. Pages are rendered by Jinja with autoescaping from one layout; they carry
-``no-store`` (a page with a token or personal data must not be cached),
-``Referrer-Policy: no-referrer`` (a token in the address never leaks to another site) and a
-CSP that allows nothing but the page itself.
+Litestar's CSRF middleware, installed on the portal's router only (a signed token in a cookie
+scoped to ``/portal`` and the same token in a hidden field): the JSON API, which takes no
+cookies, needs none. Passwords are hashed (bcrypt) in the ``PasswordLane`` like the API's, off
+the event loop. Pages are built by ``portal_pages.page`` (the layout, the headers, the CSP).
 
 Tokens are never logged by this code. An email link is a GET with the token in the query
 string, so the ASGI server's access log (uvicorn's, when enabled) records it: the token is
@@ -26,130 +24,37 @@ the submission does not repeat it in a log line.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-import attrs
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromQuery
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
-from litestar.template.config import TemplateConfig
+from litestar.types import ExceptionHandlersMap
 
-from webmagic_adapters.bootstrap import Keyring
 from webmagic_core.accounts.errors import ExpiredToken, InvalidToken
 from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
-from webmagic_core.accounts.ports import TokenSigner
 from webmagic_core.accounts.tokens import TokenPurpose
 from webmagic_core.errors import NotFound, ValidationError
 from webmagic_core.services.accounts import AccountService
-from webmagic_core.services.domains import DomainService
-from webmagic_core.services.edits import EditService
-from webmagic_core.services.site_page import SitePageService
-from webmagic_core.services.sites import SiteService
-from webmagic_core.services.subscriptions import SubscriptionService
 from webmagic_http.after_answer import after_answer
-from webmagic_http.auth import AccessTokens, csrf_protection
 from webmagic_http.common import Form, client_address
 from webmagic_http.lanes import PasswordLane
-from webmagic_http.portal_owner import owner_handlers
-from webmagic_http.portal_session import PortalSessions, SignInRequired, login_url, renewed_session_cookies
-from webmagic_http.portal_signin import signin_handlers
+from webmagic_http.portal_pages import STYLESHEET, page
+from webmagic_http.portal_session import SignInRequired, login_url
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/portal"
 CSRF_COOKIE = "webmagic_csrf"
 CSRF_KEY_LABEL = "webmagic.csrf.portal.v1"
 MAX_FORM_BYTES = 16 * 1024
 
-PAGE_HEADERS: Mapping[str, str] = {
-    "cache-control": "no-store",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "x-robots-tag": "noindex",
-}
-# Styles: the portal's stylesheet ('self') and the page width (inline).
-CSP = (
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action {form_action}; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-# A page with copy buttons loads the portal's own script (no inline script, ever).
-SCRIPT_CSP = "; script-src 'self'"
-
-
 INCOMPLETE_LINK = "This link is incomplete: it carries no token. Open the link from the email again."
-
-
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-
-
-class _Templates(Environment):
-    """Jinja with a faster ``row.name`` for the plain dicts the pages are built from.
-
-    Jinja reads ``row.name`` as ``getattr(row, "name")`` first and ``row["name"]`` after it
-    fails: on a dict that is a raised ``AttributeError`` per cell, a large part of rendering
-    a page with many rows. A dict has no attributes but its methods, so going to the key at
-    once for any other name gives the same result."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-
-def _environment() -> _Templates:
-    return _Templates(
-        loader=PackageLoader("webmagic_http", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-
-
-@attrs.frozen
-class Stylesheet:
-    """The portal's styles as one file (the layout's then the portal's own), served by the
-    app at an address named after its content: the browser keeps it for a year and a new
-    release, with other styles, is a new address. Pages no longer repeat 11 KB of CSS."""
-
-    body: bytes
-    path: str  # under PREFIX
-
-    @classmethod
-    def build(cls, environment: Environment) -> Stylesheet:
-        text = "".join(environment.get_template(name).render() for name in STYLESHEET_PARTS)
-        body = text.encode()
-        return cls(body, f"/style.{hashlib.sha256(body).hexdigest()[:16]}.css")
-
-    @property
-    def url(self) -> str:
-        return PREFIX + self.path
-
-
-STYLESHEET_PARTS = ("_base.css", "portal/_portal.css")
-STYLESHEET = Stylesheet.build(_environment())
-
-
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """The app's templates (the portal's, under ``portal/``), autoescaped. They ship with
-    the package: compiled once, never checked for changes on disk (``auto_reload`` would
-    stat every file of a page on every request; ``serve --reload`` restarts the process)."""
-    environment = _environment()
-    environment.globals["portal_stylesheet"] = STYLESHEET.url
-    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
 @get(
@@ -164,28 +69,6 @@ def stylesheet() -> Response[bytes]:
         STYLESHEET.body,
         media_type="text/css",  # Litestar adds "; charset=utf-8"
         headers={"x-content-type-options": "nosniff"},
-    )
-
-
-def page(
-    name: str,
-    status: int = 200,
-    *,
-    csp_form_action: str = "'self'",
-    scripts: bool = False,
-    **context: Any,
-) -> Template:
-    """A portal page. ``csp_form_action`` widens where its forms may lead: a form that starts
-    a checkout is redirected to the payment provider's page, which the CSP must allow.
-    ``scripts`` lets the page load the portal's own scripts (progressive enhancement only)."""
-    context.setdefault("customer", None)
-    csp = CSP.format(form_action=csp_form_action) + (SCRIPT_CSP if scripts else "")
-    return Template(
-        template_name=f"portal/{name}.html",
-        context=context,
-        status_code=status,
-        headers={**PAGE_HEADERS, "content-security-policy": csp},
-        media_type="text/html",
     )
 
 
@@ -252,22 +135,16 @@ def _unknown_site(request: Request[Any, Any, Any], exc: NotFound) -> Response[An
     )
 
 
-def portal_routes(
-    accounts: AccountService,
-    signer: TokenSigner,
-    lane: PasswordLane,
-    *,
-    keys: Keyring,
-    tokens: AccessTokens,
-    sites: SiteService,
-    subscriptions: SubscriptionService,
-    site_pages: SitePageService,
-    domains: DomainService,
-    edits: EditService,
-    secure_cookie: bool,
-    offload: bool = True,
-) -> Router:
-    sessions = PortalSessions(accounts, tokens, secure_cookie)
+# The portal router's error pages (``webmagic_http.app`` installs them).
+PAGE_ERRORS: ExceptionHandlersMap = {
+    HTTPException: _page_error,
+    SignInRequired: _sign_in_first,
+    NotFound: _unknown_site,
+}
+
+
+def link_handlers(accounts: AccountService, lane: PasswordLane) -> list[HTTPRouteHandler]:
+    """The stylesheet and the email-link pages: no session needed."""
 
     def password_form(
         purpose: TokenPurpose, *, title: str, intro: str, button: str, done: str
@@ -475,7 +352,7 @@ def portal_routes(
         "It works for one hour.",
     )
 
-    handlers = [
+    return [
         stylesheet,
         verify_email,
         get("/reset-password", sync_to_thread=False)(show_reset),
@@ -486,37 +363,7 @@ def portal_routes(
         post("/resend-verification", status_code=200, sync_to_thread=True)(submit_resend),
         get("/forgot-password", sync_to_thread=False)(show_forgot),
         post("/forgot-password", status_code=200, sync_to_thread=True)(submit_forgot),
-        *signin_handlers(accounts, sessions, lane, page),
-        *owner_handlers(
-            accounts=accounts,
-            sites=sites,
-            subscriptions=subscriptions,
-            site_pages=site_pages,
-            domains=domains,
-            edits=edits,
-            sessions=sessions,
-            lane=lane,
-            page=page,
-            offload=offload,
-        ),
     ]
-    return Router(
-        PREFIX,
-        route_handlers=handlers,
-        middleware=[
-            renewed_session_cookies,
-            csrf_protection(
-                keys, label=CSRF_KEY_LABEL, cookie=CSRF_COOKIE, path=PREFIX, secure=secure_cookie
-            ),
-        ],
-        exception_handlers={
-            HTTPException: _page_error,
-            SignInRequired: _sign_in_first,
-            NotFound: _unknown_site,
-        },
-        request_max_body_size=MAX_FORM_BYTES,
-        include_in_schema=False,
-    )
 
 
 NEXT_SIGN_IN = "Sign in to WebMagic with your email address and the new password."

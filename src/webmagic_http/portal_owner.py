@@ -10,7 +10,9 @@ again with its one-line message and the matching status code.
 
 The site page is a list of sections (``sections`` in its context, each a template under
 ``portal/site/``): the capabilities added later (edit requests, versions, custom domain)
-are further sections.
+are further sections, their contexts built by the ``portal_*_view`` modules. Their forms are
+route modules of their own (``portal_domain``, ``portal_edits``, ``portal_versions``), given
+this module's ``site_page`` by the app, which assembles the portal (``webmagic_http.app``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from webmagic_core.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from webmagic_core.errors import (
     Conflict,
     NotFound,
-    PermissionDenied,
     Throttled,
     TransientError,
     Unauthenticated,
@@ -50,13 +51,13 @@ from webmagic_core.services.sites import SiteService
 from webmagic_core.services.subscriptions import NO_SUBSCRIPTION, SubscriptionService, SubscriptionView
 from webmagic_http.common import client_address, money_text
 from webmagic_http.lanes import PasswordLane
-from webmagic_http.portal_domain import DOMAIN_NOTICES, domain_handlers, domain_section
-from webmagic_http.portal_edits import EDIT_NOTICES, PreviewLinks, edit_handlers, edit_section
+from webmagic_http.portal_domain_view import DOMAIN_NOTICES, domain_section
+from webmagic_http.portal_edits_view import EDIT_NOTICES, PreviewLinks, edit_section
+from webmagic_http.portal_pages import PageFn, core_error_status, sentence
 from webmagic_http.portal_session import PortalSessions
-from webmagic_http.portal_versions import version_handlers, versions_section
+from webmagic_http.portal_versions_view import versions_section
 from webmagic_http.portal_words import day, history, standing
 
-PageFn = Callable[..., Template]
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -70,44 +71,30 @@ ACCOUNT_NOTICES = {
     "profile_saved": "Your details are saved.",
     "password_changed": "Your password is changed. Every other device was signed out.",
 }
-GATEWAY_TEXT = "The payment service refused the request. Please try again later."
-UNAVAILABLE_TEXT = "The payment service cannot be reached right now. Please try again in a few minutes."
 
 
 @attrs.frozen
 class ShowAll:
-    """Which lists of the site page are shown whole (``?versions=all``, ``?edits=all``)
-    rather than their most recent rows."""
+    """Which lists of the site page are shown whole (``?versions=all``, ``?edits=all``,
+    ``?history=all``) rather than their most recent rows."""
 
     versions: bool = False
     edits: bool = False
+    history: bool = False
 
 
-def core_error_status(error: WebMagicError) -> tuple[int, str]:
-    """The status and the one line a page shows for a refusal of the core."""
-    if isinstance(error, GatewayError):
-        return 502, GATEWAY_TEXT
-    if isinstance(error, TransientError):
-        return 503, UNAVAILABLE_TEXT
-    for kind, status in (
-        (NotFound, 404),
-        (Conflict, 409),
-        (PermissionDenied, 403),
-        (Throttled, 429),
-        (ValidationError, 400),
-        (Unauthenticated, 401),
-    ):
-        if isinstance(error, kind):
-            return status, _sentence(error.detail)
-    return 500, "Something went wrong on our side. Please try again."
+# The site page's history shows this many moments, newest first; "show all" lists every one
+# (a site a few years old has a line per monthly payment).
+HISTORY_SHOWN = 12
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
+@attrs.frozen
+class OwnerPages:
+    """The owner's handlers, and the site page the forms of its sections show again when
+    the core refuses (``portal_domain``, ``portal_edits``)."""
+
+    handlers: list[HTTPRouteHandler]
+    site_page: PageFn
 
 
 def owner_handlers(
@@ -122,7 +109,7 @@ def owner_handlers(
     lane: PasswordLane,
     page: PageFn,
     offload: bool = True,
-) -> list[HTTPRouteHandler]:
+) -> OwnerPages:
     """The owner's pages. ``offload``: run the site page's database reads in the thread
     pool (a database over the network); without it (SQLite) they run on the event loop."""
     config = subscriptions.config
@@ -209,6 +196,7 @@ def owner_handlers(
             "included_until": day(until),
             "monthly": money_text(monthly),
         }
+        moments = history(rows.events, rows.versions, rows.subscriptions, rows.payments)
         return page(
             "site",
             status,
@@ -222,7 +210,8 @@ def owner_handlers(
                 "bought_on": day(site.purchased_at),
             },
             subscription=subscription,
-            moments=history(rows.events, rows.versions, rows.subscriptions, rows.payments),
+            moments=moments if show_all.history else moments[:HISTORY_SHOWN],
+            moments_total=len(moments),
             custom=domain_section(rows.domain, domains.config.cnames_to, site.status),
             versions=versions_section(rows.versions, site.current_version, everything=show_all.versions),
             can_restore=site.status in EDITABLE,
@@ -254,9 +243,10 @@ def owner_handlers(
         notice: FromQuery[str | None] = None,
         versions: FromQuery[str | None] = None,
         edits: FromQuery[str | None] = None,
+        history: FromQuery[str | None] = None,
     ) -> Template:
         said = SITE_NOTICES.get(notice or "")
-        everything = ShowAll(versions=versions == "all", edits=edits == "all")
+        everything = ShowAll(versions=versions == "all", edits=edits == "all", history=history == "all")
         if offload:
             return await _in_thread(show_site, request, slug, said, everything)
         # SQLite: the page's reads are local and take a few milliseconds, less than the hop
@@ -355,7 +345,7 @@ def owner_handlers(
             return account_page(
                 customer,
                 status=400,
-                profile_errors={field: _sentence(error.detail)},
+                profile_errors={field: sentence(error.detail)},
                 values={"full_name": full_name, "phone": phone},
             )
         return Redirect("/portal/account?notice=profile_saved", status_code=303)
@@ -385,7 +375,7 @@ def owner_handlers(
             return template
         except ValidationError as error:
             field = error.field if error.field in ("current_password", "new_password") else "new_password"
-            return refused(400, field, _sentence(error.detail))
+            return refused(400, field, sentence(error.detail))
         except (Conflict, Unauthenticated) as error:
             status, text = core_error_status(error)
             return refused(status, "current_password", text)
@@ -408,31 +398,19 @@ def owner_handlers(
             "/portal/login?notice=signed_out_everywhere", status_code=303, cookies=sessions.cleared()
         )
 
-    return [
-        my_sites,
-        site,
-        start_subscription,
-        cancel_subscription,
-        *domain_handlers(
-            domains=domains,
-            sites=sites,
-            customer_of=sessions.customer,
-            site_page=site_page,
-            core_error_status=core_error_status,
-        ),
-        *version_handlers(sites=sites, customer_of=sessions.customer, page=page),
-        *edit_handlers(
-            edits=edits,
-            sites=sites,
-            customer_of=sessions.customer,
-            site_page=site_page,
-            core_error_status=core_error_status,
-        ),
-        account,
-        save_profile,
-        change_password,
-        sign_out_everywhere,
-    ]
+    return OwnerPages(
+        [
+            my_sites,
+            site,
+            start_subscription,
+            cancel_subscription,
+            account,
+            save_profile,
+            change_password,
+            sign_out_everywhere,
+        ],
+        site_page,
+    )
 
 
 async def _in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -27,12 +27,26 @@ CORE_ALLOWED_THIRD_PARTY = {"attrs"}
 # The provider's pure modules (its webhook bodies read as core events; its model: state,
 # rules and payload builders): stdlib, attrs and the core only. The in-memory test worlds of
 # ``webmagic_core.testing`` imitate that provider, so they (and only they, in the core) may
-# import these two modules; the core proper never does.
+# import these modules (the model is a package: its modules too); the core proper never does.
 PURE_PROVIDER_MODULES = {
     "webmagic_adapters.payments.provider_model",
     "webmagic_adapters.payments.recurrente_events",
 }
 CORE_TEST_SUPPORT = "webmagic_core/testing/"
+
+
+def is_pure_provider(module: str) -> bool:
+    return any(module == pure or module.startswith(pure + ".") for pure in PURE_PROVIDER_MODULES)
+
+
+def pure_provider_files() -> list[Path]:
+    files = []
+    for module in sorted(PURE_PROVIDER_MODULES):
+        base = SRC / module.replace(".", "/")
+        files += sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    return files
+
+
 # Recurrente's vocabulary (field names, type names, event types): the core speaks of
 # neutral payment events; only the adapters (and the test support above) know these.
 PROVIDER_VOCABULARY = re.compile(
@@ -118,7 +132,7 @@ def test_package_imports_follow_the_rule(package: str) -> None:
                 package == "webmagic_core"
                 and top not in stdlib
                 and top not in CORE_ALLOWED_THIRD_PARTY | {"webmagic_core"}
-                and not (test_support and module in PURE_PROVIDER_MODULES)
+                and not (test_support and is_pure_provider(module))
             ):
                 problems.append(where)
             if package == "webmagic_core" and not test_support and module.startswith("webmagic_core.testing"):
@@ -128,14 +142,15 @@ def test_package_imports_follow_the_rule(package: str) -> None:
 
 def test_the_pure_provider_modules_import_only_the_core() -> None:
     problems = []
-    for module in sorted(PURE_PROVIDER_MODULES):
-        path = SRC / (module.replace(".", "/") + ".py")
-        for line, imported in imported_modules(path):
+    files = pure_provider_files()
+    assert len(files) > len(PURE_PROVIDER_MODULES)  # the model's package was read, module by module
+    for path in files:
+        for line, imported in imported_modules(path, module_name_of(path)):
             top = imported.split(".")[0]
             allowed = (
                 top in sys.stdlib_module_names
                 or top in CORE_ALLOWED_THIRD_PARTY
-                or imported in PURE_PROVIDER_MODULES
+                or is_pure_provider(imported)
                 or (
                     top == "webmagic_core"
                     and not imported.startswith(("webmagic_core.services", "webmagic_core.testing"))

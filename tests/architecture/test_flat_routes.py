@@ -11,17 +11,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 HTTP = SRC / "webmagic_http"
 HANDLER_DECORATORS = {"get", "post", "put", "patch", "delete", "route", "websocket"}
 ASSEMBLER = "app"
-# Chains still standing, each to be undone by moving the shared piece into a support module.
-# The modules involved are being reworked in parallel (hosting and metrics; the portal pages);
-# no new chain may join this list; strike a pair once its import is gone.
-KNOWN_CHAINS = {
-    ("customer_sites", "subscriptions"): "mounts the subscription handlers under its router",
-    ("portal", "portal_owner"): "the portal assembles its page modules",
-    ("portal", "portal_signin"): "the portal assembles its page modules",
-    ("portal_owner", "portal_domain"): "the site page embeds its sections",
-    ("portal_owner", "portal_edits"): "the site page embeds its sections",
-    ("portal_owner", "portal_versions"): "the site page embeds its sections",
-}
+# Chains still standing, each to be undone by moving the shared piece into a support module;
+# no new chain may join this list (none stands now).
+KNOWN_CHAINS: dict[tuple[str, str], str] = {}
 
 
 def defines_routes(tree: ast.Module) -> bool:

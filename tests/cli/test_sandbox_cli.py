@@ -22,12 +22,8 @@ import pytest
 from typer.testing import Result
 
 from webmagic_adapters.bootstrap import Container, bootstrap
-from webmagic_adapters.payments.sandbox import (
-    WEBHOOK_PATH,
-    SandboxGateway,
-    SandboxWebhook,
-    deliver_in_process,
-)
+from webmagic_adapters.payments.sandbox import SandboxGateway
+from webmagic_adapters.payments.sandbox_delivery import WEBHOOK_PATH, SandboxWebhook, deliver_in_process
 from webmagic_adapters.settings import load_settings
 from webmagic_cli import options
 from webmagic_core.accounts.emails import EmailTemplate

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import Result
 
 from webmagic_adapters.bootstrap import bootstrap
-from webmagic_adapters.payments.sandbox import deliver_in_process
+from webmagic_adapters.payments.sandbox_delivery import deliver_in_process
 from webmagic_adapters.sandbox_clock import (
     DurationError,
     SandboxClock,

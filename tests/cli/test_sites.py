@@ -598,7 +598,7 @@ def test_archive_refuses_unknown_and_archived_sites(
 
 
 def test_every_timeline_kind_has_a_style() -> None:
-    from webmagic_cli.sites import TIMELINE_STYLES
+    from webmagic_cli.site_details import TIMELINE_STYLES
     from webmagic_core.services.timeline import TimelineKind
 
     assert set(TIMELINE_STYLES) == set(TimelineKind)

@@ -16,7 +16,7 @@ import pytest
 
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.logs import JsonFormatter, RedactQueryValues
-from webmagic_adapters.payments.sandbox import deliver_in_process
+from webmagic_adapters.payments.sandbox_delivery import deliver_in_process
 from webmagic_adapters.settings import load_settings
 from webmagic_core.sites import SiteContent
 from webmagic_core.testing import FakeClock

@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 import pytest
+from contract_support import open_database
 
-from conftest import open_database
 from webmagic_adapters.sqlalchemy.customer_admin_repository import customer_admin_units_of_work
 from webmagic_core.accounts.admin import (
     AccountEvent,

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from contract_support import open_database
 
-from conftest import open_database  # tests/contract/conftest.py
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.edits_repository import edit_units_of_work
 from webmagic_core.accounts.customers import Customer

@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from contract_support import TEST_KEYS
 from sqlalchemy import inspect
 
-from conftest import TEST_KEYS
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus

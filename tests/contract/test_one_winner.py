@@ -24,9 +24,9 @@ from typing import Any
 
 import attrs
 import pytest
+from contract_support import TEST_KEYS
 from test_webhook_concurrency import CLOCK, App, app
 
-from conftest import TEST_KEYS
 from webmagic_adapters.domain_names import domain_normalizer
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.sqlalchemy.database import Database

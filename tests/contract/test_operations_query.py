@@ -7,8 +7,8 @@ import datetime as dt
 import uuid
 
 import attrs
+from contract_support import Backend
 
-from conftest import Backend
 from webmagic_adapters.sqlalchemy.monitoring import SqlOperationsQuery
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate

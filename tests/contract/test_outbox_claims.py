@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
+from contract_support import TEST_KEYS
 
-from conftest import TEST_KEYS
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import OutboxMessage, OutboxStatus

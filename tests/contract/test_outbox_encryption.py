@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
+from contract_support import TEST_KEYS
 from sqlalchemy import event, insert, select, update
 
-from conftest import TEST_KEYS
 from webmagic_adapters.body_cipher import SEALED_PREFIX
 from webmagic_adapters.keys import Keyring
 from webmagic_adapters.sqlalchemy import tables as t

@@ -24,17 +24,12 @@ import httpx
 import pytest
 from sqlalchemy import event, func, select
 
-from webmagic_adapters.payments.imitation import (
-    DEFAULT_PUBLIC_KEY,
-    DEFAULT_SECRET_KEY,
-    Fault,
-    RecordedRequest,
-    RecurrenteImitation,
-)
+from webmagic_adapters.payments.imitation import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY, RecurrenteImitation
+from webmagic_adapters.payments.imitation_wire import Fault, RecordedRequest
 from webmagic_adapters.payments.recurrente import RecurrenteGateway
 from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
-from webmagic_adapters.payments.sandbox import (
-    SandboxGateway,
+from webmagic_adapters.payments.sandbox import SandboxGateway
+from webmagic_adapters.payments.sandbox_delivery import (
     SandboxWebhook,
     deliver_in_process,
     deliver_over_http,

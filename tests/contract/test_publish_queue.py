@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from contract_support import ALL, TEST_KEYS
 
-from conftest import ALL, TEST_KEYS  # tests/contract/conftest.py
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.ports import UnitOfWorkFactory
 from webmagic_core.testing import FakeUnitOfWorkFactory

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from contract_support import open_database
 
-from conftest import open_database  # tests/contract/conftest.py
 from webmagic_adapters.sqlalchemy import head_cache, site_directory
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.head_cache import HeadCache

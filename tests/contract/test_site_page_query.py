@@ -11,8 +11,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from contract_support import open_database
 
-from conftest import open_database  # tests/contract/conftest.py
 from webmagic_adapters.sqlalchemy.domains_repository import domain_units_of_work
 from webmagic_adapters.sqlalchemy.edits_repository import edit_units_of_work
 from webmagic_adapters.sqlalchemy.site_page import SqlSitePageQuery

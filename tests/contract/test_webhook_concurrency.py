@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 import pytest
+from contract_support import TEST_KEYS
 
-from conftest import TEST_KEYS
 from webmagic_adapters.emails import normalize_email
 from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator

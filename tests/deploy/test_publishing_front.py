@@ -131,7 +131,10 @@ def test_the_nginx_config_passes_nginx_t(
     env = base_env(tmp_path / "data", world_readable_dir, **extra)
     config = cli(env, "publish", "nginx-config", "--listen", "127.0.0.1:8080", "--upstream", "127.0.0.1:8000")
     assert "server 127.0.0.1:8000;" in config
-    assert f'root "{world_readable_dir}";' in config
+    assert f'root "{world_readable_dir}/sites";' in config
+    assert f'root "{world_readable_dir}/hosts/$host";' in config
+    assert "if (" not in config  # nothing looked up per request but the file served
+    assert "try_files" not in config
     assert ("Content-Security-Policy" in config) is (sites_domain is None)  # sandboxed: shared origin
     conf = nginx_conf(tmp_path / "nginx", config)
     checked = subprocess.run(
@@ -295,11 +298,14 @@ def test_nginx_serves_published_sites_and_falls_back_to_the_app(
         '<!doctype html><html><head><link rel="stylesheet" href="styles.css"></head>'
         "<body><h1>{}</h1></body></html>"
     )
+    logo = '<svg xmlns="http://www.w3.org/2000/svg"/>'
     in_process(
         env,
-        "\n".join(
-            f"c.sites.create_preview({slug!r}, {slug!r}.title(), "
-            f"SiteContent({page.format(slug)!r}, css='h1{{}}'))"
+        "from webmagic_core.site_files import FileLimits, SiteFiles\n"
+        + "\n".join(
+            f"c.sites.create_preview({slug!r}, {slug!r}.title(), SiteFiles.build("
+            f"{{'index.html': {page.format(slug)!r}.encode(), 'styles.css': b'h1{{}}', "
+            f"'img/logo.svg': {logo!r}.encode()}}, FileLimits()))"
             for slug in ("sunrise-bakery", "corner-cafe", "old-shop", "quiet-shop")
         ),
     )
@@ -340,7 +346,12 @@ def test_nginx_serves_published_sites_and_falls_back_to_the_app(
         assert from_front.content == from_app.content == index.read_bytes()
         assert b"data-webmagic-banner" in from_front.content
         assert from_front.headers["etag"] != from_app.headers["etag"]  # nginx's, not the app's
-        assert from_front.headers["x-robots-tag"] == "noindex"
+        # A preview says noindex in its own head (nginx looks nothing up per request); the
+        # app's own answer also sends the header.
+        assert b'<meta name="robots" content="noindex">' in from_front.content
+        assert from_app.headers["x-robots-tag"] == "noindex"
+        assert (publish_dir / "sites" / "sunrise-bakery").is_dir()
+        assert not (publish_dir / "sites" / "sunrise-bakery").is_symlink()
         assert from_front.headers["content-type"] == "text/html; charset=utf-8"
         assert from_front.headers["content-security-policy"] == from_app.headers["content-security-policy"]
         assert from_front.headers["cache-control"] == "no-cache"
@@ -352,8 +363,22 @@ def test_nginx_serves_published_sites_and_falls_back_to_the_app(
         # Conditional requests work from the disk too.
         again = http.get(f"{front}/sunrise-bakery", headers={"if-none-match": from_front.headers["etag"]})
         assert again.status_code == 304
-        # The marker is never served; the app answers 404 for a hidden path.
-        assert http.get(f"{front}/sunrise-bakery/.webmagic-preview").status_code == 404
+        # Files in folders are served; a folder itself, a hidden path, a file that is not
+        # there and a POST to a file are the app's to answer, as without nginx.
+        logo = http.get(f"{front}/sunrise-bakery/img/logo.svg")
+        assert logo.content == http.get(f"{app_url}/sunrise-bakery/img/logo.svg").content
+        assert logo.headers["content-type"] == "image/svg+xml"
+        assert logo.headers["cache-control"] == "no-cache"
+        for path in ("img", "img/", "img/nothing.png", ".webmagic-preview", "index.html/"):
+            through = http.get(f"{front}/sunrise-bakery/{path}")
+            direct = http.get(f"{app_url}/sunrise-bakery/{path}")
+            assert (through.status_code, through.content) == (direct.status_code, direct.content), path
+            assert "location" not in through.headers, path
+        assert http.get(f"{front}/sunrise-bakery/index.html").content == from_app.content
+        posted = http.post(f"{front}/sunrise-bakery/styles.css", content=b"x")
+        assert (
+            posted.status_code == http.post(f"{app_url}/sunrise-bakery/styles.css", content=b"x").status_code
+        )
 
         # The API passes through.
         info = http.get(f"{front}/api/v1/sites/sunrise-bakery")

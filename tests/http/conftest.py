@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from content_support import content
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -26,18 +27,6 @@ from webmagic_core.lifecycle import TRANSITIONS, SiteStatus, Trigger
 from webmagic_core.sites import Actor, Site, SiteContent
 from webmagic_core.testing import FakeClock
 from webmagic_http.app import create_app
-
-HTML = (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{name}</title>'
-    '<link rel="stylesheet" href="styles.css"><script src="app.js" defer></script></head>'
-    '<body style="display:grid"><h1>{name}</h1><a href="#contact">Contact</a></body></html>'
-)
-CSS = "h1 { color: #123456; }"
-JS = "document.documentElement.dataset.ready = '1';"
-
-
-def content(name: str = "Sunrise Bakery", *, marker: str = "v1") -> SiteContent:
-    return SiteContent(html=HTML.format(name=f"{name} {marker}"), css=CSS, js=JS)
 
 
 def _create_site(

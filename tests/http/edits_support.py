@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from content_support import content
 from litestar.testing import TestClient
 from payments_support import Shop
 from subscriptions_support import API, bearer, own_site
 
-from conftest import content
 from webmagic_adapters.bootstrap import bootstrap
 from webmagic_adapters.settings import load_settings
 from webmagic_core.lifecycle import Trigger

@@ -16,8 +16,11 @@ import pytest
 from accounts_support import NEW_PASSWORD, PASSWORD, Accounts, bearer, open_accounts, problem, token_of
 
 from webmagic_adapters.keys import Keyring
+from webmagic_core.accounts.customers import Customer
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_http.auth import ALGORITHM, AUDIENCE, JWT_KEY_LABEL
+from webmagic_core.testing.fakes import FakeClock
+from webmagic_http import auth
+from webmagic_http.auth import ALGORITHM, AUDIENCE, JWT_KEY_LABEL, AccessTokens, BearerTokenRejected
 
 ME = "/api/v1/customer/me"
 
@@ -113,6 +116,9 @@ def test_an_expired_access_token_is_401(accounts: Accounts) -> None:
 
 def test_a_tampered_access_token_is_401(accounts: Accounts) -> None:
     session = accounts.signed_in("ana@example.com")
+    # The genuine token is read (and its verification remembered) first: a forgery of it
+    # is still checked on its own.
+    assert accounts.client.get(ME, headers=bearer(session["access_token"])).status_code == 200
     header, payload, signature = session["access_token"].split(".")
     claims = claims_of(session["access_token"])
     claims["sub"] = str(uuid.uuid4())
@@ -321,3 +327,22 @@ def test_mail_requests_past_the_limit_get_the_same_answer_and_no_mail(accounts: 
 
     resets = [m for m in accounts.mail_to("ana@example.com") if m.template is EmailTemplate.PASSWORD_RESET]
     assert len(resets) == 3
+
+
+def test_remembered_verifications_are_bounded_and_still_time_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "VERIFIED_TOKENS_KEPT", 2)
+    clock = FakeClock(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    tokens = AccessTokens("k" * 64, clock, dt.timedelta(minutes=15))
+    now = clock.now()
+    issued = [
+        tokens.issue(Customer.new(email=f"owner{n}@example.com", now=now), uuid.uuid4()) for n in range(3)
+    ]
+    read = [tokens.read(token) for token in issued]
+    assert [r[0] for r in read] == [
+        uuid.UUID(jwt.decode(t, options={"verify_signature": False})["sub"]) for t in issued
+    ]
+    assert len(tokens._verified) <= 2
+    assert tokens.read(issued[2]) == read[2]  # remembered
+    clock.advance(dt.timedelta(minutes=15))
+    with pytest.raises(BearerTokenRejected, match="expired"):
+        tokens.read(issued[2])

@@ -17,8 +17,9 @@ from portal_support import location, portal_form, signed_in_portal
 from subscriptions_support import API, bearer
 
 from webmagic_core.site_files import FileLimits, SiteFiles
-from webmagic_http.portal import STYLESHEET
-from webmagic_http.portal_versions import VERSIONS_SHOWN
+from webmagic_http.portal_owner import HISTORY_SHOWN
+from webmagic_http.portal_pages import STYLESHEET
+from webmagic_http.portal_versions_view import VERSIONS_SHOWN
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
 SITE = "/portal/sites/sunrise-bakery"
@@ -292,7 +293,7 @@ def test_the_site_page_lists_the_recent_versions_and_links_to_all_of_them(
     assert re.findall(r'href="/portal/sites/sunrise-bakery/versions/(\d+)"', every) == [
         str(n) for n in range(newest, 0, -1)
     ]
-    assert "Show all" not in every
+    assert "?versions=all" not in every
     # Every version but the live one can still be put back from the full list.
     restores = re.findall(r'action="/portal/sites/sunrise-bakery/versions/(\d+)/restore"', every)
     assert restores == [str(n) for n in range(newest - 1, 0, -1)]
@@ -347,3 +348,27 @@ def test_a_version_page_needs_a_session(shop: DomainShop, rosa: str) -> None:
     shop.client.cookies.clear()
     response = shop.client.get(f"{SITE}/versions/1", follow_redirects=False)
     assert location(response) == f"/portal/login?next={SITE}/versions/1"
+
+
+def test_the_history_shows_the_recent_moments_and_links_to_all_of_them(shop: DomainShop, rosa: str) -> None:
+    for n in range(14):
+        publish(shop, {"index.html": f"<h1>Sunrise {n}</h1>\n".encode()}, f"week {n}")
+
+    def moments(page_html: str) -> list[str]:
+        timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page_html, re.DOTALL)
+        assert timeline
+        return re.findall(r"\(version (\d+)\)", timeline[1])
+
+    shown = page(shop)
+    # Newest first: the most recent HISTORY_SHOWN moments, the latest publishes among them.
+    assert shown.count("<li><time") == HISTORY_SHOWN
+    assert moments(shown)[:8] == [str(n) for n in range(15, 7, -1)]
+    total = re.search(
+        r'href="/portal/sites/sunrise-bakery\?history=all#history">Show all (\d+) events', shown
+    )
+    assert total
+    assert int(total[1]) > HISTORY_SHOWN
+    every = page(shop, f"{SITE}?history=all")
+    assert moments(every) == [str(n) for n in range(15, 1, -1)]
+    assert every.count("<li><time") == int(total[1])
+    assert "?history=all" not in every

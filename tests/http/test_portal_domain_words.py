@@ -11,8 +11,9 @@ import pytest
 from webmagic_core.domains.model import CertificateStatus, CustomDomain, DomainStatus, Proof
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.sites import Actor, SiteVersionSummary, VersionCause
-from webmagic_http.portal_domain import certificate_words, domain_section, domain_words
-from webmagic_http.portal_versions import cause_words, size_text
+from webmagic_http.portal_domain_view import certificate_words, domain_section, domain_words
+from webmagic_http.portal_versions import size_text
+from webmagic_http.portal_versions_view import cause_words
 
 T0 = dt.datetime(2026, 3, 5, 9, 30, tzinfo=dt.UTC)
 GRACE = dt.timedelta(days=7)

@@ -19,7 +19,7 @@ from subscriptions_support import bearer
 
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.lifecycle import Trigger
-from webmagic_http.portal_edits import CLOSED_SHOWN
+from webmagic_http.portal_edits_view import CLOSED_SHOWN
 
 ROSA, ANA = "rosa@example.com", "ana@example.com"
 SITE = "/portal/sites/sunrise-bakery"

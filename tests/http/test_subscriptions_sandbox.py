@@ -18,7 +18,9 @@ import pytest
 from payments_support import WEBHOOK, Shop, csrf_token, html, open_shop, path_of, portal_link, query_of
 from subscriptions_support import bearer, parse_time, subscription_url
 
-from webmagic_adapters.payments.sandbox import SandboxGateway, SandboxWebhook, add_month
+from webmagic_adapters.payments.provider_model import add_month
+from webmagic_adapters.payments.sandbox import SandboxGateway
+from webmagic_adapters.payments.sandbox_delivery import SandboxWebhook
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.gateway import SubscriptionStatus

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from webmagic_adapters.payments.imitation import Fault, RecurrenteImitation
+from webmagic_adapters.payments.imitation import RecurrenteImitation
+from webmagic_adapters.payments.imitation_wire import Fault
 from webmagic_adapters.payments.svix import SvixWebhookVerifier, generate_secret
 from webmagic_core.testing import FakeClock
 

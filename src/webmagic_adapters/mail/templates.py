@@ -110,6 +110,19 @@ class JinjaEmailRenderer:
         self._subjects: dict[EmailTemplate, Template] = {
             template: self._env.from_string(source) for template, source in SUBJECTS.items()
         }
+        # Per template, looked up once (not on every message): every key it takes with its
+        # kind, and its text and HTML templates.
+        self._parts: dict[EmailTemplate, tuple[Mapping[str, FieldKind], Template, Template]] = {}
+
+    def _load(self, template: EmailTemplate) -> tuple[Mapping[str, FieldKind], Template, Template]:
+        fields = TEMPLATE_FIELDS[template]
+        parts = (
+            {**fields.required, **fields.optional},
+            self._env.get_template(f"{template.value}.txt"),
+            self._env.get_template(f"{template.value}.html"),
+        )
+        self._parts[template] = parts  # a race only loads the same templates twice
+        return parts
 
     @property
     def environment(self) -> Environment:
@@ -125,14 +138,13 @@ class JinjaEmailRenderer:
         site_id: uuid.UUID | None = None,
     ) -> EmailMessage:
         check_data(template, data)
-        fields = TEMPLATE_FIELDS[template]
+        kinds, text_template, html_template = self._parts.get(template) or self._load(template)
         # Absent optional keys are None, so templates can test them under StrictUndefined.
-        kinds = {**fields.required, **fields.optional}
         context = {key: _clean(kind, data.get(key)) for key, kind in kinds.items()}
         subject = " ".join(self._subjects[template].render(context).split())
         context["subject"] = subject
-        text = self._env.get_template(f"{template.value}.txt").render(context)
-        html = self._env.get_template(f"{template.value}.html").render(context)
+        text = text_template.render(context)
+        html = html_template.render(context)
         return EmailMessage(
             id=uuid.uuid4(),
             to=to,

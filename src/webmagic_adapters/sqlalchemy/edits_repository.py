@@ -16,11 +16,10 @@ from webmagic_adapters.sqlalchemy.repositories import (
     Insertion,
     Lookup,
     SqlAlchemyRepository,
-    SqlAlchemySiteRepository,
     entity_columns,
     updating,
-    version_file,
 )
+from webmagic_adapters.sqlalchemy.sites_repository import SqlAlchemySiteRepository, version_file
 from webmagic_adapters.sqlalchemy.uow import SqlAlchemyUnitOfWork
 from webmagic_core.edits.model import EditRequest, EditStatus
 from webmagic_core.site_files import VersionFile

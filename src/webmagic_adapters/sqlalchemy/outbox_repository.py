@@ -13,11 +13,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, func, or_, select, update
 
 from webmagic_adapters.body_cipher import BodyCipher, UnreadableBody
 from webmagic_adapters.sqlalchemy import tables as t
-from webmagic_adapters.sqlalchemy.repositories import AnyRow, Insertion, SqlAlchemyRepository, entity_columns
+from webmagic_adapters.sqlalchemy.repositories import (
+    AnyRow,
+    Insertion,
+    Lookup,
+    SqlAlchemyRepository,
+    entity_columns,
+    updating,
+)
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus
 
@@ -26,6 +33,13 @@ log = logging.getLogger(__name__)
 _outbox = t.outbox_messages
 _COLUMNS = entity_columns(_outbox)
 _INSERT = Insertion(_outbox)
+_BY_ID = Lookup(select(*_COLUMNS).where(_outbox.c.id == bindparam("id")))
+# ``save``'s UPDATE, built once for each set of body columns ``_seal`` may write.
+_STATE = ("status", "attempts", "next_attempt_at", "sent_at", "last_error", "claimed_until")
+_SAVES: dict[tuple[str, ...], Update] = {
+    bodies: updating(_outbox, _outbox.c.id, (*bodies, *_STATE))
+    for bodies in ((), ("text",), ("html",), ("text", "html"))
+}
 
 # What a message whose bodies no key opens reads as (``outbox show``; never sent). Saving
 # such a message leaves its stored bodies alone: restoring the key makes them sendable again.
@@ -112,25 +126,26 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             },
         )
 
-    def get(self, message_id: uuid.UUID) -> OutboxMessage | None:
-        row = self._execute(select(*_COLUMNS).where(_outbox.c.id == message_id)).first()
+    def get(self, message_id: uuid.UUID, *, for_update: bool = False) -> OutboxMessage | None:
+        row = self._lookup(_BY_ID, {"id": message_id}, for_update=for_update).first()
         return _message(row, self._cipher) if row is not None else None
 
     def save(self, item: OutboxMessage) -> None:
         # The bodies are sealed afresh, with the current key: a body stored plain or with
         # the previous key is re-encrypted the first time its message is saved.
+        bodies = _seal(self._cipher, item.id, item.message.text, item.message.html)
         result = self._write(
-            update(_outbox)
-            .where(_outbox.c.id == item.id)
-            .values(
-                **_seal(self._cipher, item.id, item.message.text, item.message.html),
-                status=item.status.value,
-                attempts=item.attempts,
-                next_attempt_at=item.next_attempt_at,
-                sent_at=item.sent_at,
-                last_error=item.last_error,
-                claimed_until=item.claimed_until,
-            )
+            _SAVES[tuple(bodies)],
+            {
+                "_key": item.id,
+                **bodies,
+                "status": item.status.value,
+                "attempts": item.attempts,
+                "next_attempt_at": item.next_attempt_at,
+                "sent_at": item.sent_at,
+                "last_error": item.last_error,
+                "claimed_until": item.claimed_until,
+            },
         )
         if result.rowcount == 0:
             raise LookupError(f"outbox message {item.id} was never added")

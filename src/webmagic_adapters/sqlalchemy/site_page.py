@@ -2,8 +2,9 @@
 read transaction (one snapshot on SQLite and PostgreSQL alike), one statement per section,
 rows turned straight into the port's named tuples.
 
-The statements are built once with bind parameters (see ``repositories.Lookup``): most of
-the cost of a small SELECT on SQLite is building and compiling it."""
+The statements are built once with bind parameters and compiled once for the engine's
+dialect (``Precompiled``): SQLAlchemy's per-execution machinery cost the page more than
+the database's answers did."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from webmagic_adapters.sqlalchemy.accounts_repositories import _customer
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.domains_repository import _domain
 from webmagic_adapters.sqlalchemy.errors import translating_errors
+from webmagic_adapters.sqlalchemy.precompiled import Precompiled
 from webmagic_adapters.sqlalchemy.subscriptions_repositories import _SUBS_OF_SITE, _subscription
 from webmagic_core.edits.model import EditStatus
 from webmagic_core.lifecycle import SiteStatus
@@ -78,11 +80,14 @@ _EDITS = (
     .order_by(_r.c.created_at.desc(), _r.c.seq.desc())
     .limit(EDITS_SHOWN)
 )
-_DRAFT_FILES = select(_df.c.edit_id, _df.c.path, _df.c.digest).where(
-    _df.c.edit_id.in_(bindparam("ids", expanding=True))
+# The files of the site's ready drafts, and of the versions they were drafted from (a site
+# has few ready edits at a time; the page keeps those it lists).
+_READY = (_r.c.site_id == bindparam("site_id")) & (_r.c.status == EditStatus.READY.value)
+_DRAFT_FILES = (
+    select(_df.c.edit_id, _df.c.path, _df.c.digest).join(_r, _r.c.id == _df.c.edit_id).where(_READY)
 )
 _BASE_FILES = select(_vf.c.number, _vf.c.path, _vf.c.digest).where(
-    _vf.c.site_id == bindparam("site_id"), _vf.c.number.in_(bindparam("numbers", expanding=True))
+    _vf.c.site_id == bindparam("site_id"), _vf.c.number.in_(select(_r.c.base_version).where(_READY))
 )
 _DOMAIN = select(t.custom_domains).where(t.custom_domains.c.site_id == bindparam("site_id"))
 
@@ -96,9 +101,39 @@ class SqlSitePageQuery:
 
     def __init__(self, database: Database) -> None:
         self._engine = database.engine
+        dialect = self._engine.dialect
+        (
+            self._customer,
+            self._login,
+            self._site,
+            self._events,
+            self._versions,
+            self._payments,
+            self._edits,
+            self._subscriptions,
+            self._domain,
+            self._draft_files,
+            self._base_files,
+        ) = (
+            Precompiled(statement, dialect)
+            for statement in (
+                _CUSTOMER,
+                _LOGIN,
+                _SITE,
+                _EVENTS,
+                _VERSIONS,
+                _PAYMENTS,
+                _EDITS,
+                _SUBS_OF_SITE,
+                _DOMAIN,
+                _DRAFT_FILES,
+                _BASE_FILES,
+            )
+        )
 
     def read(self, customer_id: uuid.UUID, login_id: uuid.UUID | None, slug: str) -> SitePageRows:
         with translating_errors(), self._engine.connect() as connection:
+            connection.begin()  # one snapshot for every statement (and SQLite's BEGIN hook)
             try:
                 return self._read(connection, customer_id, login_id, slug)
             finally:
@@ -107,13 +142,13 @@ class SqlSitePageQuery:
     def _read(
         self, c: Connection, customer_id: uuid.UUID, login_id: uuid.UUID | None, slug: str
     ) -> SitePageRows:
-        row = c.execute(_CUSTOMER, {"customer_id": customer_id}).first()
+        row = self._customer.first(c, {"customer_id": customer_id})
         customer = _customer(row) if row is not None else None
         live = False
         if customer is not None and login_id is not None:
-            total, revoked = c.execute(_LOGIN, {"login_id": login_id}).one()
-            live = bool(total) and not revoked
-        found = c.execute(_SITE, {"slug": slug, "customer_id": customer_id}).first()
+            counted = self._login.first(c, {"login_id": login_id})
+            live = counted is not None and bool(counted[0]) and not counted[1]
+        found = self._site.first(c, {"slug": slug, "customer_id": customer_id})
         if found is None:
             return SitePageRows(customer=customer, login_live=live, site=None)
         site = SiteRow(
@@ -128,55 +163,55 @@ class SqlSitePageQuery:
         status = _STATUS
         events = [
             EventRow(at, status[before] if before is not None else None, status[after])
-            for at, before, after in c.execute(_EVENTS, key)
+            for at, before, after in self._events.all(c, key)
         ]
         versions = [
             VersionRow(number, at, _CAUSE[cause], note, restored_from)
-            for number, at, cause, note, restored_from in c.execute(_VERSIONS, key)
+            for number, at, cause, note, restored_from in self._versions.all(c, key)
         ]
         payments = [
             PaymentRow(paid_at, Money(cents, currency), period_end)
-            for paid_at, cents, currency, period_end in c.execute(_PAYMENTS, key)
+            for paid_at, cents, currency, period_end in self._payments.all(c, key)
         ]
         edits: list[EditRow] = []
         drafted: dict[uuid.UUID, int] = {}  # ready edit → its base version
-        for edit_id, state, instructions, created_at, summary, version, reason, base in c.execute(
-            _EDITS, key
+        for edit_id, state, instructions, created_at, summary, version, reason, base in self._edits.all(
+            c, key
         ):
             edits.append(
                 EditRow(edit_id, _EDIT_STATUS[state], instructions, created_at, summary, version, reason)
             )
             if state == EditStatus.READY.value and base is not None:
                 drafted[edit_id] = base
-        domain_row = c.execute(_DOMAIN, key).first()
+        domain_row = self._domain.first(c, key)
         return SitePageRows(
             customer=customer,
             login_live=live,
             site=site,
             events=events,
             versions=versions,
-            subscriptions=[_subscription(s) for s in c.execute(_SUBS_OF_SITE, key)],
+            subscriptions=[_subscription(s) for s in self._subscriptions.all(c, key)],
             payments=payments,
             edits=edits,
-            changed=_changed(c, site.id, drafted) if drafted else {},
+            changed=self._changed(c, key, drafted) if drafted else {},
             domain=_domain(domain_row) if domain_row is not None else None,
         )
 
-
-def _changed(c: Connection, site_id: uuid.UUID, drafted: dict[uuid.UUID, int]) -> dict[uuid.UUID, list[str]]:
-    """The paths each drafted edit changes against its base version (as
-    ``EditService.listing``): a draft with no files changes nothing listed."""
-    drafts: dict[uuid.UUID, dict[str, str]] = {}
-    for edit_id, path, digest in c.execute(_DRAFT_FILES, {"ids": list(drafted)}):
-        drafts.setdefault(edit_id, {})[path] = digest
-    bases: dict[int, dict[str, str]] = {}
-    numbers = sorted({drafted[e] for e in drafts})
-    if numbers:
-        params: dict[str, Any] = {"site_id": site_id, "numbers": numbers}
-        for number, path, digest in c.execute(_BASE_FILES, params):
-            bases.setdefault(number, {})[path] = digest
-    found: dict[uuid.UUID, list[str]] = {}
-    for edit_id, after in drafts.items():
-        before = bases.get(drafted[edit_id], {})
-        found[edit_id] = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-    return found
+    def _changed(
+        self, c: Connection, key: dict[str, Any], drafted: dict[uuid.UUID, int]
+    ) -> dict[uuid.UUID, list[str]]:
+        """The paths each drafted edit changes against its base version (as
+        ``EditService.listing``): a draft with no files changes nothing listed."""
+        drafts: dict[uuid.UUID, dict[str, str]] = {}
+        for edit_id, path, digest in self._draft_files.all(c, key):
+            if edit_id in drafted:
+                drafts.setdefault(edit_id, {})[path] = digest
+        bases: dict[int, dict[str, str]] = {}
+        if drafts:
+            for number, path, digest in self._base_files.all(c, key):
+                bases.setdefault(number, {})[path] = digest
+        found: dict[uuid.UUID, list[str]] = {}
+        for edit_id, after in drafts.items():
+            before = bases.get(drafted[edit_id], {})
+            found[edit_id] = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        return found

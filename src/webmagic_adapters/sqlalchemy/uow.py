@@ -27,9 +27,9 @@ from webmagic_adapters.sqlalchemy.publish_queue import SqlAlchemyPublishQueue
 from webmagic_adapters.sqlalchemy.repositories import (
     SQLITE_BEGIN_OPTION,
     SQLITE_WRITE_GATE,
-    SqlAlchemySiteRepository,
     WriteGate,
 )
+from webmagic_adapters.sqlalchemy.sites_repository import SqlAlchemySiteRepository
 from webmagic_adapters.sqlalchemy.subscriptions_repositories import (
     SqlAlchemyNoticeRepository,
     SqlAlchemySubscriptionRepository,

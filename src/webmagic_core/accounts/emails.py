@@ -161,13 +161,18 @@ TEMPLATE_FIELDS: Mapping[EmailTemplate, TemplateFields] = {
 }
 
 
+# Whatever str.isspace() calls a space (the Unicode ones too); one C-level scan of a long
+# link (a set-password token) instead of a Python call per character.
+_WHITESPACE = re.compile(r"\s")
+
+
 def _kind_problem(kind: FieldKind, value: object) -> bool:
     """True when ``value`` is not of ``kind``."""
     match kind:
         case FieldKind.TEXT | FieldKind.LONG_TEXT:
             return not isinstance(value, str)
         case FieldKind.URL:
-            if not isinstance(value, str) or any(c.isspace() for c in value):
+            if not isinstance(value, str) or _WHITESPACE.search(value):
                 return True
             parts = urlsplit(value)
             return parts.scheme not in ("http", "https") or not parts.netloc
@@ -242,5 +247,5 @@ class EmailMessage:
     def __attrs_post_init__(self) -> None:
         _one_line("to", self.to)
         _one_line("subject", self.subject)
-        if "@" not in self.to or any(c.isspace() for c in self.to):
+        if "@" not in self.to or _WHITESPACE.search(self.to):
             raise ValidationError(f"{self.to!r} is not an email address", field="to")

@@ -66,7 +66,9 @@ class OutboxRepository(Protocol):
         """Insert; ``Conflict`` if a message with this id exists."""
         ...
 
-    def get(self, message_id: uuid.UUID) -> OutboxMessage | None: ...
+    def get(self, message_id: uuid.UUID, *, for_update: bool = False) -> OutboxMessage | None:
+        """``for_update``: lock the message until commit (a relay recording an outcome)."""
+        ...
 
     def save(self, message: OutboxMessage) -> None:
         """Write the delivery state (status, attempts, times, last error, claim) of a

@@ -14,8 +14,8 @@ import attrs
 @attrs.frozen
 class SitePublication:
     """What one site serves, as files: under ``/{slug}`` and, with a verified custom
-    domain, at that domain's root. ``noindex``: a preview (the front server adds
-    ``X-Robots-Tag: noindex``)."""
+    domain, at that domain's root. ``noindex``: a preview (its page, as the banner
+    renders it, says so in a ``<meta name="robots">``: a front server adds no header)."""
 
     site_id: uuid.UUID
     slug: str

@@ -11,6 +11,12 @@ import attrs
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import ValidationError
 
+BAD_CREDENTIALS = "email or password is incorrect"
+SESSION_INVALID = "the session is invalid or has been revoked; sign in again"
+SESSION_EXPIRED = "the session has expired; sign in again"
+ACCESS_REVOKED = "the access token is no longer valid; sign in again"
+ACCOUNT_DISABLED = "this account has been disabled; contact support to have it enabled again"
+
 
 def _base_url(value: str) -> str:
     url = value.strip().rstrip("/")

@@ -159,7 +159,9 @@ class OutboxRelay:
     def _record(self, claimed: OutboxMessage, outcome: _Outcome) -> RelayReport:
         now = self.clock.now()
         with self.uow() as uow:
-            item = uow.outbox.get(claimed.id)
+            # Locked: read and written in one transaction (on SQLite, one write lock taken
+            # once rather than a read transaction and then a write one).
+            item = uow.outbox.get(claimed.id, for_update=True)
             if item is None or item.status is not OutboxStatus.PENDING:
                 # Requeued, sent or buried meanwhile (our lease ran out): nothing to record.
                 return RelayReport()

@@ -97,7 +97,7 @@ class FakeOutboxRepository:
             raise Conflict(f"outbox message {message.id} exists")
         self.store.outbox[message.id] = attrs.evolve(message)
 
-    def get(self, message_id: uuid.UUID) -> OutboxMessage | None:
+    def get(self, message_id: uuid.UUID, *, for_update: bool = False) -> OutboxMessage | None:
         message = self.store.outbox.get(message_id)
         return attrs.evolve(message) if message else None
 

@@ -1,5 +1,5 @@
 """``Publisher`` in memory: the folder as dictionaries, every change one assignment
-(atomic, as the filesystem adapter's symlink swap is)."""
+(atomic, as the folder adapter's directory exchange is)."""
 
 from __future__ import annotations
 
