@@ -133,7 +133,12 @@ class Settings(BaseSettings):
         "processes (its own process's wake it at once); 0 disables it (`webmagic outbox relay` publishes)",
     )
 
-    page_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=0, description="Rendered-page cache budget")
+    page_cache_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Rendered-page cache budget in bytes; not set: 32 MB on SQLite, 8 MB on PostgreSQL "
+        "(where every site's head is held in memory and pages are also kept on local disk)",
+    )
     page_body_cache_bytes: int = Field(
         default=4 * 1024 * 1024 * 1024,
         ge=0,
@@ -366,6 +371,16 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def page_cache_budget(self) -> int:
+        """The page cache's size: as set, or by database. On SQLite a miss reads the page
+        from the database file; on PostgreSQL from the local disk copy, while the heads of
+        every site take the memory a larger cache would."""
+        if self.page_cache_bytes is not None:
+            return self.page_cache_bytes
+        sqlite = self.resolved_database_url.startswith("sqlite")
+        return (32 if sqlite else 8) * 1024 * 1024
 
     @property
     def page_bodies_dir(self) -> Path:

@@ -156,7 +156,7 @@ def create_app(
     sites_host = settings.sites_host
     hosting = Hosting(
         container.sites,
-        PageCache[Any](settings.page_cache_bytes),
+        PageCache[Any](settings.page_cache_budget),
         banner=container.banner,
         sandboxed=sites_host is None,
         # On SQLite the database is a local file already: reading a page from it costs what
