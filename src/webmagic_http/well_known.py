@@ -3,8 +3,10 @@
 ``robots.txt`` keeps crawlers out of the application's own pages (API, portal, purchase
 and sandbox pages, the schema). It does not list preview sites: a Disallow line per preview
 would publish the agency's whole prospect list, and a crawler that may not fetch a page
-never sees its ``X-Robots-Tag: noindex``, which is what keeps previews out of search
-results (hosting sends it on every preview response). Owned sites are open to crawlers.
+never sees its ``noindex``, which is what keeps previews out of search results: every
+preview page carries ``<meta name="robots" content="noindex">`` (also when a front server
+serves it from the published folder), and the app adds ``X-Robots-Tag: noindex`` to every
+preview response it answers itself. Owned sites are open to crawlers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ ONE_DAY = "public, max-age=86400"
 
 ROBOTS = (
     "# WebMagic: the application's own pages are not for search engines.\n"
-    "# Preview sites answer with X-Robots-Tag: noindex.\n"
+    "# Preview sites say noindex in their pages (and X-Robots-Tag when the app answers).\n"
     "User-agent: *\n"
     "Disallow: /api/\n"
     "Disallow: /portal\n"
