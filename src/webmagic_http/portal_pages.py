@@ -20,17 +20,9 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
-from webmagic_core.errors import (
-    Conflict,
-    NotFound,
-    PermissionDenied,
-    Throttled,
-    TransientError,
-    Unauthenticated,
-    ValidationError,
-    WebMagicError,
-)
-from webmagic_core.payments.gateway import GatewayError
+from webmagic_core.errors import TransientError, WebMagicError
+from webmagic_core.payments.gateway import GatewayError, GatewayUnavailable
+from webmagic_http.problems import core_status
 
 PageFn = Callable[..., Template]
 
@@ -53,6 +45,7 @@ SCRIPT_CSP = "; script-src 'self'"
 
 GATEWAY_TEXT = "The payment service refused the request. Please try again later."
 UNAVAILABLE_TEXT = "The payment service cannot be reached right now. Please try again in a few minutes."
+BUSY_TEXT = "We are busy right now. Please try again in a moment."
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -142,22 +135,18 @@ def page(
 
 
 def core_error_status(error: WebMagicError) -> tuple[int, str]:
-    """The status and the one line a page shows for a refusal of the core."""
+    """The status and the one line a page shows for a refusal of the core (the status as
+    the API answers it, ``problems.core_status``)."""
+    status = core_status(error)
     if isinstance(error, GatewayError):
-        return 502, GATEWAY_TEXT
+        return status, GATEWAY_TEXT  # its own words may name the shop's configuration
+    if isinstance(error, GatewayUnavailable):
+        return status, UNAVAILABLE_TEXT
     if isinstance(error, TransientError):
-        return 503, UNAVAILABLE_TEXT
-    for kind, status in (
-        (NotFound, 404),
-        (Conflict, 409),
-        (PermissionDenied, 403),
-        (Throttled, 429),
-        (ValidationError, 400),
-        (Unauthenticated, 401),
-    ):
-        if isinstance(error, kind):
-            return status, sentence(error.detail)
-    return 500, "Something went wrong on our side. Please try again."
+        return status, BUSY_TEXT
+    if status == 500:
+        return status, "Something went wrong on our side. Please try again."
+    return status, sentence(error.detail)
 
 
 def sentence(text: str) -> str:

@@ -117,8 +117,14 @@ def unavailable_page(retry_after: str) -> Response[bytes]:
     return Response(UNAVAILABLE_PAGE, status_code=503, media_type="text/html", headers=headers)
 
 
+def core_status(exc: WebMagicError) -> int:
+    """The HTTP status of a refusal of the core (500 for one no rule names): the API's
+    problem documents and the portal's pages answer with the same."""
+    return next((code for kind, code in _CORE_STATUS if isinstance(exc, kind)), 500)
+
+
 def _core_error(exc: WebMagicError) -> Response[Any]:
-    status = next((code for kind, code in _CORE_STATUS if isinstance(exc, kind)), 500)
+    status = core_status(exc)
     if status == 500:
         log.error("unmapped core error %s: %s", type(exc).__name__, exc.detail)
         return problem_response(500, "The server failed to handle this request.")

@@ -14,6 +14,8 @@ from payments_support import PASSWORD, Shop, csrf_token, html, open_shop, path_o
 from portal_support import location, portal_form, portal_login, set_cookies, signed_in_portal
 from subscriptions_support import API, bearer, own_site, subscribe
 
+from webmagic_core.errors import TransientError
+from webmagic_core.payments.gateway import GatewayError, GatewayUnavailable
 from webmagic_core.payments.subscriptions import SubscriptionState
 from webmagic_core.testing.subscriptions import ProviderSimulator
 from webmagic_http.portal_session import REFRESH_COOKIE, SESSION_COOKIE, safe_next
@@ -326,6 +328,37 @@ def test_the_subscription_starts_at_the_checkout_and_the_page_then_shows_the_nex
     assert "The monthly hosting subscription started." in page
     assert "Cancel at the end of the paid month" in page
     assert "Monthly payment of $95.00 received" in page
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "line"),
+    [
+        (GatewayError("invalid api key sk_live_123"), 502, "The payment service refused the request."),
+        (GatewayUnavailable("timeout"), 503, "The payment service cannot be reached right now."),
+        (TransientError("database is busy"), 503, "We are busy right now."),
+    ],
+)
+def test_a_refused_or_failed_start_is_one_line_on_the_page_and_starts_nothing(
+    shop: Shop, rosa: str, fault: Exception, status: int, line: str
+) -> None:
+    shop.gateway.fail_next(method="create_checkout", error=fault)
+
+    response = portal_form(
+        shop, "/portal/sites/sunrise-bakery", "/portal/sites/sunrise-bakery/subscription/start", {}
+    )
+
+    page = html(response, status)
+    assert line in page
+    assert "sk_live_123" not in page  # the provider's own words may name the shop's keys
+    assert "Traceback" not in page
+    assert "Start the subscription" in page  # still offered: nothing was started
+    started = shop.client.get(f"{API}/sunrise-bakery/subscription", headers=bearer(rosa))
+    assert started.json()["status"] == "expired"  # the held checkout given up, not left pending
+    assert started.json()["started_at"] is None
+    again = portal_form(
+        shop, "/portal/sites/sunrise-bakery", "/portal/sites/sunrise-bakery/subscription/start", {}
+    )
+    assert again.status_code == 303  # trying again goes to the checkout
 
 
 def test_cancel_says_the_date_the_site_stops_and_resume_says_a_new_month_starts(
