@@ -110,6 +110,13 @@ def test_a_folder_that_cannot_be_written_only_makes_hosting_slower(
     assert len([r for r in caplog.records if "cannot write page bodies" in r.message]) == 1
 
 
+@pytest.fixture
+def on_postgres(make_app: MakeApp, tmp_path: Path, postgres_url: str) -> tuple[Litestar, Container]:
+    """The app on PostgreSQL with no page cache: every 200 is a miss, answered from the
+    disk copy in ``tmp_path / "bodies"`` once it is there."""
+    return make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url)
+
+
 def count_page_body_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reads: list[str] = []
     original = SiteService.page_body
@@ -124,15 +131,12 @@ def count_page_body_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.postgres
 def test_a_page_cache_miss_reads_the_database_once_then_the_disk(
-    make_app: MakeApp,
+    on_postgres: tuple[Litestar, Container],
     create_site: CreateSite,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    postgres_url: str,
 ) -> None:
-    app, container = make_app(
-        page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url
-    )
+    app, container = on_postgres
     create_site(container, "sunrise-bakery")
     reads = count_page_body_reads(monkeypatch)
     with TestClient(app) as client:
@@ -151,15 +155,12 @@ def test_a_page_cache_miss_reads_the_database_once_then_the_disk(
 
 @pytest.mark.postgres
 def test_a_damaged_copy_on_disk_is_never_served_and_is_written_again(
-    make_app: MakeApp,
+    on_postgres: tuple[Litestar, Container],
     create_site: CreateSite,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    postgres_url: str,
 ) -> None:
-    app, container = make_app(
-        page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url
-    )
+    app, container = on_postgres
     create_site(container, "sunrise-bakery")
     create_site(container, "harbor-cafe")
     with TestClient(app) as client:
@@ -191,15 +192,12 @@ def test_on_sqlite_or_without_a_budget_nothing_is_written(
 
 @pytest.mark.postgres
 def test_the_fast_path_answers_a_page_on_disk_without_a_worker_thread(
-    make_app: MakeApp,
+    on_postgres: tuple[Litestar, Container],
     create_site: CreateSite,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    postgres_url: str,
 ) -> None:
-    app, container = make_app(
-        page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url
-    )
+    app, container = on_postgres
     create_site(container, "sunrise-bakery")
     with TestClient(app) as client:
         first = client.get(
