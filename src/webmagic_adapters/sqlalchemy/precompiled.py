@@ -25,8 +25,6 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-_Processor = Callable[[Any], Any] | None
-
 
 class Precompiled:
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
@@ -42,15 +40,13 @@ class Precompiled:
             for name, bind in compiled.binds.items()
         }
         columns = list(statement.selected_columns)
-        self._results: list[_Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ]
-        self._processed = [(i, process) for i, process in enumerate(self._results) if process is not None]
+        # The columns whose values need converting, with their converters.
+        self._processed: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(columns):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                self._processed.append((index, process))
         self._row: Any = namedtuple("Row", [column.key for column in columns], rename=True)  # type: ignore[misc]
-
-    @property
-    def sql(self) -> str:
-        return self._sql
 
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
         cursor = self._execute(connection, params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.accounts_repositories import _customer
@@ -102,34 +102,15 @@ class SqlSitePageQuery:
     def __init__(self, database: Database) -> None:
         self._engine = database.engine
         dialect = self._engine.dialect
-        (
-            self._customer,
-            self._login,
-            self._site,
-            self._events,
-            self._versions,
-            self._payments,
-            self._edits,
-            self._subscriptions,
-            self._domain,
-            self._draft_files,
-            self._base_files,
-        ) = (
-            Precompiled(statement, dialect)
-            for statement in (
-                _CUSTOMER,
-                _LOGIN,
-                _SITE,
-                _EVENTS,
-                _VERSIONS,
-                _PAYMENTS,
-                _EDITS,
-                _SUBS_OF_SITE,
-                _DOMAIN,
-                _DRAFT_FILES,
-                _BASE_FILES,
-            )
-        )
+
+        def compiled(statement: Select[*tuple[Any, ...]]) -> Precompiled:
+            return Precompiled(statement, dialect)
+
+        self._customer, self._login, self._site = compiled(_CUSTOMER), compiled(_LOGIN), compiled(_SITE)
+        self._events, self._versions = compiled(_EVENTS), compiled(_VERSIONS)
+        self._payments, self._edits = compiled(_PAYMENTS), compiled(_EDITS)
+        self._subscriptions, self._domain = compiled(_SUBS_OF_SITE), compiled(_DOMAIN)
+        self._draft_files, self._base_files = compiled(_DRAFT_FILES), compiled(_BASE_FILES)
 
     def read(self, customer_id: uuid.UUID, login_id: uuid.UUID | None, slug: str) -> SitePageRows:
         with translating_errors(), self._engine.connect() as connection:
