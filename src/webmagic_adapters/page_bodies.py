@@ -29,6 +29,7 @@ import os
 import random
 import secrets
 import threading
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ DIGEST_CHARS = 64
 SHARDS = [f"{i:02x}" for i in range(256)]
 # Evict down to this share of the budget, so that eviction is not run on every write.
 LOW_WATER = 0.9
+# A temporary file this old is no write in progress (a write takes milliseconds).
+ABANDONED_AFTER_SECONDS = 60
 
 
 def _is_digest(digest: str) -> bool:
@@ -130,12 +133,17 @@ class PageBodyFiles:
         return total
 
     def _empty(self, shard: Path) -> int:
-        """Remove the shard's files; the bytes freed."""
+        """Remove the shard's files; the bytes freed. A temporary file (``.<digest>...``)
+        is left while it may still be another process's write in progress: removing it
+        would fail that write; one a crash left behind goes once it is old."""
         freed = 0
+        abandoned = time.time() - ABANDONED_AFTER_SECONDS
         with contextlib.suppress(OSError), os.scandir(shard) as entries:
             for entry in entries:
                 with contextlib.suppress(OSError):
-                    size = entry.stat(follow_symlinks=False).st_size
+                    stat = entry.stat(follow_symlinks=False)
+                    if entry.name.startswith(".") and stat.st_mtime > abandoned:
+                        continue
                     os.unlink(entry.path)
-                    freed += size
+                    freed += stat.st_size
         return freed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -217,3 +218,23 @@ def test_the_fast_path_answers_a_page_on_disk_without_a_worker_thread(
             assert (again.status_code, again.content, again.headers) == (200, first.content, first.headers)
     # The head is in memory once the listener has confirmed itself; from then on, no hop.
     assert len(hops) <= 1
+
+
+def test_eviction_leaves_a_write_in_progress_and_removes_an_abandoned_one(tmp_path: Path) -> None:
+    files = PageBodyFiles(tmp_path, 20_000)
+    body = os.urandom(1_000)
+    files.write(digest_of(body), body)  # counts the folder: the temporaries below come after
+    in_progress = tmp_path / "00" / f".{'0' * 64}.999.abcd"
+    abandoned = tmp_path / "01" / f".{'1' * 64}.999.abcd"
+    for temporary in (in_progress, abandoned):
+        temporary.parent.mkdir(exist_ok=True)
+        temporary.write_bytes(os.urandom(5_000))
+    old = time.time() - 3600
+    os.utime(abandoned, (old, old))
+    # Far past the budget: each write evicts at least one shard, so every shard is emptied
+    # several times over.
+    for _ in range(1_500):
+        more = os.urandom(1_000)
+        files.write(digest_of(more), more)
+    assert in_progress.exists()
+    assert not abandoned.exists()
