@@ -95,9 +95,12 @@ def _pack(head: SiteHead) -> Packed | SiteHead:
     if key is None or head.current_version >= 2**32:
         return head
     fixed = _HEAD.pack(head.id.bytes, _STATUS_INDEX[head.status], head.current_version, key)
-    digest = b"" if head.page_digest is None else bytes.fromhex(head.page_digest)
-    if len(digest) not in (0, _DIGEST_BYTES):
+    try:
+        digest = b"" if head.page_digest is None else bytes.fromhex(head.page_digest)
+    except ValueError:  # not hex: kept as it is
         return head
+    if len(digest) not in (0, _DIGEST_BYTES) or (digest and digest.hex() != head.page_digest):
+        return head  # only what reads back the same is packed (a digest is lowercase)
     flag = b"\x01" if digest else b"\x00"
     return fixed + flag + digest + head.business_name.encode()
 
