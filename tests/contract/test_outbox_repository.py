@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from typing import Any
 
 import attrs
 import pytest
+from contract_support import Backend
 
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.errors import Conflict
@@ -221,3 +223,36 @@ def test_count_by_status(uow: UnitOfWorkFactory) -> None:
             OutboxStatus.SENT: 1,
             OutboxStatus.DEAD: 3,
         }
+
+
+def test_a_locked_read_reads_the_same_and_holds_the_row_until_commit(
+    backend: Backend, uow: UnitOfWorkFactory
+) -> None:
+    """How a relay records a send's outcome: the message read locked, so a second relay
+    deciding about the same message waits for the first one's commit and sees its outcome."""
+    item = pending()
+    store(uow, item)
+    with uow() as work:
+        assert work.outbox.get(item.id, for_update=True) == item
+        assert work.outbox.get(uuid.uuid4(), for_update=True) is None
+    if backend.database is None:
+        return  # the fake has no concurrent readers
+    read_by_second: list[OutboxMessage | None] = []
+    with uow() as first:
+        locked = first.outbox.get(item.id, for_update=True)
+        assert locked is not None
+
+        def second() -> None:
+            with uow() as work:
+                read_by_second.append(work.outbox.get(item.id, for_update=True))
+
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive()  # blocked on the first's lock
+        first.outbox.save(attrs.evolve(locked, status=OutboxStatus.SENT, attempts=1))
+        first.commit()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    assert read_by_second[0] is not None
+    assert read_by_second[0].status is OutboxStatus.SENT  # the outcome, not the stale row
