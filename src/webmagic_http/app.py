@@ -13,12 +13,14 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
 from litestar import Litestar, Router
 from litestar.middleware import DefineMiddleware
 
 from webmagic_adapters.bootstrap import Container, bootstrap, load_settings
 from webmagic_core.money import Money
 from webmagic_http.accounts import account_routes
+from webmagic_http.activity import RequestActivity
 from webmagic_http.auth import AccessTokens, csrf_protection
 from webmagic_http.custom_domains import custom_domain_routes
 from webmagic_http.customer_edits import edit_routes
@@ -188,6 +190,9 @@ def create_app(
             )
         )
     middleware = [prometheus_config().middleware]
+    # The in-process relay sends mail between requests rather than during them (activity.py).
+    activity = RequestActivity()
+    relay = attrs.evolve(container.relay, pace=activity.give_way)
     if sites_host:
         middleware.append(DefineMiddleware(HostSplitMiddleware, sites_domain=sites_host))
     app = WebMagicApp(
@@ -236,7 +241,7 @@ def create_app(
         openapi_config=openapi_config(_version()),
         template_config=template_config(),
         lifespan=[
-            relay_lifespan(container.relay, settings.outbox_interval_seconds),
+            relay_lifespan(relay, settings.outbox_interval_seconds),
             sweep_lifespan(container.sweep, settings.sweep_interval_seconds),
             domain_check_lifespan(container.domains, settings.domain_check_interval_seconds),
             edit_worker_lifespan(container.edits, settings.edit_worker_interval_seconds),
@@ -273,6 +278,7 @@ def create_app(
         taken=frozenset(route.path.split("/")[1] for route in app.routes if not route.path.startswith("/{")),
         offload=offload,
     )
+    app.activity = activity
     app.state.container = container
     app.state.page_cache = hosting.cache
     return app

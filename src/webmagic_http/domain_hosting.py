@@ -21,6 +21,7 @@ developer's machine, the tests) any host name goes on to the app.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Collection
@@ -84,6 +85,9 @@ def is_loopback_url(url: str) -> bool:
     return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host.strip("[]")).is_loopback)
 
 
+# Asked on every request whose Host is not one of ours (an IP address, typically: a health
+# check, a proxy, a benchmark); bounded, as Host is the client's to choose.
+@functools.lru_cache(maxsize=1024)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))

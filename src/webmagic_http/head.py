@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
     from litestar.types.asgi_types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend
 
+    from webmagic_http.activity import RequestActivity
     from webmagic_http.site_hosting import HostingFastPath
 
 
@@ -31,11 +32,29 @@ def _without_body(send: Send) -> Send:
 
 class WebMagicApp(Litestar):
     """The Litestar application, answering HEAD wherever it answers GET; ``fast_path``
-    (set once the routes are known) answers hosted pages in front of it."""
+    (set once the routes are known) answers hosted pages in front of it; ``activity``
+    counts the HTTP requests being answered (background work gives way to them)."""
 
     fast_path: HostingFastPath | None = None
+    activity: RequestActivity | None = None
 
     async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        activity = self.activity
+        if activity is None or cast("dict[str, Any]", scope)["type"] != "http":
+            await self._answer(scope, receive, send)
+            return
+        activity.started()
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            activity.finished()
+
+    async def _answer(
         self,
         scope: Scope | LifeSpanScope,
         receive: Receive | LifeSpanReceive,

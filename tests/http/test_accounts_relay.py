@@ -135,3 +135,26 @@ def test_an_app_given_a_container_leaves_the_relay_to_its_owner(
         time.sleep(0.1)
         assert not hasattr(app.state, "outbox_relay")
     assert container.relay.counts()[OutboxStatus.PENDING] == 1
+
+
+def test_the_apps_relay_sends_between_requests_not_during_them(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBMAGIC_OUTBOX_INTERVAL_SECONDS", "0.05")
+    app = create_app()
+    container: Container = app.state.container
+    container.database.upgrade()
+    mail = environment / "mail"
+
+    with TestClient(app) as client:
+        assert app.activity is not None
+        app.activity.at_most = 30  # long enough that only the end of the request releases it
+        app.activity.started()  # a request being answered (a slow upload, say)
+        register(client, "ana@example.com")
+        time.sleep(0.5)  # many relay intervals
+        assert not list(mail.glob("*.eml"))  # claimed, waiting for the server to be idle
+        app.activity.finished()
+        deadline = time.monotonic() + 10
+        while not list(mail.glob("*.eml")):
+            assert time.monotonic() < deadline, "the relay did not send once the server was idle"
+            time.sleep(0.02)

@@ -664,3 +664,35 @@ def test_backoff_never_exceeds_its_ceiling_and_never_halves_below(attempts: int)
     assert all(ceiling / 2 <= s <= ceiling for s in samples)
     assert min(samples) < ceiling * 0.6
     assert max(samples) > ceiling * 0.9
+
+
+def test_a_paced_relay_sends_each_mail_only_once_its_pace_lets_it(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    # The pace runs before every send (a web server's relay waits there while requests
+    # are answered): here it lets one mail through per call and records what was sent then.
+    sent_before_each_pace: list[int] = []
+
+    def pace() -> None:
+        sent_before_each_pace.append(len(mailer.sent))
+
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, pace=pace)
+    enqueue(uow, clock, message("a@example.com"), message("b@example.com"), message("c@example.com"))
+
+    assert relay.run_once() == RelayReport(sent=3)
+    assert sent_before_each_pace == [0, 1, 2]
+    assert len(mailer.sent) == 3
+
+
+def test_a_pace_that_fails_leaves_the_claimed_mail_unsent_and_pending(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    def pace() -> None:
+        raise RuntimeError("shutting down")
+
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, pace=pace, lease=LEASE)
+    [queued] = enqueue(uow, clock, message())
+    with pytest.raises(RuntimeError):
+        relay.run_once()
+    assert mailer.sent == []
+    assert stored(uow, queued).status is OutboxStatus.PENDING  # sent later, once the lease passes
