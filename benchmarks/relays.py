@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from webhooks import DEFAULT_POSTGRES_URL, scratch_database  # benchmarks/webhooks.py
 
 from webmagic_adapters.keys import Keyring
+from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.tables import outbox_messages
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
@@ -87,7 +88,13 @@ def relay_process(url: str, out: str, send_seconds: float, batch: int, started: 
     """One relay: claim and send until a round finds nothing due."""
     database = open_database(url)
     mailer = FileMailer(Path(out), send_seconds)
-    relay = OutboxRelay(uow=database.unit_of_work, mailer=mailer, clock=SystemClock(), batch_size=batch)
+    relay = OutboxRelay(
+        uow=database.unit_of_work,
+        mailer=mailer,
+        clock=SystemClock(),
+        renderer=JinjaEmailRenderer(),
+        batch_size=batch,
+    )
     rounds = 0
     try:
         while time.time() < started:  # every relay starts at the same moment

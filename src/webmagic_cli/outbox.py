@@ -50,12 +50,14 @@ def _status_text(status: OutboxStatus) -> Text:
 
 
 def _message_json(item: OutboxMessage) -> dict[str, Any]:
-    # The body (text and HTML) stays out: it may hold links that log a customer in.
+    # The body (text and HTML) stays out: it may hold links that log a customer in. Mail is
+    # rendered when sent, so a message not sent yet has no subject (null): its template
+    # says what it is, and rendering it here would put a template bug into a listing.
     message = item.message
     return {
         "id": str(item.id),
         "to": message.to,
-        "subject": message.subject,
+        "subject": message.subject or None,
         "template": message.template.value,
         "status": item.status.value,
         "attempts": item.attempts,
@@ -126,7 +128,7 @@ def list_messages(
         grid.add_row(
             output.short_id(item.id),
             Text(item.message.to),
-            Text(item.message.subject),
+            Text(item.message.subject) if item.message.subject else Text("(rendered when sent)", style="dim"),
             item.message.template.value,
             _status_text(item.status),
             str(item.attempts),

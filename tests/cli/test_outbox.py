@@ -55,7 +55,7 @@ def queue(container: Container) -> Queue:
     def add(to: str = "ana@example.com") -> OutboxMessage:
         with container.database.unit_of_work() as uow:
             item = queue_email(
-                uow, container.renderer, EmailTemplate.PASSWORD_RESET, to, {"reset_url": SECRET_LINK},
+                uow, EmailTemplate.PASSWORD_RESET, to, {"reset_url": SECRET_LINK},
                 clock.advance(dt.timedelta(seconds=1)),
             )  # fmt: skip
             uow.commit()
@@ -65,7 +65,9 @@ def queue(container: Container) -> Queue:
 
 
 def relay_with(container: Container, mailer: FakeMailer) -> OutboxRelay:
-    return OutboxRelay(uow=container.database.unit_of_work, mailer=mailer, clock=container.clock)
+    return OutboxRelay(
+        uow=container.database.unit_of_work, mailer=mailer, clock=container.clock, renderer=container.renderer
+    )
 
 
 @pytest.fixture

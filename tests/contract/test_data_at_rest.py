@@ -119,8 +119,9 @@ def test_an_older_data_folder_is_made_owner_only(tmp_path: Path) -> None:
 
 
 def test_queued_mail_is_encrypted_at_rest_and_sent_whole(tmp_path: Path) -> None:
-    """Wired as ``serve`` wires it: the verify mail of a sign-up holds its link in the
-    database only encrypted, and the relay sends the link itself."""
+    """Wired as ``serve`` wires it: the verify mail of a sign-up is queued as its data (the
+    link), held in the database only encrypted, and the relay renders and sends the link
+    itself; once sent, neither data nor bodies remain."""
     mailer = FakeMailer()
     container = bootstrap(
         load_settings(data_dir=tmp_path / "data"), hasher=FakePasswordHasher(), mailer=mailer
@@ -129,16 +130,23 @@ def test_queued_mail_is_encrypted_at_rest_and_sent_whole(tmp_path: Path) -> None
         container.database.upgrade()
         container.accounts.register("rosa@example.com", "correct horse battery", client="127.0.0.1")
         with container.database.engine.connect() as connection:
-            stored = connection.execute(select(outbox_messages.c.text, outbox_messages.c.html)).one()
+            text, html, data = connection.execute(
+                select(outbox_messages.c.text, outbox_messages.c.html, outbox_messages.c.data)
+            ).one()
 
         assert container.relay.drain().sent == 1
 
         (sent,) = mailer.sent
         token = re.search(r"token=([\w.-]+)", sent.text)
         assert token is not None
-        for value in stored:
-            assert value.startswith(SEALED_PREFIX)
-            assert token.group(1) not in value
-            assert "token=" not in value
+        assert token.group(1) in sent.html
+        assert (text, html) == ("", "")  # not rendered while queued
+        assert data.startswith(SEALED_PREFIX)
+        assert token.group(1) not in data
+        assert "token=" not in data
+        with container.database.engine.connect() as connection:
+            after = connection.execute(select(outbox_messages.c.data, outbox_messages.c.text)).one()
+        assert after.data is None
+        assert token.group(1) not in after.text
     finally:
         container.close()

@@ -18,6 +18,7 @@ import attrs
 import pytest
 from contract_support import TEST_KEYS
 
+from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
@@ -25,6 +26,8 @@ from webmagic_core.ports import UnitOfWorkFactory
 from webmagic_core.services.outbox import OutboxRelay
 from webmagic_core.testing import FakeClock
 from webmagic_core.testing.accounts import FakeMailer
+
+RENDERER = JinjaEmailRenderer()
 
 LEASE = dt.timedelta(minutes=5)
 
@@ -104,6 +107,7 @@ def test_two_relays_racing_send_every_message_exactly_once(
             uow=db.unit_of_work,
             mailer=RecordingMailer(name, log, lock),
             clock=clock,
+            renderer=RENDERER,
             lease=LEASE,
             batch_size=7,
         )
@@ -184,9 +188,13 @@ def test_a_relay_that_dies_after_claiming_loses_nothing(
     clock = FakeClock()
     queued = queue(database.unit_of_work, 3, clock.now())
     clock.advance(dt.timedelta(seconds=1))
-    dying = OutboxRelay(uow=database.unit_of_work, mailer=CrashingMailer(), clock=clock, lease=LEASE)
+    dying = OutboxRelay(
+        uow=database.unit_of_work, mailer=CrashingMailer(), clock=clock, renderer=RENDERER, lease=LEASE
+    )
     mailer = FakeMailer()
-    survivor = OutboxRelay(uow=second_database.unit_of_work, mailer=mailer, clock=clock, lease=LEASE)
+    survivor = OutboxRelay(
+        uow=second_database.unit_of_work, mailer=mailer, clock=clock, renderer=RENDERER, lease=LEASE
+    )
 
     with pytest.raises(Crash):
         dying.run_once()  # claimed all three and committed the claim, then died

@@ -17,6 +17,7 @@ from sqlalchemy import event, insert, select, update
 
 from webmagic_adapters.body_cipher import SEALED_PREFIX
 from webmagic_adapters.keys import Keyring
+from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.outbox_repository import UNREADABLE_HTML, UNREADABLE_REASON, UNREADABLE_TEXT
@@ -114,7 +115,10 @@ def get(database: Database, message_id: uuid.UUID) -> OutboxMessage:
 
 def relay(database: Database, mailer: FakeMailer) -> OutboxRelay:
     return OutboxRelay(
-        uow=database.unit_of_work, mailer=mailer, clock=FakeClock(T0 + dt.timedelta(seconds=1))
+        uow=database.unit_of_work,
+        mailer=mailer,
+        clock=FakeClock(T0 + dt.timedelta(seconds=1)),
+        renderer=JinjaEmailRenderer(),
     )
 
 
@@ -193,7 +197,12 @@ def test_during_a_rotation_mail_sealed_with_the_previous_key_is_sent_and_reseale
     assert get(after, dead.id) == dead
     retried = get(after, waiting.id)
     assert (retried.message, retried.attempts, retried.status) == (waiting.message, 1, OutboxStatus.PENDING)
-    later = OutboxRelay(uow=after.unit_of_work, mailer=mailer, clock=FakeClock(T0 + dt.timedelta(days=1)))
+    later = OutboxRelay(
+        uow=after.unit_of_work,
+        mailer=mailer,
+        clock=FakeClock(T0 + dt.timedelta(days=1)),
+        renderer=JinjaEmailRenderer(),
+    )
     assert later.drain().sent == 1
     assert mailer.sent == [waiting.message]
 

@@ -23,12 +23,13 @@ from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.payments.recurrente_events import RecurrenteEventTranslator
 from webmagic_adapters.payments.svix import SvixWebhookSigner, SvixWebhookVerifier, generate_secret
 from webmagic_adapters.sqlalchemy.database import Database
-from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
+from webmagic_adapters.sqlalchemy.outbox_repository import SqlAlchemyOutboxRepository
+from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.passwords import PasswordPolicy
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.clock import SystemClock
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.money import Money
+from webmagic_core.outbox import OutboxMessage
 from webmagic_core.payments.purchases import PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.services.accounts import AccountLinks
@@ -62,10 +63,10 @@ class App:
         return self.webhooks.receive(self.verifier.verify(headers, body))
 
 
-def app(url: str, gateway: FakePaymentGateway, renderer: EmailRenderer | None = None) -> App:
+def app(url: str, gateway: FakePaymentGateway) -> App:
     database = Database(url, keys=TEST_KEYS)
     uow = database.unit_of_work
-    renderer = renderer or JinjaEmailRenderer()
+    renderer = JinjaEmailRenderer()
     use = wire(
         Ports(
             uow=uow,
@@ -211,35 +212,33 @@ def test_the_same_delivery_racing_from_two_processes_is_processed_once(
 
 
 @attrs.define
-class HeldRenderer:
-    """Renders like the real one, but holds the first purchase confirmation (inside the
-    webhook's transaction, after the event row is inserted) until released."""
+class HeldQueue:
+    """Queues mail like the real outbox, but holds the first purchase confirmation (inside
+    the webhook's transaction, after the event row is inserted) until released."""
 
-    inner: EmailRenderer = attrs.field(factory=JinjaEmailRenderer)
     inside: threading.Event = attrs.field(factory=threading.Event)
     release: threading.Event = attrs.field(factory=threading.Event)
 
-    def render(
-        self,
-        template: EmailTemplate,
-        to: str,
-        data: Mapping[str, object],
-        *,
-        site_id: uuid.UUID | None = None,
-    ) -> EmailMessage:
-        if template is EmailTemplate.PURCHASE_CONFIRMATION and not self.inside.is_set():
-            self.inside.set()
-            assert self.release.wait(timeout=10), "never released"
-        return self.inner.render(template, to, data, site_id=site_id)
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        add = SqlAlchemyOutboxRepository.add
+
+        def held_add(repository: SqlAlchemyOutboxRepository, item: OutboxMessage) -> None:
+            if item.message.template is EmailTemplate.PURCHASE_CONFIRMATION and not self.inside.is_set():
+                self.inside.set()
+                assert self.release.wait(timeout=10), "never released"
+            add(repository, item)
+
+        monkeypatch.setattr(SqlAlchemyOutboxRepository, "add", held_add)
 
 
 def test_a_duplicate_arriving_mid_transaction_waits_for_the_first_and_is_a_duplicate(
-    url: str, second: App, gateway: FakePaymentGateway
+    url: str, second: App, gateway: FakePaymentGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    renderer = HeldRenderer()
-    holder = app(url, gateway, renderer)
+    held = HeldQueue()
+    holder = app(url, gateway)
     try:
         sale = new_sale(holder, gateway, "held-site")
+        held.install(monkeypatch)
         headers = sale.signed("msg_held")
         results: dict[str, object] = {}
 
@@ -251,19 +250,19 @@ def test_a_duplicate_arriving_mid_transaction_waits_for_the_first_and_is_a_dupli
 
         one = threading.Thread(target=deliver, args=("first", holder))
         one.start()
-        assert renderer.inside.wait(timeout=10), "the first delivery never reached its emails"
+        assert held.inside.wait(timeout=10), "the first delivery never reached its emails"
         two = threading.Thread(target=deliver, args=("second", second))
         two.start()
         two.join(timeout=0.5)
         # PostgreSQL: the insert waits on the unique index; SQLite: on the write lock.
         assert two.is_alive(), "the second delivery did not wait for the first transaction"
-        renderer.release.set()
+        held.release.set()
         one.join(timeout=10)
         two.join(timeout=10)
         assert results == {"first": WebhookOutcome.PROCESSED, "second": WebhookOutcome.DUPLICATE}
         assert_sold_once(holder, sale)
     finally:
-        renderer.release.set()
+        held.release.set()
         holder.database.dispose()
 
 

@@ -94,11 +94,11 @@ class World:
         return customer
 
     def link(self, template: EmailTemplate, key: str, to: str = EMAIL) -> str:
-        """The URL under ``key`` in the latest such mail to ``to`` (the fake renderer
-        writes the data as ``key: value`` lines)."""
-        mail = self.mails(template, to)[-1].message
-        [url] = [line.split(": ", 1)[1] for line in mail.text.splitlines() if line.startswith(f"{key}: ")]
-        return url
+        """The URL under ``key`` in the data of the latest such mail to ``to`` (queued, not
+        rendered yet)."""
+        data = self.mails(template, to)[-1].data
+        assert data is not None
+        return str(data[key])
 
     def token(self, template: EmailTemplate, key: str, to: str = EMAIL) -> str:
         [token] = parse_qs(urlsplit(self.link(template, key, to)).query)["token"]

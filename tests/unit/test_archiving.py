@@ -51,7 +51,7 @@ def test_archiving_a_paying_site_cancels_its_subscription_at_once(world: Subscri
     assert [m.message.to for m in world.mails(EmailTemplate.ANOMALY_ALERT)] == [ADMIN_EMAIL]
     # The owner is told, with the paid time.
     [mail] = world.mails(EmailTemplate.SITE_ARCHIVED)
-    [(_, _, data)] = [r for r in world.payments.renderer.rendered if r[0] is EmailTemplate.SITE_ARCHIVED]
+    [data] = [m.data for m in world.payments.mails(EmailTemplate.SITE_ARCHIVED)]
     assert data["paid_through"] == paid_through.date()
     # The timeline shows the archive and the cancellation.
     summaries = [(e.kind, e.summary) for e in world.payments.timeline.for_site("casa-rosa")]

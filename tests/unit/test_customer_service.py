@@ -48,9 +48,9 @@ class World:
         mails = [
             m for m in self.uow.store.outbox.values() if m.message.template is template and m.message.to == to
         ]
-        text = mails[-1].message.text
-        [url] = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith(f"{key}: ")]
-        [token] = parse_qs(urlsplit(url).query)["token"]
+        data = mails[-1].data
+        assert data is not None
+        [token] = parse_qs(urlsplit(str(data[key])).query)["token"]
         return token
 
     def verified(self, email: str = EMAIL, password: str = PASSWORD, name: str | None = None) -> Customer:

@@ -361,9 +361,11 @@ def test_owner_mail_for_failing_names_the_record() -> None:
     world.dns.clear(CHALLENGE)
     world.service.check()
     with world.uow() as uow:
-        [message] = [
-            m.message for m in uow.outbox.list() if m.message.template is EmailTemplate.DOMAIN_FAILING
-        ]
+        [item] = [m for m in uow.outbox.list() if m.message.template is EmailTemplate.DOMAIN_FAILING]
+    assert item.data is not None  # queued as data
+    assert CHALLENGE in item.data.values()
+    message = item.render(JinjaEmailRenderer())  # as the relay will send it
+    assert message.id == item.id
     assert CHALLENGE in message.text
     assert token in message.text
     assert NAME in message.subject

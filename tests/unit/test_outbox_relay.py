@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
-from webmagic_core.accounts.errors import MailDeliveryError
+from webmagic_core.accounts.errors import EmailDataError, MailDeliveryError
 from webmagic_core.errors import Conflict, NotFound, TransientError
 from webmagic_core.outbox import BASE_BACKOFF, MAX_BACKOFF, OutboxMessage, OutboxStatus, backoff
 from webmagic_core.payments.anomalies import AnomalyKind
@@ -48,7 +48,15 @@ def mailer() -> FakeMailer:
 
 @pytest.fixture
 def relay(uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock) -> OutboxRelay:
-    return OutboxRelay(uow=uow, mailer=mailer, clock=clock, max_attempts=4, lease=LEASE, rng=random.Random(7))
+    return OutboxRelay(
+        uow=uow,
+        mailer=mailer,
+        clock=clock,
+        renderer=FakeEmailRenderer(),
+        max_attempts=4,
+        lease=LEASE,
+        rng=random.Random(7),
+    )
 
 
 def message(to: str = "owner@example.com", *, site_id: uuid.UUID | None = None) -> EmailMessage:
@@ -133,11 +141,9 @@ def test_nothing_due_sends_nothing(relay: OutboxRelay, mailer: FakeMailer) -> No
 def test_a_message_queued_in_a_rolled_back_transaction_never_exists(
     relay: OutboxRelay, uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
 ) -> None:
-    renderer = FakeEmailRenderer()
     with uow() as tx:
         queue_email(
             tx,
-            renderer,
             EmailTemplate.PASSWORD_RESET,
             "a@example.com",
             {"reset_url": "https://x.test/r"},
@@ -149,23 +155,130 @@ def test_a_message_queued_in_a_rolled_back_transaction_never_exists(
     assert mailer.sent == []
 
 
-def test_queue_email_renders_and_adds_a_pending_message(uow: FakeUnitOfWorkFactory, clock: FakeClock) -> None:
+def test_queue_email_adds_a_pending_message_holding_the_data_not_rendered(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock
+) -> None:
     site_id = uuid.uuid4()
+    data = {"business_name": "Rosa", "site_url": "https://sites.test/rosa"}
+    with uow() as tx:
+        item = queue_email(
+            tx, EmailTemplate.SITE_RESTORED, "owner@example.com", data, clock.now(), site_id=site_id
+        )
+        tx.commit()
+    queued = stored(uow, item.id)
+    assert queued.status is OutboxStatus.PENDING
+    assert queued.next_attempt_at == clock.now()
+    assert queued.data == data
+    assert not queued.rendered
+    assert (queued.message.subject, queued.message.text, queued.message.html) == ("", "", "")
+    assert (queued.message.to, queued.message.template, queued.message.site_id) == (
+        "owner@example.com",
+        EmailTemplate.SITE_RESTORED,
+        site_id,
+    )
+    with uow() as tx:
+        assert [m.id for m in tx.outbox.for_site(site_id)] == [item.id]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"business_name": "Rosa"},  # missing
+        {"business_name": "Rosa", "site_url": "https://sites.test/rosa", "colour": "red"},  # unknown
+        {"business_name": "Rosa", "site_url": "ftp://sites.test/rosa"},  # wrong kind
+    ],
+)
+def test_queue_email_refuses_bad_data_in_the_callers_transaction(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock, data: dict[str, object]
+) -> None:
+    with uow() as tx, pytest.raises(EmailDataError):
+        queue_email(tx, EmailTemplate.SITE_RESTORED, "owner@example.com", data, clock.now())
+    assert uow.store.outbox == {}
+
+
+def queue_reset(uow: FakeUnitOfWorkFactory, clock: FakeClock, link: str) -> uuid.UUID:
     with uow() as tx:
         item = queue_email(
             tx,
-            FakeEmailRenderer(),
-            EmailTemplate.SITE_RESTORED,
-            "owner@example.com",
-            {"business_name": "Rosa", "site_url": "https://sites.test/rosa"},
+            EmailTemplate.PASSWORD_RESET,
+            "rosa@example.com",
+            {"reset_url": link, "full_name": "Rosa"},
             clock.now(),
-            site_id=site_id,
         )
         tx.commit()
-    assert stored(uow, item.id).status is OutboxStatus.PENDING
-    assert stored(uow, item.id).next_attempt_at == clock.now()
-    with uow() as tx:
-        assert [m.id for m in tx.outbox.for_site(site_id)] == [item.id]
+    return item.id
+
+
+def test_the_relay_renders_queued_data_just_before_sending_with_the_queued_message_id(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    link = "https://app.example.com/portal/reset-password?token=live-token"
+    renderer = FakeEmailRenderer()
+    mid = queue_reset(uow, clock, link)
+    assert renderer.rendered == []  # nothing rendered while queueing
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, renderer=renderer)
+    assert relay.run_once() == RelayReport(sent=1)
+
+    [sent] = mailer.sent
+    assert sent.id == mid  # the Message-ID fixed when queued
+    assert (sent.to, sent.template, sent.subject) == (
+        "rosa@example.com",
+        EmailTemplate.PASSWORD_RESET,
+        "[password_reset]",
+    )
+    assert f"reset_url: {link}" in sent.text
+    assert f'href="{link}"' in sent.html
+    assert renderer.rendered == [
+        (EmailTemplate.PASSWORD_RESET, "rosa@example.com", {"reset_url": link, "full_name": "Rosa"})
+    ]
+    # Sent: the rendered subject stays, the data and the bodies (the live link) go.
+    item = stored(uow, mid)
+    assert (item.status, item.message.subject, item.data) == (OutboxStatus.SENT, "[password_reset]", None)
+    assert item.redacted
+    assert "live-token" not in repr(item)
+
+
+def test_a_failed_send_keeps_the_data_to_render_again_with_the_same_message_id(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
+) -> None:
+    mid = queue_reset(uow, clock, "https://app.example.com/r?token=t")
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer())
+    mailer.fail_next(1)
+    assert relay.run_once() == RelayReport(retried=1)
+    item = stored(uow, mid)
+    assert item.data == {"reset_url": "https://app.example.com/r?token=t", "full_name": "Rosa"}
+    assert item.message.subject == ""
+    clock.current = item.next_attempt_at
+    assert relay.run_once() == RelayReport(sent=1)
+    assert [m.id for m in mailer.sent] == [mid]
+
+
+class BrokenRenderer:
+    def render(self, *args: object, **kwargs: object) -> EmailMessage:
+        raise KeyError("a template\nbug")
+
+
+def test_a_message_that_does_not_render_is_dead_at_once_alerted_and_the_relay_goes_on(
+    uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = queue_reset(uow, clock, "https://app.example.com/r?token=t")
+    [rendered] = enqueue(uow, clock, message())
+    reporter = AnomalyReporter(FakeEmailRenderer(), admin_email="ops@example.com")
+    relay = OutboxRelay(
+        uow=uow, mailer=mailer, clock=clock, renderer=BrokenRenderer(), on_dead=reporter.outbox_dying
+    )
+    with caplog.at_level(logging.ERROR, logger=RELAY_LOG):
+        assert relay.run_once() == RelayReport(sent=1, dead=1)
+    item = stored(uow, broken)
+    assert (item.status, item.attempts) == (OutboxStatus.DEAD, 1)
+    assert item.last_error == "cannot render the message: KeyError: 'a template\\nbug'"
+    assert "\n" not in (item.last_error or "")
+    assert [m.id for m in mailer.sent] == [rendered]  # a rendered message goes as it is
+    [anomaly] = uow.store.anomalies.values()
+    assert anomaly.kind is AnomalyKind.OUTBOX_DEAD
+    [line] = [r.getMessage() for r in caplog.records if "cannot render" in r.getMessage()]
+    assert str(broken) in line
+    assert "\n" not in line
 
 
 def test_transient_failures_back_off_exponentially_then_the_message_is_sent(
@@ -251,7 +364,9 @@ def test_the_operators_are_alerted_once_a_day_when_messages_start_dying(
     uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
 ) -> None:
     reporter = AnomalyReporter(FakeEmailRenderer(), admin_email="ops@example.com")
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, on_dead=reporter.outbox_dying)
+    relay = OutboxRelay(
+        uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), on_dead=reporter.outbox_dying
+    )
     enqueue(uow, clock, message("a@example.com"), message("b@example.com"))
     mailer.fail_next(2, transient=False)
 
@@ -291,7 +406,7 @@ def test_an_unexpected_error_is_retried_and_its_text_keeps_no_credentials(
         def send(self, message: EmailMessage) -> None:
             raise OSError("cannot reach smtp://mailer:s3cret-pass@smtp.example.com:587\nafter 30 s")
 
-    relay = OutboxRelay(uow=uow, mailer=BrokenMailer(), clock=clock)
+    relay = OutboxRelay(uow=uow, mailer=BrokenMailer(), clock=clock, renderer=FakeEmailRenderer())
     [mid] = enqueue(uow, clock, message())
     assert relay.run_once() == RelayReport(retried=1)
     error = stored(uow, mid).last_error
@@ -315,7 +430,9 @@ def test_each_failed_attempt_is_logged_in_one_line_without_credentials(
                 raise OSError("cannot reach smtp://mailer:s3cret-pass@smtp.example.com:587\nafter 30 s")
             raise MailDeliveryError("550 no such user", transient=False)
 
-    relay = OutboxRelay(uow=uow, mailer=FlakyMailer(), clock=clock, rng=random.Random(1))
+    relay = OutboxRelay(
+        uow=uow, mailer=FlakyMailer(), clock=clock, renderer=FakeEmailRenderer(), rng=random.Random(1)
+    )
     [mid] = enqueue(uow, clock, message("rosa@example.com"))
     with caplog.at_level(logging.WARNING, logger="webmagic_core.services.outbox"):
         for _ in range(3):
@@ -392,7 +509,7 @@ def test_a_relay_that_dies_after_claiming_leaves_the_message_to_another_after_th
             raise Crash
 
     [mid] = enqueue(uow, clock, message())
-    dying = OutboxRelay(uow=uow, mailer=DyingMailer(), clock=clock, lease=LEASE)
+    dying = OutboxRelay(uow=uow, mailer=DyingMailer(), clock=clock, renderer=FakeEmailRenderer(), lease=LEASE)
     with pytest.raises(Crash):
         dying.run_once()
     held = stored(uow, mid)
@@ -401,7 +518,7 @@ def test_a_relay_that_dies_after_claiming_leaves_the_message_to_another_after_th
     assert held.attempts == 0
 
     mailer = FakeMailer()
-    survivor = OutboxRelay(uow=uow, mailer=mailer, clock=clock, lease=LEASE)
+    survivor = OutboxRelay(uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), lease=LEASE)
     clock.advance(LEASE - dt.timedelta(seconds=1))
     assert survivor.run_once() == RelayReport()
     clock.advance(dt.timedelta(seconds=1))
@@ -427,7 +544,7 @@ def test_a_late_failure_does_not_overwrite_the_outcome_of_the_relay_that_took_ov
     """Relay A's send hangs past its lease; relay B re-claims and sends; then A's send
     fails. B's "sent" stands."""
     other_mailer = FakeMailer()
-    other = OutboxRelay(uow=uow, mailer=other_mailer, clock=clock, lease=LEASE)
+    other = OutboxRelay(uow=uow, mailer=other_mailer, clock=clock, renderer=FakeEmailRenderer(), lease=LEASE)
 
     @attrs.define
     class SlowFailingMailer:
@@ -437,7 +554,9 @@ def test_a_late_failure_does_not_overwrite_the_outcome_of_the_relay_that_took_ov
             raise MailDeliveryError("timed out", transient=True)
 
     [mid] = enqueue(uow, clock, message())
-    slow = OutboxRelay(uow=uow, mailer=SlowFailingMailer(), clock=clock, lease=LEASE)
+    slow = OutboxRelay(
+        uow=uow, mailer=SlowFailingMailer(), clock=clock, renderer=FakeEmailRenderer(), lease=LEASE
+    )
     assert slow.run_once() == RelayReport()
     item = stored(uow, mid)
     assert (item.status, item.attempts, item.last_error) == (OutboxStatus.SENT, 1, None)
@@ -457,7 +576,9 @@ def test_a_late_failure_while_another_relay_holds_the_message_is_not_recorded(
                 tx.commit()
             raise MailDeliveryError("timed out", transient=True)
 
-    slow = OutboxRelay(uow=uow, mailer=SlowFailingMailer(), clock=clock, lease=LEASE)
+    slow = OutboxRelay(
+        uow=uow, mailer=SlowFailingMailer(), clock=clock, renderer=FakeEmailRenderer(), lease=LEASE
+    )
     assert slow.run_once() == RelayReport()
     item = stored(uow, mid)
     assert (item.attempts, item.last_error, item.claimed_until) == (0, None, clock.now() + LEASE)
@@ -470,7 +591,7 @@ def test_oldest_messages_go_first_in_batches_and_drain_sends_all(
     for _ in range(5):
         ids += enqueue(uow, clock, message())
         clock.advance(dt.timedelta(seconds=1))
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, batch_size=2)
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), batch_size=2)
     assert relay.run_once() == RelayReport(sent=2)
     assert [m.id for m in mailer.sent] == ids[:2]
     assert relay.drain() == RelayReport(sent=3)
@@ -541,7 +662,7 @@ def test_writes_after_a_commit_in_the_same_block_roll_back_unless_committed(
 @pytest.mark.parametrize("field", ["max_attempts", "batch_size"])
 def test_relay_settings_must_be_positive(uow: FakeUnitOfWorkFactory, clock: FakeClock, field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be at least 1"):
-        OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, **{field: 0})
+        OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, renderer=FakeEmailRenderer(), **{field: 0})
 
 
 # --- what mutation testing showed untested --------------------------------------------------
@@ -552,7 +673,7 @@ def test_a_late_success_after_another_relay_already_sent_is_not_counted_twice(
 ) -> None:
     """Relay A's send hangs past its lease; B re-claims and sends; then A's send succeeds
     too. The message was sent (twice, unavoidably), but it is recorded once: B's record."""
-    other = OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, lease=LEASE)
+    other = OutboxRelay(uow=uow, mailer=FakeMailer(), clock=clock, renderer=FakeEmailRenderer(), lease=LEASE)
     sent_by_other: list[dt.datetime] = []
 
     @attrs.define
@@ -564,7 +685,7 @@ def test_a_late_success_after_another_relay_already_sent_is_not_counted_twice(
             clock.advance(dt.timedelta(seconds=5))
 
     [mid] = enqueue(uow, clock, message())
-    slow = OutboxRelay(uow=uow, mailer=SlowMailer(), clock=clock, lease=LEASE)
+    slow = OutboxRelay(uow=uow, mailer=SlowMailer(), clock=clock, renderer=FakeEmailRenderer(), lease=LEASE)
     assert slow.run_once() == RelayReport()
     item = stored(uow, mid)
     assert (item.status, item.attempts, item.sent_at) == (OutboxStatus.SENT, 1, sent_by_other[0])
@@ -574,7 +695,7 @@ def test_the_dead_letter_line_says_which_message_to_whom_and_why(
     uow: FakeUnitOfWorkFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     mailer = FakeMailer()
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock)
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer())
     [mid] = enqueue(uow, clock, message("rosa@example.com"))
     mailer.fail_next(1, transient=False)
     with caplog.at_level(logging.WARNING, logger="webmagic_core.services.outbox"):
@@ -595,7 +716,9 @@ def test_an_unexpected_error_is_logged_whole_and_retried_later(
         def send(self, message: EmailMessage) -> None:
             raise RuntimeError("adapter bug")
 
-    relay = OutboxRelay(uow=uow, mailer=BrokenMailer(), clock=clock, rng=random.Random(3))
+    relay = OutboxRelay(
+        uow=uow, mailer=BrokenMailer(), clock=clock, renderer=FakeEmailRenderer(), rng=random.Random(3)
+    )
     [mid] = enqueue(uow, clock, message("rosa@example.com"))
     with caplog.at_level(logging.WARNING, logger="webmagic_core.services.outbox"):
         assert relay.run_once() == RelayReport(retried=1)
@@ -611,7 +734,9 @@ def test_an_unexpected_error_is_logged_whole_and_retried_later(
 def test_the_retry_time_comes_from_the_relays_own_random_source(
     uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
 ) -> None:
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, rng=random.Random(11))
+    relay = OutboxRelay(
+        uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), rng=random.Random(11)
+    )
     [mid] = enqueue(uow, clock, message())
     mailer.fail_next(1, transient=True)
     relay.run_once()
@@ -629,7 +754,9 @@ def test_a_message_is_dead_exactly_when_the_retry_window_has_passed(
     uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock, age: dt.timedelta, expected: RelayReport
 ) -> None:
     window = dt.timedelta(hours=1)
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, max_attempts=1, retry_window=window)
+    relay = OutboxRelay(
+        uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), max_attempts=1, retry_window=window
+    )
     enqueue(uow, clock, message())
     clock.advance(age)
     mailer.fail_next(1, transient=True)
@@ -676,7 +803,7 @@ def test_a_paced_relay_sends_each_mail_only_once_its_pace_lets_it(
     def pace() -> None:
         sent_before_each_pace.append(len(mailer.sent))
 
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, pace=pace)
+    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), pace=pace)
     enqueue(uow, clock, message("a@example.com"), message("b@example.com"), message("c@example.com"))
 
     assert relay.run_once() == RelayReport(sent=3)
@@ -690,7 +817,9 @@ def test_a_pace_that_fails_leaves_the_claimed_mail_unsent_and_pending(
     def pace() -> None:
         raise RuntimeError("shutting down")
 
-    relay = OutboxRelay(uow=uow, mailer=mailer, clock=clock, pace=pace, lease=LEASE)
+    relay = OutboxRelay(
+        uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), pace=pace, lease=LEASE
+    )
     [queued] = enqueue(uow, clock, message())
     with pytest.raises(RuntimeError):
         relay.run_once()

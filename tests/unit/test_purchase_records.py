@@ -108,7 +108,7 @@ def test_a_second_payment_is_recorded_as_one_exact_anomaly_and_mailed_to_operato
 
     [alert] = world.mails(EmailTemplate.ANOMALY_ALERT, to=ADMIN_EMAIL)
     assert alert.created_at == now
-    text = repr(alert.message)
+    text = repr(alert.data)
     assert "casa-rosa" in text
     assert "msg_twice" in text
     # The purchase keeps the payment it was sold with.

@@ -450,7 +450,7 @@ def test_a_payment_sells_the_site_creates_the_account_and_queues_the_emails(worl
     assert confirmation.message.template is EmailTemplate.PURCHASE_CONFIRMATION
     assert welcome.message.template is EmailTemplate.WELCOME_SET_PASSWORD
     assert confirmation.message.site_id == welcome.message.site_id == site.id
-    [(_, _, data)] = [r for r in world.renderer.rendered if r[0] is EmailTemplate.PURCHASE_CONFIRMATION]
+    [data] = [m.data for m in world.mails(EmailTemplate.PURCHASE_CONFIRMATION)]
     assert data == {
         "business_name": "Casa Rosa",
         "site_url": f"{SITES_URL}/casa-rosa",
@@ -460,9 +460,7 @@ def test_a_payment_sells_the_site_creates_the_account_and_queues_the_emails(worl
         "hosting_until": (now + dt.timedelta(days=30)).date(),
     }
     # The welcome link sets a password and the buyer can sign in.
-    [(_, _, welcome_data)] = [
-        r for r in world.renderer.rendered if r[0] is EmailTemplate.WELCOME_SET_PASSWORD
-    ]
+    [welcome_data] = [m.data for m in world.mails(EmailTemplate.WELCOME_SET_PASSWORD)]
     url = str(welcome_data["set_password_url"])
     assert url.startswith(f"{PUBLIC_URL}/portal/set-password?token=")
     [token] = parse_qs(urlsplit(url).query)["token"]
@@ -482,7 +480,9 @@ def test_a_buyer_with_an_account_gets_no_welcome_and_may_own_several_sites(world
     assert len(world.store.customers) == 1
 
     world.preview("taller", "Taller Sol")
-    token = parse_qs(urlsplit(str(world.renderer.rendered[-1][2]["set_password_url"])).query)["token"][0]
+    welcome_data = world.mails(EmailTemplate.WELCOME_SET_PASSWORD, BUYER)[-1].data
+    assert welcome_data is not None
+    token = parse_qs(urlsplit(str(welcome_data["set_password_url"])).query)["token"][0]
     world.accounts.set_password(token, PASSWORD)
     pay(world, start(world, slug="taller"))
     assert len(world.mails(EmailTemplate.WELCOME_SET_PASSWORD, BUYER)) == 2
@@ -493,7 +493,7 @@ def test_hosting_until_is_left_out_without_included_hosting() -> None:
     world = payments_world(owned_hosting_days=0)
     world.preview()
     pay(world, start(world))
-    [(_, _, data)] = [r for r in world.renderer.rendered if r[0] is EmailTemplate.PURCHASE_CONFIRMATION]
+    [data] = [m.data for m in world.mails(EmailTemplate.PURCHASE_CONFIRMATION)]
     assert data["hosting_until"] is None
 
 
@@ -609,7 +609,7 @@ def test_a_double_sale_is_an_anomaly_and_the_second_buyer_is_told_of_a_refund(wo
     assert (anomaly.kind, anomaly.purchase_id) == (AnomalyKind.DOUBLE_SALE, loser.id)
     [refund] = world.mails(EmailTemplate.DOUBLE_SALE_REFUND)
     assert (refund.message.to, refund.message.site_id) == (BUYER, site.id)
-    [(_, _, data)] = [r for r in world.renderer.rendered if r[0] is EmailTemplate.DOUBLE_SALE_REFUND]
+    [data] = [m.data for m in world.mails(EmailTemplate.DOUBLE_SALE_REFUND)]
     assert data["reference"] == loser.payment_id
     assert data["amount"] == PRICE
     assert len(world.mails(EmailTemplate.ANOMALY_ALERT, ADMIN_EMAIL)) == 1

@@ -46,7 +46,7 @@ def test_the_timeline_of_a_sale(world: PaymentsWorld) -> None:
     world.clock.advance(MINUTE)
     mailer = FakeMailer()
     mailer.fail_next(1, transient=False)  # the confirmation bounces for good
-    OutboxRelay(uow=world.uow, mailer=mailer, clock=world.clock).drain()
+    OutboxRelay(uow=world.uow, mailer=mailer, clock=world.clock, renderer=world.renderer).drain()
     world.deliver({"event_type": "intent.succeeded", "id": "re_1"}, "msg_other")  # touches no site
 
     entries = world.timeline.for_site("casa-rosa")

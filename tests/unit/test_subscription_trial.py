@@ -75,9 +75,7 @@ def test_subscribing_on_the_purchase_day_charges_at_the_end_of_the_included_host
     assert world.deliver(create) is WebhookOutcome.PROCESSED
     provider = world.gateway.get_subscription(checkout.subscription_id)
     assert provider.next_payment_attempt_at == started.first_charge_at
-    [(_, _, data)] = [
-        r for r in world.payments.renderer.rendered if r[0] is EmailTemplate.SUBSCRIPTION_STARTED
-    ]
+    [data] = [m.data for m in world.payments.mails(EmailTemplate.SUBSCRIPTION_STARTED)]
     assert data["next_billing_on"] == started.first_charge_at.date()
 
 

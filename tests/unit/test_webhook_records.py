@@ -43,7 +43,7 @@ def test_the_alert_of_a_malformed_event_names_it_and_is_dated_when_it_came(world
     assert world.deliver(payload, "msg_bad") is WebhookOutcome.ANOMALY
     [alert] = world.mails(EmailTemplate.ANOMALY_ALERT, to=ADMIN_EMAIL)
     assert alert.created_at == now
-    [(_, _, data)] = [r for r in world.renderer.rendered if r[0] is EmailTemplate.ANOMALY_ALERT]
+    [data] = [m.data for m in world.mails(EmailTemplate.ANOMALY_ALERT)]
     assert data["reference"] == "msg_bad"
 
 

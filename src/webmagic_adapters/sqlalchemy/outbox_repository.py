@@ -1,13 +1,16 @@
 """OutboxRepository on SQLAlchemy Core, with a claim that several relays can race on.
 
-The bodies of queued mail are encrypted at rest (``webmagic_adapters.body_cipher``): sealed
-when written, opened when read, so the core sees plain ``EmailMessage``s. A body that no
-key opens any more is never sent: the claim buries its message (dead, with a reason).
+The bodies of queued mail, and the data of mail queued to be rendered when sent (JSON by
+the template's field kinds, ``encode_data``), are encrypted at rest
+(``webmagic_adapters.body_cipher``): sealed when written, opened when read, so the core
+sees plain ``EmailMessage``s and data. A body or data that no key opens any more is never
+sent: the claim buries its message (dead, with a reason).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,7 +28,8 @@ from webmagic_adapters.sqlalchemy.repositories import (
     entity_columns,
     updating,
 )
-from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
+from webmagic_core.accounts.emails import EmailMessage, EmailTemplate, decode_data, encode_data
+from webmagic_core.accounts.errors import EmailDataError
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -34,11 +38,13 @@ _outbox = t.outbox_messages
 _COLUMNS = entity_columns(_outbox)
 _INSERT = Insertion(_outbox)
 _BY_ID = Lookup(select(*_COLUMNS).where(_outbox.c.id == bindparam("id")))
-# ``save``'s UPDATE, built once for each set of body columns ``_seal`` may write.
-_STATE = ("status", "attempts", "next_attempt_at", "sent_at", "last_error", "claimed_until")
+# ``save``'s UPDATE, built once for each set of sealed columns ``_seal`` may write.
+_STATE = ("subject", "status", "attempts", "next_attempt_at", "sent_at", "last_error", "claimed_until")
+_SEALED = ("text", "html", "data")
 _SAVES: dict[tuple[str, ...], Update] = {
-    bodies: updating(_outbox, _outbox.c.id, (*bodies, *_STATE))
-    for bodies in ((), ("text",), ("html",), ("text", "html"))
+    sealed: updating(_outbox, _outbox.c.id, (*sealed, *_STATE))
+    for size in range(len(_SEALED) + 1)
+    for sealed in itertools.combinations(_SEALED, size)
 }
 
 # What a message whose bodies no key opens reads as (``outbox show``; never sent). Saving
@@ -49,31 +55,61 @@ UNREADABLE_REASON = (
     "the body cannot be decrypted: it was encrypted with a secret key this server no longer has "
     "(restore it as WEBMAGIC_SECRET_KEY_PREVIOUS and retry the message, or send a new link)"
 )
-# Bodies that hold nothing secret stay readable without a key.
-_PLAIN_BODIES = frozenset({REDACTED_TEXT, REDACTED_HTML})
+# Values that hold nothing secret stay readable without a key: the placeholders of a sent
+# message, and the empty bodies of one not rendered yet.
+_PLAIN_BODIES = frozenset({REDACTED_TEXT, REDACTED_HTML, ""})
 
 
-def _seal(cipher: BodyCipher, message_id: uuid.UUID, text: str, html: str) -> dict[str, Any]:
-    """The body columns to write: sealed, except placeholders with nothing secret in them;
-    an unreadable body is not written at all (its stored value stays as it is)."""
+def _seal(cipher: BodyCipher, item: OutboxMessage) -> dict[str, Any]:
+    """The sealed columns to write: sealed, except bodies with nothing secret in them, and
+    NULL data for a rendered or sent message; nothing of an unreadable message (its stored
+    values stay as they are, in case the key comes back)."""
+    message = item.message
     values: dict[str, Any] = {}
-    for column, body, unreadable in (("text", text, UNREADABLE_TEXT), ("html", html, UNREADABLE_HTML)):
-        if body != unreadable:
-            values[column] = body if body in _PLAIN_BODIES else cipher.seal(body, message_id, column)
+    if message.text == UNREADABLE_TEXT or message.html == UNREADABLE_HTML:
+        return values
+    for column, body in (("text", message.text), ("html", message.html)):
+        values[column] = body if body in _PLAIN_BODIES else cipher.seal(body, message.id, column)
+    if item.data is None:
+        values["data"] = None
+    else:
+        values["data"] = cipher.seal(encode_data(message.template, item.data), message.id, "data")
     return values
 
 
-def _bodies(cipher: BodyCipher, row: AnyRow) -> tuple[str, str, bool]:
-    """(text, html, stale) of a row; raises ``UnreadableBody``."""
-    text, html = cipher.open(row.text, row.id, "text"), cipher.open(row.html, row.id, "html")
-    return text.text, html.text, text.stale or html.stale
+def _open(cipher: BodyCipher, row: AnyRow) -> tuple[str, str, str | None, bool]:
+    """(text, html, data as JSON or None, stale) of a row; raises ``UnreadableBody``. Stale:
+    something secret is stored plain or under the previous key (to seal again)."""
+    stale = False
+    opened: list[str | None] = []
+    for column in _SEALED:
+        stored = getattr(row, column)
+        if stored is None:
+            opened.append(None)
+            continue
+        value = cipher.open(stored, row.id, column)
+        stale = stale or (value.stale and stored not in _PLAIN_BODIES)
+        opened.append(value.text)
+    text, html, data = opened
+    return text or "", html or "", data, stale
 
 
-def _message(row: AnyRow, cipher: BodyCipher) -> OutboxMessage:
+def _message(row: AnyRow, cipher: BodyCipher, *, strict: bool = False) -> OutboxMessage:
+    """The message of a row. A body or data that does not open reads as the ``UNREADABLE_``
+    placeholders, or raises ``UnreadableBody`` if ``strict``."""
+    template = EmailTemplate(row.template)
     try:
-        text, html, _ = _bodies(cipher, row)
+        text, html, encoded, _ = _open(cipher, row)
+        try:
+            # Not strict: data that no longer fits its template reaches the relay, whose
+            # renderer refuses it (the message goes dead with the reason, see OutboxRelay).
+            data = None if encoded is None else decode_data(template, encoded, strict=False)
+        except EmailDataError as error:
+            raise UnreadableBody(str(error)) from None
     except UnreadableBody:
-        text, html = UNREADABLE_TEXT, UNREADABLE_HTML
+        if strict:
+            raise
+        text, html, data = UNREADABLE_TEXT, UNREADABLE_HTML, None
     return OutboxMessage(
         message=EmailMessage(
             id=row.id,
@@ -81,7 +117,7 @@ def _message(row: AnyRow, cipher: BodyCipher) -> OutboxMessage:
             subject=row.subject,
             text=text,
             html=html,
-            template=EmailTemplate(row.template),
+            template=template,
             site_id=row.site_id,
             headers=dict(row.headers),
         ),
@@ -92,6 +128,7 @@ def _message(row: AnyRow, cipher: BodyCipher) -> OutboxMessage:
         sent_at=row.sent_at,
         last_error=row.last_error,
         claimed_until=row.claimed_until,
+        data=data,
     )
 
 
@@ -112,7 +149,8 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
                 # A message added unreadable (a copy of one) keeps its placeholder.
                 "text": message.text,
                 "html": message.html,
-                **_seal(self._cipher, message.id, message.text, message.html),
+                "data": None,
+                **_seal(self._cipher, item),
                 "template": message.template.value,
                 "site_id": message.site_id,
                 "headers": dict(message.headers),
@@ -131,14 +169,15 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
         return _message(row, self._cipher) if row is not None else None
 
     def save(self, item: OutboxMessage) -> None:
-        # The bodies are sealed afresh, with the current key: a body stored plain or with
-        # the previous key is re-encrypted the first time its message is saved.
-        bodies = _seal(self._cipher, item.id, item.message.text, item.message.html)
+        # The bodies and data are sealed afresh, with the current key: a value stored plain
+        # or with the previous key is re-encrypted the first time its message is saved.
+        sealed = _seal(self._cipher, item)
         result = self._write(
-            _SAVES[tuple(bodies)],
+            _SAVES[tuple(sealed)],
             {
                 "_key": item.id,
-                **bodies,
+                **sealed,
+                "subject": item.message.subject,
                 "status": item.status.value,
                 "attempts": item.attempts,
                 "next_attempt_at": item.next_attempt_at,
@@ -178,14 +217,13 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             .with_for_update(skip_locked=True)
         )
         rows = self._execute(query).all()
-        readable, unreadable = [], []
+        readable: list[tuple[AnyRow, OutboxMessage]] = []
+        unreadable = []
         for row in rows:
             try:
-                _bodies(self._cipher, row)
+                readable.append((row, _message(row, self._cipher, strict=True)))
             except UnreadableBody:
                 unreadable.append(row)
-            else:
-                readable.append(row)
         if unreadable:
             self._bury_unreadable(unreadable)
         if not readable:
@@ -193,10 +231,10 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
         until = now + lease
         self._execute(
             update(_outbox)
-            .where(_outbox.c.seq.in_([row.seq for row in readable]))
+            .where(_outbox.c.seq.in_([row.seq for row, _ in readable]))
             .values(claimed_until=until)
         )
-        claimed = [_message(row, self._cipher) for row in readable]
+        claimed = [item for _, item in readable]
         for item in claimed:
             item.claimed_until = until
         return claimed
@@ -213,27 +251,37 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             log.warning("outbox message %s to %s is dead: %s", row.id, row.recipient, UNREADABLE_REASON)
 
     def _reseal_stale(self) -> None:
-        """Encrypt with the current key the bodies of pending and dead mail stored plain
-        (written before encryption) or with the previous key (a rotation): run by the
+        """Encrypt with the current key the bodies and data of pending and dead mail stored
+        plain (written before encryption) or with the previous key (a rotation): run by the
         first claim of a process, so a rotation needs no step of its own."""
         rows = self._execute(
-            select(_outbox.c.seq, _outbox.c.id, _outbox.c.text, _outbox.c.html).where(
+            select(_outbox.c.seq, _outbox.c.id, _outbox.c.text, _outbox.c.html, _outbox.c.data).where(
                 _outbox.c.status.in_([OutboxStatus.PENDING.value, OutboxStatus.DEAD.value])
             )
         ).all()
         resealed = 0
         for row in rows:
             try:
-                text, html, stale = _bodies(self._cipher, row)
+                text, html, data, stale = _open(self._cipher, row)
             except UnreadableBody:
                 continue  # buried when claimed; left as it is, in case the key comes back
             if not stale:
                 continue
-            values = _seal(self._cipher, row.id, text, html)
-            # Only if nobody changed the bodies meanwhile (a relay that has just sent it).
+            values = {
+                column: value
+                if value is None or value in _PLAIN_BODIES
+                else self._cipher.seal(value, row.id, column)
+                for column, value in (("text", text), ("html", html), ("data", data))
+            }
+            # Only if nobody changed them meanwhile (a relay that has just sent it).
             result = self._execute(
                 update(_outbox)
-                .where(_outbox.c.seq == row.seq, _outbox.c.text == row.text, _outbox.c.html == row.html)
+                .where(
+                    _outbox.c.seq == row.seq,
+                    _outbox.c.text == row.text,
+                    _outbox.c.html == row.html,
+                    _outbox.c.data.is_not_distinct_from(row.data),
+                )
                 .values(**values)
             )
             resealed += result.rowcount

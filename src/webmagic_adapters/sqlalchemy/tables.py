@@ -276,6 +276,9 @@ def _sequence_type() -> Any:
 
 # The outbox. ``seq`` keeps insertion order, so messages created at the same instant are
 # claimed and listed in the order they were queued; ``id`` is the message's own id.
+# ``data`` (revision 0016): the template's data, JSON sealed like the bodies, while the
+# message waits to be rendered by the relay; subject, text and html are then empty. NULL
+# for mail queued rendered (before 0016) and for sent mail (it held live links).
 outbox_messages = Table(
     "outbox_messages",
     metadata,
@@ -295,6 +298,7 @@ outbox_messages = Table(
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("data", Text, nullable=True),
     UniqueConstraint("id"),
     # The relay's claim query: status = 'pending' AND next_attempt_at <= now.
     Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -249,3 +250,76 @@ class EmailMessage:
         _one_line("subject", self.subject)
         if "@" not in self.to or _WHITESPACE.search(self.to):
             raise ValidationError(f"{self.to!r} is not an email address", field="to")
+
+
+# --- the data of a queued message, stored until the relay renders it --------------------------
+#
+# JSON by the template's field kinds: text and URLs as strings, Money as
+# {"cents": ..., "currency": ...}, dates and datetimes in ISO 8601 (a datetime keeps its
+# offset; a DATE field given a datetime comes back a datetime), None as null. Only data
+# that ``check_data`` accepts is encoded, so every key has a kind.
+
+
+def _encode_value(kind: FieldKind, value: object) -> object:
+    if value is None:
+        return None
+    match kind:
+        case FieldKind.MONEY if isinstance(value, Money):
+            return {"cents": value.amount_in_cents, "currency": value.currency}
+        case FieldKind.DATE | FieldKind.DATETIME if isinstance(value, dt.date):
+            return value.isoformat()
+        case FieldKind.TEXT | FieldKind.LONG_TEXT | FieldKind.URL if isinstance(value, str):
+            return str(value)
+    raise TypeError(f"{type(value).__name__} is not {kind.value}")
+
+
+def _decode_value(kind: FieldKind, value: object) -> object:
+    if value is None:
+        return None
+    match kind:
+        case FieldKind.MONEY if isinstance(value, dict):
+            return Money(value["cents"], value["currency"])
+        case FieldKind.DATE if isinstance(value, str):
+            return dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+        case FieldKind.DATETIME if isinstance(value, str):
+            return dt.datetime.fromisoformat(value)
+        case FieldKind.TEXT | FieldKind.LONG_TEXT | FieldKind.URL if isinstance(value, str):
+            return value
+    raise TypeError(f"a stored {type(value).__name__} is not {kind.value}")
+
+
+def encode_data(template: EmailTemplate, data: Mapping[str, object]) -> str:
+    """``data`` (as ``check_data`` accepts it) as JSON, by the kinds of ``template``."""
+    fields = TEMPLATE_FIELDS[template]
+    encoded = {key: _encode_value(fields.kind(key) or FieldKind.TEXT, value) for key, value in data.items()}
+    # ASCII: any string (a lone surrogate too) survives the UTF-8 of the sealed column.
+    return json.dumps(encoded, sort_keys=True, separators=(",", ":"))
+
+
+def decode_data(template: EmailTemplate, encoded: str, *, strict: bool = True) -> dict[str, object]:
+    """The data ``encode_data`` stored, as the same Python values. ``EmailDataError`` if it is
+    not a JSON object, or (``strict``) if it no longer fits the template (a field renamed
+    or retyped since it was queued, say). Not ``strict``: a value that does not decode is
+    kept as stored, for the renderer's ``check_data`` to refuse with the details when the
+    relay renders it (the message then goes dead rather than out with a hole in it)."""
+    try:
+        raw = json.loads(encoded)
+    except ValueError as error:
+        raise EmailDataError(f"email template {template.value!r}: stored data is not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise EmailDataError(f"email template {template.value!r}: stored data is not a JSON object")
+    fields = TEMPLATE_FIELDS[template]
+    data: dict[str, object] = {}
+    for key, value in raw.items():
+        kind = fields.kind(key)
+        try:
+            data[key] = value if kind is None else _decode_value(kind, value)
+        except (ValueError, TypeError, KeyError) as error:
+            if strict:
+                raise EmailDataError(
+                    f"email template {template.value!r}: stored {key} is unreadable: {error}"
+                ) from None
+            data[key] = value
+    if strict:
+        check_data(template, data)
+    return data

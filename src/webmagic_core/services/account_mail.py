@@ -84,6 +84,4 @@ class AccountMail:
         data: Mapping[str, object],
         now: dt.datetime,
     ) -> None:
-        queue_email(
-            uow, self.renderer, template, customer.email, {**data, "full_name": customer.full_name}, now
-        )
+        queue_email(uow, template, customer.email, {**data, "full_name": customer.full_name}, now)

@@ -77,7 +77,6 @@ class AnomalyReporter:
         if self.admin_email is not None:
             queue_email(
                 uow,
-                self.renderer,
                 EmailTemplate.ANOMALY_ALERT,
                 self.admin_email,
                 {
@@ -96,13 +95,16 @@ class AnomalyReporter:
         an alert to the operators); the others that day only add to the count they see in
         ``webmagic outbox list --dead``."""
         kind = AnomalyKind.OUTBOX_DEAD
+        # A message dies unrendered (mail is rendered when sent): then its template says what it is.
+        subject = dead.message.subject
+        what = repr(subject) if subject else f"template {dead.message.template.value}, not rendered"
         self.report(
             uow,
             Anomaly.new(
                 kind,
                 f"{kind.value}:{now.date().isoformat()}",
                 f"emails are being given up: {dead.message.template.value} to {dead.message.to} is dead",
-                f"Message {dead.id} ({dead.message.subject!r}) failed {dead.attempts} time(s): "
+                f"Message {dead.id} ({what}) failed {dead.attempts} time(s): "
                 f"{dead.last_error or 'no error recorded'}.\n"
                 "See `webmagic outbox list --dead`; once the cause is fixed, "
                 "`webmagic outbox retry --all-dead` sends them again. Then resolve this anomaly.",

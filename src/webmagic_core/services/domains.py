@@ -415,7 +415,7 @@ class DomainService:
         else:
             template = EmailTemplate.DOMAIN_LAPSED
             data["site_url"] = self.config.site_url(site.slug)
-        queue_email(uow, self.renderer, template, owner.email, data, now, site_id=site.id)
+        queue_email(uow, template, owner.email, data, now, site_id=site.id)
 
     def _mail_expiring(
         self, uow: DomainUnitOfWork, domain: CustomDomain, not_after: dt.datetime, now: dt.datetime
@@ -435,9 +435,7 @@ class DomainService:
         if self.config.admin_email:
             recipients.append((self.config.admin_email, data))
         for to, values in recipients:
-            queue_email(
-                uow, self.renderer, EmailTemplate.CERTIFICATE_EXPIRING, to, values, now, site_id=site.id
-            )
+            queue_email(uow, EmailTemplate.CERTIFICATE_EXPIRING, to, values, now, site_id=site.id)
 
     @staticmethod
     def _slug(uow: DomainUnitOfWork, site_id: uuid.UUID) -> str:

@@ -172,7 +172,6 @@ class EditDrafting:
             if admin and self.config.admin_email:
                 queue_email(
                     uow,
-                    self.renderer,
                     EmailTemplate.ANOMALY_ALERT,
                     self.config.admin_email,
                     {
@@ -230,7 +229,7 @@ class EditDrafting:
         values = {"business_name": site.business_name, **data}
         if owner.full_name:
             values["full_name"] = owner.full_name
-        queue_email(uow, self.renderer, template, owner.email, values, now, site_id=site.id)
+        queue_email(uow, template, owner.email, values, now, site_id=site.id)
 
     def preview_url(self, edit_id: uuid.UUID) -> str:
         """The link that shows a ready edit's draft (signed: it works without signing in)."""

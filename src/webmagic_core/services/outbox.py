@@ -1,9 +1,12 @@
 """Queueing transactional email, and the relay that sends it.
 
 Services call ``queue_email`` inside their unit of work, so a message exists exactly when
-the change that causes it is committed. ``OutboxRelay.run_once`` then claims due messages
-in one short transaction, sends them outside any transaction (a slow SMTP server never
-holds a database lock), and records each outcome in a transaction of its own. A relay that
+the change that causes it is committed. It stores the template and its checked data, not
+rendered mail: rendering costs CPU that a write transaction (SQLite's one write lock) should
+not hold. ``OutboxRelay.run_once`` then claims due messages in one short transaction,
+renders and sends them outside any transaction (a slow SMTP server never holds a database
+lock), and records each outcome in a transaction of its own. A message that does not
+render (a template bug) is dead at once, like a permanent delivery failure. A relay that
 dies between claim and outcome leaves the message claimed until its lease passes; then any
 relay sends it again (the Mailer port allows a rare duplicate, never a loss).
 """
@@ -22,7 +25,7 @@ from typing import Any
 import attrs
 
 from webmagic_core import events
-from webmagic_core.accounts.emails import EmailTemplate
+from webmagic_core.accounts.emails import EmailTemplate, check_data
 from webmagic_core.accounts.errors import MailDeliveryError
 from webmagic_core.accounts.ports import EmailRenderer, Mailer
 from webmagic_core.errors import Conflict, NotFound
@@ -38,7 +41,6 @@ _URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
 def queue_email(
     uow: UnitOfWork,
-    renderer: EmailRenderer,
     template: EmailTemplate,
     to: str,
     data: Mapping[str, object],
@@ -46,20 +48,22 @@ def queue_email(
     *,
     site_id: uuid.UUID | None = None,
 ) -> OutboxMessage:
-    """Render a message and add it to the outbox of ``uow`` (the caller commits)."""
-    message = renderer.render(template, to, data, site_id=site_id)
-    item = OutboxMessage.pending(message, now)
+    """Add a message to the outbox of ``uow`` (the caller commits), to be rendered from
+    ``data`` when the relay sends it. ``data`` is checked now (``EmailDataError``), so a
+    mistake fails the caller's transaction, not the send."""
+    check_data(template, data)
+    item = OutboxMessage.unrendered(template, to, data, now, site_id=site_id)
     uow.outbox.add(item)
     return item
 
 
-def describe_failure(error: Exception) -> str:
+def describe_failure(error: Exception, *, prefix: str = "") -> str:
     """A one-line error text for ``last_error``: credentials in URLs masked, length capped."""
     if isinstance(error, MailDeliveryError):
         text = error.detail
     else:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    text = " ".join(_URL_CREDENTIALS.sub(r"\1***@", text).split())
+    text = prefix + " ".join(_URL_CREDENTIALS.sub(r"\1***@", text).split())
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
 
@@ -81,6 +85,8 @@ class RelayReport:
 class _Outcome:
     error: str | None = None
     transient: bool = True
+    # The subject the message was sent with (recorded with it once sent).
+    subject: str | None = None
 
 
 def _check_positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -93,6 +99,8 @@ class OutboxRelay:
     uow: UnitOfWorkFactory
     mailer: Mailer
     clock: Clock
+    # Renders queued mail just before it is sent.
+    renderer: EmailRenderer
     max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_check_positive)
     # A transient failure is dead only after max_attempts AND this long since queued.
     retry_window: dt.timedelta = RETRY_WINDOW
@@ -135,7 +143,21 @@ class OutboxRelay:
 
     def _send(self, item: OutboxMessage) -> _Outcome:
         try:
-            self.mailer.send(item.message)
+            message = item.render(self.renderer)
+        except Exception as error:
+            # A template bug (or data a template no longer takes): no retry renders it
+            # better, so it is dead at once, visible in `outbox list --dead` and alerted.
+            outcome = _Outcome(describe_failure(error, prefix="cannot render the message: "), transient=False)
+            log.error(
+                "outbox message %s (%s) to %s: %s",
+                item.id,
+                item.message.template.value,
+                item.message.to,
+                outcome.error,
+            )
+            return outcome
+        try:
+            self.mailer.send(message)
         except MailDeliveryError as error:
             outcome = _Outcome(describe_failure(error), transient=error.transient)
             # One line per failed attempt; describe_failure masks credentials in URLs.
@@ -161,7 +183,7 @@ class OutboxRelay:
                 outcome.error,
             )
             return outcome
-        return _Outcome()
+        return _Outcome(subject=message.subject)
 
     def _record(self, claimed: OutboxMessage, outcome: _Outcome) -> RelayReport:
         now = self.clock.now()
@@ -175,7 +197,7 @@ class OutboxRelay:
             if outcome.error is None:
                 # Recorded even if another relay re-claimed it after our lease ran out: it is sent.
                 item.attempts += 1
-                item.mark_sent(now)
+                item.mark_sent(now, subject=outcome.subject)
                 result = RelayReport(sent=1)
             elif item.claimed_until != claimed.claimed_until:
                 # Another relay holds it now; its outcome is the one to keep.

@@ -114,7 +114,6 @@ class PurchaseEventHandler:
         hosting_ends = self.config.included_hosting_end(now)
         queue_email(
             uow,
-            self.renderer,
             EmailTemplate.PURCHASE_CONFIRMATION,
             customer.email,
             {
@@ -131,7 +130,6 @@ class PurchaseEventHandler:
         if welcome:
             queue_email(
                 uow,
-                self.renderer,
                 EmailTemplate.WELCOME_SET_PASSWORD,
                 customer.email,
                 {
@@ -332,7 +330,6 @@ class PurchaseEventHandler:
         if sold and site is not None:
             queue_email(
                 uow,
-                self.renderer,
                 EmailTemplate.DOUBLE_SALE_REFUND,
                 purchase.buyer_email,
                 {

@@ -416,7 +416,6 @@ class SubscriptionEventHandler:
             return False
         queue_email(
             uow,
-            self.renderer,
             template,
             customer.email,
             {**data, "full_name": customer.full_name},

@@ -126,7 +126,9 @@ def wire(ports: Ports, terms: Terms, *, forget_old_addresses: Callable[[], int] 
         anomalies=AnomalyService(uow=uow, clock=clock),
         reporter=reporter,
         archiver=archiver,
-        relay=OutboxRelay(uow=uow, mailer=ports.mailer, clock=clock, on_dead=reporter.outbox_dying),
+        relay=OutboxRelay(
+            uow=uow, mailer=ports.mailer, clock=clock, renderer=renderer, on_dead=reporter.outbox_dying
+        ),
         sweep=LifecycleSweep(
             subscriptions, archiver=archiver, purchases=purchases, forget_old_addresses=forget_old_addresses
         ),
