@@ -23,7 +23,7 @@ from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.outbox_repository import UNREADABLE_HTML, UNREADABLE_REASON, UNREADABLE_TEXT
 from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
 from webmagic_core.outbox import REDACTED_HTML, REDACTED_TEXT, OutboxMessage, OutboxStatus
-from webmagic_core.services.outbox import OutboxRelay
+from webmagic_core.services.outbox import OutboxRelay, queue_email
 from webmagic_core.testing import FakeClock
 from webmagic_core.testing.accounts import FakeMailer
 
@@ -349,3 +349,103 @@ def test_the_start_up_pass_never_puts_back_a_body_a_relay_has_just_dropped(postg
     finally:
         sweeping.dispose()
         relaying.dispose()
+
+
+# --- mail queued as data, rendered by the relay ----------------------------------------------
+
+LINK = f"https://app.example.com/portal/reset-password?token={TOKEN}"
+RESET_DATA = {"reset_url": LINK, "full_name": "Rosa Díaz"}
+
+
+def queued_reset(database: Database, to: str = "rosa@example.com") -> OutboxMessage:
+    with database.unit_of_work() as work:
+        item = queue_email(work, EmailTemplate.PASSWORD_RESET, to, RESET_DATA, T0)
+        work.commit()
+    return item
+
+
+def assert_data_sealed(database: Database, message_id: uuid.UUID) -> str:
+    data = stored_row(database, message_id)["data"]
+    assert isinstance(data, str)
+    assert data.startswith(SEALED_PREFIX)
+    for secret in (TOKEN, "reset-password", "Rosa", "reset_url"):
+        assert secret not in data
+    return data
+
+
+def test_queued_data_is_sealed_rendered_when_sent_and_gone_once_sent(database: Database) -> None:
+    item = queued_reset(database)
+    row = stored_row(database, item.id)
+    assert (row["subject"], row["text"], row["html"]) == ("", "", "")  # not rendered yet
+    assert_data_sealed(database, item.id)
+    assert get(database, item.id).data == RESET_DATA
+
+    mailer = FakeMailer()
+    assert relay(database, mailer).drain().sent == 1
+
+    [sent] = mailer.sent
+    assert sent.id == item.id  # the Message-ID fixed when queued
+    assert sent.subject == "Reset your WebMagic password"
+    assert LINK in sent.text
+    assert LINK.replace("&", "&amp;") in sent.html
+    assert "Rosa Díaz" in sent.text
+    row = stored_row(database, item.id)
+    assert (row["status"], row["subject"], row["data"]) == ("sent", "Reset your WebMagic password", None)
+    assert (row["text"], row["html"]) == (REDACTED_TEXT, REDACTED_HTML)
+    assert TOKEN not in repr(row)
+
+
+def test_a_failed_attempt_keeps_the_data_sealed_afresh_and_whole(database: Database) -> None:
+    item = queued_reset(database)
+    before = assert_data_sealed(database, item.id)
+    mailer = FakeMailer()
+    mailer.fail_next()
+    assert relay(database, mailer).run_once().retried == 1
+    after = assert_data_sealed(database, item.id)
+    assert after != before  # sealed again (a fresh nonce)
+    retried = get(database, item.id)
+    assert (retried.data, retried.attempts, retried.message.subject) == (RESET_DATA, 1, "")
+
+
+def test_data_moved_to_another_row_does_not_open_and_its_message_is_buried_unsent(database: Database) -> None:
+    victim, other = queued_reset(database), queued_reset(database, "ana@example.com")
+    data = stored_row(database, victim.id)["data"]
+    with database.engine.begin() as connection:
+        connection.execute(update(_outbox).where(_outbox.c.id == other.id).values(data=data))
+    shown = get(database, other.id)
+    assert (shown.message.text, shown.data) == (UNREADABLE_TEXT, None)
+
+    assert [m.id for m in claim(database, T0 + dt.timedelta(seconds=1))] == [victim.id]
+    buried = get(database, other.id)
+    assert (buried.status, buried.last_error) == (OutboxStatus.DEAD, UNREADABLE_REASON)
+    # Saving it (a requeue) leaves the stored data alone, in case it opens again.
+    buried.status = OutboxStatus.PENDING
+    with database.unit_of_work() as work:
+        work.outbox.save(buried)
+        work.commit()
+    assert stored_row(database, other.id)["data"] == data
+
+
+def test_during_a_rotation_queued_data_is_resealed_and_nothing_is_lost(
+    database: Database, open_with: Callable[[Keyring], Database]
+) -> None:
+    before = open_with(Keyring(OLD_SECRET))
+    waiting, dead = queued_reset(before), queued_reset(before, "ana@example.com")
+    with before.unit_of_work() as work:
+        item = work.outbox.get(dead.id)
+        assert item is not None
+        item.status = OutboxStatus.DEAD
+        work.outbox.save(item)
+        work.commit()
+    sealed_before = stored_row(before, dead.id)["data"]
+
+    rotating = open_with(Keyring(NEW_SECRET, previous=OLD_SECRET))
+    mailer = FakeMailer()
+    assert relay(rotating, mailer).run_once().sent == 1
+    assert LINK in mailer.sent[0].text
+
+    # The first claim sealed the dead message's data with the new key.
+    assert assert_data_sealed(rotating, dead.id) != sealed_before
+    after = open_with(Keyring(NEW_SECRET))
+    assert get(after, dead.id).data == RESET_DATA
+    assert stored_row(after, waiting.id)["data"] is None
