@@ -130,7 +130,8 @@ def test_list_shows_every_column_but_never_the_body(
     assert "ana@example.com" in rows[pending.id.hex[:8]]
     assert "pending" in rows[pending.id.hex[:8]]
     assert "password_reset" in rows[pending.id.hex[:8]]
-    assert pending.message.subject in rows[pending.id.hex[:8]]
+    # Not sent yet, so not rendered yet: no subject (the template says what it is).
+    assert "(rendered" in rows[pending.id.hex[:8]]
     assert "UTC" in rows[pending.id.hex[:8]]  # when it is due
     assert "dead" in rows[dead.id.hex[:8]]
     assert "fake permanent failure sending to bo@example.com" in rows[dead.id.hex[:8]]
@@ -159,7 +160,23 @@ def test_list_json_has_the_documented_keys_newest_first(
     assert (oldest["status"], oldest["attempts"], oldest["next_attempt_at"]) == ("dead", 1, None)
     assert oldest["template"] == "password_reset"
     assert oldest["to"] == "ana@example.com"
+    assert newest["subject"] is None  # rendered when sent
     assert "very-secret-token" not in json.dumps(data)
+
+
+def test_a_sent_message_lists_the_subject_it_was_sent_with(
+    invoke: Invoke, container: Container, queue: Queue
+) -> None:
+    item = queue("ana@example.com")
+    mailer = FakeMailer()
+    assert relay_with(container, mailer).drain().sent == 1
+    [sent] = mailer.sent
+    assert sent.subject == "Reset your WebMagic password"
+    assert SECRET_LINK in sent.text  # rendered from the queued data when sent
+
+    [row] = listed(invoke)
+    assert (row["id"], row["status"], row["subject"]) == (str(item.id), "sent", sent.subject)
+    assert "very-secret-token" not in json.dumps(row)
 
 
 def test_list_filters_by_status_and_limits(

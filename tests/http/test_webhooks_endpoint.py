@@ -9,17 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from payments_support import WEBHOOK, Shop, open_shop, problem
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from webmagic_adapters.body_cipher import SEALED_PREFIX
+from webmagic_adapters.mail.folder import FolderMailer
 from webmagic_adapters.payments.svix import generate_secret
+from webmagic_adapters.sqlalchemy import tables
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.purchases import PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookOutcome
+from webmagic_core.services.outbox import OutboxRelay
 
 
 @pytest.fixture
@@ -167,3 +173,65 @@ def test_a_transient_fault_is_503_so_the_provider_delivers_again(shop: Shop, pai
 def test_the_endpoint_is_documented(shop: Shop) -> None:
     operation = shop.client.get("/schema/openapi.json").json()["paths"][WEBHOOK]["post"]
     assert {"200", "400", "503"} <= set(operation["responses"])
+
+
+def test_a_payment_queues_its_mail_as_sealed_data_that_the_relay_renders_into_the_sent_mail(
+    shop: Shop, paid: dict[str, Any], tmp_path: Path
+) -> None:
+    assert shop.deliver(paid["payload"], message_id="msg_mail").json() == {"status": "processed"}
+
+    # Queued by the webhook's transaction: template, recipient and data (sealed); no bodies.
+    outbox = tables.outbox_messages
+    with shop.container.database.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                outbox.c.id, outbox.c.template, outbox.c.subject, outbox.c.text, outbox.c.html, outbox.c.data
+            )
+        ).all()
+    assert sorted(row.template for row in rows) == ["purchase_confirmation", "welcome_set_password"]
+    for row in rows:
+        assert (row.subject, row.text, row.html) == ("", "", "")
+        assert row.data.startswith(SEALED_PREFIX)
+        assert "set-password" not in row.data
+        assert "Sunrise Bakery" not in row.data
+
+    # The relay renders them as it sends them: the .eml files hold the content and the links.
+    settings = shop.container.settings
+    folder = tmp_path / "sent-mail"
+    relay = OutboxRelay(
+        uow=shop.container.database.unit_of_work,
+        mailer=FolderMailer(folder, sender=settings.mail_from),
+        clock=shop.clock,
+        renderer=shop.container.renderer,
+    )
+    assert relay.drain().sent == 2
+    sent = {path.name: path.read_bytes() for path in folder.glob("*.eml")}
+    assert len(sent) == 2
+    mails = [BytesParser(policy=policy.default).parsebytes(raw) for raw in sent.values()]
+    by_subject = {str(mail["subject"]): mail for mail in mails}
+    assert set(by_subject) == {
+        "Receipt: the website for Sunrise Bakery",
+        "Welcome to WebMagic: the website for Sunrise Bakery is yours",
+    }
+    ids = {f"<{row.id}@" for row in rows}
+    assert {str(mail["message-id"])[: len(next(iter(ids)))] for mail in mails} == ids  # fixed when queued
+    welcome = by_subject["Welcome to WebMagic: the website for Sunrise Bakery is yours"]
+    text = welcome.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = welcome.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    link = portal_link_in(text, "set-password")
+    assert link.replace("&", "&amp;") in html
+    assert "Sunrise Bakery" in text
+    receipt = by_subject["Receipt: the website for Sunrise Bakery"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "$495.00" in receipt
+    assert "Hello Rosa Díaz" in receipt
+    # Sent: the subject stays; the data and the bodies (the live link) do not.
+    with shop.container.database.engine.connect() as connection:
+        after = connection.execute(select(outbox.c.subject, outbox.c.data, outbox.c.text)).all()
+    assert sorted(row.subject for row in after) == sorted(by_subject)
+    assert all(row.data is None for row in after)
+    assert all(link not in row.text for row in after)
+
+
+def portal_link_in(text: str, page: str) -> str:
+    [link] = [word for word in text.split() if f"/portal/{page}?token=" in word]
+    return link
