@@ -11,10 +11,12 @@ import attrs
 import pytest
 from contract_support import Backend
 
-from webmagic_core.accounts.emails import EmailMessage, EmailTemplate
+from webmagic_core.accounts.emails import TEMPLATE_FIELDS, EmailMessage, EmailTemplate, FieldKind
 from webmagic_core.errors import Conflict
+from webmagic_core.money import Money
 from webmagic_core.outbox import OutboxMessage, OutboxStatus
 from webmagic_core.ports import UnitOfWorkFactory
+from webmagic_core.services.outbox import queue_email
 
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 LEASE = dt.timedelta(minutes=5)
@@ -256,3 +258,88 @@ def test_a_locked_read_reads_the_same_and_holds_the_row_until_commit(
     assert not waiting.is_alive()
     assert read_by_second[0] is not None
     assert read_by_second[0].status is OutboxStatus.SENT  # the outcome, not the stale row
+
+
+# --- mail queued as data ------------------------------------------------------------------------
+
+_TZ = dt.timezone(dt.timedelta(hours=-6))
+
+
+def sample(kind: FieldKind, key: str) -> object:
+    match kind:
+        case FieldKind.TEXT:
+            return f"Rosa's «Panadería» {key} \\ \" ✓"
+        case FieldKind.LONG_TEXT:
+            return f"First line of {key}\nSecond line\ttabbed"
+        case FieldKind.URL:
+            return f"https://app.example.com/portal/{key}?token=abc.DEF-123_x&next=%2Fhome"
+        case FieldKind.MONEY:
+            return Money(-49_501, "MXN")
+        case FieldKind.DATE:
+            return dt.date(2026, 2, 28)
+        case FieldKind.DATETIME:
+            return dt.datetime(2026, 3, 4, 15, 30, 1, 999, tzinfo=_TZ)
+
+
+def every_templates_data() -> dict[EmailTemplate, dict[str, object]]:
+    """Every field of every template; the optional ones alternately a value and None."""
+    found = {}
+    for template, fields in TEMPLATE_FIELDS.items():
+        data = {key: sample(kind, key) for key, kind in fields.required.items()}
+        for n, (key, kind) in enumerate(fields.optional.items()):
+            data[key] = sample(kind, key) if n % 2 == 0 else None
+        found[template] = data
+    return found
+
+
+def test_the_data_of_every_template_reads_back_as_the_same_values(uow: UnitOfWorkFactory) -> None:
+    data = every_templates_data()
+    with uow() as work:
+        queued = {
+            template: queue_email(work, template, "owner@example.com", values, T0)
+            for template, values in data.items()
+        }
+        work.commit()
+    with uow() as work:
+        for template, item in queued.items():
+            found = work.outbox.get(item.id)
+            assert found is not None
+            assert found == item
+            assert found.data == data[template]
+            assert {k: type(v) for k, v in (found.data or {}).items()} == {
+                k: type(v) for k, v in data[template].items()
+            }
+    claimed = {item.id: item for item in claim(uow, T0, limit=100)}
+    assert {template: claimed[item.id].data for template, item in queued.items()} == data
+
+
+def test_a_message_queued_as_data_keeps_it_through_a_retry_and_drops_it_once_sent(
+    uow: UnitOfWorkFactory,
+) -> None:
+    values = {"business_name": "Casa Rosa", "site_url": "https://sites.example.com/casa-rosa"}
+    with uow() as work:
+        item = queue_email(work, EmailTemplate.SITE_RESTORED, "owner@example.com", values, T0)
+        work.commit()
+    [claimed] = claim(uow, T0)
+    claimed.attempts, claimed.last_error, claimed.claimed_until = 1, "timed out", None
+    with uow() as work:
+        work.outbox.save(claimed)
+        work.commit()
+    with uow() as work:
+        retried = work.outbox.get(item.id)
+    assert retried is not None
+    assert (retried.data, retried.message.subject, retried.last_error) == (values, "", "timed out")
+
+    retried.mark_sent(T0 + LEASE, subject="The website for Casa Rosa is back online")
+    with uow() as work:
+        work.outbox.save(retried)
+        work.commit()
+    with uow() as work:
+        sent = work.outbox.get(item.id)
+    assert sent is not None
+    assert (sent.status, sent.data, sent.message.subject) == (
+        OutboxStatus.SENT,
+        None,
+        "The website for Casa Rosa is back online",
+    )
+    assert sent.redacted
