@@ -306,7 +306,7 @@ def bootstrap(
     used = wire(ports, terms, forget_old_addresses=lambda: customers.forget_old_addresses())
     accounts, purchases, subscriptions = used.accounts, used.purchases, used.subscriptions
     host_directory = SqlHostDirectory(database.engine)
-    domains = build_domains(settings, database, clock, renderer, host_directory, resolver, probe)
+    domains = build_domains(settings, database, clock, host_directory, resolver, probe)
     customers = CustomerService(
         uow=customer_admin_units_of_work(database),
         clock=clock,
@@ -322,7 +322,7 @@ def bootstrap(
         limits=settings.file_limits,
     )
     edit_engine = edit_engine or build_edit_engine(settings)
-    edits = build_edits(settings, database, clock, sites, edit_engine, renderer, keys)
+    edits = build_edits(settings, database, clock, sites, edit_engine, keys)
     return Container(
         settings=settings,
         keys=keys,
@@ -400,7 +400,6 @@ def build_edits(
     clock: Clock,
     sites: SiteService,
     engine: EditEngine,
-    renderer: EmailRenderer,
     keys: Keyring,
 ) -> EditService:
     sites_base = settings.resolved_sites_base_url
@@ -411,7 +410,6 @@ def build_edits(
         clock=clock,
         sites=sites,
         engine=engine,
-        renderer=renderer,
         links=SignedPreviewLinks(ItsDangerousTokenSigner(current, previous=previous, clock=clock)),
         config=EditConfig(
             per_month=settings.edits_per_month,
@@ -427,7 +425,6 @@ def build_domains(
     settings: Settings,
     database: Database,
     clock: Clock,
-    renderer: EmailRenderer,
     directory: SqlHostDirectory,
     resolver: DnsResolver | None = None,
     probe: CertificateProbe | None = None,
@@ -451,7 +448,6 @@ def build_domains(
         clock=clock,
         resolver=resolver or DnsPythonResolver(nameservers, timeout=settings.dns_timeout_seconds),
         probe=probe or SocketCertificateProbe(settings.tls_probe_port, timeout=settings.dns_timeout_seconds),
-        renderer=renderer,
         normalize=domain_normalizer(reserved),
         config=DomainConfig(
             cnames_to=cnames_to,

@@ -8,7 +8,6 @@ import datetime as dt
 import threading
 
 from webmagic_adapters.domain_names import domain_normalizer
-from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.domains_repository import domain_units_of_work
 from webmagic_core.accounts.customers import Customer
@@ -30,7 +29,6 @@ def test_concurrent_checks_fail_a_domain_once_and_mail_once(database: Database) 
         clock=clock,
         resolver=dns,
         probe=FakeCertificateProbe(),
-        renderer=JinjaEmailRenderer(),
         normalize=domain_normalizer(()),
         config=DomainConfig(
             cnames_to="sites.webmagic.test",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.edits_repository import edit_units_of_work
@@ -30,7 +29,6 @@ def worker(database: Database, engine: FakeEditEngine) -> EditService:
         clock=clock,
         sites=SiteService(uow=uow, clock=clock, rewriter=ParserSiteRewriter()),
         engine=engine,
-        renderer=JinjaEmailRenderer(),
         links=FakePreviewLinks(clock),
         config=EditConfig(
             per_month=100,

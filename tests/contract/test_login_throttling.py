@@ -29,7 +29,7 @@ from webmagic_core.errors import Throttled, Unauthenticated, ValidationError
 from webmagic_core.ports import Clock, RateLimiter
 from webmagic_core.services.accounts import AccountLinks, AccountService, Limit, ThrottleLimits
 from webmagic_core.testing import FakeClock, FakeUnitOfWorkFactory
-from webmagic_core.testing.accounts import FakeEmailRenderer, FakePasswordHasher, FakeTokenSigner
+from webmagic_core.testing.accounts import FakePasswordHasher, FakeTokenSigner
 
 OWNER = "rosa@example.com"
 PASSWORD = "correct horse battery"
@@ -95,7 +95,6 @@ class Site:
             clock=self.clock,
             hasher=self.hasher,
             signer=FakeTokenSigner(clock=self.clock),
-            renderer=FakeEmailRenderer(),
             policy=PasswordPolicy(frozenset()),
             rate_limiter=make_limiter(self.clock),
             links=AccountLinks("https://app.example.com"),

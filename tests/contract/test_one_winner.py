@@ -28,7 +28,6 @@ from contract_support import TEST_KEYS
 from test_webhook_concurrency import CLOCK, App, app
 
 from webmagic_adapters.domain_names import domain_normalizer
-from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.domains_repository import domain_units_of_work
 from webmagic_core.accounts.customers import Customer
@@ -175,7 +174,6 @@ def domain_service(database: Database, rendezvous: Rendezvous | None = None) -> 
         clock=CLOCK,
         resolver=FakeDnsResolver(),
         probe=FakeCertificateProbe(),
-        renderer=JinjaEmailRenderer(),
         normalize=domain_normalizer(()),
         config=DomainConfig(
             cnames_to="sites.webmagic.test",

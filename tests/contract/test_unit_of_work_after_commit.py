@@ -12,7 +12,6 @@ import pytest
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.ports import UnitOfWorkFactory
 from webmagic_core.services.anomalies import AnomalyReporter
-from webmagic_core.testing.accounts import FakeEmailRenderer
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -58,7 +57,7 @@ def test_a_failing_callback_is_logged_and_the_others_run(
 def test_the_anomaly_log_line_follows_the_commit(
     uow: UnitOfWorkFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reporter = AnomalyReporter(FakeEmailRenderer())
+    reporter = AnomalyReporter()
     with caplog.at_level(logging.WARNING, logger="webmagic_core.services.anomalies"):
         with uow() as work:
             reporter.report(work, anomaly("ch_rolled_back"), T0)  # its transaction fails

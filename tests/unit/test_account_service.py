@@ -41,7 +41,7 @@ from webmagic_core.services.accounts import (
     validate_phone,
 )
 from webmagic_core.testing import FakeClock, FakeCustomerRepository, FakeRateLimiter, FakeUnitOfWorkFactory
-from webmagic_core.testing.accounts import FakeEmailRenderer, FakePasswordHasher, FakeTokenSigner
+from webmagic_core.testing.accounts import FakePasswordHasher, FakeTokenSigner
 from webmagic_core.testing.fakes import FakeUnitOfWork, _Store
 
 PUBLIC_URL = "https://app.example.com"
@@ -126,7 +126,6 @@ def make_world(uow_class: type[FakeUnitOfWork] | None = None, **overrides: objec
         "clock": clock,
         "hasher": hasher,
         "signer": FakeTokenSigner(clock=clock),
-        "renderer": FakeEmailRenderer(),
         "policy": PasswordPolicy(frozenset({"password1", "12345678"})),
         "rate_limiter": limiter,
         "links": AccountLinks(PUBLIC_URL),

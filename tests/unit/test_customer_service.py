@@ -25,7 +25,7 @@ from webmagic_core.services.customers import DEFAULT_ACTIVITY_RETENTION, Custome
 from webmagic_core.services.timeline import TimelineKind, TimelineService
 from webmagic_core.sites import Actor, Site, SiteStatus
 from webmagic_core.testing import FakeClock, FakeRateLimiter
-from webmagic_core.testing.accounts import FakeEmailRenderer, FakePasswordHasher, FakeTokenSigner
+from webmagic_core.testing.accounts import FakePasswordHasher, FakeTokenSigner
 from webmagic_core.testing.customers import FakeCustomerAdminUnitOfWorkFactory
 
 EMAIL = "rosa@example.com"
@@ -79,7 +79,6 @@ def world() -> World:
         clock=clock,
         hasher=FakePasswordHasher(),
         signer=FakeTokenSigner(clock=clock),
-        renderer=FakeEmailRenderer(),
         policy=PasswordPolicy(frozenset()),
         rate_limiter=FakeRateLimiter(clock),
         links=AccountLinks("https://app.example.com"),

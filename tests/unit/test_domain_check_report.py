@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from webmagic_adapters.domain_names import domain_normalizer
-from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.domains.model import DomainEventKind
 from webmagic_core.domains.ports import SeenCertificate
@@ -34,7 +33,6 @@ def test_the_report_counts_each_domain() -> None:
         clock=clock,
         resolver=dns,
         probe=probe,
-        renderer=JinjaEmailRenderer(),
         normalize=domain_normalizer({"sites.webmagic.test"}),
         config=DomainConfig(
             cnames_to="sites.webmagic.test",

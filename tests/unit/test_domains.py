@@ -46,7 +46,6 @@ class World:
             clock=self.clock,
             resolver=self.dns,
             probe=self.probe,
-            renderer=JinjaEmailRenderer(),
             normalize=domain_normalizer({"sites.webmagic.test"}),
             config=DomainConfig(
                 cnames_to="sites.webmagic.test",

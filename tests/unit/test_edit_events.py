@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.errors import NotFound
@@ -32,7 +31,6 @@ class World:
             clock=self.clock,
             sites=self.sites,
             engine=FakeEditEngine(),
-            renderer=JinjaEmailRenderer(),
             links=FakePreviewLinks(self.clock),
             config=EditConfig(
                 per_month=10,

@@ -42,7 +42,6 @@ class World:
             clock=self.clock,
             sites=self.sites,
             engine=self.engine,
-            renderer=JinjaEmailRenderer(),
             links=self.links,
             config=EditConfig(
                 per_month=per_month,
@@ -375,7 +374,6 @@ def test_a_worker_that_lost_its_claim_never_stores_a_second_draft() -> None:
             clock=world.clock,
             sites=world.sites,
             engine=FakeEditEngine(name="other"),
-            renderer=world.service.renderer,
             links=world.links,
             config=world.service.config,
         )

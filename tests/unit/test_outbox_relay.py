@@ -263,7 +263,7 @@ def test_a_message_that_does_not_render_is_dead_at_once_alerted_and_the_relay_go
 ) -> None:
     broken = queue_reset(uow, clock, "https://app.example.com/r?token=t")
     [rendered] = enqueue(uow, clock, message())
-    reporter = AnomalyReporter(FakeEmailRenderer(), admin_email="ops@example.com")
+    reporter = AnomalyReporter(admin_email="ops@example.com")
     relay = OutboxRelay(
         uow=uow, mailer=mailer, clock=clock, renderer=BrokenRenderer(), on_dead=reporter.outbox_dying
     )
@@ -363,7 +363,7 @@ def test_every_dead_message_can_be_requeued_at_once(
 def test_the_operators_are_alerted_once_a_day_when_messages_start_dying(
     uow: FakeUnitOfWorkFactory, mailer: FakeMailer, clock: FakeClock
 ) -> None:
-    reporter = AnomalyReporter(FakeEmailRenderer(), admin_email="ops@example.com")
+    reporter = AnomalyReporter(admin_email="ops@example.com")
     relay = OutboxRelay(
         uow=uow, mailer=mailer, clock=clock, renderer=FakeEmailRenderer(), on_dead=reporter.outbox_dying
     )

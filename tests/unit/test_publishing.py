@@ -12,7 +12,6 @@ import pytest
 from test_edits import World as EditWorld  # tests/unit/test_edits.py
 
 from webmagic_adapters.domain_names import domain_normalizer
-from webmagic_adapters.mail.templates import JinjaEmailRenderer
 from webmagic_adapters.preview_banner import HtmlPreviewBanner
 from webmagic_adapters.site_rewriter import ParserSiteRewriter
 from webmagic_core.accounts.customers import Customer
@@ -219,7 +218,6 @@ class DomainWorld:
             clock=self.clock,
             resolver=self.dns,
             probe=FakeCertificateProbe(),
-            renderer=JinjaEmailRenderer(),
             normalize=domain_normalizer({"sites.webmagic.test"}),
             config=DomainConfig(
                 cnames_to="sites.webmagic.test",

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer, TokenSigner
+from webmagic_core.accounts.ports import TokenSigner
 from webmagic_core.accounts.tokens import (
     TokenPurpose,
     issue_token,
@@ -21,12 +21,11 @@ from webmagic_core.services.outbox import queue_email
 
 
 class AccountMail:
-    """Mixed into ``AccountService``, whose signer, renderer and links it uses."""
+    """Mixed into ``AccountService``, whose signer and links it uses."""
 
     __slots__ = ()
 
     signer: TokenSigner
-    renderer: EmailRenderer
     links: AccountLinks
 
     def set_password_link(self, customer: Customer) -> str:

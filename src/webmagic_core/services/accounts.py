@@ -25,7 +25,7 @@ from webmagic_core.accounts.customers import Customer, RefreshSession, hash_refr
 from webmagic_core.accounts.emails import EmailTemplate
 from webmagic_core.accounts.errors import InvalidToken
 from webmagic_core.accounts.passwords import PasswordPolicy
-from webmagic_core.accounts.ports import EmailRenderer, PasswordHasher, TokenSigner
+from webmagic_core.accounts.ports import PasswordHasher, TokenSigner
 from webmagic_core.accounts.tokens import TokenPurpose, read_token, verification_fingerprint
 from webmagic_core.errors import Conflict, PermissionDenied, Unauthenticated, ValidationError
 from webmagic_core.ports import Clock, RateLimiter, UnitOfWork, UnitOfWorkFactory
@@ -86,7 +86,6 @@ class AccountService(AccountPasswords):
     clock: Clock
     hasher: PasswordHasher
     signer: TokenSigner
-    renderer: EmailRenderer
     policy: PasswordPolicy
     rate_limiter: RateLimiter
     links: AccountLinks

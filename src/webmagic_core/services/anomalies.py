@@ -11,7 +11,6 @@ import attrs
 
 from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import NotFound
 from webmagic_core.outbox import OutboxMessage
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
@@ -32,7 +31,6 @@ def _admin_email(value: str | None) -> str | None:
 class AnomalyReporter:
     """Adds an anomaly to a unit of work, and an alert for ``admin_email`` to its outbox."""
 
-    renderer: EmailRenderer
     admin_email: str | None = attrs.field(default=None, converter=_admin_email)
 
     def report(

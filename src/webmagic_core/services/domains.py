@@ -20,7 +20,6 @@ import attrs
 
 from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.domains.model import (
     SERVED_STATUSES,
     CertificateStatus,
@@ -169,7 +168,6 @@ class DomainService:
     clock: Clock
     resolver: DnsResolver
     probe: CertificateProbe
-    renderer: EmailRenderer
     normalize: DomainNormalizer
     config: DomainConfig
     directory: HostDirectory | None = None

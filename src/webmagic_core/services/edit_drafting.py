@@ -19,7 +19,6 @@ import attrs
 
 from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.edits.checks import draft_problems
 from webmagic_core.edits.model import EditRequest, EditStatus
 from webmagic_core.edits.ports import (
@@ -52,7 +51,6 @@ class EditDrafting:
     clock: Clock
     sites: SiteService
     engine: EditEngine
-    renderer: EmailRenderer
     links: PreviewLinks
     config: EditConfig
 

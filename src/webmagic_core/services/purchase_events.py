@@ -19,7 +19,6 @@ import attrs
 from webmagic_core import events
 from webmagic_core.accounts.customers import Customer
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.anomalies import Anomaly, AnomalyKind
 from webmagic_core.payments.events import PaymentEvent, PaymentFailed, PaymentSucceeded
@@ -48,7 +47,6 @@ class PurchaseEventHandler:
     gateway: PaymentGateway
     clock: Clock
     accounts: AccountService
-    renderer: EmailRenderer
     anomalies: AnomalyReporter
     config: PurchaseConfig
 

@@ -30,7 +30,6 @@ import attrs
 
 from webmagic_core import events
 from webmagic_core.accounts.customers import Customer
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import (
     Conflict,
     NotFound,
@@ -109,7 +108,6 @@ class PurchaseService:
     clock: Clock
     gateway: PaymentGateway
     accounts: AccountService
-    renderer: EmailRenderer
     rate_limiter: RateLimiter
     anomalies: AnomalyReporter
     config: PurchaseConfig
@@ -122,7 +120,7 @@ class PurchaseService:
 
     def __attrs_post_init__(self) -> None:
         self.handler = PurchaseEventHandler(
-            self.gateway, self.clock, self.accounts, self.renderer, self.anomalies, self.config
+            self.gateway, self.clock, self.accounts, self.anomalies, self.config
         )
         self.reconciler = PurchaseReconciler(self.uow, self.clock, self.gateway, self.handler, self.config)
         self._holds = HeldCheckouts(

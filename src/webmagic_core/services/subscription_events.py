@@ -14,7 +14,6 @@ import attrs
 
 from webmagic_core import events
 from webmagic_core.accounts.emails import EmailTemplate
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import NotFound
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.events import (
@@ -81,7 +80,6 @@ class SubscriptionEventHandler:
     convergence that ``SubscriptionService`` and the sweep use too."""
 
     gateway: PaymentGateway
-    renderer: EmailRenderer
     anomalies: AnomalyReporter
     config: SubscriptionConfig
 

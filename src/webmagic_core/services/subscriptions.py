@@ -48,7 +48,6 @@ from collections.abc import Sequence
 
 import attrs
 
-from webmagic_core.accounts.ports import EmailRenderer
 from webmagic_core.errors import Conflict, NotFound, TransientError, WebMagicError
 from webmagic_core.lifecycle import SiteStatus
 from webmagic_core.payments.events import (
@@ -175,16 +174,13 @@ class SubscriptionService:
     uow: UnitOfWorkFactory
     clock: Clock
     gateway: PaymentGateway
-    renderer: EmailRenderer
     anomalies: AnomalyReporter
     config: SubscriptionConfig
     handler: SubscriptionEventHandler = attrs.field(init=False)
     _holds: HeldCheckouts[Subscription] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self.handler = SubscriptionEventHandler(
-            self.gateway, self.renderer, self.anomalies, self.config, clock=self.clock
-        )
+        self.handler = SubscriptionEventHandler(self.gateway, self.anomalies, self.config, clock=self.clock)
         self._holds = HeldCheckouts(
             self.uow, self.clock, self.gateway, lambda uow: uow.subscriptions, self._release
         )

@@ -79,25 +79,23 @@ class UseCases:
 def wire(ports: Ports, terms: Terms, *, forget_old_addresses: Callable[[], int] | None = None) -> UseCases:
     """The services over ``ports``; ``forget_old_addresses`` is the sweep's housekeeping
     of customers' login addresses (the customers service, where there is one)."""
-    uow, clock, renderer = ports.uow, ports.clock, ports.renderer
+    uow, clock = ports.uow, ports.clock
     accounts = AccountService(
         uow=uow,
         clock=clock,
         hasher=ports.hasher,
         signer=ports.signer,
-        renderer=renderer,
         policy=ports.policy,
         rate_limiter=ports.rate_limiter,
         links=terms.links,
         normalize_email=ports.normalize_email,
     )
-    reporter = AnomalyReporter(renderer, admin_email=terms.admin_email)
+    reporter = AnomalyReporter(admin_email=terms.admin_email)
     purchases = PurchaseService(
         uow=uow,
         clock=clock,
         gateway=ports.gateway,
         accounts=accounts,
-        renderer=renderer,
         rate_limiter=ports.rate_limiter,
         anomalies=reporter,
         config=terms.purchase,
@@ -106,7 +104,6 @@ def wire(ports: Ports, terms: Terms, *, forget_old_addresses: Callable[[], int] 
         uow=uow,
         clock=clock,
         gateway=ports.gateway,
-        renderer=renderer,
         anomalies=reporter,
         config=terms.subscription,
     )
@@ -127,7 +124,7 @@ def wire(ports: Ports, terms: Terms, *, forget_old_addresses: Callable[[], int] 
         reporter=reporter,
         archiver=archiver,
         relay=OutboxRelay(
-            uow=uow, mailer=ports.mailer, clock=clock, renderer=renderer, on_dead=reporter.outbox_dying
+            uow=uow, mailer=ports.mailer, clock=clock, renderer=ports.renderer, on_dead=reporter.outbox_dying
         ),
         sweep=LifecycleSweep(
             subscriptions, archiver=archiver, purchases=purchases, forget_old_addresses=forget_old_addresses

@@ -6,6 +6,8 @@
   this revision have no data and keep their rendered bodies: they are sent as they are.
 - Down: refused while an unsent message has data (the code of 0015 would send it with empty
   bodies); send them first (``webmagic outbox relay --once``) or delete them.
+- The same holds for a relay of the previous release still running after the upgrade: it
+  would send such a message empty. Stop those relays first (docs/operations.md, Upgrades).
 
 Revision ID: 0016
 Revises: 0015
