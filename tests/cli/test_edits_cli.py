@@ -31,8 +31,10 @@ def status(shop: Shop, edit_id: uuid.UUID) -> EditStatus:
 
 
 def owner_mails(shop: Shop, template: EmailTemplate) -> list[str]:
+    """The text of the queued mail of ``template``, as the relay will render it."""
     with shop.container.database.unit_of_work() as uow:
-        return [m.message.text or "" for m in uow.outbox.list() if m.message.template is template]
+        queued = [m for m in uow.outbox.list() if m.message.template is template]
+    return [m.render(shop.container.renderer).text for m in queued]
 
 
 @pytest.fixture

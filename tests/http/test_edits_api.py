@@ -79,7 +79,7 @@ def test_a_ready_edit_has_its_summary_preview_and_diff(shop: EditShop, rosa: str
     with shop.container.database.unit_of_work() as uow:
         ready = [m for m in uow.outbox.list() if m.message.template is EmailTemplate.EDIT_READY]
     assert [m.message.to for m in ready] == [ROSA]
-    assert edit["preview_url"] in ready[0].message.text
+    assert edit["preview_url"] in ready[0].render(shop.container.renderer).text  # as it will be sent
 
 
 def test_approve_makes_the_draft_live_on_the_next_request(shop: EditShop, rosa: str) -> None:

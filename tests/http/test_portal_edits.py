@@ -184,7 +184,7 @@ def test_the_draft_ready_mail_links_to_the_preview_and_the_site_page(shop: EditS
     shop.container.edits.work()
     with shop.container.database.unit_of_work() as uow:
         (mail,) = [m for m in uow.outbox.list() if m.message.template is EmailTemplate.EDIT_READY]
-    links = re.findall(r"https?://\S+", mail.message.text or "")
+    links = re.findall(r"https?://\S+", mail.render(shop.container.renderer).text)  # as it will be sent
     preview = next(link for link in links if "/_preview/" in link)
     review = next(link for link in links if "/portal/sites/" in link)
     assert "Fresh bread daily" in shop.client.get(urlsplit(preview).path).text
