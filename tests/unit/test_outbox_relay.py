@@ -277,7 +277,10 @@ def test_a_message_that_does_not_render_is_dead_at_once_alerted_and_the_relay_go
     [anomaly] = uow.store.anomalies.values()
     assert anomaly.kind is AnomalyKind.OUTBOX_DEAD
     [line] = [r.getMessage() for r in caplog.records if "cannot render" in r.getMessage()]
-    assert str(broken) in line
+    assert line == (
+        f"outbox message {broken} (password_reset) to rosa@example.com: "
+        "cannot render the message: KeyError: 'a template\\nbug'"
+    )
     assert "\n" not in line
 
 
@@ -825,3 +828,10 @@ def test_a_pace_that_fails_leaves_the_claimed_mail_unsent_and_pending(
         relay.run_once()
     assert mailer.sent == []
     assert stored(uow, queued).status is OutboxStatus.PENDING  # sent later, once the lease passes
+
+
+def test_marking_a_message_sent_without_a_subject_keeps_the_one_it_has(clock: FakeClock) -> None:
+    item = OutboxMessage.pending(message(), clock.now())
+    item.mark_sent(clock.now())
+    assert (item.status, item.message.subject, item.data) == (OutboxStatus.SENT, "Your site", None)
+    assert item.redacted
