@@ -6,6 +6,7 @@ types, the same stored values, the same row counts and the same errors (a clash 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
+from webmagic_adapters.sqlalchemy import precompiled
 from webmagic_adapters.sqlalchemy import tables as t
 from webmagic_adapters.sqlalchemy.database import Database
 from webmagic_adapters.sqlalchemy.precompiled import FastResult, FastStatement
@@ -369,6 +371,37 @@ def test_executemany_and_unregistered_statements_stay_on_sqlalchemys_path(connec
     assert fast_statement(insert(probes)) is None
     assert fast_statement(select(probes)) is None
     assert fast_statement(text("SELECT 1")) is None
+    assert fast_statement(BY_ID.plain.limit(1)) is None  # derived from a registered one
+
+
+def test_first_use_from_many_threads_compiles_once(
+    connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[object] = []
+    real = precompiled._Form
+
+    def counting(*args: Any) -> Any:
+        built.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(precompiled, "_Form", counting)
+    statement = FastStatement(select(probes).where(probes.c.id == bindparam("id")))
+    start = threading.Barrier(8)
+    forms: list[object] = []
+
+    def use() -> None:
+        start.wait()
+        forms.append(statement.form(connection, {"id": uuid.uuid4()}))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1
+    assert len(forms) == 8
+    assert all(form is forms[0] for form in forms)
+    assert statement.prepared(connection.dialect) == [None]  # a SELECT: one form, whatever the names
 
 
 def test_a_table_with_python_side_defaults_is_refused(connection: Connection) -> None:

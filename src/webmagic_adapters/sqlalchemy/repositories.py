@@ -132,7 +132,9 @@ class WriteGate:
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 # The statements ``Lookup``, ``Insertion`` and ``updating`` built, run on the driver's
-# cursor (``FastStatement``). Written when a module builds them, read on every execution.
+# cursor (``FastStatement``). Written when a module builds them, read on every execution;
+# kept for the life of the process, so those three are for module constants only (one
+# built per call would be compiled per call and never let go).
 _FAST: dict[Executable, FastStatement] = {}
 _FAST_LOCK = threading.Lock()
 
