@@ -6,8 +6,10 @@ types, the same stored values, the same row counts and the same errors (a clash 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -430,3 +432,23 @@ def test_every_statement_the_repositories_build_once_is_registered() -> None:
         payments._UPDATE_EVENT,
     ):
         assert fast_statement(statement) is not None
+
+
+def test_the_forms_go_with_their_engine(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{(tmp_path / 'gone.db').as_posix()}")
+    _md.create_all(database.engine)
+    with database.unit_of_work() as uow:
+        assert (
+            SqlAlchemyRepository(uow.connection)
+            ._lookup(BY_ID, {"id": uuid.uuid4()}, for_update=False)
+            .first()
+            is None
+        )
+    registered = fast_statement(BY_ID.plain)
+    assert registered is not None
+    assert registered.prepared(database.engine.dialect) == [None]
+    dialect = weakref.ref(database.engine.dialect)
+    database.dispose()
+    del database, uow
+    gc.collect()
+    assert dialect() is None  # a cache outside the dialect would keep every engine's alive

@@ -30,7 +30,6 @@ tuples: ``row.column`` reads as it does on a SQLAlchemy row.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -297,11 +296,6 @@ class FastStatement:
                 f"only a SELECT, INSERT or UPDATE can be precompiled, not {type(statement).__name__}"
             )
         self._statement: _Statement = statement
-        self._lock = threading.Lock()
-        # dialect -> parameter names (as given, any order) -> form, or None: SQLAlchemy's path.
-        self._forms: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, ...] | None, _Form | None]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def form(self, connection: Connection, params: Any) -> _Form | None:
         if params is None:
@@ -312,13 +306,16 @@ class FastStatement:
             return None
         dialect = connection.dialect
         key = tuple(params) if self._by_keys else None
-        forms = self._forms.get(dialect)
-        if forms is not None:
-            form = forms.get(key, _MISSING)
-            if form is not _MISSING:
-                return form  # type: ignore[return-value]
-        with self._lock:
-            forms = self._forms.setdefault(dialect, {})
+        cache: _Cache | None = dialect.__dict__.get(_CACHE)
+        if cache is not None:
+            forms = cache.get(self)
+            if forms is not None:
+                form = forms.get(key, _MISSING)
+                if form is not _MISSING:
+                    return form  # type: ignore[return-value]
+        with _CACHE_LOCK:
+            cache = dialect.__dict__.setdefault(_CACHE, {})
+            forms = cache.setdefault(self, {})
             if key not in forms:
                 try:
                     forms[key] = _Form(self._statement, dialect, sorted(params) if self._by_keys else ())
@@ -328,8 +325,17 @@ class FastStatement:
 
     def prepared(self, dialect: Dialect) -> list[tuple[str, ...] | None]:
         """The parameter sets this statement has a driver form for on ``dialect``."""
-        return [key for key, form in self._forms.get(dialect, {}).items() if form is not None]
+        forms = dialect.__dict__.get(_CACHE, {}).get(self, {})
+        return [key for key, form in forms.items() if form is not None]
 
 
+# The forms live on the dialect they were compiled for (each engine has its own), and go
+# with it: a compiled form refers to its dialect, so a cache outside would keep every
+# engine's dialect alive. Statement -> parameter names (as given) -> form, or None where
+# SQLAlchemy's path must run it. Read without a lock (one dict lookup at a time), written
+# under ``_CACHE_LOCK``.
+_CACHE = "_webmagic_fast_statements"
+_CACHE_LOCK = threading.Lock()
+_Cache = dict["FastStatement", dict[tuple[str, ...] | None, "_Form | None"]]
 _MISSING = object()
 _CONSUMED: list[Any] = []
