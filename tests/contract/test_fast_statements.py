@@ -422,16 +422,38 @@ def test_a_table_with_python_side_defaults_is_refused(connection: Connection) ->
 
 
 def test_every_statement_the_repositories_build_once_is_registered() -> None:
-    from webmagic_adapters.sqlalchemy import payments_repositories as payments
+    """None refused (a Python-side default added to a table would put its statements back
+    on SQLAlchemy's slower path: this says so)."""
+    import importlib
 
-    for statement in (
-        payments._PURCHASE_BY_ID.plain,
-        payments._PURCHASE_BY_ID.locked,
-        payments._INSERT_EVENT.plain,
-        payments._INSERT_EVENT.skipping_clashes,
-        payments._UPDATE_EVENT,
+    from sqlalchemy import Update
+
+    found = 0
+    for name in (
+        "accounts_repositories",
+        "customer_admin_repository",
+        "domains_repository",
+        "edits_repository",
+        "outbox_repository",
+        "payments_repositories",
+        "sites_repository",
+        "subscriptions_repositories",
     ):
-        assert fast_statement(statement) is not None
+        module = importlib.import_module(f"webmagic_adapters.sqlalchemy.{name}")
+        for value in vars(module).values():
+            for item in value.values() if isinstance(value, dict) else (value,):
+                if isinstance(item, Lookup):
+                    statements: tuple[Any, ...] = (item.plain, item.locked)
+                elif isinstance(item, Insertion):
+                    statements = (item.plain, item.skipping_clashes)
+                elif isinstance(item, Update) and ":_key" in str(item):  # built by ``updating``
+                    statements = (item,)
+                else:
+                    continue
+                for statement in statements:
+                    found += 1
+                    assert fast_statement(statement) is not None, (name, str(statement))
+    assert found > 40
 
 
 def test_the_forms_go_with_their_engine(tmp_path: Path) -> None:
