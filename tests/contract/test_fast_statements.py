@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import sqlite3
 import threading
 import uuid
 import weakref
@@ -51,7 +52,7 @@ from webmagic_adapters.sqlalchemy.repositories import (
     fast_statement,
     updating,
 )
-from webmagic_core.errors import Conflict
+from webmagic_core.errors import Conflict, TransientError
 
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=dt.UTC)
 # An aware datetime in another zone: stored as UTC, read back as UTC.
@@ -474,3 +475,28 @@ def test_the_forms_go_with_their_engine(tmp_path: Path) -> None:
     del database, uow
     gc.collect()
     assert dialect() is None  # a cache outside the dialect would keep every engine's alive
+
+
+def test_a_busy_or_lost_database_is_a_transient_error(database: Database, tmp_path: Path) -> None:
+    with database.engine.connect() as c:
+        repository = SqlAlchemyRepository(lambda: c)
+        driver = c.connection.driver_connection
+        assert driver is not None
+        if database.engine.dialect.name == "sqlite":
+            path = database.engine.url.database
+            assert path is not None
+            holder = sqlite3.connect(path, isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+                driver.execute("PRAGMA busy_timeout = 0")
+                with pytest.raises(TransientError, match="locked"):
+                    repository._execute(INSERT.plain, values())
+            finally:
+                holder.close()
+        else:
+            pid = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with database.engine.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")  # type: ignore[arg-type]
+            with pytest.raises(TransientError):
+                repository._lookup(BY_ID, {"id": uuid.uuid4()}, for_update=False)
+            assert c.invalidated  # as SQLAlchemy does with a lost connection
