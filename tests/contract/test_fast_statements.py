@@ -356,8 +356,14 @@ def test_errors_are_raised_as_sqlalchemy_raises_them(connection: Connection) -> 
 def test_the_result_has_only_what_the_repositories_read(connection: Connection) -> None:
     c = connection
     c.execute(insert(probes), values())
+    c.execute(insert(probes), values())
+    every = c.execute(BY_STATUS.plain, {"status": "active"}).all()
+    assert len(every) == 2
+    assert [tuple(row) for row in fast(c, BY_STATUS.plain, {"status": "active"}).all()] == [
+        tuple(row) for row in every
+    ]
     result = fast(c, BY_STATUS.plain, {"status": "active"})
-    for name in ("all", "one", "scalar", "scalar_one", "scalars", "fetchall", "mappings", "keys"):
+    for name in ("one", "scalar", "scalar_one", "scalars", "fetchall", "mappings", "keys"):
         with pytest.raises(AttributeError):
             getattr(result, name)
     with pytest.raises(TypeError):
@@ -365,6 +371,8 @@ def test_the_result_has_only_what_the_repositories_read(connection: Connection) 
     assert result.first() is not None
     with pytest.raises(sa_exc.ResourceClosedError):
         result.first()  # consumed, as SQLAlchemy's
+    with pytest.raises(sa_exc.ResourceClosedError):
+        result.all()
 
 
 def test_executemany_and_unregistered_statements_stay_on_sqlalchemys_path(connection: Connection) -> None:

@@ -137,7 +137,7 @@ def _has_python_defaults(table: Any) -> bool:
 
 class FastResult:
     """What the repositories read of a ``FastStatement``'s result, and nothing more:
-    ``rowcount`` and ``first()``. Anything else raises ``AttributeError`` (``__slots__``)
+    ``rowcount``, ``first()`` and ``all()``. Anything else raises ``AttributeError`` (``__slots__``)
     rather than behaving unlike a ``CursorResult``."""
 
     __slots__ = ("_form", "_rows", "rowcount")
@@ -157,6 +157,18 @@ class FastResult:
             raise ResourceClosedError("This result object is closed.")
         self._rows = _CONSUMED  # as SQLAlchemy's, ``first()`` closes the result
         return self._form.make_row(rows[0]) if rows else None
+
+    def all(self) -> list[Any]:
+        rows = self._rows
+        if rows is None:
+            raise ResourceClosedError(
+                "This result object does not return rows. It has been closed automatically."
+            )
+        if rows is _CONSUMED:
+            raise ResourceClosedError("This result object is closed.")
+        self._rows = _CONSUMED
+        make = self._form.make_row
+        return [make(row) for row in rows]
 
 
 class _Form:
