@@ -73,6 +73,7 @@ from webmagic_core.testing.sites import new_version
 ROUTE = "/api/v1/webhooks/recurrente"
 TARGET_SQLITE = 300.0
 STARTUP_TIMEOUT_S = 60
+MAIL_DRAIN_TIMEOUT_S = 120.0
 SECRET_KEY = "benchmark-secret-key-" + "x" * 32
 DEFAULT_POSTGRES_URL = os.environ.get(
     "WEBMAGIC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -405,6 +406,23 @@ def check_answers(answers: list[Answer]) -> list[str]:
     return problems
 
 
+def mail_drained(url: str) -> float:
+    """Seconds until the server's in-process relay has sent every queued mail (the relay
+    gives way to requests during the burst), or ``MAIL_DRAIN_TIMEOUT_S`` if it has not."""
+    database = Database(url)
+    started = time.monotonic()
+    query = select(func.count()).select_from(t.outbox_messages).where(t.outbox_messages.c.status == "pending")
+    try:
+        while time.monotonic() - started < MAIL_DRAIN_TIMEOUT_S:
+            with database.engine.connect() as db:
+                if int(db.execute(query).scalar_one()) == 0:
+                    return time.monotonic() - started
+            time.sleep(0.1)
+        return MAIL_DRAIN_TIMEOUT_S
+    finally:
+        database.dispose()
+
+
 def check_database(url: str, purchases: int) -> list[str]:
     """Every purchase paid once, each site sold once with one confirmation, one stored
     event per message id, one account per buyer."""
@@ -543,6 +561,7 @@ def bench(backend: str, args: argparse.Namespace) -> tuple[float, bool]:
                     )
                 with sampling(process.pid, profile):
                     run = deliver_all(base, secret, deliveries, args.clients, process.pid)
+                drained = None if args.no_relay else mail_drained(url)
             finally:
                 stop_server(process)
 
@@ -570,6 +589,13 @@ def bench(backend: str, args: argparse.Namespace) -> tuple[float, bool]:
                     f"one busy core would answer {1 / per_delivery:.0f} deliveries/s)"
                 )
             print(f"load generator (this process): {run.client_cpu / run.seconds:.2f} cores busy")
+            if drained is not None:
+                print(
+                    f"mail: every queued mail sent by the in-process relay {drained:.1f} s after the "
+                    "last answer"
+                    if drained < MAIL_DRAIN_TIMEOUT_S
+                    else f"mail: still pending {MAIL_DRAIN_TIMEOUT_S:.0f} s after the last answer"
+                )
             if profile is not None:
                 summarize_profile(profile)
             problems = check_answers(warm.answers + run.answers) + check_database(url, len(events))

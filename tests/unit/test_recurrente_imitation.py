@@ -75,6 +75,22 @@ def test_a_checkout_is_created_and_read_back(client: httpx.Client, imitation: Re
     assert client.post("/checkouts/", json=BODY).status_code == 201  # trailing slash too
 
 
+def test_an_expiry_is_kept_to_the_millisecond_and_read_back_in_the_providers_offset(
+    client: httpx.Client,
+) -> None:
+    # Sent in UTC with microseconds, as our gateway sends it; read back as the provider
+    # writes times (milliseconds, Guatemala's -06:00), naming the same instant.
+    created = client.post("/checkouts", json={**BODY, "expires_at": "2026-01-02T12:00:00.123456+00:00"})
+    assert created.status_code == 201
+    read = client.get(f"/checkouts/{created.json()['id']}").json()
+    assert read["expires_at"] == "2026-01-02T06:00:00.123-06:00"
+    assert dt.datetime.fromisoformat(read["expires_at"]) == dt.datetime(
+        2026, 1, 2, 12, 0, 0, 123000, tzinfo=dt.UTC
+    )
+    without = client.post("/checkouts", json=BODY).json()
+    assert client.get(f"/checkouts/{without['id']}").json()["expires_at"] is None
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -90,6 +106,7 @@ def test_a_checkout_is_created_and_read_back(client: httpx.Client, imitation: Re
         ({"success_url": "/relative"}, "success_url"),
         ({"metadata": {f"k{i}": "v" for i in range(51)}}, "50 keys"),
         ({"metadata": {"k" * 41: "v"}}, "40 characters"),
+        ({"metadata": {"": "v"}}, "1-40 characters"),
         ({"metadata": {"k": "v" * 501}}, "500 characters"),
         ({"metadata": {"k": 1}}, "must be a string"),
         ({"expires_at": "tomorrow"}, "expires_at"),

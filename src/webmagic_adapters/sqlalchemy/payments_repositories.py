@@ -54,7 +54,7 @@ _UPDATE_PURCHASE = updating(_purchases, _purchases.c.id, _PURCHASE_CHANGEABLE)
 _PURCHASE_BY_ID = Lookup(select(*_PURCHASE_COLUMNS).where(_purchases.c.id == bindparam("id")))
 _PURCHASE_BY_CHECKOUT = Lookup(select(*_PURCHASE_COLUMNS).where(_purchases.c.checkout_id == bindparam("id")))
 # Every purchase of a site, oldest first (``for_site``; paying one reads them all).
-_PURCHASES_OF_SITE = (
+_PURCHASES_OF_SITE = Lookup(
     select(*_PURCHASE_COLUMNS)
     .where(_purchases.c.site_id == bindparam("site_id"))
     .order_by(_purchases.c.created_at, _purchases.c.seq)
@@ -187,7 +187,7 @@ class SqlAlchemyPurchaseRepository(SqlAlchemyRepository):
         return _purchase(row) if row is not None else None
 
     def for_site(self, site_id: uuid.UUID) -> Sequence[Purchase]:
-        rows = self._execute(_PURCHASES_OF_SITE, {"site_id": site_id}).all()
+        rows = self._lookup(_PURCHASES_OF_SITE, {"site_id": site_id}, for_update=False).all()
         return [_purchase(row) for row in rows]
 
     def list(self, *, status: PurchaseStatus | None = None, limit: int = 100) -> Sequence[Purchase]:

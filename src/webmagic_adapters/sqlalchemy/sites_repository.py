@@ -138,7 +138,7 @@ _UPDATE_SITE = updating(
     _sites.c.id,
     ("slug", "business_name", "status", "current_version", "updated_at", "owner_id", "purchased_at"),
 )
-_INSERT_EVENTS = insert(_events)
+_INSERT_EVENTS = Insertion(_events).plain  # registered: runs on the driver's cursor
 _INSERT_VERSION = Insertion(_versions)
 _SITE_BY_ID = Lookup(select(*_SITE_COLUMNS).where(_sites.c.id == bindparam("id")))
 _SITE_BY_SLUG = Lookup(select(*_SITE_COLUMNS).where(_sites.c.slug == bindparam("slug")))
@@ -199,22 +199,22 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
     def _flush_events(self, site: Site) -> None:
         if not site.pending_events:
             return
-        self._write(
-            _INSERT_EVENTS,
-            [
-                {
-                    "id": event.id,
-                    "site_id": event.site_id,
-                    "from_status": event.from_status.value if event.from_status is not None else None,
-                    "to_status": event.to_status.value,
-                    "cause": event.cause,
-                    "actor": event.actor.value,
-                    "reference": event.reference,
-                    "occurred_at": event.occurred_at,
-                }
-                for event in site.pending_events
-            ],
-        )
+        rows = [
+            {
+                "id": event.id,
+                "site_id": event.site_id,
+                "from_status": event.from_status.value if event.from_status is not None else None,
+                "to_status": event.to_status.value,
+                "cause": event.cause,
+                "actor": event.actor.value,
+                "reference": event.reference,
+                "occurred_at": event.occurred_at,
+            }
+            for event in site.pending_events
+        ]
+        # One event (a sale, a suspension...) is the common case: one row runs on the
+        # driver's cursor (``FastStatement``), a list goes through SQLAlchemy's executemany.
+        self._write(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
         if self._on_events is not None:
             self._on_events(tuple(site.pending_events))
         site.pending_events.clear()
