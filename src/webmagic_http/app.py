@@ -55,7 +55,7 @@ from webmagic_http.site_info import site_info_routes
 from webmagic_http.slug_guard import refuse_impossible_slugs
 from webmagic_http.subscriptions import subscription_handlers, subscription_pages
 from webmagic_http.sweep_task import sweep_lifespan
-from webmagic_http.webhooks import webhook_routes
+from webmagic_http.webhooks import WebhookFastPath, webhook_routes
 from webmagic_http.well_known import well_known_routes
 
 
@@ -278,6 +278,8 @@ def create_app(
         taken=frozenset(route.path.split("/")[1] for route in app.routes if not route.path.startswith("/{")),
         offload=offload,
     )
+    # Deliveries from the payment provider, on any host of ours but the sites' own.
+    app.webhook_path = WebhookFastPath(container.verifier, container.webhooks, hosts=own - {sites_host})
     app.activity = activity
     app.state.container = container
     app.state.page_cache = hosting.cache

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from webmagic_http.activity import RequestActivity
     from webmagic_http.site_hosting import HostingFastPath
+    from webmagic_http.webhooks import WebhookFastPath
 
 
 def _without_body(send: Send) -> Send:
@@ -32,10 +33,12 @@ def _without_body(send: Send) -> Send:
 
 class WebMagicApp(Litestar):
     """The Litestar application, answering HEAD wherever it answers GET; ``fast_path``
-    (set once the routes are known) answers hosted pages in front of it; ``activity``
+    (set once the routes are known) answers hosted pages in front of it, ``webhook_path``
+    the payment provider's deliveries; ``activity``
     counts the HTTP requests being answered (background work gives way to them)."""
 
     fast_path: HostingFastPath | None = None
+    webhook_path: WebhookFastPath | None = None
     activity: RequestActivity | None = None
 
     async def __call__(
@@ -61,6 +64,12 @@ class WebMagicApp(Litestar):
         send: Send | LifeSpanSend,
     ) -> None:
         raw = cast("dict[str, Any]", scope)
+        webhook = self.webhook_path
+        if webhook is not None and raw["type"] == "http" and webhook.takes(cast("HTTPScope", raw)):
+            await webhook.answer(
+                cast("HTTPScope", raw), cast("Receive", receive), cast("Send", send), super().__call__
+            )
+            return
         fast = self.fast_path
         if fast is not None and raw["type"] == "http":
             slug = fast.slug(cast("HTTPScope", raw))

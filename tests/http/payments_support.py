@@ -190,15 +190,18 @@ def open_shop(
     *,
     sandbox: bool = False,
     delivery: WebhookDelivery | None = None,
+    base_url: str = "http://testserver.local",
     **settings: Any,
 ) -> Iterator[Shop]:
-    """The app on ``data_dir`` with the fake gateway, or (``sandbox=True``) the sandbox."""
+    """The app on ``data_dir`` with the fake gateway, or (``sandbox=True``) the sandbox;
+    ``base_url``: the host the client talks to (``http://localhost`` is one of the app's
+    own, where webhook deliveries take the fast path in front of Litestar)."""
     clock, mailer = FakeClock(), FakeMailer()
     fake = None if sandbox else FakePaymentGateway(clock=clock)
     container = shop_container(data_dir, gateway=fake, clock=clock, mailer=mailer, **settings)
     try:
         app = create_app(container, sandbox_delivery=delivery or InProcessDelivery())
-        with TestClient(app) as client:
+        with TestClient(app, base_url=base_url) as client:
             yield Shop(client, container, clock, mailer, fake)
     finally:
         container.close()

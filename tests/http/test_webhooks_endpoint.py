@@ -27,10 +27,15 @@ from webmagic_core.payments.purchases import PurchaseStatus
 from webmagic_core.payments.webhook_log import WebhookOutcome
 from webmagic_core.services.outbox import OutboxRelay
 
+# Litestar's test client warns about a bare "localhost"; it is the app's own host here.
+pytestmark = pytest.mark.filterwarnings("ignore:The base_url .*localhost.* might cause issues")
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    with open_shop(tmp_path / "data") as running:
+
+# A host of the app's own (the fast path in front of Litestar) and any other (the route):
+# every test here holds for both.
+@pytest.fixture(params=["http://localhost", "http://testserver.local"], ids=["fast-path", "routed"])
+def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Shop]:
+    with open_shop(tmp_path / "data", base_url=request.param) as running:
         running.preview()
         yield running
 
