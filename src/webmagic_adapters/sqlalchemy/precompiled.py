@@ -43,6 +43,34 @@ from sqlalchemy.exc import DBAPIError, ResourceClosedError
 _Statement = Select[*tuple[Any, ...]] | Insert | Update
 
 
+class _RowMaker:
+    """Rows as SQLAlchemy would give them: each column through its type's result
+    processor (a UUID stored as text, an aware datetime...), as a named tuple
+    (``row.column``; ``row[0]``)."""
+
+    __slots__ = ("_processed", "_row")
+
+    def __init__(self, columns: Sequence[Any], dialect: Dialect) -> None:
+        # The columns whose values need converting, with their converters.
+        self._processed: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(columns):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                self._processed.append((index, process))
+        names = [column.key for column in columns] or ["_"]
+        self._row: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+
+    def __call__(self, row: Sequence[Any]) -> Any:
+        if self._processed:
+            values = list(row)
+            for index, process in self._processed:
+                value = values[index]
+                if value is not None:
+                    values[index] = process(value)
+            return self._row._make(values)
+        return self._row._make(row)
+
+
 class Precompiled:
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -56,14 +84,7 @@ class Precompiled:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        columns = list(statement.selected_columns)
-        # The columns whose values need converting, with their converters.
-        self._processed: list[tuple[int, Callable[[Any], Any]]] = []
-        for index, column in enumerate(columns):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if process is not None:
-                self._processed.append((index, process))
-        self._row: Any = namedtuple("Row", [column.key for column in columns], rename=True)  # type: ignore[misc]
+        self._make = _RowMaker(list(statement.selected_columns), dialect)
 
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
         cursor = self._execute(connection, params)
@@ -103,16 +124,6 @@ class Precompiled:
             cursor.close()
             raise
         return cursor
-
-    def _make(self, row: tuple[Any, ...]) -> Any:
-        if self._processed:
-            values = list(row)
-            for index, process in self._processed:
-                value = values[index]
-                if value is not None:
-                    values[index] = process(value)
-            return self._row._make(values)
-        return self._row._make(row)
 
 
 def observed(connection: Connection) -> bool:
@@ -205,12 +216,7 @@ class _Form:
             # RETURNING of an autoincrement key on PostgreSQL) are not the caller's.
             columns = list(statement.exported_columns)
         self.returns_rows = bool(columns)
-        self._processed: list[tuple[int, Callable[[Any], Any]]] = []
-        for index, column in enumerate(columns):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if process is not None:
-                self._processed.append((index, process))
-        self._row: Any = namedtuple("Row", [column.key for column in columns] or ["_"], rename=True)  # type: ignore[misc]
+        self.make_row = _RowMaker(columns, dialect)
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> FastResult:
         # In the order of ``Connection._execute_context``: the pooled connection (or the
@@ -271,16 +277,6 @@ class _Form:
             name: processors[name](value) if name in processors else value
             for name, value in compiled_params.items()
         }
-
-    def make_row(self, row: Sequence[Any]) -> Any:
-        if self._processed:
-            values = list(row)
-            for index, process in self._processed:
-                value = values[index]
-                if value is not None:
-                    values[index] = process(value)
-            return self._row._make(values)
-        return self._row._make(row)
 
 
 class FastStatement:
