@@ -66,6 +66,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from webmagic_adapters.bootstrap import Container, bootstrap
 from webmagic_adapters.settings import Settings, load_settings
 from webmagic_adapters.sqlalchemy import tables
+from webmagic_adapters.sqlalchemy.sites_repository import event_row
 from webmagic_core.pages import PageVariant, RenderedPage, clean_page
 from webmagic_core.services.sites import SiteService
 from webmagic_core.site_files import PreparedFiles, digest_of
@@ -252,19 +253,7 @@ def create_bulk(container: Container, count: int, batch: int = 2000) -> None:
                     "purchased_at": None,
                 }
             )
-            rows["events"] += [
-                {
-                    "id": event.id,
-                    "site_id": site.id,
-                    "from_status": event.from_status.value if event.from_status else None,
-                    "to_status": event.to_status.value,
-                    "cause": event.cause,
-                    "actor": event.actor.value,
-                    "reference": event.reference,
-                    "occurred_at": event.occurred_at,
-                }
-                for event in site.pending_events
-            ]
+            rows["events"] += [event_row(event) for event in site.pending_events]
             rows["versions"].append(
                 {
                     "site_id": site.id,

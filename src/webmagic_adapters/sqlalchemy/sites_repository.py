@@ -85,6 +85,20 @@ def version_file(row: AnyRow) -> VersionFile:
     )
 
 
+def event_row(event: SiteEvent) -> dict[str, Any]:
+    """The ``site_events`` row of an event (also for bulk loads that bypass the repository)."""
+    return {
+        "id": event.id,
+        "site_id": event.site_id,
+        "from_status": event.from_status.value if event.from_status is not None else None,
+        "to_status": event.to_status.value,
+        "cause": event.cause,
+        "actor": event.actor.value,
+        "reference": event.reference,
+        "occurred_at": event.occurred_at,
+    }
+
+
 def _event(row: AnyRow) -> SiteEvent:
     return SiteEvent(
         id=row.id,
@@ -199,19 +213,7 @@ class SqlAlchemySiteRepository(SqlAlchemyRepository):
     def _flush_events(self, site: Site) -> None:
         if not site.pending_events:
             return
-        rows = [
-            {
-                "id": event.id,
-                "site_id": event.site_id,
-                "from_status": event.from_status.value if event.from_status is not None else None,
-                "to_status": event.to_status.value,
-                "cause": event.cause,
-                "actor": event.actor.value,
-                "reference": event.reference,
-                "occurred_at": event.occurred_at,
-            }
-            for event in site.pending_events
-        ]
+        rows = [event_row(event) for event in site.pending_events]
         # One event (a sale, a suspension...) is the common case: one row runs on the
         # driver's cursor (``FastStatement``), a list goes through SQLAlchemy's executemany.
         self._write(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
