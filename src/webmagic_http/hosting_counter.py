@@ -19,12 +19,23 @@ HOSTING_RESPONSES = Counter(
     "Hosting answers (site pages and files, by path or custom domain), by status",
     ["status"],
 )
-_HOSTING_BY_STATUS: dict[int, Any] = {}
 
 
-def count_hosting(status: int) -> None:
-    """One hosting answer; the labelled child is looked up once per status."""
-    child = _HOSTING_BY_STATUS.get(status)
-    if child is None:
-        child = _HOSTING_BY_STATUS[status] = HOSTING_RESPONSES.labels(str(status))
-    child.inc()
+class StatusCounter:
+    """Counts answers of a counter labelled by ``status``; each labelled child is looked
+    up once per status (``labels()`` per call costs more than the increment)."""
+
+    __slots__ = ("_by_status", "_counter")
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._by_status: dict[int, Any] = {}
+
+    def __call__(self, status: int) -> None:
+        child = self._by_status.get(status)
+        if child is None:
+            child = self._by_status[status] = self._counter.labels(str(status))
+        child.inc()
+
+
+count_hosting = StatusCounter(HOSTING_RESPONSES)

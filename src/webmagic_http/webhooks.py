@@ -51,7 +51,7 @@ from prometheus_client import Counter
 from webmagic_core.payments.webhooks import WebhookVerifier
 from webmagic_core.services.webhooks import WebhookService
 from webmagic_http.common import WEBHOOK_PATH
-from webmagic_http.hosting_counter import PREFIX, SKIP_REQUEST_METRICS
+from webmagic_http.hosting_counter import PREFIX, SKIP_REQUEST_METRICS, StatusCounter
 from webmagic_http.hosts import request_host
 from webmagic_http.problems import problem_spec
 
@@ -65,14 +65,7 @@ WEBHOOK_RESPONSES = Counter(
     "Answers to the payment provider's webhook deliveries, by status",
     ["status"],
 )
-_BY_STATUS: dict[int, Any] = {}
-
-
-def count_webhook(status: int) -> None:
-    child = _BY_STATUS.get(status)
-    if child is None:
-        child = _BY_STATUS[status] = WEBHOOK_RESPONSES.labels(str(status))
-    child.inc()
+count_webhook = StatusCounter(WEBHOOK_RESPONSES)
 
 
 def answer_webhook(
@@ -162,7 +155,7 @@ class WebhookFastPath:
             await routed(failed, _replay([body], receive, more=False), counted)
             count_webhook(status[0])
             return
-        content = json.dumps({"status": answer}).encode()
+        content = json.dumps({"status": answer}, separators=(",", ":")).encode()  # as the route writes it
         start: HTTPResponseStartEvent = {
             "type": "http.response.start",
             "status": 200,
