@@ -159,17 +159,15 @@ class FastResult:
         self.rowcount = rowcount
 
     def first(self) -> Any | None:
-        rows = self._rows
-        if rows is None:
-            raise ResourceClosedError(
-                "This result object does not return rows. It has been closed automatically."
-            )
-        if rows is _CONSUMED:
-            raise ResourceClosedError("This result object is closed.")
-        self._rows = _CONSUMED  # as SQLAlchemy's, ``first()`` closes the result
+        rows = self._take()
         return self._form.make_row(rows[0]) if rows else None
 
     def all(self) -> list[Any]:
+        make = self._form.make_row
+        return [make(row) for row in self._take()]
+
+    def _take(self) -> list[Any]:
+        """The rows, once: as SQLAlchemy's, ``first()`` and ``all()`` close the result."""
         rows = self._rows
         if rows is None:
             raise ResourceClosedError(
@@ -178,8 +176,7 @@ class FastResult:
         if rows is _CONSUMED:
             raise ResourceClosedError("This result object is closed.")
         self._rows = _CONSUMED
-        make = self._form.make_row
-        return [make(row) for row in rows]
+        return rows
 
 
 class _Form:
