@@ -13,12 +13,12 @@ from pathlib import Path
 
 import anyio.to_thread
 import pytest
+from content_support import count_page_body_reads
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from webmagic_adapters.bootstrap import Container
 from webmagic_adapters.page_bodies import PageBodyFiles
-from webmagic_core.services.sites import SiteService
 from webmagic_core.sites import Site
 
 CreateSite = Callable[..., Site]
@@ -116,18 +116,6 @@ def on_postgres(make_app: MakeApp, tmp_path: Path, postgres_url: str) -> tuple[L
     """The app on PostgreSQL with no page cache: every 200 is a miss, answered from the
     disk copy in ``tmp_path / "bodies"`` once it is there."""
     return make_app(page_cache_bytes=0, page_body_dir=tmp_path / "bodies", database_url=postgres_url)
-
-
-def count_page_body_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    reads: list[str] = []
-    original = SiteService.page_body
-
-    def counting(self: SiteService, digest: str) -> bytes | None:
-        reads.append(digest)
-        return original(self, digest)
-
-    monkeypatch.setattr(SiteService, "page_body", counting)
-    return reads
 
 
 @pytest.mark.postgres

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 import pytest
+from content_support import count_page_body_reads
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -125,14 +126,7 @@ def test_a_cache_miss_reads_the_ready_bytes_by_digest(
     app, container = make_app(page_cache_bytes=0, page_body_cache_bytes=0)
     create_site(container, "sunrise-bakery")
     expected = per_request_render(container, "sunrise-bakery", banner=True)
-    reads: list[str] = []
-    original = SiteService.page_body
-
-    def counting(self: SiteService, digest: str) -> bytes | None:
-        reads.append(digest)
-        return original(self, digest)
-
-    monkeypatch.setattr(SiteService, "page_body", counting)
+    reads = count_page_body_reads(monkeypatch)
     no_unit_of_work_reads(monkeypatch)
     with TestClient(app) as client:
         for _ in range(3):
